@@ -1,0 +1,89 @@
+#include "io/tensor_file.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace cnnlens {
+
+const char* dtype_name(DType t) {
+    switch (t) {
+        case DType::F32: return "F32";
+        case DType::F16: return "F16";
+        case DType::BF16: return "BF16";
+        case DType::F64: return "F64";
+    }
+    return "?";
+}
+
+size_t dtype_size(DType t) {
+    switch (t) {
+        case DType::F32: return 4;
+        case DType::F16: return 2;
+        case DType::BF16: return 2;
+        case DType::F64: return 8;
+    }
+    return 0;
+}
+
+int64_t TensorRef::numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
+std::string TensorRef::shape_str() const {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); i++) s += (i ? "," : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+const TensorRef* TensorFile::find(const std::string& name) const {
+    for (const TensorRef& t : tensors)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+// IEEE half -> float, exact for every value including subnormals, inf and NaN.
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+        bits = sign;
+    } else {  // subnormal: normalise
+        int e = -1;
+        do { man <<= 1; e++; } while (!(man & 0x400));
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ff) << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+void tensor_to_f32(const TensorRef& t, float* out) {
+    const size_t n = (size_t)t.numel();
+    CNN_ASSERT(t.nbytes == n * dtype_size(t.dtype));
+    const uint8_t* p = t.data;
+    switch (t.dtype) {
+        case DType::F32: std::memcpy(out, p, n * 4); break;
+        case DType::F64:
+            for (size_t i = 0; i < n; i++) { double d; std::memcpy(&d, p + 8 * i, 8); out[i] = (float)d; }
+            break;
+        case DType::F16:
+            for (size_t i = 0; i < n; i++) { uint16_t h; std::memcpy(&h, p + 2 * i, 2); out[i] = half_to_float(h); }
+            break;
+        case DType::BF16:
+            for (size_t i = 0; i < n; i++) {
+                uint16_t h; std::memcpy(&h, p + 2 * i, 2);
+                uint32_t bits = (uint32_t)h << 16; float f; std::memcpy(&f, &bits, 4); out[i] = f;
+            }
+            break;
+    }
+}
+
+}  // namespace cnnlens
