@@ -1,0 +1,62 @@
+#include "model/predict.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "io/imagenet_labels.h"
+#include "io/weights.h"
+
+namespace cnnlens {
+
+std::unique_ptr<Vgg> vgg_load(const uint8_t* data, size_t size, const ArchOverrides& ov, int image_side) {
+    TensorFile tf = load_weights(data, size);
+    VggArch arch = vgg_infer_arch(tf, ov, image_side);
+    return std::make_unique<Vgg>(arch, tf);
+}
+
+ResizeMode default_resize(const VggArch& arch) {
+    return arch.layout == "keras" ? ResizeMode::Squash : ResizeMode::CropTorchvision;
+}
+
+std::vector<float> prepare_input(const Image& img, const VggArch& arch, ResizeMode mode, Preprocess pre) {
+    if (arch.in_channels != 3)
+        fail("this model takes %d input channels; only RGB (3) models are supported here", arch.in_channels);
+    Image fit = image_fit(img, arch.input_size, mode);
+    std::vector<float> x((size_t)arch.input_size * arch.input_size * 3);
+    image_preprocess(fit, pre, x.data());
+    return x;
+}
+
+std::vector<Prediction> top_k(const float* logits, int n, int k) {
+    double mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) mx = std::max(mx, (double)logits[i]);
+    for (int i = 0; i < n; i++) sum += std::exp((double)logits[i] - mx);
+    std::vector<int> idx((size_t)n);
+    for (int i = 0; i < n; i++) idx[(size_t)i] = i;
+    k = std::min(k, n);
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                      [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+    std::vector<Prediction> out;
+    for (int i = 0; i < k; i++) {
+        int c = idx[(size_t)i];
+        out.push_back({c, logits[c], (float)(std::exp((double)logits[c] - mx) / sum)});
+    }
+    return out;
+}
+
+std::string class_name(const VggArch& arch, int index) {
+    if (arch.num_classes == 1000 && index >= 0 && index < 1000) return imagenet_classes()[index].name;
+    return "class " + std::to_string(index);
+}
+
+int class_find(const VggArch& arch, const std::string& q) {
+    char* end = nullptr;
+    long v = std::strtol(q.c_str(), &end, 10);
+    if (!q.empty() && !*end) return v >= 0 && v < arch.num_classes ? (int)v : -1;
+    if (arch.num_classes == 1000) return imagenet_find(q);
+    return -1;
+}
+
+}  // namespace cnnlens

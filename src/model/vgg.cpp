@@ -1,0 +1,673 @@
+#include "model/vgg.h"
+
+#include <pthreadpool.h>
+#include <xnnpack.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+
+#include "core/error.h"
+#include "model/layers.h"
+
+namespace cnnlens {
+
+// ---------------------------------------------------------------------------- architecture
+
+int VggArch::num_convs() const {
+    return (int)std::count_if(cfg.begin(), cfg.end(), [](int v) { return v > 0; });
+}
+
+int VggArch::final_side() const {
+    int s = input_size;
+    for (int v : cfg)
+        if (v == 0) s /= 2;
+    return s;
+}
+
+int VggArch::final_channels() const {
+    int c = in_channels;
+    for (int v : cfg)
+        if (v > 0) c = v;
+    return c;
+}
+
+std::string VggArch::cfg_string() const {
+    std::string s;
+    for (int v : cfg) s += (s.empty() ? "" : ",") + (v ? std::to_string(v) : std::string("M"));
+    return s;
+}
+
+std::string VggArch::describe() const {
+    std::string s;
+    s += strformat("layout:       %s%s\n", layout.c_str(), batch_norm ? " (batch norm, folded into the convs)" : "");
+    s += strformat("layers:       %s\n", cfg_string().c_str());
+    s += strformat("convs:        %d (3x3, pad 1, ReLU), input channels %d\n", num_convs(), in_channels);
+    s += strformat("input:        %dx%d, preprocessing %s\n", input_size, input_size, preprocess_name(preprocess));
+    s += strformat("final map:    %dx%dx%d\n", final_side(), final_side(), final_channels());
+    if (head == Head::Fc)
+        s += strformat("head:         fc (flatten %d -> %d -> %d -> %d)\n",
+                       final_side() * final_side() * final_channels(), hidden1, hidden2, num_classes);
+    else
+        s += strformat("head:         gap (global average pooling -> linear %d -> %d)\n", final_channels(), num_classes);
+    return s;
+}
+
+std::vector<int> vgg_parse_cfg(const std::string& text) {
+    static const std::map<std::string, std::string> named = {
+        {"A", "64,M,128,M,256,256,M,512,512,M,512,512,M"},
+        {"B", "64,64,M,128,128,M,256,256,M,512,512,M,512,512,M"},
+        {"D", "64,64,M,128,128,M,256,256,256,M,512,512,512,M,512,512,512,M"},
+        {"E", "64,64,M,128,128,M,256,256,256,256,M,512,512,512,512,M,512,512,512,512,M"},
+        {"VGG11", "A"}, {"VGG13", "B"}, {"VGG16", "D"}, {"VGG19", "E"}};
+    std::string t;
+    for (char c : text)
+        if (c != ' ') t += (char)std::toupper((unsigned char)c);
+    for (int i = 0; i < 2; i++) {
+        auto it = named.find(t);
+        if (it != named.end()) t = it->second;
+    }
+    std::vector<int> cfg;
+    size_t p = 0;
+    while (p <= t.size()) {
+        size_t q = t.find(',', p);
+        if (q == std::string::npos) q = t.size();
+        std::string tok = t.substr(p, q - p);
+        p = q + 1;
+        if (tok.empty()) continue;
+        if (tok == "M") { cfg.push_back(0); continue; }
+        char* end = nullptr;
+        long v = std::strtol(tok.c_str(), &end, 10);
+        if (*end || v <= 0 || v > 65536) fail("bad layer '%s' in cfg '%s' (use channel counts and M)", tok.c_str(), text.c_str());
+        cfg.push_back((int)v);
+    }
+    if (std::none_of(cfg.begin(), cfg.end(), [](int v) { return v > 0; }))
+        fail("cfg '%s' has no conv layer", text.c_str());
+    return cfg;
+}
+
+namespace {
+
+std::string shape_of(const TensorRef* t) { return t ? t->shape_str() : "missing"; }
+
+bool starts_with(const std::string& s, const char* p) { return s.compare(0, std::strlen(p), p) == 0; }
+
+// Parses "features.12.weight" -> (12, "weight").
+bool parse_indexed(const std::string& key, const char* prefix, int* idx, std::string* param) {
+    if (!starts_with(key, prefix)) return false;
+    size_t p = std::strlen(prefix), q = key.find('.', p);
+    if (q == std::string::npos || q == p) return false;
+    for (size_t i = p; i < q; i++)
+        if (!std::isdigit((unsigned char)key[i])) return false;
+    *idx = std::atoi(key.substr(p, q - p).c_str());
+    *param = key.substr(q + 1);
+    return true;
+}
+
+// The Keras file as a list of layers with their weights, in model order.
+struct KerasLayer {
+    std::string name;
+    std::vector<const TensorRef*> weights;
+};
+
+std::vector<KerasLayer> keras_layers(const TensorFile& tf) {
+    std::vector<KerasLayer> out;
+    auto it = tf.metadata.find("layer_names");
+    if (it == tf.metadata.end()) fail("Keras file has no layer_names");
+    std::string names = it->second;
+    size_t p = 0;
+    while (p < names.size()) {
+        size_t q = names.find(',', p);
+        if (q == std::string::npos) q = names.size();
+        out.push_back({names.substr(p, q - p), {}});
+        p = q + 1;
+    }
+    for (const TensorRef& t : tf.tensors) {
+        std::string layer = t.name.substr(0, t.name.find('/'));
+        for (KerasLayer& l : out)
+            if (l.name == layer) l.weights.push_back(&t);
+    }
+    return out;
+}
+
+// Where each parameter of the network is in the file.
+struct Plan {
+    VggArch arch;
+    struct Conv { const TensorRef *w = nullptr, *b = nullptr, *bn_w = nullptr, *bn_b = nullptr, *bn_mean = nullptr, *bn_var = nullptr; };
+    std::vector<Conv> convs;
+    std::vector<const TensorRef*> dense_w, dense_b;    // fc1, fc2, predictions  or  predictions
+    bool trailing_pool_known = false;
+};
+
+void read_torch_features(const TensorFile& tf, Plan& plan) {
+    std::map<int, std::map<std::string, const TensorRef*>> mods;
+    for (const TensorRef& t : tf.tensors) {
+        int i;
+        std::string param;
+        if (parse_indexed(t.name, "features.", &i, &param)) mods[i][param] = &t;
+    }
+    if (mods.empty()) fail("no features.N.weight tensors: not a VGG state dict");
+    std::vector<int> conv_idx;
+    bool bn = false;
+    for (auto& [i, params] : mods) {
+        auto w = params.find("weight");
+        if (params.count("running_mean")) { bn = true; continue; }
+        if (w == params.end()) continue;
+        if (w->second->shape.size() != 4)
+            fail("features.%d.weight has shape %s; expected a conv kernel [out,in,3,3]", i, shape_of(w->second).c_str());
+        conv_idx.push_back(i);
+    }
+    if (conv_idx.empty()) fail("no convolution weights among the features.N tensors");
+    if (conv_idx[0] != 0) fail("the first conv is features.%d; a VGG starts with features.0", conv_idx[0]);
+    const int step = bn ? 3 : 2;   // conv, [bn,] relu
+    int cin = -1;
+    for (size_t k = 0; k < conv_idx.size(); k++) {
+        int i = conv_idx[k];
+        Plan::Conv c;
+        c.w = mods[i]["weight"];
+        c.b = mods[i].count("bias") ? mods[i]["bias"] : nullptr;
+        const auto& s = c.w->shape;
+        if (s[2] != 3 || s[3] != 3)
+            fail("features.%d.weight has kernel %lldx%lld; only 3x3 convolutions are supported", i, (long long)s[2], (long long)s[3]);
+        if (k == 0) plan.arch.in_channels = (int)s[1];
+        else if (s[1] != cin)
+            fail("features.%d.weight has shape %s: its %lld input channels do not match the previous conv's %d outputs",
+                 i, c.w->shape_str().c_str(), (long long)s[1], cin);
+        cin = (int)s[0];
+        if (c.b && (c.b->shape.size() != 1 || c.b->shape[0] != s[0]))
+            fail("features.%d.bias has shape %s; expected [%lld]", i, c.b->shape_str().c_str(), (long long)s[0]);
+        if (bn) {
+            auto& m = mods[i + 1];
+            c.bn_w = m["weight"]; c.bn_b = m["bias"]; c.bn_mean = m["running_mean"]; c.bn_var = m["running_var"];
+            for (const TensorRef* t : {c.bn_w, c.bn_b, c.bn_mean, c.bn_var})
+                if (!t || t->shape.size() != 1 || t->shape[0] != s[0])
+                    fail("batch norm features.%d after conv features.%d is missing a tensor or has the wrong shape "
+                         "(expected weight, bias, running_mean, running_var of [%lld])", i + 1, i, (long long)s[0]);
+        }
+        plan.convs.push_back(c);
+        plan.arch.cfg.push_back(cin);
+        if (k + 1 < conv_idx.size()) {
+            int gap = conv_idx[k + 1] - i;
+            if (gap == step + 1) plan.arch.cfg.push_back(0);
+            else if (gap != step)
+                fail("features.%d and features.%d: %d modules apart, expected %d (conv%s, ReLU) or %d (with a max-pool)",
+                     i, conv_idx[k + 1], gap, step, bn ? ", batch norm" : "", step + 1);
+        }
+    }
+    plan.arch.batch_norm = bn;
+}
+
+const TensorRef* need(const TensorFile& tf, const std::string& key) {
+    const TensorRef* t = tf.find(key);
+    if (!t) fail("missing tensor '%s'", key.c_str());
+    return t;
+}
+
+void read_torch_head(const TensorFile& tf, Plan& plan, bool timm) {
+    auto add = [&](const std::string& w, const std::string& b) {
+        plan.dense_w.push_back(need(tf, w));
+        plan.dense_b.push_back(tf.find(b));
+    };
+    if (timm) {
+        if (tf.find("pre_logits.fc1.weight")) {
+            add("pre_logits.fc1.weight", "pre_logits.fc1.bias");
+            add("pre_logits.fc2.weight", "pre_logits.fc2.bias");
+            add("head.fc.weight", "head.fc.bias");
+            plan.arch.head = Head::Fc;
+        } else {
+            add("head.fc.weight", "head.fc.bias");
+            plan.arch.head = Head::Gap;
+        }
+        return;
+    }
+    std::vector<int> idx;
+    for (const TensorRef& t : tf.tensors) {
+        int i;
+        std::string param;
+        if (parse_indexed(t.name, "classifier.", &i, &param) && param == "weight") idx.push_back(i);
+    }
+    if (idx == std::vector<int>{0, 3, 6}) {
+        plan.arch.head = Head::Fc;
+    } else if (idx == std::vector<int>{0}) {
+        plan.arch.head = Head::Gap;
+    } else {
+        std::string have;
+        for (int i : idx) have += " classifier." + std::to_string(i);
+        fail("classifier layers%s: expected classifier.0/3/6 (fc head) or classifier.0 alone (gap head)",
+             have.empty() ? " missing" : have.c_str());
+    }
+    for (int i : idx) add(strformat("classifier.%d.weight", i), strformat("classifier.%d.bias", i));
+}
+
+void read_keras(const TensorFile& tf, Plan& plan) {
+    std::vector<KerasLayer> layers = keras_layers(tf);
+    bool seen_head = false;
+    int cin = -1;
+    for (const KerasLayer& l : layers) {
+        const auto& ws = l.weights;
+        if (!ws.empty() && ws[0]->shape.size() == 4) {
+            if (seen_head) fail("Keras layer '%s': a conv after the classifier head", l.name.c_str());
+            const auto& s = ws[0]->shape;   // HWIO
+            if (s[0] != 3 || s[1] != 3)
+                fail("Keras layer '%s' has kernel %lldx%lld; only 3x3 convolutions are supported", l.name.c_str(),
+                     (long long)s[0], (long long)s[1]);
+            if (cin < 0) plan.arch.in_channels = (int)s[2];
+            else if (s[2] != cin)
+                fail("Keras layer '%s' kernel %s: %lld input channels, but the previous conv has %d outputs",
+                     l.name.c_str(), ws[0]->shape_str().c_str(), (long long)s[2], cin);
+            cin = (int)s[3];
+            Plan::Conv c;
+            c.w = ws[0];
+            c.b = ws.size() > 1 ? ws[1] : nullptr;
+            if (c.b && (c.b->shape.size() != 1 || c.b->shape[0] != s[3]))
+                fail("Keras layer '%s' bias has shape %s; expected [%lld]", l.name.c_str(), c.b->shape_str().c_str(), (long long)s[3]);
+            if (ws.size() > 2) fail("Keras layer '%s' has %zu weights; batch norm inside a conv layer is not supported",
+                                    l.name.c_str(), ws.size());
+            plan.convs.push_back(c);
+            plan.arch.cfg.push_back(cin);
+        } else if (!ws.empty() && ws[0]->shape.size() == 2) {
+            seen_head = true;
+            plan.dense_w.push_back(ws[0]);
+            plan.dense_b.push_back(ws.size() > 1 ? ws[1] : nullptr);
+        } else if (!ws.empty()) {
+            fail("Keras layer '%s' holds a weight of shape %s, which a VGG does not have", l.name.c_str(),
+                 ws[0]->shape_str().c_str());
+        } else if (l.name.find("pool") != std::string::npos && l.name.find("global") == std::string::npos &&
+                   l.name != "gap" && l.name.find("avg") == std::string::npos) {
+            if (seen_head) fail("Keras layer '%s': a pool after the classifier head", l.name.c_str());
+            plan.arch.cfg.push_back(0);
+        } else if (l.name == "flatten" || starts_with(l.name, "flatten")) {
+            plan.arch.head = Head::Fc;
+        } else if (l.name == "gap" || l.name.find("global") != std::string::npos || l.name.find("avg") != std::string::npos) {
+            plan.arch.head = Head::Gap;
+        }
+    }
+    if (plan.convs.empty()) fail("the Keras file holds no conv kernels");
+    if (plan.dense_w.size() == 3) plan.arch.head = Head::Fc;
+    else if (plan.dense_w.size() == 1) plan.arch.head = Head::Gap;
+    else fail("the Keras file has %zu dense layers; a VGG has 3 (fc1, fc2, predictions) or 1 (gap head)", plan.dense_w.size());
+    plan.trailing_pool_known = true;
+}
+
+Plan make_plan(const TensorFile& tf) {
+    Plan plan;
+    bool timm = false, torchvision = false;
+    for (const TensorRef& t : tf.tensors) {
+        timm |= starts_with(t.name, "pre_logits.") || starts_with(t.name, "head.");
+        torchvision |= starts_with(t.name, "features.");
+    }
+    if (tf.format == "keras-h5") {
+        plan.arch.layout = "keras";
+        plan.arch.preprocess = Preprocess::Caffe;
+        read_keras(tf, plan);
+    } else if (torchvision) {
+        plan.arch.layout = timm ? "timm" : "torchvision";
+        read_torch_features(tf, plan);
+        read_torch_head(tf, plan, timm);
+    } else {
+        std::string keys;
+        for (size_t i = 0; i < tf.tensors.size() && i < 4; i++) keys += (i ? ", " : "") + tf.tensors[i].name;
+        fail("unrecognised weight layout: expected torchvision keys (features.N.weight, classifier.N.weight), "
+             "timm keys (pre_logits.fc1.weight, head.fc.weight) or a Keras VGG16 .h5; found %s%s",
+             keys.empty() ? "no tensors" : keys.c_str(), tf.tensors.size() > 4 ? ", ..." : "");
+    }
+    return plan;
+}
+
+int64_t dim(const TensorRef* t, int i) { return t->shape[(size_t)i]; }
+
+// Dense layer i as (in, out), whatever the layout stores.
+void dense_shape(const Plan& plan, size_t i, int64_t* in, int64_t* out) {
+    const TensorRef* w = plan.dense_w[i];
+    if (plan.arch.layout == "keras") {
+        if (w->shape.size() != 2) fail("dense kernel '%s' has shape %s", w->name.c_str(), w->shape_str().c_str());
+        *in = dim(w, 0); *out = dim(w, 1);
+    } else {
+        if (w->shape.size() == 4) { *out = dim(w, 0); *in = dim(w, 1) * dim(w, 2) * dim(w, 3); }
+        else if (w->shape.size() == 2) { *out = dim(w, 0); *in = dim(w, 1); }
+        else fail("'%s' has shape %s; expected a linear weight [out,in]", w->name.c_str(), w->shape_str().c_str());
+    }
+}
+
+int final_side_of(const std::vector<int>& cfg, int s) {
+    for (int v : cfg)
+        if (v == 0) s /= 2;
+    return s;
+}
+
+int parse_int(const std::string& s, const char* what) {
+    char* end = nullptr;
+    long v = std::strtol(s.c_str(), &end, 10);
+    if (s.empty() || *end || v <= 0 || v > 1 << 20) fail("bad %s '%s'", what, s.c_str());
+    return (int)v;
+}
+
+}  // namespace
+
+static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_side) {
+    Plan plan = make_plan(tf);
+    VggArch& a = plan.arch;
+    auto meta = [&](const char* k) -> std::string {
+        auto it = tf.metadata.find(k);
+        return it == tf.metadata.end() ? std::string() : it->second;
+    };
+
+    // Head: the file decides; a flag or the metadata may only agree.
+    for (const std::string& h : {meta("head"), ov.head}) {
+        if (h.empty()) continue;
+        if (h != "fc" && h != "gap") fail("unknown head '%s' (fc or gap)", h.c_str());
+        Head want = h == "fc" ? Head::Fc : Head::Gap;
+        if (want != a.head)
+            fail("head '%s' was asked for, but the file holds a %s head", h.c_str(), a.head == Head::Fc ? "fc" : "gap");
+    }
+
+    // Layer list: the convs come from the file; a given cfg must match them and may add the
+    // trailing pool that torchvision/timm keys cannot show.
+    auto apply_cfg = [&](const std::string& text, const char* from) {
+        std::vector<int> want = vgg_parse_cfg(text);
+        std::vector<int> a_convs, w_convs, a_inner = a.cfg, w_inner = want;
+        for (int v : a.cfg) if (v) a_convs.push_back(v);
+        for (int v : want) if (v) w_convs.push_back(v);
+        while (!a_inner.empty() && a_inner.back() == 0) a_inner.pop_back();
+        while (!w_inner.empty() && w_inner.back() == 0) w_inner.pop_back();
+        if (a_convs != w_convs || (plan.trailing_pool_known ? want != a.cfg : a_inner != w_inner)) {
+            VggArch t; t.cfg = want;
+            fail("%s cfg %s does not match the file's layers %s", from, t.cfg_string().c_str(), a.cfg_string().c_str());
+        }
+        a.cfg = want;
+        plan.trailing_pool_known = true;
+    };
+    if (!meta("cfg").empty()) apply_cfg(meta("cfg"), "the metadata's");
+    if (!ov.cfg.empty()) apply_cfg(ov.cfg, "the requested");
+    if (!plan.trailing_pool_known) {
+        // torchvision and timm VGGs end with a max-pool; a gap head (CAM) drops it.
+        bool pool = a.head == Head::Fc || ov.keep_last_pool == 1;
+        if (pool) a.cfg.push_back(0);
+    }
+
+    // Dense layers: shapes chain, and the fc head fixes the final map.
+    const int C = a.final_channels();
+    std::vector<int64_t> ins, outs;
+    for (size_t i = 0; i < plan.dense_w.size(); i++) {
+        int64_t in, out;
+        dense_shape(plan, i, &in, &out);
+        if (in <= 0 || out <= 0 || in > (1 << 30) || out > (1 << 24))
+            fail("'%s' has an absurd shape %s", plan.dense_w[i]->name.c_str(), plan.dense_w[i]->shape_str().c_str());
+        ins.push_back(in); outs.push_back(out);
+        if (i > 0 && in != outs[i - 1])
+            fail("'%s' has shape %s: it takes %lld inputs but the previous dense layer gives %lld",
+                 plan.dense_w[i]->name.c_str(), plan.dense_w[i]->shape_str().c_str(), (long long)in, (long long)outs[i - 1]);
+        const TensorRef* b = plan.dense_b[i];
+        if (b && (b->shape.size() != 1 || b->shape[0] != out))
+            fail("'%s' has shape %s; expected [%lld]", b->name.c_str(), b->shape_str().c_str(), (long long)out);
+    }
+    a.num_classes = (int)outs.back();
+    int need_side = 0;   // fc head: the final map side the classifier expects
+    if (a.head == Head::Fc) {
+        a.hidden1 = (int)outs[0];
+        a.hidden2 = (int)outs[1];
+        const TensorRef* w0 = plan.dense_w[0];
+        if (a.layout == "timm") {
+            if (w0->shape.size() != 4 || dim(w0, 1) != C || dim(w0, 2) != dim(w0, 3))
+                fail("pre_logits.fc1.weight has shape %s; expected [hidden,%d,k,k]", w0->shape_str().c_str(), C);
+            need_side = (int)dim(w0, 2);
+        } else {
+            if (ins[0] % C) fail("fc1 takes %lld inputs, not a multiple of the last conv's %d channels", (long long)ins[0], C);
+            int64_t hw = ins[0] / C;
+            need_side = (int)std::lround(std::sqrt((double)hw));
+            if ((int64_t)need_side * need_side != hw)
+                fail("fc1 takes %lld = %d x %lld inputs: %lld is not a square feature map", (long long)ins[0], C,
+                     (long long)hw, (long long)hw);
+        }
+    } else if (ins[0] != C) {
+        fail("the gap head's linear layer takes %lld inputs, but the last conv has %d channels", (long long)ins[0], C);
+    }
+
+    // Input size: flag > metadata > the image's own side > what the head implies > 224.
+    auto fits = [&](int s) { return s > 0 && final_side_of(a.cfg, s) >= 1 && (!need_side || final_side_of(a.cfg, s) == need_side); };
+    int pools = (int)std::count(a.cfg.begin(), a.cfg.end(), 0);
+    int size = 0;
+    for (auto [s, from] : {std::pair<int, const char*>{ov.input_size, "the requested"},
+                           {meta("input_size").empty() ? 0 : parse_int(meta("input_size"), "input_size"), "the metadata's"}}) {
+        if (!s) continue;
+        if (!fits(s)) {
+            if (need_side)
+                fail("%s input size %d gives a %dx%d final map, but the classifier expects %dx%d", from, s,
+                     final_side_of(a.cfg, s), final_side_of(a.cfg, s), need_side, need_side);
+            fail("%s input size %d is too small for %d max-pools", from, s, pools);
+        }
+        if (!size) size = s;
+    }
+    if (!size && image_side > 0 && fits(image_side)) size = image_side;
+    if (!size) size = need_side ? need_side << pools : 224;
+    if (!fits(size)) fail("input size %d is too small for %d max-pools", size, pools);
+    a.input_size = size;
+    if (!meta("num_classes").empty() && parse_int(meta("num_classes"), "num_classes") != a.num_classes)
+        fail("the metadata says %s classes, the classifier has %d", meta("num_classes").c_str(), a.num_classes);
+    if (meta("preprocess") == "caffe") a.preprocess = Preprocess::Caffe;
+    if (meta("preprocess") == "torch") a.preprocess = Preprocess::Torch;
+    return plan;
+}
+
+VggArch vgg_infer_arch(const TensorFile& tf, const ArchOverrides& ov, int image_side) {
+    return plan_arch(tf, ov, image_side).arch;
+}
+
+// ---------------------------------------------------------------------------- the network
+
+static void xnn_check(xnn_status s, const char* what) {
+    if (s != xnn_status_success) fail("XNNPACK: %s failed (status %d)", what, (int)s);
+}
+
+static std::vector<float> to_f32(const TensorRef* t) {
+    std::vector<float> v((size_t)t->numel());
+    tensor_to_f32(*t, v.data());
+    for (float x : v)
+        if (!std::isfinite(x)) fail("tensor '%s' contains NaN or infinity", t->name.c_str());
+    return v;
+}
+
+void Vgg::plan_layers() {
+    layers_.clear();
+    int block = 1, conv_i = 0, s = arch_.input_size, c = arch_.in_channels;
+    size_t off = 0;
+    auto add = [&](LayerInfo l) {
+        l.offset = off;
+        off += (l.size() + 15) / 16 * 16 + 16;   // aligned, with the slack XNNPACK may read past the end
+        layers_.push_back(l);
+    };
+    for (int v : arch_.cfg) {
+        if (v == 0) {
+            s /= 2;
+            add({LayerInfo::Pool, strformat("block%d_pool", block), s, s, c});
+            block++, conv_i = 0;
+        } else {
+            LayerInfo l{LayerInfo::Conv, strformat("block%d_conv%d", block, ++conv_i), s, s, v};
+            l.cin = c;
+            add(l);
+            c = v;
+        }
+    }
+    if (arch_.head == Head::Fc) {
+        add({LayerInfo::Dense, "fc1", 1, 1, arch_.hidden1});
+        add({LayerInfo::Dense, "fc2", 1, 1, arch_.hidden2});
+    } else {
+        add({LayerInfo::Gap, "gap", 1, 1, c});
+    }
+    add({LayerInfo::Dense, "predictions", 1, 1, arch_.num_classes});
+    arena_.assign(off, 0.0f);
+}
+
+Vgg::Vgg(const VggArch& arch, const TensorFile& tf) : arch_(arch) {
+    static bool initialized = false;
+    if (!initialized) {
+        xnn_check(xnn_initialize(nullptr), "xnn_initialize");
+        initialized = true;
+    }
+    // Re-derive where each tensor lives; the given arch may carry the caller's choices.
+    ArchOverrides ov;
+    ov.cfg = arch.cfg_string();
+    ov.input_size = arch.input_size;
+    Plan plan = plan_arch(tf, ov, 0);
+    arch_.cfg = plan.arch.cfg;
+    plan_layers();
+
+    try {
+        // Conv + ReLU and max-pool operators, in order.
+        size_t k = 0;
+        for (const LayerInfo& l : layers_) {
+            if (l.kind == LayerInfo::Pool) {
+                xnn_operator_t op = nullptr;
+                xnn_check(xnn_create_max_pooling2d_nhwc_f32(0, 0, 0, 0, 2, 2, 2, 2, 1, 1,
+                                                            -std::numeric_limits<float>::infinity(),
+                                                            std::numeric_limits<float>::infinity(), 0, &op),
+                          "create max-pool");
+                ops_.push_back(op);
+            }
+            if (l.kind != LayerInfo::Conv) continue;
+            const Plan::Conv& pc = plan.convs[k++];
+            const int co = l.c, ci = l.cin;
+            std::vector<float> src = to_f32(pc.w), w((size_t)co * 9 * ci), b((size_t)co, 0.0f);
+            if (pc.b) b = to_f32(pc.b);
+            for (int o = 0; o < co; o++)
+                for (int y = 0; y < 3; y++)
+                    for (int x = 0; x < 3; x++)
+                        for (int i = 0; i < ci; i++) {
+                            size_t from = arch_.layout == "keras" ? (((size_t)y * 3 + x) * ci + i) * co + o   // HWIO
+                                                                  : (((size_t)o * ci + i) * 3 + y) * 3 + x;  // OIHW
+                            w[(((size_t)o * 3 + y) * 3 + x) * ci + i] = src[from];
+                        }
+            if (pc.bn_w) {   // fold batch norm (eval): y = gamma (conv - mean) / sqrt(var + eps) + beta
+                std::vector<float> g = to_f32(pc.bn_w), be = to_f32(pc.bn_b), m = to_f32(pc.bn_mean), v = to_f32(pc.bn_var);
+                for (int o = 0; o < co; o++) {
+                    if (v[o] < 0) fail("batch norm running_var of conv %s is negative", l.name.c_str());
+                    double sc = g[o] / std::sqrt((double)v[o] + 1e-5);
+                    for (size_t j = 0; j < (size_t)9 * ci; j++) w[(size_t)o * 9 * ci + j] = (float)(w[(size_t)o * 9 * ci + j] * sc);
+                    b[o] = (float)((b[o] - (double)m[o]) * sc + be[o]);
+                }
+            }
+            xnn_operator_t op = nullptr;
+            xnn_check(xnn_create_convolution2d_nhwc_f32(1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, ci, co, ci, co, w.data(),
+                                                        b.data(), 0.0f, std::numeric_limits<float>::infinity(), 0,
+                                                        nullptr, nullptr, &op),
+                      "create convolution");
+            ops_.push_back(op);   // w and b are freed here: XNNPACK holds the packed copy
+        }
+
+        // Fully connected layers, kept once as [out][in] with `in` in HWC flatten order.
+        const int S = arch_.final_side(), C = arch_.final_channels();
+        for (size_t i = 0; i < plan.dense_w.size(); i++) {
+            Dense d;
+            int64_t in, out;
+            dense_shape(plan, i, &in, &out);
+            d.in = (int)in, d.out = (int)out;
+            d.relu = i + 1 < plan.dense_w.size();
+            d.w.resize((size_t)in * out);
+            const TensorRef* t = plan.dense_w[i];
+            if (arch_.layout == "keras") {   // [in][out] -> [out][in], in blocks for the cache
+                std::vector<float> src = to_f32(t);
+                const size_t B = 64;
+                for (size_t i0 = 0; i0 < (size_t)in; i0 += B)
+                    for (size_t o0 = 0; o0 < (size_t)out; o0 += B)
+                        for (size_t ii = i0; ii < std::min(i0 + B, (size_t)in); ii++)
+                            for (size_t oo = o0; oo < std::min(o0 + B, (size_t)out); oo++)
+                                d.w[oo * in + ii] = src[ii * out + oo];
+            } else {
+                tensor_to_f32(*t, d.w.data());
+                for (float x : d.w)
+                    if (!std::isfinite(x)) fail("tensor '%s' contains NaN or infinity", t->name.c_str());
+                if (i == 0 && arch_.head == Head::Fc && S * S > 1) {   // torch flattens C,H,W; we flatten H,W,C
+                    std::vector<float> row((size_t)in);
+                    for (int64_t o = 0; o < out; o++) {
+                        float* r = d.w.data() + o * in;
+                        std::memcpy(row.data(), r, (size_t)in * 4);
+                        for (int c = 0; c < C; c++)
+                            for (int p = 0; p < S * S; p++) r[(size_t)p * C + c] = row[(size_t)c * S * S + p];
+                    }
+                }
+            }
+            d.b = plan.dense_b[i] ? to_f32(plan.dense_b[i]) : std::vector<float>((size_t)out, 0.0f);
+            dense_.push_back(std::move(d));
+        }
+        reshape_ops();
+    } catch (...) {
+        for (xnn_operator_t op : ops_) xnn_delete_operator(op);
+        throw;
+    }
+}
+
+Vgg::~Vgg() {
+    for (xnn_operator_t op : ops_) xnn_delete_operator(op);
+    if (pool_) pthreadpool_destroy(pool_);
+}
+
+void Vgg::set_threads(int n) {
+    n = std::max(1, n);
+    if (n == threads_) return;
+    if (pool_) pthreadpool_destroy(pool_);
+    pool_ = n > 1 ? pthreadpool_create((size_t)n) : nullptr;
+    threads_ = n;
+    reshape_ops();   // XNNPACK plans its parallel work for the pool at reshape time
+}
+
+void Vgg::reshape_ops() {
+    size_t ws_max = 0, k = 0;
+    int s = arch_.input_size;
+    for (const LayerInfo& l : layers_) {
+        if (l.kind == LayerInfo::Conv) {
+            size_t ws = 0, align = 0, oh = 0, ow = 0;
+            xnn_check(xnn_reshape_convolution2d_nhwc_f32(ops_[k++], 1, s, s, &ws, &align, &oh, &ow, pool_), "reshape convolution");
+            CNN_ASSERT((int)oh == l.h && (int)ow == l.w);
+            ws_max = std::max(ws_max, ws + align);
+        } else if (l.kind == LayerInfo::Pool) {
+            size_t oh = 0, ow = 0, c = (size_t)l.c;
+            xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(ops_[k++], 1, s, s, c, c, c, &oh, &ow, pool_), "reshape max-pool");
+            CNN_ASSERT((int)oh == l.h && (int)ow == l.w);
+        }
+        s = l.h;
+    }
+    workspace_.assign(ws_max + 64, 0);
+}
+
+const LayerInfo* Vgg::layer(const std::string& name) const {
+    for (const LayerInfo& l : layers_)
+        if (l.name == name) return &l;
+    return nullptr;
+}
+
+const float* Vgg::act(const std::string& name) const {
+    const LayerInfo* l = layer(name);
+    if (!l) fail("no layer named '%s'", name.c_str());
+    return act(*l);
+}
+
+void Vgg::forward(const float* input) {
+    // XNNPACK may read a few bytes past the end of an input: give it a padded copy.
+    const size_t n = (size_t)arch_.input_size * arch_.input_size * arch_.in_channels;
+    input_.resize(n + 16);
+    std::memcpy(input_.data(), input, n * sizeof(float));
+    void* ws = (void*)(((uintptr_t)workspace_.data() + 63) & ~(uintptr_t)63);
+    const float* x = input_.data();
+    size_t k = 0;
+    for (const LayerInfo& l : layers_) {
+        float* y = arena_.data() + l.offset;
+        if (l.kind == LayerInfo::Conv) {
+            xnn_check(xnn_setup_convolution2d_nhwc_f32(ops_[k], ws, x, y), "setup convolution");
+            xnn_check(xnn_run_operator(ops_[k++], pool_), "run convolution");
+        } else if (l.kind == LayerInfo::Pool) {
+            xnn_check(xnn_setup_max_pooling2d_nhwc_f32(ops_[k], x, y), "setup max-pool");
+            xnn_check(xnn_run_operator(ops_[k++], pool_), "run max-pool");
+        } else if (l.kind == LayerInfo::Gap) {
+            const LayerInfo& prev = (&l)[-1];
+            gap_forward(x, prev.h, prev.w, prev.c, y);
+        } else {
+            const Dense& d = dense_[(size_t)(&l - &layers_[0]) - (layers_.size() - dense_.size())];
+            linear_forward(d.w.data(), d.b.data(), x, d.in, d.out, d.relu, y, pool_);
+        }
+        x = y;
+    }
+}
+
+}  // namespace cnnlens

@@ -1,0 +1,115 @@
+// vgg.h: a VGG-family network (torchvision configs A/B/D/E or any custom layer list, any
+// width, any square input size, `fc` or `gap` head), built from a weight file and run on
+// XNNPACK.
+//
+//   TensorFile tf = load_weights(bytes.data(), bytes.size());     // io/weights.h
+//   VggArch arch = vgg_infer_arch(tf, overrides, image_side);      // what the file holds
+//   Vgg net(arch, tf);                                             // convert, pack, free
+//   net.forward(input_hwc);                                        // every layer kept
+//   net.act("block5_conv3"), net.logits()
+//
+// Layer names are Keras-style: block{b}_conv{i} (after ReLU), block{b}_pool, then fc1, fc2,
+// predictions (fc head) or gap, predictions (gap head). Feature maps are HWC, float32.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/image.h"
+#include "io/tensor_file.h"
+
+typedef struct xnn_operator* xnn_operator_t;
+typedef struct pthreadpool* pthreadpool_t;
+
+namespace cnnlens {
+
+enum class Head { Fc, Gap };
+
+struct VggArch {
+    std::vector<int> cfg;        // conv output channels in order; 0 marks a 2x2 max-pool ('M')
+    int in_channels = 3;
+    int input_size = 224;        // square input side
+    Head head = Head::Fc;
+    int hidden1 = 4096, hidden2 = 4096;  // fc head widths (fc1, fc2)
+    int num_classes = 1000;
+    bool batch_norm = false;     // the file has batch norm after each conv (folded at load)
+    std::string layout;          // "torchvision", "timm" or "keras"
+    Preprocess preprocess = Preprocess::Torch;  // the default for this weight source
+
+    int num_convs() const;
+    int final_side() const;      // feature-map side after the last layer of cfg
+    int final_channels() const;
+    std::string cfg_string() const;  // "64,64,M,128,..."
+    std::string describe() const;    // multi-line human summary
+};
+
+// Parses "A"/"B"/"D"/"E", "vgg11".."vgg19" or a list like "64,M,128,M" (M = 2x2 max-pool).
+std::vector<int> vgg_parse_cfg(const std::string& text);
+
+// What a user may force on the command line; empty/0 = take it from the file.
+struct ArchOverrides {
+    std::string cfg;
+    std::string head;            // "fc" or "gap"
+    int input_size = 0;
+    int keep_last_pool = -1;     // gap head: -1 = default (dropped, the CAM architecture)
+};
+
+// Reads the architecture from the tensors (key indices, layer names, shapes) and metadata.
+// image_side: the side of a square input image, used for heads that do not fix the input
+// size (0 = none). A contradiction between file and overrides throws an Error.
+VggArch vgg_infer_arch(const TensorFile& tf, const ArchOverrides& ov = {}, int image_side = 0);
+
+struct LayerInfo {
+    enum Kind { Conv, Pool, Dense, Gap } kind;
+    std::string name;            // Keras-style
+    int h = 1, w = 1, c = 0;     // output shape (dense: h = w = 1, c = units)
+    int cin = 0;                 // conv: input channels
+    size_t offset = 0;           // into the activation arena
+    size_t size() const { return (size_t)h * w * c; }
+};
+
+class Vgg {
+public:
+    // Converts the file's tensors to the engine's layouts (folding batch norm, permuting
+    // the flatten order), creates the XNNPACK operators and releases the conv weights
+    // (XNNPACK keeps its packed copy). The fully connected weights are kept once.
+    Vgg(const VggArch& arch, const TensorFile& tf);
+    ~Vgg();
+    Vgg(const Vgg&) = delete;
+    Vgg& operator=(const Vgg&) = delete;
+
+    void set_threads(int n);     // 1 = calling thread only
+    int threads() const { return threads_; }
+
+    // input: input_size x input_size x in_channels, preprocessed, HWC.
+    void forward(const float* input);
+
+    const VggArch& arch() const { return arch_; }
+    const std::vector<LayerInfo>& layers() const { return layers_; }   // every named output
+    const LayerInfo* layer(const std::string& name) const;
+    const float* act(const LayerInfo& l) const { return arena_.data() + l.offset; }
+    const float* act(const std::string& name) const;
+    const float* logits() const { return act(layers_.back()); }
+    int num_classes() const { return arch_.num_classes; }
+
+    // The fully connected layers (fc head: fc1, fc2, predictions; gap: predictions):
+    // weight [out][in] with `in` in the HWC flatten order of this engine.
+    struct Dense { std::vector<float> w, b; int in = 0, out = 0; bool relu = false; };
+    const std::vector<Dense>& dense() const { return dense_; }
+
+private:
+    VggArch arch_;
+    std::vector<LayerInfo> layers_;
+    std::vector<float> arena_;          // every layer's output
+    std::vector<float> input_;          // padded copy of the input
+    std::vector<xnn_operator_t> ops_;     // one per conv/pool layer, in order
+    std::vector<Dense> dense_;
+    std::vector<uint8_t> workspace_;
+    int threads_ = 1;
+    pthreadpool_t pool_ = nullptr;
+
+    void plan_layers();
+    void reshape_ops();
+};
+
+}  // namespace cnnlens
