@@ -1,0 +1,439 @@
+// image.cpp: image decoding (stb_image), PIL-exact resizing, cropping, preprocessing and
+// PNG writing. See image.h for the contracts.
+#include "io/image.h"
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "core/error.h"
+
+namespace cnnlens {
+
+// ---------------------------------------------------------------------------- decoding
+
+namespace {
+
+// stb_image refuses a JPEG that stops early, but only says "expected marker". Walking the
+// marker segments up to the end-of-image marker lets us say "truncated" instead (PIL
+// refuses such files too). Returns true for data that is not a JPEG.
+bool jpeg_is_complete(const uint8_t* d, size_t n) {
+    if (n < 2 || d[0] != 0xFF || d[1] != 0xD8) return true;
+    size_t pos = 2;
+    while (pos < n) {
+        if (d[pos] != 0xFF) {  // stray bytes between segments: skip them, as libjpeg does
+            ++pos;
+            continue;
+        }
+        while (pos < n && d[pos] == 0xFF) ++pos;  // fill bytes
+        if (pos >= n) return false;
+        const uint8_t marker = d[pos++];
+        if (marker == 0xD9) return true;                                 // EOI
+        if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
+        if (pos + 2 > n) return false;
+        const size_t len = (size_t(d[pos]) << 8) | d[pos + 1];
+        if (len < 2 || pos + len > n) return false;
+        pos += len;
+        if (marker == 0xDA) {  // SOS: skip entropy-coded data up to the next real marker
+            while (pos + 1 < n &&
+                   !(d[pos] == 0xFF && d[pos + 1] != 0x00 && d[pos + 1] != 0xFF &&
+                     !(d[pos + 1] >= 0xD0 && d[pos + 1] <= 0xD7)))
+                ++pos;
+            if (pos + 1 >= n) return false;
+        }
+    }
+    return false;
+}
+
+uint32_t be16(const uint8_t* p) { return uint32_t(p[0]) << 8 | p[1]; }
+uint32_t be32(const uint8_t* p) { return be16(p) << 16 | be16(p + 2); }
+uint32_t le16(const uint8_t* p) { return uint32_t(p[1]) << 8 | p[0]; }
+uint32_t le32(const uint8_t* p) { return le16(p + 2) << 16 | le16(p); }
+
+// The size written in the header of a PNG, JPEG, GIF, BMP or PSD file. stb_image's own
+// header reader refuses sizes over 1 GB of pixels as "corrupt", so without this a huge but
+// valid photo would get a misleading message instead of the size limit.
+bool sniff_size(const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
+    if (n >= 24 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(d + 12, "IHDR", 4) == 0) {
+        *w = be32(d + 16), *h = be32(d + 20);
+        return true;
+    }
+    if (n >= 10 && (std::memcmp(d, "GIF87a", 6) == 0 || std::memcmp(d, "GIF89a", 6) == 0)) {
+        *w = le16(d + 6), *h = le16(d + 8);
+        return true;
+    }
+    if (n >= 26 && d[0] == 'B' && d[1] == 'M') {
+        if (le32(d + 14) == 12) {
+            *w = le16(d + 18), *h = le16(d + 20);
+        } else {
+            *w = int32_t(le32(d + 18)), *h = int32_t(le32(d + 22));
+            if (*h < 0) *h = -*h;  // top-down rows
+        }
+        return true;
+    }
+    if (n >= 26 && std::memcmp(d, "8BPS", 4) == 0) {
+        *h = be32(d + 14), *w = be32(d + 18);
+        return true;
+    }
+    if (n >= 4 && d[0] == 0xFF && d[1] == 0xD8) {  // JPEG: find the SOFn segment
+        size_t pos = 2;
+        while (pos + 4 <= n && d[pos] == 0xFF) {
+            const uint8_t m = d[pos + 1];
+            if (m == 0xFF) {  // fill byte
+                ++pos;
+                continue;
+            }
+            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+                if (pos + 9 > n) return false;
+                *h = be16(d + pos + 5), *w = be16(d + pos + 7);
+                return true;
+            }
+            pos += 2 + be16(d + pos + 2);
+        }
+    }
+    return false;
+}
+
+void check_size_limits(int64_t w, int64_t h) {
+    const int64_t pixels = w * h;
+    if (pixels > kMaxImagePixels)
+        fail("image is %lldx%lld pixels (%.1f MP); the limit is %lld MP", (long long)w,
+             (long long)h, double(pixels) / 1e6, (long long)(kMaxImagePixels / 1'000'000));
+    if (w > kMaxImageSide || h > kMaxImageSide)
+        fail("image is %lldx%lld pixels; the limit is %d pixels per side", (long long)w,
+             (long long)h, kMaxImageSide);
+}
+
+struct StbiFree {
+    void operator()(stbi_uc* p) const { stbi_image_free(p); }
+};
+
+}  // namespace
+
+Image image_decode(const uint8_t* data, size_t size) {
+    if (size == 0) fail("cannot decode image: the data is empty (0 bytes)");
+    if (size > size_t(INT_MAX)) fail("cannot decode image: %zu bytes is more than 2 GB", size);
+    const int len = int(size);
+
+    // The header alone gives the size: refuse huge images before any pixel is allocated.
+    int64_t sw = 0, sh = 0;
+    if (sniff_size(data, size, &sw, &sh)) check_size_limits(sw, sh);
+    int w = 0, h = 0, comp = 0;
+    if (!stbi_info_from_memory(data, len, &w, &h, &comp))
+        fail("cannot decode image (%zu bytes): %s (supported: JPEG, PNG, BMP, GIF, TGA, PSD, "
+             "HDR, PIC, PNM)",
+             size, stbi_failure_reason());
+    if (w <= 0 || h <= 0) fail("cannot decode image: it claims a size of %dx%d pixels", w, h);
+    check_size_limits(w, h);
+    const int64_t pixels = int64_t(w) * h;
+    if (!jpeg_is_complete(data, size))
+        fail("cannot decode image: the JPEG data ends before its end-of-image marker "
+             "(truncated file?)");
+
+    int w2 = 0, h2 = 0;
+    std::unique_ptr<stbi_uc, StbiFree> px(stbi_load_from_memory(data, len, &w2, &h2, &comp, 3));
+    if (!px)
+        fail("cannot decode image (%dx%d): %s (corrupt or truncated data)", w, h,
+             stbi_failure_reason());
+    if (w2 != w || h2 != h)
+        fail("cannot decode image: header says %dx%d but the decoder produced %dx%d", w, h, w2, h2);
+
+    Image img;
+    img.width = w;
+    img.height = h;
+    img.rgb.assign(px.get(), px.get() + size_t(pixels) * 3);
+    return img;
+}
+
+Image image_load(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) fail("cannot open image '%s': %s", path.c_str(), std::strerror(errno));
+    std::vector<uint8_t> buf;
+    uint8_t chunk[65536];
+    size_t got = 0;
+    while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
+    const bool bad = std::ferror(f) != 0;
+    const int err = errno;
+    std::fclose(f);
+    if (bad) fail("cannot read image '%s': %s", path.c_str(), std::strerror(err));
+    try {
+        return image_decode(buf.data(), buf.size());
+    } catch (const Error& e) {
+        fail("%s: %s", path.c_str(), e.what());
+    }
+}
+
+// ---------------------------------------------------------------------------- resizing
+
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's fixed-point precision for 8-bit images
+
+// Pillow's precompute_coeffs() + normalize_coeffs_8bpc() for the bilinear filter and the
+// full-image box: for each output index, the first input index, the tap count and ksize
+// fixed-point weights. Every double operation is the one Pillow performs, in its order.
+struct Coeffs {
+    int ksize = 0;
+    std::vector<int> bounds;  // [xmin, count] per output index
+    std::vector<int32_t> k;   // ksize weights per output index
+};
+
+double bilinear_filter(double x) {
+    if (x < 0.0) x = -x;
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+Coeffs precompute_coeffs(int in_size, int out_size) {
+    const double scale = double(float(in_size)) / out_size;  // Pillow: (double)(in1 - in0) / outSize
+    const double filterscale = std::max(scale, 1.0);
+    const double support = 1.0 * filterscale;  // bilinear support = 1
+    Coeffs c;
+    c.ksize = int(std::ceil(support)) * 2 + 1;
+    c.bounds.resize(size_t(out_size) * 2);
+    c.k.assign(size_t(out_size) * size_t(c.ksize), 0);
+    std::vector<double> w(size_t(c.ksize));
+    for (int xx = 0; xx < out_size; ++xx) {
+        const double center = 0.0 + (xx + 0.5) * scale;
+        const double ss = 1.0 / filterscale;
+        int xmin = int(center - support + 0.5);  // truncation toward zero, as in C
+        if (xmin < 0) xmin = 0;
+        int xmax = int(center + support + 0.5);
+        if (xmax > in_size) xmax = in_size;
+        xmax -= xmin;
+        double ww = 0.0;
+        for (int x = 0; x < xmax; ++x) {
+            w[size_t(x)] = bilinear_filter((x + xmin - center + 0.5) * ss);
+            ww += w[size_t(x)];
+        }
+        int32_t* k = &c.k[size_t(xx) * size_t(c.ksize)];
+        for (int x = 0; x < xmax; ++x) {
+            double v = w[size_t(x)];
+            if (ww != 0.0) v /= ww;
+            k[x] = v < 0 ? int32_t(-0.5 + v * (1 << kPrecisionBits))
+                         : int32_t(0.5 + v * (1 << kPrecisionBits));
+        }
+        c.bounds[size_t(xx) * 2] = xmin;
+        c.bounds[size_t(xx) * 2 + 1] = xmax;
+    }
+    return c;
+}
+
+inline uint8_t clip8(int32_t v) {
+    v >>= kPrecisionBits;  // arithmetic shift, like Pillow's clip8 lookup index
+    return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+}  // namespace
+
+Image image_resize(const Image& img, int w, int h) {
+    if (w <= 0 || h <= 0) fail("cannot resize to %dx%d pixels", w, h);
+    if (img.width <= 0 || img.height <= 0 || img.rgb.size() != size_t(img.width) * img.height * 3)
+        fail("cannot resize an empty or malformed %dx%d image", img.width, img.height);
+    if (int64_t(w) * h > kMaxImagePixels || w > kMaxImageSide || h > kMaxImageSide)
+        fail("cannot resize to %dx%d pixels; the limit is %lld MP and %d pixels per side", w, h,
+             (long long)(kMaxImagePixels / 1'000'000), kMaxImageSide);
+    if (w == img.width && h == img.height) return img;
+
+    const Coeffs cx = precompute_coeffs(img.width, w);
+    const Coeffs cy = precompute_coeffs(img.height, h);
+
+    // Horizontal pass (only over the rows the vertical pass reads), rounded to uint8.
+    Image tmp;
+    const Image* src = &img;
+    int row0 = 0;
+    if (w != img.width) {
+        row0 = cy.bounds[0];
+        const int row_end = cy.bounds[size_t(h) * 2 - 2] + cy.bounds[size_t(h) * 2 - 1];
+        tmp.width = w;
+        tmp.height = row_end - row0;
+        tmp.rgb.resize(size_t(tmp.width) * tmp.height * 3);
+        for (int y = 0; y < tmp.height; ++y) {
+            const uint8_t* in = &img.rgb[size_t(y + row0) * img.width * 3];
+            uint8_t* out = &tmp.rgb[size_t(y) * w * 3];
+            for (int xx = 0; xx < w; ++xx) {
+                const int xmin = cx.bounds[size_t(xx) * 2], n = cx.bounds[size_t(xx) * 2 + 1];
+                const int32_t* k = &cx.k[size_t(xx) * size_t(cx.ksize)];
+                int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
+                for (int x = 0; x < n; ++x) {
+                    const uint8_t* p = in + size_t(x + xmin) * 3;
+                    s0 += p[0] * k[x];
+                    s1 += p[1] * k[x];
+                    s2 += p[2] * k[x];
+                }
+                out[xx * 3 + 0] = clip8(s0);
+                out[xx * 3 + 1] = clip8(s1);
+                out[xx * 3 + 2] = clip8(s2);
+            }
+        }
+        src = &tmp;
+    }
+    if (h == img.height) return tmp;  // only the width changed: no vertical pass (as Pillow)
+
+    // Vertical pass.
+    Image out;
+    out.width = w;
+    out.height = h;
+    out.rgb.resize(size_t(w) * h * 3);
+    const size_t stride = size_t(w) * 3;
+    for (int yy = 0; yy < h; ++yy) {
+        const int ymin = cy.bounds[size_t(yy) * 2] - row0, n = cy.bounds[size_t(yy) * 2 + 1];
+        const int32_t* k = &cy.k[size_t(yy) * size_t(cy.ksize)];
+        uint8_t* o = &out.rgb[size_t(yy) * stride];
+        for (size_t i = 0; i < stride; ++i) {
+            int32_t s = 1 << (kPrecisionBits - 1);
+            for (int y = 0; y < n; ++y) s += src->rgb[size_t(y + ymin) * stride + i] * k[y];
+            o[i] = clip8(s);
+        }
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------- cropping
+
+namespace {
+
+Image crop(const Image& img, int left, int top, int w, int h) {
+    Image out;
+    out.width = w;
+    out.height = h;
+    out.rgb.resize(size_t(w) * h * 3);
+    for (int y = 0; y < h; ++y)
+        std::memcpy(&out.rgb[size_t(y) * w * 3], &img.rgb[(size_t(y + top) * img.width + left) * 3],
+                    size_t(w) * 3);
+    return out;
+}
+
+// Python's int(round(d / 2.0)) for an integer d >= 0: halves go to the even neighbour.
+int half_round_even(int d) {
+    const int q = d / 2;
+    return (d % 2 == 0 || q % 2 == 0) ? q : q + 1;
+}
+
+}  // namespace
+
+Image image_center_crop(const Image& img, int w, int h) {
+    if (w <= 0 || h <= 0 || w > img.width || h > img.height)
+        fail("cannot crop %dx%d pixels out of a %dx%d image", w, h, img.width, img.height);
+    return crop(img, half_round_even(img.width - w), half_round_even(img.height - h), w, h);
+}
+
+Image image_center_square(const Image& img) {
+    if (img.width <= 0 || img.height <= 0) fail("cannot crop an empty image");
+    const int s = std::min(img.width, img.height);
+    return crop(img, (img.width - s) / 2, (img.height - s) / 2, s, s);
+}
+
+Image image_fit(const Image& img, int size, ResizeMode mode) {
+    if (size <= 0) fail("invalid input size %d", size);
+    if (img.width == size && img.height == size) return img;
+    switch (mode) {
+    case ResizeMode::Exact:
+        fail("the image is %dx%d but the network needs exactly %dx%d (resize mode 'exact'; "
+             "choose another resize mode to resize it)",
+             img.width, img.height, size, size);
+    case ResizeMode::CropTorchvision: {
+        // torchvision Resize(r): the shorter side becomes r, the longer int(r * long / short).
+        const int r = (16 * size + 7) / 14;  // round(size * 256 / 224); never a tie
+        const bool wide = img.width > img.height;
+        const int s = wide ? img.height : img.width, l = wide ? img.width : img.height;
+        const int rl = int(int64_t(r) * l / s);
+        const Image resized = wide ? image_resize(img, rl, r) : image_resize(img, r, rl);
+        return image_center_crop(resized, size, size);
+    }
+    case ResizeMode::Squash:
+        return image_resize(img, size, size);
+    case ResizeMode::CenterSquare:
+        return image_resize(image_center_square(img), size, size);
+    }
+    fail("unknown resize mode");
+}
+
+const char* resize_mode_name(ResizeMode mode) {
+    switch (mode) {
+    case ResizeMode::Exact: return "exact";
+    case ResizeMode::CropTorchvision: return "resize-crop";
+    case ResizeMode::Squash: return "squash";
+    case ResizeMode::CenterSquare: return "center-square";
+    }
+    return "?";
+}
+
+ResizeMode resize_mode_parse(const std::string& name) {
+    for (ResizeMode m : {ResizeMode::Exact, ResizeMode::CropTorchvision, ResizeMode::Squash,
+                         ResizeMode::CenterSquare})
+        if (name == resize_mode_name(m)) return m;
+    fail("unknown resize mode '%s' (expected exact, resize-crop, squash or center-square)",
+         name.c_str());
+}
+
+// ---------------------------------------------------------------------------- preprocessing
+
+void image_preprocess(const Image& img, Preprocess mode, float* out_hwc) {
+    if (img.rgb.size() != size_t(img.width) * img.height * 3)
+        fail("cannot preprocess a malformed %dx%d image", img.width, img.height);
+    // One float per (output channel, byte value), each computed exactly as the oracle does:
+    // torch (p / 255.0 - mean) / std, caffe p - mean_bgr, in double, then rounded to float.
+    static const double kTorchMean[3] = {0.485, 0.456, 0.406};
+    static const double kTorchStd[3] = {0.229, 0.224, 0.225};
+    static const double kCaffeMeanBgr[3] = {103.939, 116.779, 123.68};
+    float table[3][256];
+    int src_channel[3];
+    for (int c = 0; c < 3; ++c) {
+        src_channel[c] = mode == Preprocess::Torch ? c : 2 - c;  // caffe reads B, G, R
+        for (int v = 0; v < 256; ++v) {
+            const double p = v;
+            table[c][v] = mode == Preprocess::Torch ? float((p / 255.0 - kTorchMean[c]) / kTorchStd[c])
+                                                    : float(p - kCaffeMeanBgr[c]);
+        }
+    }
+    const size_t n = size_t(img.width) * img.height;
+    for (size_t i = 0; i < n; ++i)
+        for (int c = 0; c < 3; ++c) out_hwc[i * 3 + c] = table[c][img.rgb[i * 3 + src_channel[c]]];
+}
+
+const char* preprocess_name(Preprocess mode) {
+    return mode == Preprocess::Torch ? "torch" : "caffe";
+}
+
+Preprocess preprocess_parse(const std::string& name) {
+    if (name == "torch") return Preprocess::Torch;
+    if (name == "caffe") return Preprocess::Caffe;
+    fail("unknown preprocessing '%s' (expected torch or caffe)", name.c_str());
+}
+
+// ---------------------------------------------------------------------------- PNG
+
+std::vector<uint8_t> png_encode(int w, int h, int channels, const uint8_t* pixels) {
+    if (w <= 0 || h <= 0 || channels < 1 || channels > 4 || !pixels)
+        fail("cannot encode a PNG of %dx%d pixels with %d channels", w, h, channels);
+    if (int64_t(w) * channels > INT_MAX / 2 || int64_t(w) * h > kMaxImagePixels)
+        fail("cannot encode a PNG of %dx%d pixels: too large", w, h);
+    std::vector<uint8_t> out;
+    auto append = [](void* ctx, void* data, int n) {
+        auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+        const auto* b = static_cast<const uint8_t*>(data);
+        v->insert(v->end(), b, b + n);
+    };
+    if (!stbi_write_png_to_func(append, &out, w, h, channels, pixels, w * channels))
+        fail("PNG encoding of a %dx%d image failed", w, h);
+    return out;
+}
+
+void png_write(const std::string& path, int w, int h, int channels, const uint8_t* pixels) {
+    const std::vector<uint8_t> png = png_encode(w, h, channels, pixels);
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) fail("cannot write '%s': %s", path.c_str(), std::strerror(errno));
+    const bool ok = std::fwrite(png.data(), 1, png.size(), f) == png.size();
+    const int err = errno;
+    if (std::fclose(f) != 0 || !ok)
+        fail("cannot write '%s': %s", path.c_str(), std::strerror(ok ? errno : err));
+}
+
+}  // namespace cnnlens
