@@ -208,41 +208,6 @@ int cmd_info(std::map<std::string, std::string>& a) {
     return 0;
 }
 
-// Random VGG weights (the oracle's fan-in initialisation) in torchvision layout, for benchmarks.
-TensorFile random_weights(const std::vector<int>& cfg, int size, int classes, int hidden, uint32_t seed) {
-    TensorFile tf;
-    tf.format = "random";
-    std::mt19937 rng(seed);
-    auto add = [&](const std::string& name, std::vector<int64_t> shape, float stdev, bool uniform) {
-        size_t n = 1;
-        for (int64_t d : shape) n *= (size_t)d;
-        auto buf = std::make_unique<std::vector<uint8_t>>(n * 4);
-        float* f = (float*)buf->data();
-        std::normal_distribution<float> nd(0.0f, stdev);
-        std::uniform_real_distribution<float> ud(-0.1f, 0.1f);
-        for (size_t i = 0; i < n; i++) f[i] = uniform ? ud(rng) : nd(rng);
-        TensorRef t;
-        t.name = name, t.shape = shape, t.data = buf->data(), t.nbytes = buf->size();
-        tf.tensors.push_back(t);
-        tf.owned.push_back(std::move(buf));
-    };
-    int c = 3, idx = 0, s = size;
-    for (int v : cfg) {
-        if (v == 0) { idx++; s /= 2; continue; }
-        add(strformat("features.%d.weight", idx), {v, c, 3, 3}, std::sqrt(2.0f / (9 * c)), false);
-        add(strformat("features.%d.bias", idx), {v}, 0, true);
-        c = v, idx += 2;
-    }
-    int in = c * s * s, outs[3] = {hidden, hidden, classes};
-    for (int i = 0; i < 3; i++) {
-        add(strformat("classifier.%d.weight", 3 * i), {outs[i], in}, std::sqrt((i < 2 ? 2.0f : 1.0f) / in), false);
-        add(strformat("classifier.%d.bias", 3 * i), {outs[i]}, 0, true);
-        in = outs[i];
-    }
-    tf.metadata["input_size"] = std::to_string(size);
-    return tf;
-}
-
 int cmd_bench(std::map<std::string, std::string>& a) {
     double t0 = now_ms();
     std::unique_ptr<Vgg> net;
@@ -254,7 +219,7 @@ int cmd_bench(std::map<std::string, std::string>& a) {
     } else {
         std::vector<int> cfg = vgg_parse_cfg(get(a, "cfg", "D"));
         int size = get_int(a, "input-size", 224, 32, 1024);
-        TensorFile tf = random_weights(cfg, size, 1000, 4096, 1);
+        TensorFile tf = vgg_random_weights(cfg, 3, size, Head::Fc, 4096, 1000, 1);
         double t1 = now_ms();
         VggArch arch = vgg_infer_arch(tf, {}, 0);
         net = std::make_unique<Vgg>(arch, tf);

@@ -36,7 +36,7 @@ struct TensorFile {
     std::string format;                          // "safetensors", "pth-zip", "pth-legacy", "keras-h5"
     std::vector<TensorRef> tensors;              // in file order
     std::map<std::string, std::string> metadata; // free-form strings (safetensors __metadata__, Keras layer_names, ...)
-    std::vector<std::unique_ptr<std::vector<uint8_t>>> owned;  // bytes assembled by the reader
+    std::vector<std::shared_ptr<std::vector<uint8_t>>> owned;  // bytes assembled by the reader
 
     const TensorRef* find(const std::string& name) const;
 };

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <random>
 
 #include "core/error.h"
 #include "model/layers.h"
@@ -453,6 +454,45 @@ static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_s
 
 VggArch vgg_infer_arch(const TensorFile& tf, const ArchOverrides& ov, int image_side) {
     return plan_arch(tf, ov, image_side).arch;
+}
+
+TensorFile vgg_random_weights(const std::vector<int>& cfg, int in_channels, int input_size, Head head, int hidden,
+                              int classes, uint32_t seed) {
+    TensorFile tf;
+    tf.format = "random";
+    std::mt19937 rng(seed);
+    auto add = [&](const std::string& name, std::vector<int64_t> shape, float stdev) {
+        size_t n = 1;
+        for (int64_t d : shape) n *= (size_t)d;
+        auto buf = std::make_unique<std::vector<uint8_t>>(n * 4);
+        float* f = (float*)buf->data();
+        std::normal_distribution<float> nd(0.0f, stdev);
+        std::uniform_real_distribution<float> ud(-0.1f, 0.1f);
+        for (size_t i = 0; i < n; i++) f[i] = stdev > 0 ? nd(rng) : ud(rng);
+        TensorRef t;
+        t.name = name, t.shape = shape, t.data = buf->data(), t.nbytes = buf->size();
+        tf.tensors.push_back(t);
+        tf.owned.push_back(std::move(buf));
+    };
+    int c = in_channels, idx = 0, s = input_size;
+    for (int v : cfg) {
+        if (v == 0) { idx++; s /= 2; continue; }
+        add(strformat("features.%d.weight", idx), {v, c, 3, 3}, std::sqrt(2.0f / (9 * c)));
+        add(strformat("features.%d.bias", idx), {v}, 0);
+        c = v, idx += 2;
+    }
+    std::vector<int> outs = head == Head::Fc ? std::vector<int>{hidden, hidden, classes} : std::vector<int>{classes};
+    int in = head == Head::Fc ? c * s * s : c;
+    for (size_t i = 0; i < outs.size(); i++) {
+        add(strformat("classifier.%d.weight", 3 * (int)i), {outs[i], in}, std::sqrt((i + 1 < outs.size() ? 2.0f : 1.0f) / in));
+        add(strformat("classifier.%d.bias", 3 * (int)i), {outs[i]}, 0);
+        in = outs[i];
+    }
+    VggArch a;
+    a.cfg = cfg;
+    tf.metadata["cfg"] = a.cfg_string();
+    tf.metadata["input_size"] = std::to_string(input_size);
+    return tf;
 }
 
 // ---------------------------------------------------------------------------- the network

@@ -1,0 +1,34 @@
+// test_util.h: helpers shared by the tests (fixture paths, comparisons with stated tolerances).
+#pragma once
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "io/npy.h"
+
+#ifndef CNNLENS_TEST_DATA
+#error "CNNLENS_TEST_DATA must be defined by the build"
+#endif
+
+namespace cnnlens_test {
+
+inline std::string data_path(const std::string& rel) { return std::string(CNNLENS_TEST_DATA) + "/" + rel; }
+
+// compare.py's metric: ||out - ref||_2 / ||ref||_2.
+inline double rel_l2(const float* out, const float* ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)out[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+inline double max_abs_diff(const float* a, const float* b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = std::fmax(m, std::fabs((double)a[i] - b[i]));
+    return m;
+}
+
+}  // namespace cnnlens_test
