@@ -17,15 +17,29 @@ DEPS=$ROOT/.deps
 
 APT_PACKAGES=(emscripten cmake ninja-build g++ python3 xz-utils curl ca-certificates
               libstb-dev doctest-dev)
-POOL=http://deb.debian.org/debian/pool/main
-#        name         path under pool                                                 sha256
+#        name         Debian source package=version             SHA-256 of its orig.tar.xz
 SOURCES=(
-  "xnnpack     x/xnnpack/xnnpack_0.0~git20241108.4ea82e5.orig.tar.xz             90bde2caef0f880f627bab0dc805a86c4b8070cd98e3243db3046ab3f3be1a99"
-  "pthreadpool p/pthreadpool/pthreadpool_0.0~git20240616.560c60d.orig.tar.xz     4cc3cbd933b28131d2a34edc54f76af9fb41bc490af5eae1a5bd3cd07ea90708"
-  "cpuinfo     c/cpuinfo/cpuinfo_0.0~git20250905.877328f.orig.tar.xz             557ca404a3836b9f335a3a06b65ff9fe9dbaaefab7fb5c0185f53d9f33615a10"
-  "fxdiv       f/fxdiv/fxdiv_0.0~git20200417.b408327.orig.tar.xz                 7953482badaf4cb34026c3487c257b8e4ab2df061c019bd6fabbbc12ad52c44b"
-  "imgui       i/imgui/imgui_1.86+ds.orig.tar.xz                                 0dace0e8e57d298eb6e93af12dc19420cb96330832f6495c733b90aeeef11f64"
+  "xnnpack     xnnpack=0.0~git20241108.4ea82e5-2         90bde2caef0f880f627bab0dc805a86c4b8070cd98e3243db3046ab3f3be1a99"
+  "pthreadpool pthreadpool=0.0~git20240616.560c60d-1     4cc3cbd933b28131d2a34edc54f76af9fb41bc490af5eae1a5bd3cd07ea90708"
+  "cpuinfo     cpuinfo=0.0~git20250905.877328f-1         557ca404a3836b9f335a3a06b65ff9fe9dbaaefab7fb5c0185f53d9f33615a10"
+  "fxdiv       fxdiv=0.0~git20200417.b408327-3           7953482badaf4cb34026c3487c257b8e4ab2df061c019bd6fabbbc12ad52c44b"
+  "imgui       imgui=1.86+ds-1                           0dace0e8e57d298eb6e93af12dc19420cb96330832f6495c733b90aeeef11f64"
 )
+SRC_LIST=/etc/apt/sources.list.d/cnnlens-deb-src.sources
+
+# A deb-src twin of the machine's Debian entry, with trixie and sid added: the bookworm orig
+# tarballs of xnnpack, pthreadpool and cpuinfo are not served, the newer ones are.
+add_deb_src() {
+    [[ -f $SRC_LIST ]] && return 0
+    local uri keyring
+    uri=$(grep -h -m1 -E '^URIs:.*debian/?$' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}')
+    [[ -n $uri ]] || uri=$(grep -h -m1 -E '^deb .*debian/? bookworm' /etc/apt/sources.list 2>/dev/null | awk '{print $2}')
+    [[ -n $uri ]] || { echo "deps: no Debian entry in /etc/apt/sources.list(.d) to twin" >&2; exit 1; }
+    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    printf 'Types: deb-src\nURIs: %s\nSuites: bookworm bookworm-updates trixie sid\nComponents: main\nSigned-By: %s\n' \
+        "$uri" "$keyring" > "$SRC_LIST"
+    apt-get update -qq
+}
 
 deps_apt() {
     local missing=()
@@ -37,6 +51,7 @@ deps_apt() {
     if [[ $(id -u) != 0 ]]; then
         echo "deps: need root to apt-get install ${missing[*]}" >&2; exit 1
     fi
+    add_deb_src
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
@@ -65,16 +80,23 @@ patch_for_emscripten() {
 
 deps_sources() {
     local stamp=$DEPS/src/.stamp want
-    want=$(printf '%s\n' "${SOURCES[@]}" | sha256sum | cut -c1-16)-$(sha256sum "$0" | cut -c1-16)
+    want=$({ printf '%s\n' "${SOURCES[@]}"; declare -f edit patch_for_emscripten; } | sha256sum | cut -c1-16)
     [[ -f $stamp && $(cat "$stamp") == "$want" ]] && return 0
     mkdir -p "$DEPS/download"
     rm -rf "$DEPS/src"; mkdir -p "$DEPS/src"
     for line in "${SOURCES[@]}"; do
-        read -r name path sha <<<"$line"
-        local file=$DEPS/download/$(basename "$path")
+        read -r name spec sha <<<"$line"
+        local pkg=${spec%%=*} ver=${spec#*=}
+        local file=$DEPS/download/${pkg}_${ver%-*}.orig.tar.xz
         if [[ ! -f $file ]] || ! echo "$sha  $file" | sha256sum -c --status; then
-            echo "deps: downloading $(basename "$path")"
-            curl -fsSL --retry 3 -o "$file.part" "$POOL/${path//\~/%7e}"
+            [[ $(id -u) == 0 ]] && add_deb_src
+            # apt prints 'URL' file size SHA256:hash from the archive's signed Sources index
+            local uri index_sha
+            read -r uri _ _ index_sha < <(apt-get source --print-uris "$spec" 2>/dev/null | grep "^'.*\.orig\.tar" || true)
+            [[ -n ${uri:-} ]] || { echo "deps: apt-get source cannot find $spec (is a deb-src entry for trixie/sid configured?)" >&2; exit 1; }
+            [[ ${index_sha#SHA256:} == "$sha" ]] || { echo "deps: $spec: the archive's index says ${index_sha}, expected $sha" >&2; exit 1; }
+            echo "deps: downloading $(basename "$file")"
+            curl -fsSL --retry 3 -o "$file.part" "${uri//\'/}"
             mv "$file.part" "$file"
         fi
         echo "$sha  $file" | sha256sum -c --status || { echo "deps: SHA-256 mismatch for $file" >&2; exit 1; }
