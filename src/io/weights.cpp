@@ -16,12 +16,8 @@ std::string weights_sniff(const uint8_t* d, size_t n) {
     for (size_t off = 0; off + 8 <= n && off <= (1u << 20); off = off ? off * 2 : 512)   // HDF5 user block
         if (std::memcmp(d + off, hdf5, 8) == 0) return "keras-h5";
     if (n >= 4 && d[0] == 'P' && d[1] == 'K' && d[2] == 3 && d[3] == 4) return "pth";
+    if (n >= 9 && d[8] == '{') return "safetensors";   // u64 header length, then JSON
     if (n >= 2 && d[0] == 0x80 && d[1] >= 2 && d[1] <= 5) return "pth";    // pickle protocol 2..5
-    if (n >= 9) {
-        size_t k = 8;
-        while (k < n && k < 64 && d[k] == ' ') k++;
-        if (k < n && d[k] == '{') return "safetensors";
-    }
     return "";
 }
 
