@@ -63,7 +63,7 @@ edit() {
 }
 
 patch_for_emscripten() {
-    local x=$DEPS/src/xnnpack p=$DEPS/src/pthreadpool
+    local x=${1:-$DEPS/src}/xnnpack p=${1:-$DEPS/src}/pthreadpool
     # 1. XNNPACK's CMake rejects CMAKE_SYSTEM_NAME=Emscripten.
     edit $x/CMakeLists.txt 's/\|QURT\)\$"\)/|QURT|Emscripten)\$")/' 'QURT\|Emscripten'
     # 2. It has no wasm branch: add the wasm and wasmsimd production kernels.
@@ -114,6 +114,6 @@ deps_sources() {
 case "${1:-}" in
     apt) shift; deps_apt "$@" ;;
     sources) deps_sources ;;
-    patch) patch_for_emscripten ;;   # used by the CMake FetchContent fallback
+    patch) patch_for_emscripten "${2:?usage: deps.sh patch DIR}" ;;   # used by cmake/fetch_deps.cmake
     *) echo "usage: scripts/deps.sh apt [extra packages] | sources" >&2; exit 2 ;;
 esac
