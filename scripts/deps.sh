@@ -82,8 +82,9 @@ deps_sources() {
     local stamp=$DEPS/src/.stamp want
     want=$({ printf '%s\n' "${SOURCES[@]}"; declare -f edit patch_for_emscripten; } | sha256sum | cut -c1-16)
     [[ -f $stamp && $(cat "$stamp") == "$want" ]] && return 0
+    local new=$DEPS/src.new
     mkdir -p "$DEPS/download"
-    rm -rf "$DEPS/src"; mkdir -p "$DEPS/src"
+    rm -rf "$new"; mkdir -p "$new"
     for line in "${SOURCES[@]}"; do
         read -r name spec sha <<<"$line"
         local pkg=${spec%%=*} ver=${spec#*=}
@@ -100,15 +101,17 @@ deps_sources() {
             mv "$file.part" "$file"
         fi
         echo "$sha  $file" | sha256sum -c --status || { echo "deps: SHA-256 mismatch for $file" >&2; exit 1; }
-        mkdir -p "$DEPS/src/$name"
+        mkdir -p "$new/$name"
         if [[ $name == xnnpack ]]; then   # this tarball has no top-level directory
-            tar -xJf "$file" -C "$DEPS/src/$name"
+            tar -xJf "$file" -C "$new/$name"
         else
-            tar -xJf "$file" -C "$DEPS/src/$name" --strip-components=1
+            tar -xJf "$file" -C "$new/$name" --strip-components=1
         fi
     done
-    patch_for_emscripten
-    echo "$want" > "$stamp"
+    patch_for_emscripten "$new"
+    echo "$want" > "$new/.stamp"
+    rm -rf "$DEPS/src"
+    mv "$new" "$DEPS/src"
 }
 
 case "${1:-}" in
