@@ -2,51 +2,16 @@
 
 #include <pthreadpool.h>
 
-#include <algorithm>
-#include <vector>
+#include <cstring>
 
 namespace cnnlens {
 
-void conv3x3_forward_naive(const float* in, int H, int W, int cin, const float* w, const float* b,
-                           int cout, bool relu, float* out) {
-    for (int h = 0; h < H; h++)
-        for (int x = 0; x < W; x++)
-            for (int o = 0; o < cout; o++) {
-                double acc = b ? b[o] : 0.0;
-                for (int dy = 0; dy < 3; dy++) {
-                    int yy = h + dy - 1;
-                    if (yy < 0 || yy >= H) continue;
-                    for (int dx = 0; dx < 3; dx++) {
-                        int xx = x + dx - 1;
-                        if (xx < 0 || xx >= W) continue;
-                        const float* ip = in + ((size_t)yy * W + xx) * cin;
-                        const float* wp = w + (((size_t)o * 3 + dy) * 3 + dx) * cin;
-                        for (int i = 0; i < cin; i++) acc += (double)ip[i] * wp[i];
-                    }
-                }
-                float v = (float)acc;
-                out[((size_t)h * W + x) * cout + o] = relu && v < 0 ? 0.0f : v;
-            }
-}
-
-void maxpool2x2_forward_naive(const float* in, int H, int W, int C, float* out) {
-    const int Ho = H / 2, Wo = W / 2;
-    for (int h = 0; h < Ho; h++)
-        for (int x = 0; x < Wo; x++)
-            for (int c = 0; c < C; c++) {
-                float m = in[((size_t)(2 * h) * W + 2 * x) * C + c];
-                for (int k = 1; k < 4; k++) m = std::max(m, in[((size_t)(2 * h + k / 2) * W + 2 * x + k % 2) * C + c]);
-                out[((size_t)h * Wo + x) * C + c] = m;
-            }
-}
-
-void linear_forward_naive(const float* W, const float* b, const float* x, int in, int out, bool relu, float* y) {
-    for (int o = 0; o < out; o++) {
-        double acc = b ? b[o] : 0.0;
-        for (int i = 0; i < in; i++) acc += (double)W[(size_t)o * in + i] * x[i];
-        float v = (float)acc;
-        y[o] = relu && v < 0 ? 0.0f : v;
-    }
+void conv3x3_flip_kernel(const float* w, int cout, int cin, float* wt) {
+    for (int o = 0; o < cout; o++)
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++)
+                for (int i = 0; i < cin; i++)
+                    wt[(((size_t)i * 3 + (2 - ky)) * 3 + (2 - kx)) * cout + o] = w[(((size_t)o * 3 + ky) * 3 + kx) * cin + i];
 }
 
 // GCC/Clang vector extension: SSE/AVX natively, SIMD128 in WebAssembly.
@@ -67,10 +32,21 @@ static float dot(const float* a, const float* x, int n) {
     return acc;
 }
 
+// y += g * a
+static void axpy(float g, const float* a, float* y, int n) {
+    const v4f gv = {g, g, g, g};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        *(v4f*)(y + i) += gv * *(const v4f*)(a + i);
+        *(v4f*)(y + i + 4) += gv * *(const v4f*)(a + i + 4);
+    }
+    for (; i < n; i++) y[i] += g * a[i];
+}
+
 namespace {
 struct LinearJob {
     const float *W, *b, *x;
-    int in;
+    int in, out;
     bool relu;
     float* y;
 };
@@ -81,19 +57,24 @@ void linear_rows(void* ctx, size_t o0, size_t n) {
         j.y[o] = j.relu && v < 0 ? 0.0f : v;
     }
 }
+// dx[i0:i0+n] = sum_o dy[o] W[o, i0:i0+n]: each task owns a column range, reads it from every row.
+void linear_cols(void* ctx, size_t i0, size_t n) {
+    const LinearJob& j = *(const LinearJob*)ctx;   // x = dy, y = dx
+    std::memset(j.y + i0, 0, n * sizeof(float));
+    for (int o = 0; o < j.out; o++)
+        if (j.x[o] != 0.0f) axpy(j.x[o], j.W + (size_t)o * j.in + i0, j.y + i0, (int)n);
+}
 }  // namespace
 
 void linear_forward(const float* W, const float* b, const float* x, int in, int out, bool relu, float* y,
                     pthreadpool_t pool) {
-    LinearJob job{W, b, x, in, relu, y};
+    LinearJob job{W, b, x, in, out, relu, y};
     pthreadpool_parallelize_1d_tile_1d(pool, linear_rows, &job, (size_t)out, 16, 0);
 }
 
-void gap_forward(const float* in, int H, int W, int C, float* out) {
-    std::vector<double> acc((size_t)C, 0.0);
-    for (size_t p = 0; p < (size_t)H * W; p++)
-        for (int c = 0; c < C; c++) acc[c] += in[p * C + c];
-    for (int c = 0; c < C; c++) out[c] = (float)(acc[c] / ((double)H * W));
+void linear_backward(const float* W, const float* dy, int in, int out, float* dx, pthreadpool_t pool) {
+    LinearJob job{W, nullptr, dy, in, out, false, dx};
+    pthreadpool_parallelize_1d_tile_1d(pool, linear_cols, &job, (size_t)in, 512, 0);
 }
 
 }  // namespace cnnlens

@@ -588,12 +588,19 @@ Vgg::Vgg(const VggArch& arch, const TensorFile& tf) : arch_(arch) {
                     b[o] = (float)((b[o] - (double)m[o]) * sc + be[o]);
                 }
             }
+            const float inf = std::numeric_limits<float>::infinity();
             xnn_operator_t op = nullptr;
             xnn_check(xnn_create_convolution2d_nhwc_f32(1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, ci, co, ci, co, w.data(),
-                                                        b.data(), 0.0f, std::numeric_limits<float>::infinity(), 0,
-                                                        nullptr, nullptr, &op),
+                                                        b.data(), 0.0f, inf, 0, nullptr, nullptr, &op),
                       "create convolution");
-            ops_.push_back(op);   // w and b are freed here: XNNPACK holds the packed copy
+            ops_.push_back(op);
+            // The input gradient is a conv with the flipped kernel (layers.h), also on XNNPACK.
+            std::vector<float> wt(w.size());
+            conv3x3_flip_kernel(w.data(), co, ci, wt.data());
+            xnn_check(xnn_create_convolution2d_nhwc_f32(1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, co, ci, co, ci, wt.data(),
+                                                        nullptr, -inf, inf, 0, nullptr, nullptr, &op),
+                      "create convolution (backward)");
+            back_ops_.push_back(op);   // w, wt and b are freed here: XNNPACK holds the packed copies
         }
 
         // Fully connected layers, kept once as [out][in] with `in` in HWC flatten order.
@@ -634,12 +641,14 @@ Vgg::Vgg(const VggArch& arch, const TensorFile& tf) : arch_(arch) {
         reshape_ops();
     } catch (...) {
         for (xnn_operator_t op : ops_) xnn_delete_operator(op);
+        for (xnn_operator_t op : back_ops_) xnn_delete_operator(op);
         throw;
     }
 }
 
 Vgg::~Vgg() {
     for (xnn_operator_t op : ops_) xnn_delete_operator(op);
+    for (xnn_operator_t op : back_ops_) xnn_delete_operator(op);
     if (pool_) pthreadpool_destroy(pool_);
 }
 
@@ -653,13 +662,16 @@ void Vgg::set_threads(int n) {
 }
 
 void Vgg::reshape_ops() {
-    size_t ws_max = 0, k = 0;
+    size_t ws_max = 0, k = 0, kb = 0;
     int s = arch_.input_size;
     for (const LayerInfo& l : layers_) {
         if (l.kind == LayerInfo::Conv) {
             size_t ws = 0, align = 0, oh = 0, ow = 0;
             xnn_check(xnn_reshape_convolution2d_nhwc_f32(ops_[k++], 1, s, s, &ws, &align, &oh, &ow, pool_), "reshape convolution");
             CNN_ASSERT((int)oh == l.h && (int)ow == l.w);
+            ws_max = std::max(ws_max, ws + align);
+            xnn_check(xnn_reshape_convolution2d_nhwc_f32(back_ops_[kb++], 1, s, s, &ws, &align, &oh, &ow, pool_),
+                      "reshape convolution (backward)");
             ws_max = std::max(ws_max, ws + align);
         } else if (l.kind == LayerInfo::Pool) {
             size_t oh = 0, ow = 0, c = (size_t)l.c;
@@ -707,6 +719,64 @@ void Vgg::forward(const float* input) {
             linear_forward(d.w.data(), d.b.data(), x, d.in, d.out, d.relu, y, pool_);
         }
         x = y;
+    }
+}
+
+const float* Vgg::grad(const std::string& name) const {
+    const LayerInfo* l = layer(name);
+    if (!l) fail("no layer named '%s'", name.c_str());
+    if (grads_.empty()) fail("no backward pass has run");
+    return grad(*l);
+}
+
+// Walks the layers in reverse: dense layers by the transposed product over their one copy of
+// the weights, ReLUs by masks from the saved outputs, max-pools by routing to the first
+// maximum, convs by XNNPACK with the flipped kernels. Stops once `down_to` has its gradient.
+void Vgg::backward(int cls, bool guided, const std::string& down_to) {
+    if (cls < 0 || cls >= arch_.num_classes) fail("class %d is out of range (0..%d)", cls, arch_.num_classes - 1);
+    const LayerInfo* stop = down_to.empty() ? nullptr : layer(down_to);
+    if (!down_to.empty() && !stop) fail("no layer named '%s'", down_to.c_str());
+    if (grads_.size() != arena_.size()) grads_.assign(arena_.size(), 0.0f);
+    size_t scratch = 0;
+    for (const LayerInfo& l : layers_) scratch = std::max(scratch, l.size());
+    scratch_.resize(scratch + 16);
+    input_grad_.resize((size_t)arch_.input_size * arch_.input_size * arch_.in_channels);
+    void* ws = (void*)(((uintptr_t)workspace_.data() + 63) & ~(uintptr_t)63);
+
+    const int n = (int)layers_.size(), first_dense = n - (int)dense_.size();
+    float* g_last = grads_.data() + layers_.back().offset;
+    std::fill(g_last, g_last + arch_.num_classes, 0.0f);
+    g_last[cls] = 1.0f;
+    size_t kconv = back_ops_.size();
+    for (int li = n - 1; li >= 0; li--) {
+        const LayerInfo& l = layers_[(size_t)li];
+        if (&l == stop) break;
+        float* g = grads_.data() + l.offset;      // d logit / d output of l
+        const float* y = act(l);
+        const bool first = li == 0;
+        float* gx = first ? input_grad_.data() : grads_.data() + layers_[(size_t)li - 1].offset;
+        const float* x = first ? input_.data() : act(layers_[(size_t)li - 1]);
+        if (li >= first_dense) {                  // dense: through its ReLU, then W^T
+            const Dense& d = dense_[(size_t)(li - first_dense)];
+            const float* gz = g;
+            if (d.relu) {
+                relu_backward(y, g, l.size(), guided, scratch_.data());
+                gz = scratch_.data();
+            }
+            linear_backward(d.w.data(), gz, d.in, d.out, gx, pool_);
+        } else if (l.kind == LayerInfo::Gap) {
+            const LayerInfo& p = layers_[(size_t)li - 1];
+            gap_backward(g, p.h, p.w, p.c, gx);
+        } else if (l.kind == LayerInfo::Pool) {
+            const LayerInfo* p = first ? nullptr : &layers_[(size_t)li - 1];
+            int H = p ? p->h : arch_.input_size, C = l.c;
+            maxpool2x2_backward(x, y, g, H, H, C, gx);
+        } else {                                  // conv: through its ReLU, then the flipped conv
+            relu_backward(y, g, l.size(), guided, scratch_.data());
+            xnn_operator_t op = back_ops_[--kconv];
+            xnn_check(xnn_setup_convolution2d_nhwc_f32(op, ws, scratch_.data(), gx), "setup convolution (backward)");
+            xnn_check(xnn_run_operator(op, pool_), "run convolution (backward)");
+        }
     }
 }
 

@@ -98,6 +98,17 @@ public:
     const float* logits() const { return act(layers_.back()); }
     int num_classes() const { return arch_.num_classes; }
 
+    // Backward pass from the pre-softmax logit of class `cls` down to the input, after
+    // forward(): keeps d logit / d output of every layer (grad()) and d logit / d input
+    // (input_grad(), HWC, the preprocessed input's channel order). guided = guided backprop
+    // (every ReLU passes only positive gradients at positive inputs). Does not recompute the
+    // forward pass. down_to: stop once that layer's gradient is known (e.g. "block5_conv3"
+    // for Grad-CAM there alone); empty = all the way to the input.
+    void backward(int cls, bool guided = false, const std::string& down_to = "");
+    const float* grad(const LayerInfo& l) const { return grads_.data() + l.offset; }
+    const float* grad(const std::string& name) const;
+    const float* input_grad() const { return input_grad_.data(); }
+
     // The fully connected layers (fc head: fc1, fc2, predictions; gap: predictions):
     // weight [out][in] with `in` in the HWC flatten order of this engine.
     struct Dense { std::vector<float> w, b; int in = 0, out = 0; bool relu = false; };
@@ -108,7 +119,11 @@ private:
     std::vector<LayerInfo> layers_;
     std::vector<float> arena_;          // every layer's output
     std::vector<float> input_;          // padded copy of the input
+    std::vector<float> grads_;          // d logit / d output, same layout as arena_
+    std::vector<float> input_grad_;
+    std::vector<float> scratch_;        // a gradient through a ReLU
     std::vector<xnn_operator_t> ops_;     // one per conv/pool layer, in order
+    std::vector<xnn_operator_t> back_ops_;  // one per conv: its input gradient
     std::vector<Dense> dense_;
     std::vector<uint8_t> workspace_;
     int threads_ = 1;
