@@ -208,6 +208,22 @@ int cmd_info(std::map<std::string, std::string>& a) {
     return 0;
 }
 
+// Peak resident memory (native) or the WebAssembly heap size (which only grows).
+std::string peak_memory() {
+#if defined(__EMSCRIPTEN__)
+    return strformat("wasm heap %.0f MB", __builtin_wasm_memory_size(0) * 65536.0 / 1e6);
+#else
+    FILE* f = std::fopen("/proc/self/status", "r");
+    if (!f) return "unknown";
+    char line[256];
+    std::string out = "unknown";
+    while (std::fgets(line, sizeof line, f))
+        if (!std::strncmp(line, "VmHWM:", 6)) out = strformat("VmHWM %.0f MB", std::atof(line + 6) / 1024);
+    std::fclose(f);
+    return out;
+#endif
+}
+
 int cmd_bench(std::map<std::string, std::string>& a) {
     double t0 = now_ms();
     std::unique_ptr<Vgg> net;
@@ -253,7 +269,24 @@ int cmd_bench(std::map<std::string, std::string>& a) {
         std::sort(ms.begin(), ms.end());
         std::printf("forward  threads %d: median %8.1f ms  (min %.1f, max %.1f, %d runs)\n", n, ms[ms.size() / 2],
                     ms.front(), ms.back(), reps);
+        std::string last_conv;
+        for (const LayerInfo& l : net->layers())
+            if (l.kind == LayerInfo::Conv) last_conv = l.name;
+        for (int mode = 0; mode < 2; mode++) {
+            std::vector<double> t;
+            for (int r = 0; r < reps + 1; r++) {
+                double s = now_ms();
+                net->forward(x.data());
+                net->backward(0, false, mode == 0 ? last_conv : "");
+                if (r) t.push_back(now_ms() - s);   // the first run warms up
+            }
+            std::sort(t.begin(), t.end());
+            std::printf("%-44s median %8.1f ms  (%.2fx forward)\n",
+                        strformat("forward + backward to %s, threads %d:", mode == 0 ? last_conv.c_str() : "the input", n).c_str(),
+                        t[t.size() / 2], t[t.size() / 2] / ms[ms.size() / 2]);
+        }
     }
+    std::printf("peak memory: %s\n", peak_memory().c_str());
     return 0;
 }
 
