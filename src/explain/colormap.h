@@ -1,9 +1,11 @@
 // colormap.h: scalar -> colour maps for feature maps and heatmaps, and figure helpers.
 //
 // viridis (the default: perceptually uniform and colour-blind safe), inferno, turbo and jet.
-// viridis and inferno use the polynomial fits of Matt Zucker (CC0, shadertoy WlfXRN), turbo
-// the fit published with it by Google (Anton Mikhailov, Apache-2.0); jet is the classic
-// piecewise-linear map. The same polynomials are in shaders/colormap.glsl for the GPU.
+// viridis and inferno use the polynomial fits of Matt Zucker (CC0, shadertoy WlfXRN; within
+// 4 resp. 9 of 255 of matplotlib's tables), turbo Google's published 256-entry table (Anton
+// Mikhailov, Apache-2.0; its polynomial fit misses the ends by up to 32/255), jet is the
+// classic (MATLAB) piecewise-linear map. shaders/colormap.glsl, the GPU twin, must follow
+// (its turbo is still the polynomial fit).
 #pragma once
 #include <cstdint>
 #include <string>
