@@ -1,0 +1,177 @@
+// explain.cpp: Grad-CAM & co. over activations and gradients, and display helpers (see explain.h).
+#include "explain/explain.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+
+namespace cnnlens {
+
+namespace {
+
+// map[p] = max(0, sum_k w[k] A[p,k]) (relu) or the plain sum, in double.
+void weighted_sum(const float* A, size_t HW, int K, const double* w, bool relu, float* map) {
+    for (size_t p = 0; p < HW; p++) {
+        const float* a = A + p * K;
+        double s = 0;
+        for (int k = 0; k < K; k++) s += w[k] * a[k];
+        map[p] = (float)(relu ? std::max(s, 0.0) : s);
+    }
+}
+
+void check_shape(int H, int W, int K) { CNN_ASSERT(H > 0 && W > 0 && K > 0); }
+
+}  // namespace
+
+void gradcam(const float* A, const float* G, int H, int W, int K, float* map, float* alpha, bool counterfactual) {
+    check_shape(H, W, K);
+    const size_t HW = (size_t)H * W;
+    std::vector<double> a((size_t)K, 0.0);
+    for (size_t p = 0; p < HW; p++)
+        for (int k = 0; k < K; k++) a[k] += G[p * K + k];
+    for (int k = 0; k < K; k++) a[k] = (counterfactual ? -a[k] : a[k]) / (double)HW;
+    if (alpha)
+        for (int k = 0; k < K; k++) alpha[k] = (float)a[k];
+    weighted_sum(A, HW, K, a.data(), true, map);
+}
+
+void gradcampp(const float* A, const float* G, int H, int W, int K, float* map, float* weights) {
+    check_shape(H, W, K);
+    const size_t HW = (size_t)H * W;
+    std::vector<double> S((size_t)K, 0.0), w((size_t)K, 0.0);
+    for (size_t p = 0; p < HW; p++)
+        for (int k = 0; k < K; k++) S[k] += A[p * K + k];
+    for (size_t p = 0; p < HW; p++)
+        for (int k = 0; k < K; k++) {
+            const double g = G[p * K + k];
+            if (g <= 0) continue;   // max(G,0) = 0, and a = 0 where G == 0
+            const double g2 = g * g, a = g2 / (2 * g2 + S[k] * (g2 * g) + 1e-6);
+            w[k] += g * a;
+        }
+    if (weights)
+        for (int k = 0; k < K; k++) weights[k] = (float)w[k];
+    weighted_sum(A, HW, K, w.data(), true, map);
+}
+
+void layercam(const float* A, const float* G, int H, int W, int K, float* map) {
+    check_shape(H, W, K);
+    for (size_t p = 0, HW = (size_t)H * W; p < HW; p++) {
+        double s = 0;
+        for (int k = 0; k < K; k++) s += (double)std::max(G[p * K + k], 0.0f) * A[p * K + k];
+        map[p] = (float)std::max(s, 0.0);
+    }
+}
+
+void cam(const float* A_last, int H, int W, int K, const float* w_row, float* map) {
+    check_shape(H, W, K);
+    std::vector<double> w(w_row, w_row + K);
+    weighted_sum(A_last, (size_t)H * W, K, w.data(), false, map);
+}
+
+void upsample_bilinear(const float* map, int h, int w, int H, int W, float* out) {
+    CNN_ASSERT(h > 0 && w > 0 && H > 0 && W > 0);
+    struct Tap { int i0, i1; double f; };
+    // torch's area_pixel_compute_source_index (align_corners=False) and its clamping.
+    auto taps = [](int in, int n) {
+        std::vector<Tap> t((size_t)n);
+        const double scale = (double)in / n;
+        for (int d = 0; d < n; d++) {
+            const double src = std::max((d + 0.5) * scale - 0.5, 0.0);
+            const int i0 = std::min((int)src, in - 1);
+            t[(size_t)d] = {i0, std::min(i0 + 1, in - 1), std::min(std::max(src - i0, 0.0), 1.0)};
+        }
+        return t;
+    };
+    const std::vector<Tap> ty = taps(h, H), tx = taps(w, W);
+    for (int y = 0; y < H; y++) {
+        const Tap& a = ty[(size_t)y];
+        const float *r0 = map + (size_t)a.i0 * w, *r1 = map + (size_t)a.i1 * w;
+        for (int x = 0; x < W; x++) {
+            const Tap& b = tx[(size_t)x];
+            const double v0 = (1 - b.f) * r0[b.i0] + b.f * r0[b.i1], v1 = (1 - b.f) * r1[b.i0] + b.f * r1[b.i1];
+            out[(size_t)y * W + x] = (float)((1 - a.f) * v0 + a.f * v1);
+        }
+    }
+}
+
+void guided_gradcam(const float* cam_map, int h, int w, const float* gb, int H, int W, float* out) {
+    std::vector<float> norm((size_t)h * w), up((size_t)H * W);
+    normalize01(cam_map, norm.size(), norm.data());
+    upsample_bilinear(norm.data(), h, w, H, W, up.data());
+    for (size_t p = 0; p < up.size(); p++)
+        for (int ch = 0; ch < 3; ch++) out[p * 3 + ch] = up[p] * gb[p * 3 + ch];
+}
+
+Image gradient_image(const float* g, int H, int W, bool bgr) {
+    CNN_ASSERT(H > 0 && W > 0);
+    const size_t n = (size_t)H * W * 3;
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++) mean += g[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++) var += (g[i] - mean) * (g[i] - mean);
+    const double scale = 0.1 / (std::sqrt(var / (double)n) + 1e-5);
+    Image img;
+    img.width = W, img.height = H;
+    img.rgb.resize(n);
+    for (size_t p = 0; p < n / 3; p++)
+        for (int ch = 0; ch < 3; ch++) {
+            double v = std::clamp((g[p * 3 + (bgr ? 2 - ch : ch)] - mean) * scale + 0.5, 0.0, 1.0);
+            img.rgb[p * 3 + ch] = (uint8_t)std::lround(v * 255);
+        }
+    return img;
+}
+
+Image overlay(const Image& img, const float* map01, Colormap cmap, float alpha) {
+    Image out = img;
+    const float a = std::clamp(alpha, 0.0f, 1.0f);
+    uint8_t c[3];
+    for (size_t p = 0, n = (size_t)img.width * img.height; p < n; p++) {
+        colormap_rgb(cmap, map01[p], c);
+        for (int ch = 0; ch < 3; ch++)
+            out.rgb[p * 3 + ch] = (uint8_t)std::lround((1 - a) * img.rgb[p * 3 + ch] + a * c[ch]);
+    }
+    return out;
+}
+
+RgbImage filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap cmap, float alpha, int cols, int gap,
+                   bool with_image) {
+    const int W = img.width, H = img.height, n = (int)maps.size() + (with_image ? 1 : 0);
+    if (W <= 0 || H <= 0) fail("filmstrip: empty image");
+    if (n == 0) fail("filmstrip: nothing to show");
+    const size_t HW = (size_t)W * H;
+    std::vector<float> up(HW * maps.size()), norm(up.size());
+    for (size_t i = 0; i < maps.size(); i++) {
+        if (!maps[i].data || maps[i].h <= 0 || maps[i].w <= 0) fail("filmstrip: map %d is empty", (int)i);
+        upsample_bilinear(maps[i].data, maps[i].h, maps[i].w, H, W, up.data() + i * HW);
+    }
+    normalize01(up.data(), up.size(), norm.data());   // one shared scale
+    gap = std::max(gap, 0);
+    cols = cols <= 0 ? n : std::min(cols, n);
+    const int rows = (n + cols - 1) / cols;
+    RgbImage fig;
+    fig.width = cols * W + (cols + 1) * gap;
+    fig.height = rows * H + (rows + 1) * gap;
+    fig.rgb.assign((size_t)fig.width * fig.height * 3, 255);
+    for (int t = 0; t < n; t++) {
+        const int i = t - (with_image ? 1 : 0);
+        const Image tile = i < 0 ? img : overlay(img, norm.data() + (size_t)i * HW, cmap, alpha);
+        const int x0 = gap + (t % cols) * (W + gap), y0 = gap + (t / cols) * (H + gap);
+        for (int y = 0; y < H; y++)
+            std::copy_n(&tile.rgb[(size_t)y * W * 3], (size_t)W * 3, &fig.rgb[((size_t)(y0 + y) * fig.width + x0) * 3]);
+    }
+    return fig;
+}
+
+std::vector<int> top_channels(const float* alpha, int K, int n) {
+    std::vector<int> idx((size_t)std::max(K, 0));
+    std::iota(idx.begin(), idx.end(), 0);
+    n = std::clamp(n, 0, std::max(K, 0));
+    std::partial_sort(idx.begin(), idx.begin() + n, idx.end(),
+                      [&](int a, int b) { return alpha[a] > alpha[b] || (alpha[a] == alpha[b] && a < b); });
+    idx.resize((size_t)n);
+    return idx;
+}
+
+}  // namespace cnnlens
