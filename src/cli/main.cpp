@@ -3,6 +3,7 @@
 //   cnnlens predict  --weights W --image I            top-5 with probabilities
 //   cnnlens dump     --weights W --image I --npy DIR  logits.npy, act_<layer>.npy (HWC, float32)
 //   cnnlens features --weights W --image I --layer L --out grid.png
+//   cnnlens explain  --weights W --image I --class 712,281 --layer all [--dump-npy DIR] [--out PREFIX]
 //   cnnlens info     --weights W                      what was inferred from the file
 //   cnnlens bench    [--weights W | --cfg D]          forward timings (median ms)
 //
@@ -21,6 +22,7 @@
 
 #include "core/error.h"
 #include "explain/colormap.h"
+#include "explain/explain.h"
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/weights.h"
@@ -129,10 +131,8 @@ void make_dir(const std::string& d) {
     if (mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) fail("cannot create directory '%s'", d.c_str());
 }
 
-int cmd_dump(std::map<std::string, std::string>& a) {
-    Loaded L = load_and_run(a);
-    std::string dir = need(a, "npy");
-    make_dir(dir);
+// input_nchw.npy, logits.npy and act_<layer>.npy (HWC) for every layer; returns the count.
+int dump_forward(const Loaded& L, const std::string& dir) {
     const Vgg& net = *L.net;
     const int S = net.arch().input_size;
     std::vector<float> nchw((size_t)3 * S * S);   // the network input, as the oracle's input_nchw.npy
@@ -149,6 +149,15 @@ int cmd_dump(std::map<std::string, std::string>& a) {
         npy_write(dir + "/act_" + l.name + ".npy", net.act(l), shape);
         n++;
     }
+    return n;
+}
+
+int cmd_dump(std::map<std::string, std::string>& a) {
+    Loaded L = load_and_run(a);
+    std::string dir = need(a, "npy");
+    make_dir(dir);
+    int n = dump_forward(L, dir);
+    const int S = L.net->arch().input_size;
     std::printf("wrote %d arrays to %s (preprocess %s, input %dx%d)\n", n, dir.c_str(), preprocess_name(L.pre), S, S);
     return 0;
 }
@@ -185,6 +194,153 @@ int cmd_features(std::map<std::string, std::string>& a) {
     png_write(out, g.width, g.height, 3, g.rgb.data());
     std::printf("wrote %s: %d of %d channels of %s (%dx%d each), %dx%d pixels\n", out.c_str(), count, l->c,
                 name.c_str(), l->h, l->w, g.width, g.height);
+    return 0;
+}
+
+// "top1".."top5", an index, a class name or a WordNet id; several separated by commas.
+std::vector<int> parse_classes(const std::string& spec, const Vgg& net) {
+    std::vector<int> out;
+    std::vector<Prediction> top = top_k(net.logits(), net.num_classes(), 5);
+    size_t p = 0;
+    while (p <= spec.size()) {
+        size_t q = spec.find(',', p);
+        if (q == std::string::npos) q = spec.size();
+        std::string tok = spec.substr(p, q - p);
+        p = q + 1;
+        if (tok.empty()) continue;
+        int c = -1;
+        if (tok.size() == 4 && tok.compare(0, 3, "top") == 0 && tok[3] >= '1' && tok[3] <= '5')
+            c = tok[3] - '1' < (int)top.size() ? top[(size_t)(tok[3] - '1')].index : -1;
+        else
+            c = class_find(net.arch(), tok);
+        if (c < 0) fail("unknown class '%s' (use an index 0..%d, top1..top5, or a class name)", tok.c_str(), net.num_classes() - 1);
+        if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+    }
+    if (out.empty()) fail("--class is empty");
+    return out;
+}
+
+int cmd_explain(std::map<std::string, std::string>& a) {
+    Loaded L = load_and_run(a);
+    Vgg& net = *L.net;
+    const VggArch& arch = net.arch();
+    const int S = arch.input_size;
+    std::vector<const LayerInfo*> convs;
+    for (const LayerInfo& l : net.layers())
+        if (l.kind == LayerInfo::Conv) convs.push_back(&l);
+    const LayerInfo* last = convs.back();
+    std::vector<const LayerInfo*> layers;
+    std::string lspec = get(a, "layer", "all");
+    if (lspec == "all") layers = convs;
+    else for (size_t p = 0; p <= lspec.size();) {
+        size_t q = lspec.find(',', p);
+        if (q == std::string::npos) q = lspec.size();
+        std::string name = lspec.substr(p, q - p);
+        p = q + 1;
+        if (name.empty()) continue;
+        if (name == "last") name = last->name;
+        const LayerInfo* l = net.layer(name);
+        if (!l || l->kind != LayerInfo::Conv) fail("no conv layer '%s' (use a name like %s, 'last' or 'all')", name.c_str(), last->name.c_str());
+        layers.push_back(l);
+    }
+    std::vector<int> classes = parse_classes(get(a, "class", "top1"), net);
+    std::string method = get(a, "method", "gradcam");
+    if (method != "gradcam" && method != "gradcampp" && method != "layercam" && method != "counterfactual" && method != "cam")
+        fail("unknown --method '%s' (gradcam, gradcampp, layercam, counterfactual, cam)", method.c_str());
+    if (method == "cam" && arch.head != Head::Gap) fail("CAM needs a model with a gap head; this one has an fc head");
+    Colormap cmap = colormap_parse(get(a, "colormap", "viridis"));
+    float alpha = (float)std::atof(get(a, "alpha", "0.5").c_str());
+    std::string dir = get(a, "dump-npy"), prefix = get(a, "out");
+    if (dir.empty() && prefix.empty()) fail("nothing to write: give --dump-npy DIR and/or --out PREFIX");
+    if (!dir.empty()) {
+        make_dir(dir);
+        dump_forward(L, dir);
+    }
+    Image img = image_fit(L.image, S, L.resize);
+    const bool bgr = L.pre == Preprocess::Caffe;
+    auto save = [&](const std::string& name, const float* d, std::vector<int64_t> shape) {
+        if (!dir.empty()) npy_write(dir + "/" + name + ".npy", d, shape);
+    };
+    // one layer's map for the chosen method (the overlay figure) or any method (the files)
+    auto map_of = [&](const std::string& m, const LayerInfo& l, int c, std::vector<float>& map, std::vector<float>& w) {
+        map.assign((size_t)l.h * l.w, 0.0f);
+        w.assign((size_t)l.c, 0.0f);
+        const float* A = net.act(l);
+        const float* G = net.grad(l);
+        if (m == "gradcam" || m == "counterfactual") gradcam(A, G, l.h, l.w, l.c, map.data(), w.data(), m == "counterfactual");
+        else if (m == "gradcampp") gradcampp(A, G, l.h, l.w, l.c, map.data(), w.data());
+        else if (m == "layercam") layercam(A, G, l.h, l.w, l.c, map.data());
+        else cam(A, l.h, l.w, l.c, net.dense().back().w.data() + (size_t)c * l.c, map.data());
+    };
+    const LayerInfo* fig_layer = layers.size() == 1 ? layers[0] : last;
+    std::vector<float> map, w;
+    for (int c : classes) {
+        net.backward(c, false);
+        for (const LayerInfo* l : layers) {
+            map_of("gradcam", *l, c, map, w);
+            save(strformat("gradcam_%s_c%d", l->name.c_str(), c), map.data(), {l->h, l->w});
+            save(strformat("gradcam_weights_%s_c%d", l->name.c_str(), c), w.data(), {l->c});
+            if (method == "layercam" || method == "counterfactual") {
+                map_of(method, *l, c, map, w);
+                save(strformat("%s_%s_c%d", method.c_str(), l->name.c_str(), c), map.data(), {l->h, l->w});
+            }
+        }
+        map_of("gradcampp", *last, c, map, w);
+        save(strformat("gradcampp_%s_c%d", last->name.c_str(), c), map.data(), {last->h, last->w});
+        save(strformat("gradcampp_weights_%s_c%d", last->name.c_str(), c), w.data(), {last->c});
+        if (arch.head == Head::Gap) {
+            map_of("cam", *last, c, map, w);
+            save(strformat("cam_c%d", c), map.data(), {last->h, last->w});
+        }
+        save(strformat("saliency_c%d", c), net.input_grad(), {S, S, arch.in_channels});
+        std::string cname = class_name(arch, c);
+        if (!prefix.empty()) {
+            // the chosen method at one layer, over the image
+            std::vector<float> cam_map, up((size_t)S * S), up01((size_t)S * S);
+            map_of(method, *fig_layer, c, cam_map, w);
+            upsample_bilinear(cam_map.data(), fig_layer->h, fig_layer->w, S, S, up.data());
+            normalize01(up.data(), up.size(), up01.data());
+            Image ov = overlay(img, up01.data(), cmap, alpha);
+            std::string f = strformat("%s_%s_%s_c%d.png", prefix.c_str(), method.c_str(), fig_layer->name.c_str(), c);
+            png_write(f, ov.width, ov.height, 3, ov.rgb.data());
+            std::printf("wrote %s (%s for class %d '%s' at %s)\n", f.c_str(), method.c_str(), c, cname.c_str(), fig_layer->name.c_str());
+            // every conv layer on one shared scale
+            std::vector<std::vector<float>> maps;
+            std::vector<MapRef> refs;
+            for (const LayerInfo* l : convs) {
+                std::vector<float> m, ww;
+                map_of(method == "cam" ? "gradcam" : method, *l, c, m, ww);
+                maps.push_back(std::move(m));
+                refs.push_back({maps.back().data(), l->h, l->w});
+            }
+            for (size_t i = 0; i < refs.size(); i++) refs[i].data = maps[i].data();
+            RgbImage fs = filmstrip(img, refs, cmap, alpha, 0, 4, true);
+            f = strformat("%s_filmstrip_c%d.png", prefix.c_str(), c);
+            png_write(f, fs.width, fs.height, 3, fs.rgb.data());
+            std::printf("wrote %s (%s at all %zu conv layers, one shared scale)\n", f.c_str(),
+                        method == "cam" ? "gradcam" : method.c_str(), convs.size());
+            // the feature maps that drive the Grad-CAM: top channels by alpha
+            map_of("gradcam", *fig_layer, c, cam_map, w);
+            std::vector<int> top = top_channels(w.data(), fig_layer->c, 16);
+            RgbImage grid = feature_grid(net.act(*fig_layer), fig_layer->h, fig_layer->w, fig_layer->c, top, 8, 96, cmap);
+            f = strformat("%s_top_channels_%s_c%d.png", prefix.c_str(), fig_layer->name.c_str(), c);
+            png_write(f, grid.width, grid.height, 3, grid.rgb.data());
+            std::printf("wrote %s (the 16 channels of %s with the largest Grad-CAM weight)\n", f.c_str(), fig_layer->name.c_str());
+            map = cam_map;
+        }
+        net.backward(c, true);
+        save(strformat("guided_backprop_c%d", c), net.input_grad(), {S, S, arch.in_channels});
+        if (!prefix.empty()) {
+            std::vector<float> gg((size_t)S * S * 3);
+            guided_gradcam(map.data(), fig_layer->h, fig_layer->w, net.input_grad(), S, S, gg.data());
+            Image gi = gradient_image(gg.data(), S, S, bgr);
+            std::string f = strformat("%s_guided_gradcam_%s_c%d.png", prefix.c_str(), fig_layer->name.c_str(), c);
+            png_write(f, gi.width, gi.height, 3, gi.rgb.data());
+            std::printf("wrote %s (guided Grad-CAM)\n", f.c_str());
+        }
+        std::printf("class %d (%s): logit %.4f\n", c, cname.c_str(), net.logits()[c]);
+    }
+    if (!dir.empty()) std::printf("wrote arrays to %s\n", dir.c_str());
     return 0;
 }
 
@@ -306,6 +462,17 @@ const Command kCommands[] = {
      {"weights", "image", "cfg", "head", "input-size", "threads", "preprocess", "resize", "layer", "out", "count",
       "order", "cols", "tile", "colormap"},
      cmd_features},
+    {"explain", "Grad-CAM (all layers at once), Grad-CAM++, LayerCAM, CAM, saliency, guided backprop: arrays and figures",
+     "  --class LIST         indices, names, WordNet ids or top1..top5 (default top1)\n"
+     "  --layer LIST         conv layer names, 'last' or 'all' (default all)\n"
+     "  --method NAME        gradcam (default), gradcampp, layercam, counterfactual, cam (gap heads): the figures\n"
+     "  --dump-npy DIR       write every array (names as the oracle: gradcam_<layer>_c<c>.npy, ...)\n"
+     "  --out PREFIX         write PNG figures: overlay, filmstrip of all conv layers, top channels, guided Grad-CAM\n"
+     "  --colormap NAME      viridis (default), inferno, turbo, jet\n"
+     "  --alpha A            heatmap opacity over the image (default 0.5)\n",
+     {"weights", "image", "cfg", "head", "input-size", "threads", "preprocess", "resize", "class", "layer", "method",
+      "dump-npy", "out", "colormap", "alpha"},
+     cmd_explain},
     {"info", "what was inferred from a weight file", "  --tensors 1          also list every tensor\n",
      {"weights", "cfg", "head", "input-size", "tensors"}, cmd_info},
     {"bench", "forward timings: median ms over repeated runs (random VGG weights unless --weights)",
