@@ -3,10 +3,12 @@
 // network's input gradients (saliency, guided backprop) against the PyTorch oracle.
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <functional>
 #include <random>
 
 #include "core/error.h"
+#include "explain/explain.h"
 #include "io/image.h"
 #include "io/weights.h"
 #include "model/layers.h"
@@ -247,4 +249,56 @@ TEST_CASE("backward: saliency and guided backprop equal the oracle's, every tiny
             }
     }
     CHECK(files == 20);
+}
+
+TEST_CASE("backward: the full pipeline (forward, one backward, explain.h) gives the oracle's maps") {
+    // Every tiny oracle case: Grad-CAM and its weights at every conv layer, Grad-CAM++ at the
+    // last conv and CAM (gap heads) for each class the oracle wrote, from Vgg::backward.
+    struct Case { const char* dir; Preprocess pre; };
+    const Case cases[] = {{"tiny_fc", Preprocess::Torch}, {"tiny_gap", Preprocess::Torch},
+                          {"tiny_fc_caffe", Preprocess::Caffe}, {"tiny_fc_odd", Preprocess::Torch},
+                          {"a_gap", Preprocess::Torch}};
+    int compared = 0;
+    for (const Case& c : cases) {
+        std::string dir = data_path(std::string("oracle/") + c.dir + "/");
+        Image img = image_load(dir + "input.png");
+        std::vector<uint8_t> bytes = read_file(dir + "w.safetensors");
+        std::unique_ptr<Vgg> net = vgg_load(bytes.data(), bytes.size(), {}, img.width);
+        std::vector<float> x = prepare_input(img, net->arch(), ResizeMode::Exact, c.pre);
+        net->forward(x.data());
+        std::vector<const LayerInfo*> convs;
+        for (const LayerInfo& l : net->layers())
+            if (l.kind == LayerInfo::Conv) convs.push_back(&l);
+        for (int cls = 0; cls < net->num_classes(); cls++) {
+            std::string probe = dir + "saliency_c" + std::to_string(cls) + ".npy";
+            if (!std::ifstream(probe)) continue;   // the oracle wrote only some classes
+            net->backward(cls);
+            auto check = [&](const std::string& name, const std::vector<float>& got, double tol) {
+                NpyArray ref = npy_read(dir + name + ".npy");
+                REQUIRE(ref.data.size() == got.size());
+                double e = rel_l2(got.data(), ref.data.data(), got.size());
+                double n = 0;
+                for (float v : ref.data) n += (double)v * v;
+                INFO(c.dir << "/" << name << " rel_l2 " << e);
+                CHECK((e < tol || std::sqrt(n) < 1e-6));   // an all-zero (clipped) reference map
+                compared++;
+            };
+            for (const LayerInfo* l : convs) {
+                std::vector<float> map((size_t)l->h * l->w), alpha((size_t)l->c);
+                gradcam(net->act(*l), net->grad(*l), l->h, l->w, l->c, map.data(), alpha.data());
+                check(strformat("gradcam_%s_c%d", l->name.c_str(), cls), map, 1e-3);
+                check(strformat("gradcam_weights_%s_c%d", l->name.c_str(), cls), alpha, 1e-3);
+            }
+            const LayerInfo* last = convs.back();
+            std::vector<float> map((size_t)last->h * last->w), w((size_t)last->c);
+            gradcampp(net->act(*last), net->grad(*last), last->h, last->w, last->c, map.data(), w.data());
+            check(strformat("gradcampp_%s_c%d", last->name.c_str(), cls), map, 1e-3);
+            check(strformat("gradcampp_weights_%s_c%d", last->name.c_str(), cls), w, 1e-3);
+            if (net->arch().head == Head::Gap) {
+                cam(net->act(*last), last->h, last->w, last->c, net->dense().back().w.data() + (size_t)cls * last->c, map.data());
+                check(strformat("cam_c%d", cls), map, 1e-4);
+            }
+        }
+    }
+    CHECK(compared == 120);   // 5 cases x 2 classes, 6 files per layer, gradcampp and CAM
 }
