@@ -300,5 +300,5 @@ TEST_CASE("backward: the full pipeline (forward, one backward, explain.h) gives 
             }
         }
     }
-    CHECK(compared == 120);   // 5 cases x 2 classes, 6 files per layer, gradcampp and CAM
+    CHECK(compared == 120);   // every such array of the 5 cases (2 classes each)
 }
