@@ -3,6 +3,7 @@
 // network's input gradients (saliency, guided backprop) against the PyTorch oracle.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -54,7 +55,8 @@ void fd_check(const char* what, std::vector<double> x, const std::vector<double>
 }  // namespace
 
 TEST_CASE("backward: conv3x3 input gradient passes a finite-difference check") {
-    for (auto [H, W, ci, co] : {std::array<int, 4>{5, 4, 3, 2}, {3, 3, 1, 4}, {1, 6, 2, 3}}) {
+    for (std::array<int, 4> d : {std::array<int, 4>{5, 4, 3, 2}, {3, 3, 1, 4}, {1, 6, 2, 3}}) {
+        const int H = d[0], W = d[1], ci = d[2], co = d[3];   // (clang 14 lambdas cannot capture bindings)
         std::vector<double> x = rand_d((size_t)H * W * ci, 1), w = rand_d((size_t)co * 9 * ci, 2),
                             b = rand_d((size_t)co, 3), r = rand_d((size_t)H * W * co, 4), dx(x.size());
         conv3x3_backward_naive(r.data(), H, W, co, w.data(), ci, dx.data());
@@ -82,7 +84,8 @@ TEST_CASE("backward: relu, max-pool, linear and gap pass finite-difference check
             return o;
         });
     }
-    for (auto [H, W, C] : {std::array<int, 3>{4, 6, 3}, {5, 5, 2}, {3, 2, 1}}) {   // odd sizes floor
+    for (std::array<int, 3> d : {std::array<int, 3>{4, 6, 3}, {5, 5, 2}, {3, 2, 1}}) {   // odd sizes floor
+        const int H = d[0], W = d[1], C = d[2];
         std::vector<double> x = rand_d((size_t)H * W * C, 7), y((size_t)(H / 2) * (W / 2) * C),
                             r = rand_d(y.size(), 8), dx(x.size());
         maxpool2x2_forward_naive(x.data(), H, W, C, y.data());
