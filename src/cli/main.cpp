@@ -364,8 +364,9 @@ int cmd_info(std::map<std::string, std::string>& a) {
     return 0;
 }
 
-// Peak resident memory (native) or the WebAssembly heap size (which only grows).
-std::string peak_memory() {
+// Resident memory now / at its peak (native, /proc/self/status VmRSS / VmHWM), or the
+// WebAssembly heap size (which only grows, so it is both).
+std::string proc_status(const char* key) {
 #if defined(__EMSCRIPTEN__)
     return strformat("wasm heap %.0f MB", __builtin_wasm_memory_size(0) * 65536.0 / 1e6);
 #else
@@ -374,11 +375,13 @@ std::string peak_memory() {
     char line[256];
     std::string out = "unknown";
     while (std::fgets(line, sizeof line, f))
-        if (!std::strncmp(line, "VmHWM:", 6)) out = strformat("VmHWM %.0f MB", std::atof(line + 6) / 1024);
+        if (!std::strncmp(line, key, std::strlen(key))) out = strformat("%s %.0f MB", key, std::atof(line + std::strlen(key) + 1) / 1024);
     std::fclose(f);
     return out;
 #endif
 }
+std::string memory_now() { return proc_status("VmRSS"); }
+std::string peak_memory() { return proc_status("VmHWM"); }
 
 int cmd_bench(std::map<std::string, std::string>& a) {
     double t0 = now_ms();
@@ -442,7 +445,7 @@ int cmd_bench(std::map<std::string, std::string>& a) {
                         t[t.size() / 2], t[t.size() / 2] / ms[ms.size() / 2]);
         }
     }
-    std::printf("peak memory: %s\n", peak_memory().c_str());
+    std::printf("memory with forward and backward ready: %s; peak %s\n", memory_now().c_str(), peak_memory().c_str());
     return 0;
 }
 

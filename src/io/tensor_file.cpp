@@ -68,6 +68,7 @@ static float half_to_float(uint16_t h) {
 void tensor_to_f32(const TensorRef& t, float* out) {
     const size_t n = (size_t)t.numel();
     CNN_ASSERT(t.nbytes == n * dtype_size(t.dtype));
+    if (n == 0) return;
     const uint8_t* p = t.data;
     switch (t.dtype) {
         case DType::F32: std::memcpy(out, p, n * 4); break;

@@ -59,9 +59,9 @@ struct ArchOverrides {
 // size (0 = none). A contradiction between file and overrides throws an Error.
 VggArch vgg_infer_arch(const TensorFile& tf, const ArchOverrides& ov = {}, int image_side = 0);
 
-// Random weights in torchvision layout (the oracle's fan-in initialisation: conv and hidden
-// linear W ~ N(0, 2/fan_in), last linear N(0, 1/fan_in), biases U(-0.1, 0.1)), for
-// benchmarks and tests. The gap head drops nothing: pass the cfg you want.
+// Random weights in torchvision layout, for benchmarks and tests: the variances of the
+// oracle's fan-in initialisation (conv and hidden linear 2/fan_in, last linear 1/fan_in) from
+// a uniform distribution, biases U(-0.1, 0.1). The gap head drops nothing: pass the cfg you want.
 TensorFile vgg_random_weights(const std::vector<int>& cfg, int in_channels, int input_size, Head head, int hidden,
                               int classes, uint32_t seed);
 
