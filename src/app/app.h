@@ -1,0 +1,125 @@
+// app.h: the UI module's state, filled by web/app.js (which talks to the compute worker) through
+// the ui_on_* functions of main.cpp, and drawn by the panels of panels.cpp. The UI never computes
+// a network: it asks through app_request() and shows what comes back.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct AppLayer {
+    std::string name, kind;   // kind: conv, pool, dense, gap
+    int h = 1, w = 1, c = 0;
+};
+
+struct AppPred {
+    int index = 0;
+    std::string name;
+    float prob = 0, logit = 0;
+};
+
+struct AppSample {
+    std::string name, url;
+    unsigned thumb = 0;
+    int w = 0, h = 0;
+};
+
+// One explanation map (coarse, layer resolution) as the worker sent it.
+struct AppHeat {
+    std::string layer, method;
+    int cls = -1, h = 0, w = 0;
+    std::vector<float> map;       // h*w, raw (not normalised)
+    std::vector<float> weights;   // per channel (Grad-CAM alpha), may be empty
+    unsigned tex = 0;
+};
+
+struct App {
+    // model
+    bool model_ready = false;
+    std::string model_name, model_describe, layout, head, preprocess, resize;
+    int input_size = 0, num_classes = 0, threads = 1;
+    bool explain_available = false;
+    std::vector<AppLayer> layers;
+
+    // result of the last forward
+    bool have_result = false;
+    std::vector<AppPred> top;
+    std::vector<float> lo, hi;    // per-layer activation range
+    int image_w = 0, image_h = 0;
+    double ms_load = 0, ms_forward = 0, ms_backward = 0, ms_explain = 0;
+    unsigned image_tex = 0;       // what the network saw (input_size^2 RGB)
+    int image_side = 0;
+    std::string image_name;
+
+    // feature maps of the selected layer
+    int layer = -1;               // selected layer index
+    int act_layer = -1, act_h = 0, act_w = 0, act_c = 0;
+    std::vector<float> act;       // HWC
+    bool atlas_dirty = true;
+    unsigned atlas_tex = 0;
+    int atlas_cols = 0;
+    int norm_scope = 1;           // 0 per channel, 1 per layer, 2 whole network
+    int tile = 56;
+    int zoom_channel = -1;
+    bool sort_by_weight = false;
+    bool channel_minmax_dirty = true;
+
+    // explanations
+    int method = 0;               // index into kMethods
+    int cls = -1;                 // -1: top-1
+    int cls2 = -1;                // second class for side by side (-1 = off)
+    int cmap = 0;                 // 0 viridis, 1 inferno, 2 turbo, 3 jet, 4 grey
+    float alpha = 0.5f;
+    int cam_layer = -1;           // layer index for the heatmap (-1 = last conv)
+    bool guided = false;
+    bool filmstrip = false;
+    std::vector<AppHeat> heats;   // [0]: main, [1]: second class, then filmstrip
+    std::vector<AppHeat> strip;
+    unsigned guided_tex = 0;      // guided Grad-CAM as an RGB picture (input resolution)
+    int guided_side = 0;
+    std::string chan_w_layer;     // Grad-CAM weights of the feature-map layer's channels
+    std::vector<float> chan_w;
+    bool strip_dirty = false;     // the filmstrip is normalised on one shared scale
+
+    // input
+    std::vector<AppSample> samples;
+    char image_url[512] = "";
+    bool webcam_on = false;
+
+    // model loading
+    char weights_url[512] = "https://huggingface.co/timm/vgg16.tv_in1k/resolve/main/model.safetensors";
+    double weights_size = -1;     // from a HEAD request; -1 unknown, -2 asking
+    std::string weights_size_error;
+
+    // progress and messages
+    bool busy = false;
+    std::string progress_label;
+    double progress_done = 0, progress_total = 0;   // total 0 = indeterminate
+    bool progress_cancellable = false;
+    std::vector<std::string> errors;
+    std::string status;
+
+    // class search
+    char search[128] = "";
+
+    // layout
+    int width = 1280, height = 800;
+    int frame = 0;
+};
+
+extern App g_app;
+
+extern const char* const kMethods[];   // display names, same order as web/app.js's method ids
+extern const char* const kMethodIds[];
+extern const int kNumMethods;
+extern const char* const kColormaps[];
+extern const int kNumColormaps;
+
+// A request to web/app.js, as a JSON object string: {"op": "...", ...}.
+void app_request(const std::string& json);
+// Sends the view state (layer, class, method, ...) so the worker computes what is shown.
+void app_request_view();
+
+void app_draw();                    // panels.cpp: the whole interface, once per frame
+std::string json_escape(const std::string& s);
+int class_search(const std::string& q, int num_classes, std::vector<int>& out, int max_out);
+std::string class_label(int index);

@@ -1,0 +1,336 @@
+// main.cpp: the UI module of the web app (Dear ImGui 1.86 + GLFW + WebGL2 on the page's main
+// thread). Frame loop in four phases (poll, update, build the panels, render) and the bridge
+// to web/app.js: JS calls the ui_on_* functions below with what the compute worker produced,
+// the UI asks for work with app_request() (a JSON message to JS). No network runs here.
+#include <emscripten/emscripten.h>
+#include <GLES3/gl3.h>
+#include <GLFW/glfw3.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "app.h"
+#include "explain/colormap.h"
+#include "gpu.h"
+#include "imgui.h"
+#include "imgui_impl_glfw.h"
+#include "imgui_impl_opengl3.h"
+
+App g_app;
+
+namespace {
+
+GLFWwindow* g_window = nullptr;
+unsigned char* g_font_data = nullptr;   // a TTF sent by JS, installed at the start of a frame
+int g_font_size = 0;
+
+EM_JS(int, js_canvas_width, (), { return Module.canvas.width; });
+EM_JS(int, js_canvas_height, (), { return Module.canvas.height; });
+EM_JS(void, js_request, (const char* json), {
+    const msg = UTF8ToString(json);
+    if (Module.cnnlensRequest) Module.cnnlensRequest(JSON.parse(msg));
+});
+EM_JS(void, js_frame, (int n), { Module.cnnlensFrames = n; });
+
+void install_font() {
+    ImGuiIO& io = ImGui::GetIO();
+    io.Fonts->Clear();
+    ImFontConfig cfg;
+    cfg.FontDataOwnedByAtlas = true;   // ImGui frees g_font_data
+    ImFont* f = io.Fonts->AddFontFromMemoryTTF(g_font_data, g_font_size, 15.0f, &cfg);
+    if (!f) io.Fonts->AddFontDefault();
+    ImGui_ImplOpenGL3_DestroyFontsTexture();
+    ImGui_ImplOpenGL3_CreateFontsTexture();
+    g_font_data = nullptr;
+}
+
+void frame() {
+    // 1. poll: the canvas follows the window (web/app.js sizes it); GLFW and ImGui follow the canvas
+    const int w = js_canvas_width(), h = js_canvas_height();
+    if (w != g_app.width || h != g_app.height) {
+        g_app.width = w, g_app.height = h;
+        glfwSetWindowSize(g_window, w, h);
+    }
+    glfwPollEvents();
+    if (g_font_data) install_font();
+
+    // 2. update + 3. build the panels
+    gpu_new_frame();
+    ImGui_ImplOpenGL3_NewFrame();
+    ImGui_ImplGlfw_NewFrame();
+    ImGui::NewFrame();
+    app_draw();
+    ImGui::Render();
+
+    // 4. render
+    int fw, fh;
+    glfwGetFramebufferSize(g_window, &fw, &fh);
+    glViewport(0, 0, fw, fh);
+    glClearColor(0.09f, 0.10f, 0.12f, 1.0f);
+    glClear(GL_COLOR_BUFFER_BIT);
+    ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+    glfwSwapBuffers(g_window);
+    js_frame(++g_app.frame);
+}
+
+std::string str(const char* s) { return s ? s : ""; }
+
+}  // namespace
+
+void app_request(const std::string& json) { js_request(json.c_str()); }
+
+std::string json_escape(const std::string& s) {
+    std::string o = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') o += '\\', o += c;
+        else if ((unsigned char)c < 0x20) o += ' ';
+        else o += c;
+    }
+    return o + "\"";
+}
+
+void app_request_view() {
+    const App& a = g_app;
+    auto lname = [&](int i) { return i >= 0 && i < (int)a.layers.size() ? json_escape(a.layers[(size_t)i].name) : "null"; };
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ",\"cls\":%d,\"cls2\":%d,\"method\":\"%s\",\"cmap\":\"%s\",\"alpha\":%.3f,\"guided\":%s,"
+                  "\"filmstrip\":%s", a.cls, a.cls2, kMethodIds[a.method], kColormaps[a.cmap], a.alpha,
+                  a.guided ? "true" : "false", a.filmstrip ? "true" : "false");
+    app_request("{\"op\":\"view\",\"layer\":" + lname(a.layer) + ",\"camLayer\":" + lname(a.cam_layer) + buf + "}");
+}
+
+// ---------------------------------------------------------------------------- called by web/app.js
+extern "C" {
+
+EMSCRIPTEN_KEEPALIVE void ui_set_font(unsigned char* ttf, int size) {
+    if (g_font_data) std::free(g_font_data);
+    g_font_data = ttf, g_font_size = size;
+}
+
+EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* name, const char* describe, const char* layout, const char* head,
+                                      const char* preprocess, const char* resize, int input_size, int num_classes,
+                                      int threads, int explain, double ms_load) {
+    App& a = g_app;
+    a.model_ready = true;
+    a.model_name = str(name), a.model_describe = str(describe), a.layout = str(layout), a.head = str(head);
+    a.preprocess = str(preprocess), a.resize = str(resize);
+    a.input_size = input_size, a.num_classes = num_classes, a.threads = threads;
+    a.explain_available = explain != 0;
+    a.ms_load = ms_load;
+    a.layers.clear();
+    a.have_result = false;
+    a.act.clear(), a.act_layer = -1;
+    a.heats.clear(), a.strip.clear();
+    a.zoom_channel = -1;
+    if (a.cls >= num_classes) a.cls = -1;
+    if (a.cls2 >= num_classes) a.cls2 = -1;
+}
+
+EMSCRIPTEN_KEEPALIVE void ui_add_layer(const char* name, const char* kind, int h, int w, int c) {
+    g_app.layers.push_back({str(name), str(kind), h, w, c});
+}
+
+// After the layers: keep the selected layer by name when the new model has it, else pick the last conv.
+EMSCRIPTEN_KEEPALIVE void ui_model_done(const char* want_layer, const char* want_cam_layer) {
+    App& a = g_app;
+    auto find = [&](const char* n) {
+        for (size_t i = 0; n && i < a.layers.size(); i++)
+            if (a.layers[i].name == n) return (int)i;
+        return -1;
+    };
+    int last_conv = -1;
+    for (size_t i = 0; i < a.layers.size(); i++)
+        if (a.layers[i].kind == "conv") last_conv = (int)i;
+    a.layer = find(want_layer);
+    if (a.layer < 0) a.layer = last_conv;
+    a.cam_layer = find(want_cam_layer);
+    if (a.cam_layer < 0 || a.layers[(size_t)a.cam_layer].kind != "conv") a.cam_layer = last_conv;
+    app_request_view();   // JS learns which layers are shown
+}
+
+EMSCRIPTEN_KEEPALIVE void ui_on_result(int image_w, int image_h, double ms_forward, double ms_backward,
+                                       double ms_explain, double ms_load) {
+    App& a = g_app;
+    a.have_result = true;
+    a.top.clear(), a.lo.clear(), a.hi.clear();
+    a.image_w = image_w, a.image_h = image_h;
+    a.ms_forward = ms_forward, a.ms_backward = ms_backward, a.ms_explain = ms_explain, a.ms_load = ms_load;
+    a.atlas_dirty = true;
+}
+EMSCRIPTEN_KEEPALIVE void ui_add_pred(int index, const char* name, double prob, double logit) {
+    g_app.top.push_back({index, str(name), (float)prob, (float)logit});
+}
+EMSCRIPTEN_KEEPALIVE void ui_add_range(double lo, double hi) {
+    g_app.lo.push_back((float)lo), g_app.hi.push_back((float)hi);
+}
+// The input as the network saw it, side x side RGB8 (copied).
+EMSCRIPTEN_KEEPALIVE void ui_on_image(int side, const uint8_t* rgb, const char* name) {
+    g_app.image_tex = gpu_texture_rgb(g_app.image_tex, side, side, rgb);
+    g_app.image_side = side;
+    if (name && *name) g_app.image_name = name;
+}
+
+// Activations of one layer, HWC float32 (copied).
+EMSCRIPTEN_KEEPALIVE void ui_on_act(int layer, int h, int w, int c, const float* data) {
+    App& a = g_app;
+    a.act_layer = layer, a.act_h = h, a.act_w = w, a.act_c = c;
+    a.act.assign(data, data + (size_t)h * w * c);
+    a.atlas_dirty = true;
+    if (a.zoom_channel >= c) a.zoom_channel = -1;
+}
+
+// An explanation map (raw, layer resolution; normalised here for the R8 texture): slot 0 main,
+// 1 the second class, 100 + i the filmstrip's i-th conv layer. weights may be null.
+EMSCRIPTEN_KEEPALIVE void ui_on_heat(int slot, const char* layer, const char* method, int cls, int h, int w,
+                                     const float* map, const float* weights, int n_weights) {
+    App& a = g_app;
+    AppHeat* hm;
+    if (slot >= 100) {
+        size_t i = (size_t)(slot - 100);
+        if (a.strip.size() <= i) a.strip.resize(i + 1);
+        hm = &a.strip[i];
+    } else {
+        if (a.heats.size() <= (size_t)slot) a.heats.resize((size_t)slot + 1);
+        hm = &a.heats[(size_t)slot];
+    }
+    hm->layer = str(layer), hm->method = str(method), hm->cls = cls, hm->h = h, hm->w = w;
+    hm->map.assign(map, map + (size_t)h * w);
+    if (weights) hm->weights.assign(weights, weights + n_weights);
+    else hm->weights.clear();
+    // min-max to [0,1] (an all-zero map stays zero), as the core's normalize01; the filmstrip
+    // shares one scale over all its layers (set in ui_strip_done)
+    std::vector<float> n01(hm->map.size());
+    cnnlens::normalize01(hm->map.data(), hm->map.size(), n01.data());
+    std::vector<uint8_t> u8(n01.size());
+    for (size_t i = 0; i < u8.size(); i++) u8[i] = (uint8_t)(n01[i] * 255.0f + 0.5f);
+    hm->tex = gpu_texture_r8(hm->tex, w, h, u8.data(), true);
+    if (slot >= 100) a.strip_dirty = true;
+}
+// Keeps the textures (reused by the next maps), forgets the maps.
+EMSCRIPTEN_KEEPALIVE void ui_clear_heats() {
+    for (AppHeat& h : g_app.heats) gpu_texture_delete(h.tex);
+    for (AppHeat& h : g_app.strip) gpu_texture_delete(h.tex);
+    g_app.heats.clear();
+    g_app.strip.clear();
+    g_app.guided_side = 0;
+}
+EMSCRIPTEN_KEEPALIVE void ui_on_guided(int side, const uint8_t* rgb) {
+    g_app.guided_tex = gpu_texture_rgb(g_app.guided_tex, side, side, rgb);
+    g_app.guided_side = side;
+}
+EMSCRIPTEN_KEEPALIVE void ui_on_channel_weights(const char* layer, const float* w, int n) {
+    g_app.chan_w_layer = str(layer);
+    g_app.chan_w.assign(w, w + n);
+    if (g_app.sort_by_weight) g_app.atlas_dirty = true;
+}
+EMSCRIPTEN_KEEPALIVE void ui_set_explain_timing(double ms_backward, double ms_explain) {
+    g_app.ms_backward = ms_backward, g_app.ms_explain = ms_explain;
+}
+
+EMSCRIPTEN_KEEPALIVE void ui_on_progress(const char* label, double done, double total, int cancellable) {
+    App& a = g_app;
+    a.busy = true;
+    a.progress_label = str(label), a.progress_done = done, a.progress_total = total;
+    a.progress_cancellable = cancellable != 0;
+}
+EMSCRIPTEN_KEEPALIVE void ui_on_idle() {
+    g_app.busy = false;
+    g_app.progress_label.clear();
+}
+EMSCRIPTEN_KEEPALIVE void ui_on_error(const char* message) {
+    g_app.errors.push_back(str(message));
+    if (g_app.errors.size() > 5) g_app.errors.erase(g_app.errors.begin());
+}
+EMSCRIPTEN_KEEPALIVE void ui_on_status(const char* message) { g_app.status = str(message); }
+EMSCRIPTEN_KEEPALIVE void ui_on_weights_size(double bytes, const char* error) {
+    g_app.weights_size = bytes;
+    g_app.weights_size_error = str(error);
+}
+EMSCRIPTEN_KEEPALIVE void ui_set_weights_url(const char* url) {
+    std::snprintf(g_app.weights_url, sizeof g_app.weights_url, "%s", url);
+}
+EMSCRIPTEN_KEEPALIVE void ui_on_webcam(int on) { g_app.webcam_on = on != 0; }
+
+// A sample image of the gallery with its thumbnail (RGBA8, copied).
+EMSCRIPTEN_KEEPALIVE void ui_add_sample(const char* name, const char* url, int w, int h, const uint8_t* rgba) {
+    AppSample s;
+    s.name = str(name), s.url = str(url), s.w = w, s.h = h;
+    std::vector<uint8_t> rgb((size_t)w * h * 3);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        for (int k = 0; k < 3; k++) rgb[i * 3 + k] = rgba[i * 4 + k];
+    s.thumb = gpu_texture_rgb(0, w, h, rgb.data());
+    g_app.samples.push_back(s);
+}
+
+// The view state from outside (URL parameters, window.cnnlens): empty/negative = unchanged.
+EMSCRIPTEN_KEEPALIVE int ui_set_view(const char* layer, const char* cam_layer, int cls, int cls2, const char* method,
+                                     const char* cmap, double alpha) {
+    App& a = g_app;
+    int changed = 0;
+    auto find_layer = [&](const char* n) {
+        for (size_t i = 0; i < a.layers.size(); i++)
+            if (a.layers[i].name == n) return (int)i;
+        return -1;
+    };
+    if (layer && *layer) {
+        int i = find_layer(layer);
+        if (i < 0) return -1;
+        a.layer = i, changed = 1;
+    }
+    if (cam_layer && *cam_layer) {
+        int i = find_layer(cam_layer);
+        if (i < 0 || a.layers[(size_t)i].kind != "conv") return -1;
+        a.cam_layer = i, changed = 1;
+    }
+    if (cls >= -1 && cls != -2) a.cls = cls < a.num_classes ? cls : -1, changed = 1;
+    if (cls2 >= -1 && cls2 != -2) a.cls2 = cls2 < a.num_classes ? cls2 : -1, changed = 1;
+    if (method && *method) {
+        int m = -1;
+        for (int i = 0; i < kNumMethods; i++)
+            if (!std::strcmp(kMethodIds[i], method)) m = i;
+        if (m < 0) return -2;
+        a.method = m, changed = 1;
+    }
+    if (cmap && *cmap) {
+        int m = -1;
+        for (int i = 0; i < kNumColormaps; i++)
+            if (!std::strcmp(kColormaps[i], cmap)) m = i;
+        if (m < 0) return -3;
+        a.cmap = m, changed = 1, a.atlas_dirty = true;
+    }
+    if (alpha >= 0 && alpha <= 1) a.alpha = (float)alpha;
+    if (changed) app_request_view();
+    return 0;
+}
+
+}  // extern "C"
+
+int main() {
+    if (!glfwInit()) return 1;
+    glfwWindowHint(GLFW_CLIENT_API, GLFW_OPENGL_ES_API);
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 0);
+    g_app.width = js_canvas_width(), g_app.height = js_canvas_height();
+    g_window = glfwCreateWindow(g_app.width, g_app.height, "CNN Lens", nullptr, nullptr);
+    if (!g_window) return 1;
+    glfwMakeContextCurrent(g_window);
+
+    IMGUI_CHECKVERSION();
+    ImGui::CreateContext();
+    ImGuiIO& io = ImGui::GetIO();
+    io.IniFilename = nullptr;                        // no file system on the web
+    io.ConfigFlags |= ImGuiConfigFlags_NavEnableKeyboard;
+    ImGui::StyleColorsDark();
+    ImGuiStyle& st = ImGui::GetStyle();
+    st.WindowRounding = 0, st.FrameRounding = 3, st.GrabRounding = 3, st.TabRounding = 3;
+    st.FramePadding = ImVec2(8, 5), st.ItemSpacing = ImVec2(8, 6), st.ScrollbarSize = 16;
+    ImGui_ImplGlfw_InitForOpenGL(g_window, true);
+    ImGui_ImplOpenGL3_Init("#version 300 es");
+    if (!gpu_init()) g_app.errors.push_back("WebGL2 shader setup failed: maps cannot be drawn");
+
+    EM_ASM({ if (Module.cnnlensUiReady) Module.cnnlensUiReady(); });
+    emscripten_set_main_loop(frame, 0, true);
+    return 0;
+}
