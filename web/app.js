@@ -1,0 +1,461 @@
+// app.js: the page's glue. It owns the compute worker (web/worker.js), feeds what the worker
+// returns into the ImGui UI module (src/app/main.cpp, the ui_* functions), turns the UI's
+// requests into worker messages, wires the browser inputs (drop anywhere, paste, file pickers,
+// webcam) and offers window.cnnlens and the URL parameters (README, "Web app").
+'use strict';
+
+// The model the page opens with. Issue 5's built-in Fashion-MNIST VGG replaces this file;
+// until then it is a tiny test network (tests/data/oracle/tiny_gap), so its classes mean nothing.
+const DEFAULT_MODEL = 'models/builtin.safetensors';
+const DEFAULT_MODEL_LABEL = 'built-in (placeholder: tiny random test network)';
+const WEIGHT_EXT = /\.(safetensors|pth|pt|bin|h5|hdf5|keras|ckpt)$/i;
+
+const params = new URLSearchParams(location.search);
+// The threaded compute module needs SharedArrayBuffer, i.e. a cross-origin isolated page.
+const isolated = self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
+let threaded = isolated;   // confirmed by the worker once its module is loaded
+let threads = 1;
+const base = new URL('.', location.href).href;
+
+const state = {
+  model: null, result: null, layer: null, heat: null, heats: [], errors: [], lastError: null,
+  view: { layer: params.get('layer'), camLayer: params.get('camlayer'), cls: -1, cls2: -1,
+          method: params.get('method') || 'gradcam', cmap: params.get('colormap') || 'viridis',
+          alpha: 0.5, guided: false, filmstrip: false },
+  timings: { pageToFirstPrediction: null, load: null, read: null, forward: null, backward: null, explain: null },
+  imageName: '', explainAvailable: false, started: performance.now(), frames: 0,
+};
+
+// ---------------------------------------------------------------------------- UI module
+const canvas = document.getElementById('canvas');
+let uiReady = false;
+const uiQueue = [];
+function fitCanvas() {
+  canvas.width = Math.max(320, window.innerWidth);
+  canvas.height = Math.max(240, window.innerHeight);
+}
+fitCanvas();
+window.addEventListener('resize', fitCanvas);
+
+function ui(fn, types, args) {
+  const call = () => Module.ccall(fn, 'number', types, args);
+  if (uiReady) return call();
+  uiQueue.push(call);
+}
+function uiBytes(fn, bytes, before, after) {   // copies bytes into the UI heap for one call
+  const go = () => {
+    const p = Module._malloc(Math.max(1, bytes.byteLength));
+    Module.HEAPU8.set(new Uint8Array(bytes.buffer || bytes, bytes.byteOffset || 0, bytes.byteLength), p);
+    const args = [...before, p, ...(after || [])];
+    const types = args.map((a) => (typeof a === 'string' ? 'string' : 'number'));
+    Module.ccall(fn, null, types, args);
+    Module._free(p);
+  };
+  if (uiReady) go(); else uiQueue.push(go);
+}
+
+window.Module = {
+  canvas,
+  print: (t) => console.log(t),
+  printErr: (t) => console.warn(t),
+  cnnlensUiReady() {
+    uiReady = true;
+    for (const f of uiQueue.splice(0)) f();
+    loadSamples();
+  },
+  cnnlensRequest: (req) => onUiRequest(req),
+};
+
+// ---------------------------------------------------------------------------- worker
+const worker = new Worker('worker.js');
+let nextId = 1;
+const pending = new Map();
+let idleWaiters = [];
+let started = false;   // the initial model (and image) requests were sent
+
+function send(msg, transfer) {
+  msg.id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(msg.id, { resolve, reject, msg });
+    worker.postMessage(msg, transfer || []);
+  });
+}
+function settleIdle() {
+  if (pending.size || !started) return;
+  ui('ui_on_idle', [], []);
+  for (const w of idleWaiters.splice(0)) w();
+  if (webcam.on) webcam.next();
+}
+
+function layerIndex(name) {
+  if (!state.model) return -1;
+  return state.model.layers.findIndex((l) => l.name === name);
+}
+function workerView() {
+  const v = state.view;
+  const out = { layerIndex: layerIndex(v.layer) };
+  if (state.explainAvailable) {
+    out.explain = { layerIndex: layerIndex(v.camLayer), layer: v.camLayer, cls: v.cls, cls2: v.cls2, method: v.method,
+                    guided: v.guided, filmstrip: v.filmstrip };
+  }
+  return out;
+}
+
+function friendly(where, message, name) {
+  if (where === 'weights') return `Could not load the weights${name ? ' "' + name + '"' : ''}: ${message}. ` +
+    (state.model ? 'The previous model is still in use.' : '');
+  if (where === 'image') return `Could not read the image${name ? ' "' + name + '"' : ''}: ${message}`;
+  if (where === 'explain') return `Could not compute the explanation: ${message}`;
+  return `Something went wrong (${where}): ${message}`;
+}
+
+worker.onmessage = (e) => {
+  const m = e.data;
+  switch (m.op) {
+    case 'ready':
+      state.explainAvailable = m.explain;
+      threaded = m.threaded;
+      threads = threaded ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)) : 1;
+      window.cnnlens.threaded = threaded;
+      window.cnnlens.threads = threads;
+      start();
+      break;
+    case 'progress':
+      ui('ui_on_progress', ['string', 'number', 'number', 'number'], [m.label, m.done, m.total, m.cancellable ? 1 : 0]);
+      break;
+    case 'model': {
+      const md = m.model;
+      state.model = md;
+      state.result = null;
+      state.layer = null;
+      state.heat = null;
+      state.timings.load = md.ms_load;
+      state.timings.read = md.ms_read;
+      ui('ui_on_model', ['string', 'string', 'string', 'string', 'string', 'string', 'number', 'number', 'number', 'number', 'number'],
+        [md.name, md.describe, md.layout, md.head, md.preprocess, md.resize, md.input_size, md.num_classes, md.threads,
+         md.explain ? 1 : 0, md.ms_load]);
+      for (const l of md.layers) ui('ui_add_layer', ['string', 'string', 'number', 'number', 'number'], [l.name, l.kind, l.h, l.w, l.c]);
+      ui('ui_model_done', ['string', 'string'], [state.view.layer || '', state.view.camLayer || '']);
+      // the UI picked the layers it could: read them back through its next view message
+      break;
+    }
+    case 'result': {
+      const r = m.result;
+      state.result = r;
+      state.timings.forward = r.ms.forward;
+      if (state.timings.pageToFirstPrediction == null) state.timings.pageToFirstPrediction = performance.now();
+      ui('ui_on_result', ['number', 'number', 'number', 'number', 'number', 'number'],
+        [r.image.width, r.image.height, r.ms.forward, r.ms.backward, r.ms.explain, r.ms.load]);
+      for (const p of r.top) ui('ui_add_pred', ['number', 'string', 'number', 'number'], [p.index, p.name, p.prob, p.logit]);
+      for (const [lo, hi] of r.range) ui('ui_add_range', ['number', 'number'], [lo, hi]);
+      uiBytes('ui_on_image', new Uint8Array(m.rgb), [m.side], [state.imageName]);
+      break;
+    }
+    case 'layer': {
+      state.layer = { index: m.index, name: state.model.layers[m.index].name, h: m.h, w: m.w, c: m.c, data: new Float32Array(m.data) };
+      uiBytes('ui_on_act', new Uint8Array(m.data), [m.index, m.h, m.w, m.c]);
+      break;
+    }
+    case 'heat': {
+      const h = { slot: m.slot, layer: m.layer, method: m.method, cls: m.cls, h: m.h, w: m.w, data: new Float32Array(m.map),
+                  weights: m.weights ? new Float32Array(m.weights) : null };
+      if (m.slot === 0) state.heat = h;
+      state.heats[m.slot] = h;
+      const go = () => {
+        const pm = Module._malloc(m.map.byteLength);
+        Module.HEAPU8.set(new Uint8Array(m.map), pm);
+        let pw = 0, nw = 0;
+        if (m.weights) {
+          pw = Module._malloc(m.weights.byteLength);
+          Module.HEAPU8.set(new Uint8Array(m.weights), pw);
+          nw = m.weights.byteLength / 4;
+        }
+        Module.ccall('ui_on_heat', null, ['number', 'string', 'string', 'number', 'number', 'number', 'number', 'number', 'number'],
+          [m.slot, m.layer, m.method, m.cls, m.h, m.w, pm, pw, nw]);
+        Module._free(pm);
+        if (pw) Module._free(pw);
+      };
+      if (uiReady) go(); else uiQueue.push(go);
+      break;
+    }
+    case 'heatReset':
+      state.heats = [];
+      ui('ui_clear_heats', [], []);
+      break;
+    case 'guided':
+      uiBytes('ui_on_guided', new Uint8Array(m.rgb), [m.side]);
+      break;
+    case 'chanWeights':
+      state.channelWeights = { layer: m.layer, data: new Float32Array(m.data) };
+      uiBytes('ui_on_channel_weights', new Uint8Array(m.data), [m.layer], [m.data.byteLength / 4]);
+      break;
+    case 'explainDone':
+      state.timings.backward = m.msBackward;
+      state.timings.explain = m.msMaps;
+      state.timings.explainTotal = m.ms;
+      ui('ui_set_explain_timing', ['number', 'number'], [m.msBackward || 0, m.msMaps || 0]);
+      break;
+    case 'status':
+      ui('ui_on_status', ['string'], [m.message]);
+      break;
+    case 'done':
+    case 'error': {
+      const p = pending.get(m.id);
+      pending.delete(m.id);
+      if (m.op === 'error') {
+        const name = p && p.msg.label;
+        const text = m.cancelled ? 'Download cancelled.' : friendly(m.where, m.message, name);
+        state.lastError = { where: m.where, message: m.message, text };
+        state.errors.push(state.lastError);
+        ui('ui_on_error', ['string'], [text]);
+        if (p) p.resolve({ ok: false, error: state.lastError });
+      } else if (p) p.resolve({ ok: true });
+      settleIdle();
+      break;
+    }
+  }
+};
+worker.onerror = (e) => {
+  ui('ui_on_error', ['string'], ['The compute worker failed: ' + e.message]);
+  state.lastError = { where: 'worker', message: e.message };
+};
+
+// ---------------------------------------------------------------------------- actions
+function loadWeights(src, label) {
+  const msg = { op: 'weights', threads, view: workerView() };
+  if (typeof src === 'string') {
+    msg.url = new URL(src, location.href).href;
+    msg.label = label || src.split('/').pop().split('?')[0];
+  } else {
+    msg.file = src;
+    msg.label = src.name;
+  }
+  return send(msg);
+}
+
+function loadImage(src, name) {
+  const msg = { op: 'image' };
+  if (typeof src === 'string') {
+    msg.url = new URL(src, location.href).href;
+    state.imageName = name || src.split('/').pop().split('?')[0];
+  } else if (src instanceof Blob) {
+    msg.blob = src;
+    state.imageName = name || src.name || 'pasted image';
+  } else {       // {width, height, rgba}
+    msg.rgba = src.rgba;
+    msg.width = src.width;
+    msg.height = src.height;
+    state.imageName = name || 'webcam';
+  }
+  msg.label = state.imageName;
+  msg.view = workerView();
+  return send(msg, msg.rgba ? [msg.rgba] : []);
+}
+
+function handleFile(file) {
+  if (!file) return;
+  if (WEIGHT_EXT.test(file.name)) loadWeights(file);
+  else loadImage(file);
+}
+
+function onUiRequest(req) {
+  switch (req.op) {
+    case 'view': {
+      const layerChanged = req.layer !== state.view.layer || !state.layer || state.layer.name !== req.layer;
+      Object.assign(state.view, req);
+      delete state.view.op;
+      if (state.model && state.result) send({ op: 'view', view: workerView(), layerChanged });
+      break;
+    }
+    case 'pickImage': pick('pick-image'); break;
+    case 'pickWeights': pick('pick-weights'); break;
+    case 'paste': pasteFromClipboard(); break;
+    case 'imageUrl': loadImage(req.url); break;
+    case 'sample': loadImage(req.url, req.name); break;
+    case 'webcam': req.on ? webcam.start() : webcam.freeze(); break;
+    case 'builtin': loadWeights(DEFAULT_MODEL, DEFAULT_MODEL_LABEL); break;
+    case 'weightsUrl': loadWeights(req.url); break;
+    case 'headWeights': headWeights(req.url); break;
+    case 'cancel': worker.postMessage({ op: 'cancel' }); break;
+    case 'clearCache': send({ op: 'clearCache' }); break;
+  }
+}
+
+function pick(id) {
+  const input = document.getElementById(id);
+  input.value = '';
+  input.click();
+}
+document.getElementById('pick-image').addEventListener('change', (e) => handleFile(e.target.files[0]));
+document.getElementById('pick-weights').addEventListener('change', (e) => e.target.files[0] && loadWeights(e.target.files[0]));
+
+async function headWeights(url) {
+  try {
+    const r = await fetch(url, { method: 'HEAD' });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const n = r.headers.get('content-length');
+    ui('ui_on_weights_size', ['number', 'string'], [n ? +n : -1, n ? '' : 'the server does not say']);
+  } catch (e) {
+    ui('ui_on_weights_size', ['number', 'string'], [-1, 'cannot reach it: ' + e.message]);
+  }
+}
+
+async function pasteFromClipboard() {
+  try {
+    for (const item of await navigator.clipboard.read()) {
+      const type = item.types.find((t) => t.startsWith('image/'));
+      if (type) return loadImage(await item.getType(type), 'pasted image');
+    }
+    ui('ui_on_error', ['string'], ['The clipboard holds no image.']);
+  } catch (e) {
+    ui('ui_on_error', ['string'], ['Reading the clipboard was not allowed: press Ctrl+V (Cmd+V) on the page instead.']);
+  }
+}
+
+// drop anywhere, paste anywhere
+document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
+document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  document.body.classList.remove('dragging');
+  const dt = e.dataTransfer;
+  if (dt.files && dt.files.length) return handleFile(dt.files[0]);
+  const url = dt.getData('text/uri-list') || dt.getData('text/plain');
+  if (url && /^https?:/.test(url.trim())) {
+    const u = url.trim().split('\n')[0];
+    WEIGHT_EXT.test(new URL(u).pathname) ? loadWeights(u) : loadImage(u);
+  }
+});
+document.addEventListener('paste', (e) => {
+  const f = [...(e.clipboardData.files || [])][0];
+  if (f) { e.preventDefault(); handleFile(f); }
+});
+
+// webcam: frames go to the worker one at a time (the next when the last result is back)
+const webcam = {
+  on: false, video: null, stream: null,
+  async start() {
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
+    } catch (e) {
+      ui('ui_on_error', ['string'], ['The webcam is not available: ' + e.message]);
+      return;
+    }
+    this.video = document.createElement('video');
+    this.video.srcObject = this.stream;
+    this.video.muted = true;
+    this.video.playsInline = true;
+    await this.video.play();
+    this.on = true;
+    ui('ui_on_webcam', ['number'], [1]);
+    this.next();
+  },
+  grab() {
+    const v = this.video, c = new OffscreenCanvas(v.videoWidth, v.videoHeight), g = c.getContext('2d');
+    g.drawImage(v, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height);
+    return { width: c.width, height: c.height, rgba: d.data.buffer };
+  },
+  next() {
+    if (!this.on || pending.size || !this.video || !this.video.videoWidth) return;
+    loadImage(this.grab(), 'webcam');
+  },
+  freeze() {
+    this.on = false;
+    if (this.stream) this.stream.getTracks().forEach((t) => t.stop());
+    this.stream = null;
+    ui('ui_on_webcam', ['number'], [0]);
+  },
+};
+
+async function loadSamples() {
+  try {
+    const list = await (await fetch('samples/index.json')).json();
+    for (const s of list) {
+      const blob = await (await fetch('samples/' + s.file)).blob();
+      const bmp = await createImageBitmap(blob, { resizeWidth: 64, resizeHeight: 64, resizeQuality: 'medium' });
+      const c = new OffscreenCanvas(64, 64), g = c.getContext('2d');
+      g.drawImage(bmp, 0, 0);
+      const d = g.getImageData(0, 0, 64, 64);
+      uiBytes('ui_add_sample', d.data, [s.name, 'samples/' + s.file, 64, 64]);
+    }
+  } catch (e) {
+    console.warn('samples:', e.message);
+  }
+}
+
+// ---------------------------------------------------------------------------- start, URL parameters
+function applyUrlView() {
+  const cls = params.get('class');
+  let c = -2;
+  if (cls != null) c = /^\d+$/.test(cls) ? +cls : ui('ui_class_find', ['string'], [cls]);
+  const r = ui('ui_set_view', ['string', 'string', 'number', 'number', 'string', 'string', 'number'],
+    [params.get('layer') || '', params.get('camlayer') || '', c == null ? -2 : c, -2,
+     params.get('method') || '', params.get('colormap') || '', params.has('alpha') ? +params.get('alpha') : -1]);
+  if (r) ui('ui_on_error', ['string'], ['Some URL parameters do not fit this model (layer, class, method or colormap) and were ignored.']);
+}
+
+async function start() {
+  const model = params.get('model');
+  const image = params.get('image');
+  const first = loadWeights(model || DEFAULT_MODEL, model ? undefined : DEFAULT_MODEL_LABEL);
+  started = true;
+  await first;
+  if (state.model) applyUrlView();
+  if (image) await loadImage(image);
+}
+
+worker.postMessage({ op: 'init', threaded: isolated, base });
+
+// ---------------------------------------------------------------------------- window.cnnlens
+const METHODS = ['gradcam', 'gradcampp', 'layercam', 'cam', 'counterfactual'];
+window.cnnlens = {
+  threaded,
+  threads,
+  // Resolves once nothing is loading or computing (and the start-up model is in).
+  ready() {
+    return new Promise((resolve) => {
+      idleWaiters.push(resolve);
+      settleIdle();
+    });
+  },
+  async loadImage(url) { await loadImage(url); await this.ready(); return this.top5(); },
+  async loadWeights(url) { await loadWeights(url); await this.ready(); return state.model ? state.model.name : null; },
+  model: () => state.model && { name: state.model.name, layout: state.model.layout, inputSize: state.model.input_size,
+                                head: state.model.head, numClasses: state.model.num_classes,
+                                layers: state.model.layers.map((l) => l.name), explain: !!state.model.explain },
+  top5: () => (state.result ? state.result.top.map((p) => ({ ...p })) : []),
+  layers: () => (state.model ? state.model.layers.map((l) => ({ ...l })) : []),
+  // The selected layer's feature maps: {layer, h, w, c, data: Float32Array HWC}.
+  activations: () => state.layer && { layer: state.layer.name, h: state.layer.h, w: state.layer.w, c: state.layer.c,
+                                      data: state.layer.data },
+  setLayer(name) { return this._view(name, '', -2, -2, '', ''); },
+  setCamLayer(name) { return this._view('', name, -2, -2, '', ''); },
+  setClass(c, c2) {
+    const idx = typeof c === 'number' ? c : (c == null ? -1 : ui('ui_class_find', ['string'], [String(c)]));
+    if (idx == null || idx < -1) return Promise.reject(new Error('unknown class ' + c));
+    return this._view('', '', idx, c2 == null ? -2 : c2, '', '');
+  },
+  setMethod(m) {
+    if (!METHODS.includes(m)) return Promise.reject(new Error('unknown method ' + m + ' (' + METHODS.join(', ') + ')'));
+    return this._view('', '', -2, -2, m, '');
+  },
+  setColormap(c) { return this._view('', '', -2, -2, '', c); },
+  async _view(layer, camLayer, cls, cls2, method, cmap) {
+    const r = ui('ui_set_view', ['string', 'string', 'number', 'number', 'string', 'string', 'number'],
+      [layer, camLayer, cls, cls2, method, cmap, -1]);
+    if (r) throw new Error('not valid for this model');
+    await new Promise((res) => setTimeout(res, 0));
+    await this.ready();
+  },
+  // The current heatmap at layer resolution: {layer, method, cls, h, w, data: number[], weights}.
+  heatmap: () => state.heat && { layer: state.heat.layer, method: state.heat.method, cls: state.heat.cls,
+                                 h: state.heat.h, w: state.heat.w, data: Array.from(state.heat.data),
+                                 weights: state.heat.weights && Array.from(state.heat.weights) },
+  timings: () => ({ ...state.timings }),
+  errors: () => state.errors.map((e) => ({ ...e })),
+  lastError: () => state.lastError,
+  frames: () => Module.cnnlensFrames || 0,
+  selectTab(name) { ui('ui_select_tab', ['string'], [name]); },
+  view: () => ({ ...state.view }),
+};

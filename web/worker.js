@@ -1,0 +1,303 @@
+// worker.js: the compute side of the web app, in a dedicated Web Worker so the page never freezes.
+// It loads one of the two compute modules (SIMD single-thread, or SIMD + pthreads when the page is
+// cross-origin isolated), streams weight files into wasm memory, decodes images (stb_image in
+// wasm; the browser's decoders for WebP/AVIF/...), runs the network and posts back only what the
+// UI shows: the top-5, the selected layer's maps, the heatmaps. Messages: see web/app.js.
+'use strict';
+
+let M = null;            // the compute module
+let threaded = false;
+let busy = null;         // AbortController of the running download
+let chain = Promise.resolve();
+let haveModel = false, haveImage = false;
+const CACHE = 'cnnlens-weights-v1';
+
+const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+const progress = (label, done = 0, total = 0, cancellable = false) =>
+  post({ op: 'progress', label, done, total, cancellable });
+
+// The heap views go stale when wasm memory grows (from another thread in the threaded build).
+function u8() {
+  const mem = M.wasmMemory;
+  if (mem && M.HEAPU8.buffer !== mem.buffer) return new Uint8Array(mem.buffer);
+  return M.HEAPU8;
+}
+function f32(ptr, n) { return new Float32Array(u8().buffer, ptr, n); }
+const str = (p) => M.UTF8ToString(p);
+function check(rc, where) {
+  if (rc !== 0) throw Object.assign(new Error(str(M._cl_error())), { where });
+}
+
+async function init(msg) {
+  const base = msg.base;
+  const load = async (mt) => {
+    const js = base + (mt ? 'cnnlens_compute_mt.js' : 'cnnlens_compute.js');
+    importScripts(js);
+    return CnnlensCompute({
+      mainScriptUrlOrBlob: js,
+      locateFile: (p) => base + p,
+      print: (t) => console.log(t),
+      printErr: (t) => console.warn(t),
+    });
+  };
+  threaded = !!msg.threaded;
+  if (threaded) {
+    try {
+      M = await load(true);
+    } catch (e) {   // no threaded build on this host (or it failed): the single-thread one does everything
+      console.warn('threaded compute module unavailable, using the single-thread one: ' + e.message);
+      threaded = false;
+      self.CnnlensCompute = undefined;
+    }
+  }
+  if (!M) M = await load(false);
+  post({ op: 'ready', threaded, explain: !!M._cl_has_explain() });
+}
+
+// Streams a Response body or a File into a fresh wasm buffer: one copy of the file in memory.
+async function streamToHeap(stream, total, label, signal) {
+  let cap = total > 0 ? total : 16 << 20;
+  let ptr = M._cl_alloc(cap);
+  if (!ptr) throw new Error(`not enough memory for ${(cap / 1e6).toFixed(0)} MB`);
+  let off = 0, last = 0;
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      if (signal && signal.aborted) throw new DOMException('cancelled', 'AbortError');
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (off + value.length > cap) {   // unknown or wrong length (compressed transfer): grow
+        const ncap = Math.max(cap * 2, off + value.length);
+        const np = M._cl_alloc(ncap);
+        if (!np) throw new Error(`not enough memory for ${(ncap / 1e6).toFixed(0)} MB`);
+        u8().copyWithin(np, ptr, ptr + off);
+        M._cl_free(ptr);
+        ptr = np, cap = ncap;
+      }
+      u8().set(value, ptr + off);
+      off += value.length;
+      const now = performance.now();
+      if (now - last > 100) { progress(label, off, total, true); last = now; }
+    }
+  } catch (e) {
+    M._cl_free(ptr);
+    reader.cancel().catch(() => {});
+    throw e;
+  }
+  return { ptr, size: off };
+}
+
+// fetch through Cache Storage: a hit streams from disk; a miss streams the download into the
+// cache (counting bytes for the progress bar), then reads it back. Falls back to a plain fetch.
+async function openWeights(url, signal) {
+  const cache = self.caches ? await caches.open(CACHE).catch(() => null) : null;
+  if (cache) {
+    const hit = await cache.match(url).catch(() => null);
+    if (hit) return { resp: hit, cached: true };
+  }
+  const resp = await fetch(url, { signal });
+  if (!resp.ok) throw new Error(`HTTP ${resp.status} ${resp.statusText} for ${url}`);
+  const total = +resp.headers.get('content-length') || 0;
+  if (!cache || !total || !/^https?:/.test(new URL(url, self.location.href).protocol)) return { resp, cached: false };
+  let done = 0, last = 0;
+  const counted = resp.body.pipeThrough(new TransformStream({
+    transform(chunk, ctl) {
+      done += chunk.length;
+      const now = performance.now();
+      if (now - last > 100) { progress('Downloading weights', done, total, true); last = now; }
+      ctl.enqueue(chunk);
+    },
+  }));
+  try {
+    await cache.put(url, new Response(counted, { headers: { 'content-length': String(total),
+      'content-type': 'application/octet-stream' } }));
+  } catch (e) {
+    if (e.name === 'AbortError' || signal.aborted) throw new DOMException('cancelled', 'AbortError');
+    // quota or other storage trouble: no cache, fetch again and stream straight into memory
+    const again = await fetch(url, { signal });
+    if (!again.ok) throw new Error(`HTTP ${again.status} for ${url}`);
+    return { resp: again, cached: false };
+  }
+  const stored = await cache.match(url);
+  return { resp: stored, cached: false };
+}
+
+async function loadWeights(msg) {
+  const ctl = new AbortController();
+  busy = ctl;
+  try {
+    let stream, total, name;
+    const t0 = performance.now();
+    if (msg.file) {
+      name = msg.file.name;
+      total = msg.file.size;
+      stream = msg.file.stream();
+      progress('Reading ' + name, 0, total, true);
+    } else {
+      name = msg.url.split('/').pop().split('?')[0] || msg.url;
+      progress('Downloading weights', 0, 0, true);
+      const { resp, cached } = await openWeights(msg.url, ctl.signal);
+      total = +resp.headers.get('content-length') || 0;
+      stream = resp.body;
+      if (cached) progress('Reading cached weights', 0, total, true);
+    }
+    const { ptr, size } = await streamToHeap(stream, total, 'Loading ' + name, ctl.signal);
+    const tRead = performance.now() - t0;
+    progress('Building the network', 0, 0, false);
+    check(M._cl_load_weights(ptr, size, msg.threads || 1), 'weights');
+    haveModel = true;
+    runGen++;
+    const model = JSON.parse(str(M._cl_model_json()));
+    model.name = msg.label || name;
+    model.bytes = size;
+    model.ms_read = tRead;
+    post({ op: 'model', model });
+    if (haveImage) await run(msg.view || {});
+  } finally {
+    busy = null;
+  }
+}
+
+async function decodeInBrowser(blob) {
+  const bmp = await createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+  const c = new OffscreenCanvas(bmp.width, bmp.height);
+  const g = c.getContext('2d');
+  g.drawImage(bmp, 0, 0);
+  const d = g.getImageData(0, 0, bmp.width, bmp.height);
+  bmp.close();
+  return d;
+}
+
+function setRgba(w, h, data) {
+  const p = M._cl_alloc(data.length);
+  u8().set(data, p);
+  const rc = M._cl_set_image_rgba(w, h, p);
+  M._cl_free(p);
+  check(rc, 'image');
+}
+
+async function setImage(msg) {
+  progress('Reading the image', 0, 0, false);
+  if (msg.rgba) {
+    setRgba(msg.width, msg.height, new Uint8Array(msg.rgba));
+  } else {
+    let blob = msg.file || msg.blob;
+    if (!blob && msg.url) {
+      const resp = await fetch(msg.url);
+      if (!resp.ok) throw Object.assign(new Error(`HTTP ${resp.status} for ${msg.url}`), { where: 'image' });
+      blob = await resp.blob();
+    }
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    const p = M._cl_alloc(bytes.length);
+    u8().set(bytes, p);
+    const rc = M._cl_set_image(p, bytes.length);
+    M._cl_free(p);
+    if (rc !== 0) {
+      const why = str(M._cl_error());
+      let d = null;
+      try { d = await decodeInBrowser(blob); } catch (e) { /* not an image for the browser either */ }
+      if (!d) throw Object.assign(new Error(`cannot read this image: ${why}`), { where: 'image' });
+      setRgba(d.width, d.height, d.data);
+    }
+  }
+  haveImage = true;
+  if (haveModel) await run(msg.view || {});
+}
+
+async function run(view) {
+  progress('Running the network', 0, 0, false);
+  check(M._cl_run(), 'run');
+  const result = JSON.parse(str(M._cl_result_json(5)));
+  const side = M._cl_fitted_side();
+  const rgb = u8().slice(M._cl_fitted_rgb(), M._cl_fitted_rgb() + side * side * 3);
+  runGen++;
+  post({ op: 'result', result, side, rgb: rgb.buffer }, [rgb.buffer]);
+  sendLayer(view.layerIndex);
+  explain(view);
+  sendChannelWeights(view);
+}
+
+function sendLayer(index) {
+  if (index == null || index < 0) return;
+  const model = JSON.parse(str(M._cl_model_json()));
+  const l = model.layers[index];
+  if (!l) return;
+  const p = M._cl_act(index);
+  if (!p) return;
+  const data = f32(p, l.h * l.w * l.c).slice();
+  post({ op: 'layer', index, h: l.h, w: l.w, c: l.c, data: data.buffer }, [data.buffer]);
+}
+
+// Explanations (issue 3's backward pass). Only recomputed when what they depend on changed.
+const METHODS = ['gradcam', 'gradcampp', 'layercam', 'cam', 'counterfactual'];
+let runGen = 0;            // bumps on every forward
+let lastExplain = '';
+function explain(view) {
+  if (!M._cl_has_explain() || !view || !view.explain) return;
+  const e = view.explain;
+  if (e.layerIndex == null || e.layerIndex < 0) return;
+  const key = JSON.stringify([runGen, e.layerIndex, e.cls, e.cls2, e.method, !!e.guided, !!e.filmstrip]);
+  if (key === lastExplain) return;
+  const method = Math.max(0, METHODS.indexOf(e.method));
+  const t0 = performance.now();
+  progress('Computing ' + e.method, 0, 0, false);
+  const p = M._cl_explain(e.layerIndex, e.cls, e.cls2, method, e.guided ? 1 : 0, e.filmstrip ? 1 : 0);
+  if (!p) throw Object.assign(new Error(str(M._cl_error())), { where: 'explain' });
+  lastExplain = key;
+  const info = JSON.parse(str(p));
+  const buf = M._cl_explain_buf();
+  post({ op: 'heatReset' });
+  for (const m of info.maps) {
+    const map = f32(buf + 4 * m.offset, m.h * m.w).slice();
+    const weights = f32(buf + 4 * (m.offset + m.h * m.w), m.nweights).slice();
+    post({ op: 'heat', slot: m.slot, layer: m.layer, method: m.method, cls: m.cls, h: m.h, w: m.w,
+           map: map.buffer, weights: weights.buffer }, [map.buffer, weights.buffer]);
+  }
+  if (info.guided) {
+    const g = u8().slice(M._cl_guided_rgb(), M._cl_guided_rgb() + info.guided * info.guided * 3);
+    post({ op: 'guided', side: info.guided, rgb: g.buffer }, [g.buffer]);
+  }
+  post({ op: 'explainDone', ms: performance.now() - t0, msBackward: info.ms.backward, msMaps: info.ms.maps });
+}
+
+// Grad-CAM weights of the feature-map layer's channels (to sort the grid), when it is a conv layer.
+function sendChannelWeights(view) {
+  if (!M._cl_has_explain() || !view || view.layerIndex == null || view.layerIndex < 0 || !view.explain) return;
+  const model = JSON.parse(str(M._cl_model_json()));
+  const l = model.layers[view.layerIndex];
+  if (!l || l.kind !== 'conv') return;
+  const p = M._cl_channel_weights(view.layerIndex, view.explain.cls);
+  if (!p) return;
+  const w = f32(p, l.c).slice();
+  post({ op: 'chanWeights', index: view.layerIndex, layer: l.name, data: w.buffer }, [w.buffer]);
+}
+
+async function handle(msg) {
+  switch (msg.op) {
+    case 'init': return init(msg);
+    case 'weights': return loadWeights(msg);
+    case 'image': return setImage(msg);
+    case 'layer': return sendLayer(msg.index);
+    case 'view':
+      if (haveModel && haveImage) {
+        if (msg.layerChanged) sendLayer(msg.view.layerIndex);
+        explain(msg.view);
+        sendChannelWeights(msg.view);
+      }
+      return;
+    case 'clearCache': await caches.delete(CACHE); post({ op: 'status', message: 'cached weights removed' }); return;
+    default: throw new Error('unknown request ' + msg.op);
+  }
+}
+
+self.onmessage = (e) => {
+  const msg = e.data;
+  if (msg.op === 'cancel') { if (busy) busy.abort(); return; }
+  chain = chain.then(() => handle(msg)).then(
+    () => post({ op: 'done', id: msg.id }),
+    (err) => {
+      const cancelled = err && err.name === 'AbortError';
+      post({ op: 'error', id: msg.id, where: (err && err.where) || msg.op, cancelled,
+             message: cancelled ? 'cancelled' : String((err && err.message) || err) });
+    });
+};
