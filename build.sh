@@ -3,9 +3,9 @@
 #
 #   ./build.sh            set up (apt packages, Debian sources) and build everything
 #   ./build.sh test       build, then run every test: native, and WebAssembly under node
-#   ./build.sh serve      build and serve the web app on http://127.0.0.1:8000
+#   ./build.sh serve      build and serve the web app on http://127.0.0.1:8000 (PORT=... to change)
 #   ./build.sh bench      forward-pass benchmarks, native and WebAssembly
-#   ./build.sh native | wasm | wasm-mt | setup     one step only
+#   ./build.sh native | wasm | wasm-mt | web | setup     one step only (web: the site in build/site)
 #
 # Build trees: build/native (g++), build/wasm (emscripten, SIMD), build/wasm-mt (SIMD + pthreads).
 set -euo pipefail
@@ -15,7 +15,7 @@ NODE=(node --no-experimental-fetch)          # emscripten 3.1.6 output under nod
 JOBS=${JOBS:-$(nproc)}
 
 setup() {
-    scripts/deps.sh apt
+    scripts/deps.sh apt chromium      # chromium: the web app's end-to-end tests
     scripts/deps.sh sources
 }
 
@@ -41,11 +41,42 @@ build_wasm() {   # build_wasm DIR FLAGS
     cmake --build "$dir" -j"$JOBS"
 }
 
+# --- web app (issue 4): both compute modules + the ImGui UI, assembled into build/site
+BUILTIN_MODEL=tests/data/oracle/tiny_gap/w.safetensors   # the site's models/builtin.safetensors (issue 5 replaces it)
+build_web() {
+    build_wasm build/wasm "-msimd128"
+    build_wasm build/wasm-mt "-msimd128 -pthread"
+    cmake --build build/wasm -j"$JOBS" --target cnnlens_compute cnnlens_ui
+    cmake --build build/wasm-mt -j"$JOBS" --target cnnlens_compute
+    local site=build/site new=build/site.new
+    rm -rf $new && mkdir -p $new/models $new/samples
+    cp web/* $new/
+    cp build/wasm/src/app/cnnlens_compute.{js,wasm} build/wasm/src/app/cnnlens_ui.{js,wasm} $new/
+    cp build/wasm-mt/src/app/cnnlens_compute_mt.{js,wasm,worker.js} $new/
+    cp $BUILTIN_MODEL $new/models/builtin.safetensors
+    cp assets/samples/*.jpg assets/samples/LICENSES.md $new/samples/
+    (cd $new/samples && printf '[%s]\n' "$(for f in *.jpg; do printf '{"name":"%s","file":"%s"},' "${f%.jpg}" "$f"; done | sed 's/,$//')" > index.json)
+    rm -rf $site && mv $new $site
+    echo "web app: $site"
+}
+
+serve() {
+    build_all
+    echo "== open http://127.0.0.1:${PORT:-8000}/"
+    exec python3 scripts/serve.py build/site "${PORT:-8000}"
+}
+
+e2e_tests() {   # headless Chromium (Debian's) driven by playwright-core from npm
+    [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+    node --test tests/e2e/
+}
+
 build_all() {
     setup
     build_native
     build_wasm build/wasm "-msimd128"
     build_wasm build/wasm-mt "-msimd128 -pthread"
+    build_web
 }
 
 run_tests() {
@@ -56,6 +87,9 @@ run_tests() {
     (cd build/native && ctest --output-on-failure)
     echo "== WebAssembly tests (node)"
     (cd build/wasm && ctest --output-on-failure)
+    echo "== web app end-to-end tests (headless Chromium)"
+    build_web
+    e2e_tests
 }
 
 bench() {
@@ -76,6 +110,7 @@ case "${1:-all}" in
     wasm-mt) setup; build_wasm build/wasm-mt "-msimd128 -pthread" ;;
     test) run_tests ;;
     bench) shift; bench "$@" ;;
-    serve) echo "the web app is not built yet (issue 4)" >&2; exit 1 ;;
+    web) setup; build_web ;;
+    serve) serve ;;
     *) sed -n '2,12p' "$0"; exit 2 ;;
 esac
