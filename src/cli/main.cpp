@@ -426,7 +426,7 @@ int cmd_bench(std::map<std::string, std::string>& a) {
             ms.push_back(now_ms() - s);
         }
         std::sort(ms.begin(), ms.end());
-        std::printf("forward  threads %d: median %8.1f ms  (min %.1f, max %.1f, %d runs)\n", n, ms[ms.size() / 2],
+        std::printf("forward                               threads %d: median %8.1f ms  (min %.1f, max %.1f, %d runs)\n", n, ms[ms.size() / 2],
                     ms.front(), ms.back(), reps);
         std::string last_conv;
         for (const LayerInfo& l : net->layers())
@@ -440,9 +440,9 @@ int cmd_bench(std::map<std::string, std::string>& a) {
                 if (r) t.push_back(now_ms() - s);   // the first run warms up
             }
             std::sort(t.begin(), t.end());
-            std::printf("%-44s median %8.1f ms  (%.2fx forward)\n",
-                        strformat("forward + backward to %s, threads %d:", mode == 0 ? last_conv.c_str() : "the input", n).c_str(),
-                        t[t.size() / 2], t[t.size() / 2] / ms[ms.size() / 2]);
+            const double fwd = ms[ms.size() / 2], both = t[t.size() / 2];
+            std::printf("forward + backward to %-13s threads %d: median %8.1f ms  (backward alone %.1f ms = %.2fx forward)\n",
+                        mode == 0 ? (last_conv + ",").c_str() : "the input,", n, both, both - fwd, (both - fwd) / fwd);
         }
     }
     std::printf("memory with forward and backward ready: %s; peak %s\n", memory_now().c_str(), peak_memory().c_str());
