@@ -67,10 +67,19 @@ void section(const char* title) {
 int top1() { return g_app.top.empty() ? -1 : g_app.top[0].index; }
 int shown_class() { return g_app.cls >= 0 ? g_app.cls : top1(); }
 
-bool begin_tab(const char* name) {
+// A tab whose ID is `name` (what ui_select_tab takes) and whose label may be shorter.
+bool begin_tab(const char* name, const char* label = nullptr) {
     ImGuiTabItemFlags f = 0;
     if (g_select_tab == name) f |= ImGuiTabItemFlags_SetSelected;
-    return ImGui::BeginTabItem(name, nullptr, f);
+    std::string id = std::string(label ? label : name) + "###" + name;
+    return ImGui::BeginTabItem(id.c_str(), nullptr, f);
+}
+
+// "281 tabby cat" for ImageNet, "class 2" otherwise.
+std::string class_text(int c) {
+    if (c < 0) return "-";
+    if (g_app.num_classes == cnnlens::kImageNetNumClasses) return fmt("%d %s", c, class_label(c).c_str());
+    return class_label(c);
 }
 
 // ---------------------------------------------------------------------------- input
@@ -428,20 +437,20 @@ void panel_where() {
 
     // class: top-5 or any class by search (Predictions panel)
     ImGui::SetNextItemWidth(cw);
-    std::string cprev = shown_class() >= 0 ? fmt("%d %s", shown_class(), class_label(shown_class()).c_str()) : "-";
+    std::string cprev = class_text(shown_class());
     if (ImGui::BeginCombo("class", cprev.c_str())) {
         for (const AppPred& p : a.top)
-            if (ImGui::Selectable(fmt("%d %s (%.1f%%)", p.index, p.name.c_str(), 100 * p.prob).c_str(), p.index == shown_class()))
+            if (ImGui::Selectable(fmt("%s (%.1f%%)", class_text(p.index).c_str(), 100 * p.prob).c_str(), p.index == shown_class()))
                 a.cls = p.index == top1() ? -1 : p.index, changed = true;
         ImGui::EndCombo();
     }
     if (w > 560) ImGui::SameLine();
     ImGui::SetNextItemWidth(cw);
-    std::string c2prev = a.cls2 >= 0 ? fmt("%d %s", a.cls2, class_label(a.cls2).c_str()) : "off";
+    std::string c2prev = a.cls2 >= 0 ? class_text(a.cls2) : "off";
     if (ImGui::BeginCombo("compare with", c2prev.c_str())) {
         if (ImGui::Selectable("off", a.cls2 < 0)) a.cls2 = -1, changed = true;
         for (const AppPred& p : a.top)
-            if (ImGui::Selectable(fmt("%d %s (%.1f%%)", p.index, p.name.c_str(), 100 * p.prob).c_str(), p.index == a.cls2))
+            if (ImGui::Selectable(fmt("%s (%.1f%%)", class_text(p.index).c_str(), 100 * p.prob).c_str(), p.index == a.cls2))
                 a.cls2 = p.index, changed = true;
         ImGui::EndCombo();
     }
@@ -468,7 +477,7 @@ void panel_where() {
     for (int i = 0; i < n; i++) {
         const AppHeat& h = a.heats[(size_t)i];
         if (i && per_row > 1) ImGui::SameLine();
-        heat_view(h, s, fmt("%s, %s, class %d %s", h.method.c_str(), h.layer.c_str(), h.cls, class_label(h.cls).c_str()).c_str());
+        heat_view(h, s, fmt("%s of %s at %s", h.method.c_str(), class_text(h.cls).c_str(), h.layer.c_str()).c_str());
     }
     if (a.guided && a.guided_side) {
         if (per_row * (s + 16) + s <= w) ImGui::SameLine();
@@ -535,7 +544,8 @@ void header() {
     App& a = g_app;
     ImGui::TextUnformatted("CNN Lens");
     ImGui::SameLine();
-    ImGui::TextDisabled("what a VGG network sees; everything runs in your browser");
+    if (ImGui::GetContentRegionAvail().x > 480) ImGui::TextDisabled("what a VGG network sees; everything runs in your browser");
+    else ImGui::TextDisabled("what a VGG sees");
     if (a.busy) {
         float frac = a.progress_total > 0 ? (float)(a.progress_done / a.progress_total) : -1.0f * (float)ImGui::GetTime();
         std::string text = a.progress_label;
@@ -554,16 +564,17 @@ void header() {
     }
     for (size_t i = 0; i < a.errors.size(); i++) {
         ImGui::PushID((int)i + 1000);
+        const bool dismiss = ImGui::SmallButton("x");
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("dismiss");
+        ImGui::SameLine();
         ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.55f, 0.45f, 1));
         ImGui::TextWrapped("%s", a.errors[i].c_str());
         ImGui::PopStyleColor();
-        ImGui::SameLine();
-        if (ImGui::SmallButton("dismiss")) {
+        ImGui::PopID();
+        if (dismiss) {
             a.errors.erase(a.errors.begin() + (long)i);
-            ImGui::PopID();
             break;
         }
-        ImGui::PopID();
     }
 }
 
@@ -644,9 +655,9 @@ void app_draw() {
         ImGui::EndChild();
     } else if (ImGui::BeginTabBar("##tabs", ImGuiTabBarFlags_FittingPolicyScroll)) {
         if (begin_tab("Input")) { ImGui::BeginChild("##c"); panel_input(); ImGui::EndChild(); ImGui::EndTabItem(); }
-        if (begin_tab("Predictions")) { ImGui::BeginChild("##c"); panel_predictions(); ImGui::EndChild(); ImGui::EndTabItem(); }
-        if (begin_tab("Feature maps")) { panel_feature_maps(); ImGui::EndTabItem(); }
-        if (begin_tab("Where it looks")) { ImGui::BeginChild("##c"); panel_where(); ImGui::EndChild(); ImGui::EndTabItem(); }
+        if (begin_tab("Predictions", "Top-5")) { ImGui::BeginChild("##c"); panel_predictions(); ImGui::EndChild(); ImGui::EndTabItem(); }
+        if (begin_tab("Feature maps", "Maps")) { panel_feature_maps(); ImGui::EndTabItem(); }
+        if (begin_tab("Where it looks", "Grad-CAM")) { ImGui::BeginChild("##c"); panel_where(); ImGui::EndChild(); ImGui::EndTabItem(); }
         if (begin_tab("Model")) { ImGui::BeginChild("##c"); panel_model(); ImGui::EndChild(); ImGui::EndTabItem(); }
         ImGui::EndTabBar();
     }
