@@ -134,7 +134,7 @@ TEST_CASE("every weight format gives the oracle's activations and logits") {
     struct Case { const char* dir; Preprocess pre; };
     const Case cases[] = {{"tiny_fc", Preprocess::Torch}, {"tiny_gap", Preprocess::Torch},
                           {"tiny_fc_caffe", Preprocess::Caffe}, {"tiny_fc_odd", Preprocess::Torch},
-                          {"a_gap", Preprocess::Torch}};
+                          {"a_gap", Preprocess::Torch}, {"tiny_fc_nopool", Preprocess::Torch}};
     const char* files[] = {"w.safetensors", "w_timm.safetensors", "w.pth", "w_legacy.pth", "w.h5"};
     int checked = 0;
     for (const Case& c : cases) {
@@ -169,7 +169,7 @@ TEST_CASE("every weight format gives the oracle's activations and logits") {
             checked++;
         }
     }
-    CHECK(checked == 22);
+    CHECK(checked == 26);
 }
 
 TEST_CASE("the architecture is inferred from the file") {

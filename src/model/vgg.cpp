@@ -381,11 +381,6 @@ static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_s
     };
     if (!meta("cfg").empty()) apply_cfg(meta("cfg"), "the metadata's");
     if (!ov.cfg.empty()) apply_cfg(ov.cfg, "the requested");
-    if (!plan.trailing_pool_known) {
-        // torchvision and timm VGGs end with a max-pool; a gap head (CAM) drops it.
-        bool pool = a.head == Head::Fc || ov.keep_last_pool == 1;
-        if (pool) a.cfg.push_back(0);
-    }
 
     // Dense layers: shapes chain, and the fc head fixes the final map.
     const int C = a.final_channels();
@@ -423,6 +418,18 @@ static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_s
         }
     } else if (ins[0] != C) {
         fail("the gap head's linear layer takes %lld inputs, but the last conv has %d channels", (long long)ins[0], C);
+    }
+
+    if (!plan.trailing_pool_known) {
+        // torchvision and timm VGGs end with a max-pool; a gap head (CAM) drops it. An fc head
+        // whose classifier fits the image only without that pool is a custom list without it.
+        bool pool = a.head == Head::Fc || ov.keep_last_pool == 1;
+        if (pool && a.head == Head::Fc && image_side > 0 && !ov.input_size) {
+            std::vector<int> with = a.cfg;
+            with.push_back(0);
+            if (final_side_of(with, image_side) != need_side && final_side_of(a.cfg, image_side) == need_side) pool = false;
+        }
+        if (pool) a.cfg.push_back(0);
     }
 
     // Input size: flag > metadata > the image's own side > what the head implies > 224.

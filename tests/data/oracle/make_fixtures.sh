@@ -29,4 +29,6 @@ gen tiny_fc_odd rocket.png --cfg 8,M,16,16,M,24,M --num-classes 7 --hidden 32 --
     --save-timm-safetensors tiny_fc_odd/w_timm.safetensors
 # VGG11 layout (cfg A) at width 1/16, gap head, 48 px
 gen a_gap rocket.png --cfg A --width-div 16 --num-classes 5 --input-size 48 --head gap --seed 5
+# a custom list without the trailing max-pool, fc head (the .pth cannot show the missing pool)
+gen tiny_fc_nopool chelsea.png --cfg 8,M,16 --num-classes 5 --hidden 16 --input-size 16 --head fc --seed 6
 du -sh .
