@@ -124,7 +124,10 @@ RgbImage feature_grid(const float* hwc, int H, int W, int C, const std::vector<i
     const int n = (int)channels.size();
     cols = std::max(1, std::min(cols, n));
     const int rows = (n + cols - 1) / cols;
-    const int scale = std::max(1, tile / std::max(H, W)), th = H * scale, tw = W * scale, gap = 2;
+    // Small maps grow by a whole factor (crisp pixels); large ones shrink to about `tile`.
+    const int big = std::max(H, W);
+    const double scale = big <= tile ? std::max(1, tile / big) : (double)tile / big;
+    const int th = std::max(1, (int)(H * scale)), tw = std::max(1, (int)(W * scale)), gap = 2;
     RgbImage img;
     img.width = cols * tw + (cols + 1) * gap;
     img.height = rows * th + (rows + 1) * gap;
@@ -138,7 +141,7 @@ RgbImage feature_grid(const float* hwc, int H, int W, int C, const std::vector<i
         int x0 = gap + (k % cols) * (tw + gap), y0 = gap + (k / cols) * (th + gap);
         for (int y = 0; y < th; y++)
             for (int x = 0; x < tw; x++)
-                colormap_rgb(cmap, norm[(size_t)(y / scale) * W + x / scale],
+                colormap_rgb(cmap, norm[(size_t)std::min(H - 1, (int)(y / scale)) * W + std::min(W - 1, (int)(x / scale))],
                              &img.rgb[((size_t)(y0 + y) * img.width + x0 + x) * 3]);
     }
     return img;

@@ -24,7 +24,7 @@ void colormap_rgb(Colormap c, float t, uint8_t rgb[3]);
 void normalize01(const float* in, size_t n, float* out);
 
 // A PNG-ready RGB grid of the first `count` channels of an HWC feature map, each channel
-// normalised on its own, tiles scaled up (nearest) to about `tile` pixels, `cols` per row.
+// normalised on its own, tiles scaled (nearest) to about `tile` pixels, `cols` per row.
 struct RgbImage {
     int width = 0, height = 0;
     std::vector<uint8_t> rgb;
