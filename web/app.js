@@ -93,9 +93,9 @@ function layerIndex(name) {
 }
 function workerView() {
   const v = state.view;
-  const out = { layerIndex: layerIndex(v.layer) };
+  const out = { layer: v.layer };
   if (state.explainAvailable) {
-    out.explain = { layerIndex: layerIndex(v.camLayer), layer: v.camLayer, cls: v.cls, cls2: v.cls2, method: v.method,
+    out.explain = { layer: v.camLayer, cls: v.cls, cls2: v.cls2, method: v.method,
                     guided: v.guided, filmstrip: v.filmstrip };
   }
   return out;
@@ -131,6 +131,7 @@ worker.onmessage = (e) => {
       state.heat = null;
       state.timings.load = md.ms_load;
       state.timings.read = md.ms_read;
+      state.heapBytes = md.heap;
       ui('ui_on_model', ['string', 'string', 'string', 'string', 'string', 'string', 'number', 'number', 'number', 'number', 'number'],
         [md.name, md.describe, md.layout, md.head, md.preprocess, md.resize, md.input_size, md.num_classes, md.threads,
          md.explain ? 1 : 0, md.ms_load]);
@@ -143,6 +144,7 @@ worker.onmessage = (e) => {
       const r = m.result;
       state.result = r;
       state.timings.forward = r.ms.forward;
+      state.heapBytes = r.heap;
       if (state.timings.pageToFirstPrediction == null) state.timings.pageToFirstPrediction = performance.now();
       ui('ui_on_result', ['number', 'number', 'number', 'number', 'number', 'number'],
         [r.image.width, r.image.height, r.ms.forward, r.ms.backward, r.ms.explain, r.ms.load]);
@@ -193,6 +195,7 @@ worker.onmessage = (e) => {
       state.timings.backward = m.msBackward;
       state.timings.explain = m.msMaps;
       state.timings.explainTotal = m.ms;
+      state.heapBytes = m.heap;
       ui('ui_set_explain_timing', ['number', 'number'], [m.msBackward || 0, m.msMaps || 0]);
       break;
     case 'status':
@@ -264,7 +267,7 @@ function onUiRequest(req) {
       const layerChanged = req.layer !== state.view.layer || !state.layer || state.layer.name !== req.layer;
       Object.assign(state.view, req);
       delete state.view.op;
-      if (state.model && state.result) send({ op: 'view', view: workerView(), layerChanged });
+      if (state.model) send({ op: 'view', view: workerView(), layerChanged });
       break;
     }
     case 'pickImage': pick('pick-image'); break;
@@ -456,6 +459,7 @@ window.cnnlens = {
   errors: () => state.errors.map((e) => ({ ...e })),
   lastError: () => state.lastError,
   frames: () => Module.cnnlensFrames || 0,
+  memory: () => ({ wasmHeapBytes: state.heapBytes }),   // the compute module's linear memory
   selectTab(name) { ui('ui_select_tab', ['string'], [name]); },
   view: () => ({ ...state.view }),
 };

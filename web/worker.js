@@ -10,6 +10,7 @@ let threaded = false;
 let busy = null;         // AbortController of the running download
 let chain = Promise.resolve();
 let haveModel = false, haveImage = false;
+let layers = [];          // the current model's layers [{name, kind, h, w, c}]
 const CACHE = 'cnnlens-weights-v1';
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
@@ -148,9 +149,11 @@ async function loadWeights(msg) {
     haveModel = true;
     runGen++;
     const model = JSON.parse(str(M._cl_model_json()));
+    layers = model.layers;
     model.name = msg.label || name;
     model.bytes = size;
     model.ms_read = tRead;
+    model.heap = u8().length;
     post({ op: 'model', model });
     if (haveImage) await run(msg.view || {});
   } finally {
@@ -204,10 +207,26 @@ async function setImage(msg) {
   if (haveModel) await run(msg.view || {});
 }
 
+// The view names its layers; a name the current model lacks (the model just changed) falls
+// back to the last conv layer, as the UI does.
+function resolve(view) {
+  if (!view) return view;
+  const lastConv = layers.map((l) => l.kind).lastIndexOf('conv');
+  const find = (name, convOnly) => {
+    const i = layers.findIndex((l) => l.name === name && (!convOnly || l.kind === 'conv'));
+    return i >= 0 ? i : lastConv;
+  };
+  const out = { ...view, layerIndex: find(view.layer, false) };
+  if (view.explain) out.explain = { ...view.explain, layerIndex: find(view.explain.layer, true) };
+  return out;
+}
+
 async function run(view) {
+  view = resolve(view);
   progress('Running the network', 0, 0, false);
   check(M._cl_run(), 'run');
   const result = JSON.parse(str(M._cl_result_json(5)));
+  result.heap = u8().length;
   const side = M._cl_fitted_side();
   const rgb = u8().slice(M._cl_fitted_rgb(), M._cl_fitted_rgb() + side * side * 3);
   runGen++;
@@ -257,7 +276,8 @@ function explain(view) {
     const g = u8().slice(M._cl_guided_rgb(), M._cl_guided_rgb() + info.guided * info.guided * 3);
     post({ op: 'guided', side: info.guided, rgb: g.buffer }, [g.buffer]);
   }
-  post({ op: 'explainDone', ms: performance.now() - t0, msBackward: info.ms.backward, msMaps: info.ms.maps });
+  post({ op: 'explainDone', ms: performance.now() - t0, msBackward: info.ms.backward, msMaps: info.ms.maps,
+         heap: u8().length });
 }
 
 // Grad-CAM weights of the feature-map layer's channels (to sort the grid), when it is a conv layer.
@@ -279,6 +299,7 @@ async function handle(msg) {
     case 'image': return setImage(msg);
     case 'layer': return sendLayer(msg.index);
     case 'view':
+      msg.view = resolve(msg.view);
       if (haveModel && haveImage) {
         if (msg.layerChanged) sendLayer(msg.view.layerIndex);
         explain(msg.view);
