@@ -201,13 +201,7 @@ int cmd_features(std::map<std::string, std::string>& a) {
 std::vector<int> parse_classes(const std::string& spec, const Vgg& net) {
     std::vector<int> out;
     std::vector<Prediction> top = top_k(net.logits(), net.num_classes(), 5);
-    size_t p = 0;
-    while (p <= spec.size()) {
-        size_t q = spec.find(',', p);
-        if (q == std::string::npos) q = spec.size();
-        std::string tok = spec.substr(p, q - p);
-        p = q + 1;
-        if (tok.empty()) continue;
+    for (const std::string& tok : split(spec)) {
         int c = -1;
         if (tok.size() == 4 && tok.compare(0, 3, "top") == 0 && tok[3] >= '1' && tok[3] <= '5')
             c = tok[3] - '1' < (int)top.size() ? top[(size_t)(tok[3] - '1')].index : -1;
@@ -232,12 +226,7 @@ int cmd_explain(std::map<std::string, std::string>& a) {
     std::vector<const LayerInfo*> layers;
     std::string lspec = get(a, "layer", "all");
     if (lspec == "all") layers = convs;
-    else for (size_t p = 0; p <= lspec.size();) {
-        size_t q = lspec.find(',', p);
-        if (q == std::string::npos) q = lspec.size();
-        std::string name = lspec.substr(p, q - p);
-        p = q + 1;
-        if (name.empty()) continue;
+    else for (std::string name : split(lspec)) {
         if (name == "last") name = last->name;
         const LayerInfo* l = net.layer(name);
         if (!l || l->kind != LayerInfo::Conv) fail("no conv layer '%s' (use a name like %s, 'last' or 'all')", name.c_str(), last->name.c_str());
@@ -411,11 +400,8 @@ int cmd_bench(std::map<std::string, std::string>& a) {
     for (float& v : x) v = ud(rng);
     int reps = get_int(a, "reps", 10, 1, 10000);
     std::string threads = get(a, "threads", "1,2");
-    for (size_t p = 0; p < threads.size();) {
-        size_t q = threads.find(',', p);
-        if (q == std::string::npos) q = threads.size();
-        int n = std::atoi(threads.substr(p, q - p).c_str());
-        p = q + 1;
+    for (const std::string& tok : split(threads)) {
+        int n = std::atoi(tok.c_str());
         if (n < 1) continue;
         net->set_threads(n);
         net->forward(x.data());   // warm-up

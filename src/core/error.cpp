@@ -24,6 +24,18 @@ std::string strformat(const char* fmt, ...) {
     return s;
 }
 
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    size_t p = 0;
+    while (p <= s.size()) {
+        size_t q = s.find(sep, p);
+        if (q == std::string::npos) q = s.size();
+        if (q > p) out.push_back(s.substr(p, q - p));
+        p = q + 1;
+    }
+    return out;
+}
+
 void fail(const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace cnnlens {
 
@@ -22,6 +23,9 @@ std::string strformat(const char* fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+
+// "a,b,,c" -> {"a", "b", "c"}: the non-empty pieces between separators.
+std::vector<std::string> split(const std::string& s, char sep = ',');
 
 [[noreturn]] void fail(const char* fmt, ...)
 #if defined(__GNUC__)

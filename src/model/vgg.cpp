@@ -70,13 +70,7 @@ std::vector<int> vgg_parse_cfg(const std::string& text) {
         if (it != named.end()) t = it->second;
     }
     std::vector<int> cfg;
-    size_t p = 0;
-    while (p <= t.size()) {
-        size_t q = t.find(',', p);
-        if (q == std::string::npos) q = t.size();
-        std::string tok = t.substr(p, q - p);
-        p = q + 1;
-        if (tok.empty()) continue;
+    for (const std::string& tok : split(t)) {
         if (tok == "M") { cfg.push_back(0); continue; }
         char* end = nullptr;
         long v = std::strtol(tok.c_str(), &end, 10);
@@ -116,14 +110,7 @@ std::vector<KerasLayer> keras_layers(const TensorFile& tf) {
     std::vector<KerasLayer> out;
     auto it = tf.metadata.find("layer_names");
     if (it == tf.metadata.end()) fail("Keras file has no layer_names");
-    std::string names = it->second;
-    size_t p = 0;
-    while (p < names.size()) {
-        size_t q = names.find(',', p);
-        if (q == std::string::npos) q = names.size();
-        out.push_back({names.substr(p, q - p), {}});
-        p = q + 1;
-    }
+    for (const std::string& name : split(it->second)) out.push_back({name, {}});
     for (const TensorRef& t : tf.tensors) {
         std::string layer = t.name.substr(0, t.name.find('/'));
         for (KerasLayer& l : out)
