@@ -444,6 +444,16 @@ window.cnnlens = {
     return this._view('', '', -2, -2, m, '');
   },
   setColormap(c) { return this._view('', '', -2, -2, '', c); },
+  // {guided, filmstrip} (Where it looks), {channel, sortByWeight, normalise: 'channel'|'layer'|'network', tile} (Feature maps)
+  async setOptions(o) {
+    const b = (v) => (v == null ? -1 : v ? 1 : 0);
+    const scope = { channel: 0, layer: 1, network: 2 }[o.normalise];
+    ui('ui_set_options', ['number', 'number', 'number', 'number', 'number', 'number'],
+      [b(o.guided), b(o.filmstrip), o.channel == null ? -3 : o.channel < 0 ? -2 : o.channel, b(o.sortByWeight),
+       scope == null ? -1 : scope, o.tile || 0]);
+    await new Promise((res) => setTimeout(res, 0));
+    await this.ready();
+  },
   async _view(layer, camLayer, cls, cls2, method, cmap) {
     const r = ui('ui_set_view', ['string', 'string', 'number', 'number', 'string', 'string', 'number'],
       [layer, camLayer, cls, cls2, method, cmap, -1]);

@@ -305,6 +305,21 @@ EMSCRIPTEN_KEEPALIVE int ui_set_view(const char* layer, const char* cam_layer, i
     return 0;
 }
 
+// Options of the two map panels; -1 = unchanged. guided/filmstrip: Where it looks;
+// channel (zoomed, -2 = none), sort (by Grad-CAM weight), scope (0 channel, 1 layer, 2 network): Feature maps.
+EMSCRIPTEN_KEEPALIVE void ui_set_options(int guided, int filmstrip, int channel, int sort, int scope, int tile) {
+    App& a = g_app;
+    bool view = false;
+    if (guided >= 0) a.guided = guided != 0, view = true;
+    if (filmstrip >= 0) a.filmstrip = filmstrip != 0, view = true;
+    if (channel >= -1) a.zoom_channel = channel;
+    else if (channel == -2) a.zoom_channel = -1;
+    if (sort >= 0) a.sort_by_weight = sort != 0;
+    if (scope >= 0 && scope <= 2) a.norm_scope = scope, a.atlas_dirty = true;
+    if (tile >= 16 && tile <= 160) a.tile = tile;
+    if (view) app_request_view();
+}
+
 }  // extern "C"
 
 int main() {

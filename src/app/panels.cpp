@@ -472,7 +472,9 @@ void panel_where() {
         return;
     }
     const int n = (a.cls2 >= 0 && a.heats.size() > 1) ? 2 : 1;
-    const int per_row = (n == 2 && w < 2 * 220 + 16) ? 1 : n;
+    const int views = n + (a.guided && a.guided_side ? 1 : 0);   // side by side when each can be >= 200 px
+    int per_row = views;
+    while (per_row > 1 && (w - 16 * (per_row - 1)) / per_row < 200) per_row--;
     const float s = std::min(384.0f, (w - 16 * (per_row - 1)) / per_row);
     for (int i = 0; i < n; i++) {
         const AppHeat& h = a.heats[(size_t)i];
@@ -480,7 +482,7 @@ void panel_where() {
         heat_view(h, s, fmt("%s of %s at %s", h.method.c_str(), class_text(h.cls).c_str(), h.layer.c_str()).c_str());
     }
     if (a.guided && a.guided_side) {
-        if (per_row * (s + 16) + s <= w) ImGui::SameLine();
+        if (per_row > n) ImGui::SameLine();   // room on the heatmaps' row
         ImGui::BeginGroup();
         ImGui::Image(gpu_id(a.guided_tex), ImVec2(s, s));
         ImGui::TextUnformatted("guided Grad-CAM (grey: no effect)");
