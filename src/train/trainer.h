@@ -1,0 +1,189 @@
+// trainer.h: training a VGG-style network with a gap head (convs 3x3 pad 1 [+ batch norm] +
+// ReLU, 2x2 max-pools, global average pooling, one linear layer) with our own backward pass,
+// in the manner of llm.c's train_gpt2.c: one flat block of parameters with a mirror block of
+// gradients, layer kernels that know nothing about the model (model/layers.h,
+// train/train_layers.h), forward saving what backward needs, backward in exact reverse order.
+//
+//   TrainConfig cfg;  cfg.net.cfg = vgg_parse_cfg("32,32,M,64,64,M,128,128");
+//   IdxDataset train = fashion_mnist_load(kFashionMnistDir, "train"), test = ...("test");
+//   TrainResult r = train_run(cfg, train, &test, [](const std::string& line) { puts(line.c_str()); });
+//   write_file(r.net->export_safetensors(r.metadata))   // torchvision keys, batch norm folded
+//
+// Layout: activations NHWC [N][H][W][C] for a batch of N; conv kernels OHWI [cout][3][3][cin]
+// (exported as torchvision's OIHW); the classifier [classes][C].
+// Reproducible: the same seed gives the same weights bit for bit (own RNG, no libc
+// distributions; XNNPACK splits work by output tiles, so the thread count does not change
+// the sums either, but only single-threaded runs are tested for it).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/idx.h"
+#include "train/train_layers.h"
+
+namespace cnnlens {
+
+// ---------------------------------------------------------------------------- random numbers
+
+// splitmix64: tiny, fast, the same sequence on every platform.
+struct Rng {
+    uint64_t s;
+    explicit Rng(uint64_t seed) : s(seed) {}
+    uint64_t next() {
+        uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+    uint32_t below(uint32_t n) { return (uint32_t)(((next() >> 32) * (uint64_t)n) >> 32); }   // [0, n)
+    double uniform() { return (double)(next() >> 11) * (1.0 / 9007199254740992.0); }          // [0, 1)
+    double normal();                                                                          // N(0, 1), Box-Muller
+};
+
+// ---------------------------------------------------------------------------- the network
+
+struct NetSpec {
+    std::vector<int> cfg;        // conv widths, 0 = 2x2 max-pool ("32,32,M,64,64,M,128,128")
+    int in_channels = 1, input_size = 28, num_classes = 10;
+    bool batch_norm = true;      // conv -> BN -> ReLU (the conv then has no bias)
+};
+
+struct ParamTensor {
+    std::string name;            // "conv3.weight", "bn3.gamma", "fc.weight", ...
+    std::vector<int64_t> shape;  // as stored here (conv OHWI)
+    size_t offset = 0, size = 0; // into TrainNet::params / grads
+    bool decay = false;          // weight decay applies (conv and linear weights only)
+};
+
+class TrainNet {
+public:
+    // He-normal conv weights (std sqrt(2 / (9 cin))), linear N(0, 0.01) (torchvision's VGG
+    // init), zero biases, BN gamma 1, beta 0, running mean 0, var 1.
+    TrainNet(const NetSpec& spec, uint64_t seed);
+    ~TrainNet();
+    TrainNet(const TrainNet&) = delete;
+    TrainNet& operator=(const TrainNet&) = delete;
+
+    void set_threads(int n);     // 1 = calling thread only
+
+    // x: [N, S, S, in_channels], normalised. train = batch statistics for batch norm (and
+    // the running averages updated, momentum 0.1 as PyTorch); otherwise the running ones.
+    void forward(const float* x, int N, bool train);
+    // After forward: the mean softmax cross-entropy against labels [N] (keeps the probabilities).
+    double loss(const uint8_t* labels);
+    // After loss(): every parameter gradient into grads (overwritten), by the layers' backward
+    // functions in the reverse order of the forward pass.
+    void backward(const uint8_t* labels);
+
+    const float* logits() const { return logits_.data(); }   // [N][classes]
+    int batch() const { return N_; }
+    const NetSpec& spec() const { return spec_; }
+
+    std::vector<float> params, grads;      // one block each, laid out by `tensors`
+    std::vector<ParamTensor> tensors;
+    std::vector<float> running_mean, running_var;   // batch norm, all convs' channels in order
+
+    // torchvision-style state dict with batch norm folded into the convs (eval mode):
+    // features.N.weight [cout, cin, 3, 3], features.N.bias, classifier.0.weight [classes, C],
+    // classifier.0.bias; plus the given metadata and the architecture keys (cfg, head,
+    // input_size, in_channels, num_classes).
+    std::vector<uint8_t> export_safetensors(std::map<std::string, std::string> metadata) const;
+
+private:
+    struct Layer {
+        bool pool = false;
+        int H = 0, W = 0, cin = 0, cout = 0;   // input side; conv: output side = input side
+        size_t w = 0, b = 0, gamma = 0, beta = 0, stats = 0;   // offsets into params / running stats
+        std::vector<float> z, a;               // pre-BN conv output (BN only), output after ReLU/pool
+        std::vector<float> mean, rstd;         // batch statistics (training forward)
+        xnn_operator_t pool_op = nullptr;
+        WeightGradScratch wg;
+    };
+    NetSpec spec_;
+    std::vector<Layer> layers_;
+    size_t fc_w_ = 0, fc_b_ = 0;
+    int N_ = 0, C_last_ = 0, S_last_ = 0;
+    std::vector<float> input_, feat_, logits_, probs_, dlogits_, dfeat_, g0_, g1_, wflip_;
+    std::vector<uint8_t> workspace_;
+    pthreadpool_t pool_ = nullptr;
+    int threads_ = 1;
+
+    void conv(const float* w, const float* b, const float* x, int N, int H, int W, int cin, int cout, bool relu, float* y);
+};
+
+// ---------------------------------------------------------------------------- optimisation
+
+struct OptimConfig {
+    std::string kind = "sgd";    // "sgd" (momentum, Nesterov) or "adam" (AdamW: decoupled decay)
+    double lr = 0.05, momentum = 0.9, weight_decay = 5e-4;
+    bool nesterov = true;
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+// torch.optim.SGD(momentum, nesterov, weight_decay) / torch.optim.AdamW, over the flat block.
+struct Optimizer {
+    OptimConfig cfg;
+    std::vector<float> m, v;
+    long t = 0;
+    void step(TrainNet& net, double lr);
+};
+
+struct TrainConfig {
+    NetSpec net;
+    OptimConfig opt;
+    int epochs = 20, batch = 128;
+    std::string schedule = "cosine";   // "cosine" (to 0 over all steps), "step", "const"
+    double warmup_epochs = 0;          // linear warm-up from 0 (fraction of an epoch allowed)
+    int step_epochs = 10;              // "step": lr *= step_gamma every step_epochs
+    double step_gamma = 0.1;
+    uint64_t seed = 1;
+    int threads = 1;
+    int shift = 2;                     // augmentation: random shifts of up to +-shift pixels (zero fill)
+    bool flip = true;                  // augmentation: horizontal flips with probability 1/2
+    int subset = 0;                    // use the first `subset` training images (0 = all)
+    long max_steps = 0;                // stop after this many steps (timing runs; 0 = no limit)
+    int eval_every = 1;                // evaluate on the test set every k epochs (and at the end)
+};
+
+// The learning rate at step t of T (steps_per_epoch converts epochs).
+double lr_at(const TrainConfig& c, long t, long T, long steps_per_epoch);
+
+// Per-pixel normalisation: x = (p / 255 - mean) / std, constants of the training set.
+struct Normalize {
+    float mean = 0, std = 1;
+};
+Normalize normalize_of(const IdxDataset& d, int count = 0);
+
+// Batch i of a permutation: images shifted/flipped by rng (if augment), normalised, NHWC.
+void make_batch(const IdxDataset& d, const int* idx, int N, const Normalize& nz, int shift, bool flip, Rng* rng,
+                float* x, uint8_t* labels);
+
+struct EvalResult {
+    double loss = 0, accuracy = 0;
+    std::vector<int> confusion;  // [true][predicted], classes x classes
+};
+EvalResult evaluate(TrainNet& net, const IdxDataset& d, const Normalize& nz, int batch = 256);
+
+struct EpochLog {
+    int epoch;
+    long steps;
+    double lr, train_loss, train_acc, test_loss, test_acc, seconds;
+};
+
+struct TrainResult {
+    std::unique_ptr<TrainNet> net;
+    Normalize nz;
+    std::vector<EpochLog> epochs;
+    std::vector<double> step_losses;   // every step's mean batch loss
+    double seconds = 0;
+};
+
+// Trains from scratch; log gets one line per epoch (and progress lines). test may be null.
+TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDataset* test,
+                      const std::function<void(const std::string&)>& log);
+
+}  // namespace cnnlens
