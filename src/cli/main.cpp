@@ -30,6 +30,11 @@
 
 using namespace cnnlens;
 
+namespace cnnlens {   // train_cmd.cpp (issue 5)
+int cmd_train(std::map<std::string, std::string>& a);
+int cmd_eval(std::map<std::string, std::string>& a);
+}  // namespace cnnlens
+
 namespace {
 
 // ---------------------------------------------------------------------------- arguments
@@ -476,6 +481,24 @@ const Command kCommands[] = {
      "  --threads LIST       thread counts to time (default 1,2)\n"
      "  --reps N             timed runs per setting (default 10)\n",
      {"weights", "cfg", "input-size", "threads", "reps", "head"}, cmd_bench},
+    {"train", "train a VGG-GAP network on Fashion-MNIST with our own backward pass; write a safetensors checkpoint",
+     "  --out FILE           checkpoint (.safetensors: torchvision keys, batch norm folded, metadata)\n"
+     "  --data DIR           IDX files, plain or .gz (default /usr/share/datasets/fashion-mnist)\n"
+     "  --cfg LIST           layers (default 32,32,M,64,64,M,128,128); --bn 0|1 batch norm (default 1)\n"
+     "  --epochs N, --batch N            (default 20, 128)\n"
+     "  --opt sgd|adam, --lr X, --momentum X, --wd X   (default sgd, 0.05 (adam 1e-3), 0.9 Nesterov, 5e-4)\n"
+     "  --schedule cosine|step|const, --warmup EPOCHS, --step-epochs N   (default cosine, 0, 10)\n"
+     "  --shift PX, --flip 0|1           augmentation: random shifts, horizontal flips (default 2, 1)\n"
+     "  --seed N, --threads N            (default 1, 1); same seed = same weights\n"
+     "  --subset N, --max-steps N, --eval-every K, --log FILE (per-epoch lines)\n",
+     {"out", "data", "cfg", "bn", "epochs", "batch", "opt", "lr", "momentum", "wd", "schedule", "warmup", "step-epochs",
+      "shift", "flip", "seed", "threads", "subset", "max-steps", "eval-every", "log"},
+     cnnlens::cmd_train},
+    {"eval", "test accuracy and confusion matrix of a Fashion-MNIST checkpoint (inference engine, batch 1)",
+     "  --weights FILE       a checkpoint written by cnnlens train\n"
+     "  --data DIR           IDX files (default /usr/share/datasets/fashion-mnist); --split test|train\n"
+     "  --threads N          compute threads (default 1)\n",
+     {"weights", "data", "split", "threads"}, cnnlens::cmd_eval},
 };
 
 void usage(FILE* f) {

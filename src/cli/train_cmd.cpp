@@ -1,0 +1,183 @@
+// train_cmd.cpp: `cnnlens train` and `cnnlens eval` (issue 5), the command-line face of
+// src/train/trainer.h. main.cpp's command table points here.
+//
+//   cnnlens train --out fmnist.safetensors [--cfg 32,32,M,64,64,M,128,128] [--epochs 20] ...
+//   cnnlens eval  --weights fmnist.safetensors        test accuracy + confusion matrix
+//
+// eval runs the exported file through the inference engine (model/vgg.h), batch 1, as the app
+// will: it checks the export and the batch-norm folding, not the trainer's own forward.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+#include "core/error.h"
+#include "io/idx.h"
+#include "io/safetensors_write.h"
+#include "io/weights.h"
+#include "model/vgg.h"
+#include "train/trainer.h"
+
+namespace cnnlens {
+
+namespace {
+
+using Args = std::map<std::string, std::string>;
+
+std::string arg(Args& a, const char* k, const char* def) {
+    auto it = a.find(k);
+    return it == a.end() ? def : it->second;
+}
+double arg_num(Args& a, const char* k, double def, double lo, double hi) {
+    auto it = a.find(k);
+    if (it == a.end()) return def;
+    char* end = nullptr;
+    double v = std::strtod(it->second.c_str(), &end);
+    if (*end || !(v >= lo && v <= hi)) fail("--%s must be a number in [%g, %g], got '%s'", k, lo, hi, it->second.c_str());
+    return v;
+}
+int arg_int(Args& a, const char* k, int def, int lo, int hi) {
+    double v = arg_num(a, k, def, lo, hi);
+    if (v != std::floor(v)) fail("--%s must be an integer", k);
+    return (int)v;
+}
+
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) fail("cannot write '%s'", path.c_str());
+    size_t n = std::fwrite(bytes.data(), 1, bytes.size(), f);
+    if (std::fclose(f) != 0 || n != bytes.size()) fail("cannot write '%s'", path.c_str());
+}
+
+std::string class_names_json() {
+    std::string s = "[";
+    for (int k = 0; k < 10; k++) s += (k ? "," : "") + json_quote(kFashionMnistClasses[k]);
+    return s + "]";
+}
+
+void print_confusion(const std::vector<int>& conf, int K) {
+    std::printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
+    for (int p = 0; p < K; p++) std::printf(" %5d", p);
+    std::printf("   recall\n");
+    for (int t = 0; t < K; t++) {
+        int row = 0;
+        for (int p = 0; p < K; p++) row += conf[(size_t)t * K + p];
+        std::printf("%2d %-11.11s", t, K == 10 ? kFashionMnistClasses[t] : "");
+        for (int p = 0; p < K; p++) std::printf(" %5d", conf[(size_t)t * K + p]);
+        std::printf("   %.3f\n", row ? (double)conf[(size_t)t * K + t] / row : 0.0);
+    }
+}
+
+}  // namespace
+
+int cmd_train(Args& a) {
+    TrainConfig c;
+    c.net.cfg = vgg_parse_cfg(arg(a, "cfg", "32,32,M,64,64,M,128,128"));
+    c.net.batch_norm = arg_int(a, "bn", 1, 0, 1) == 1;
+    c.epochs = arg_int(a, "epochs", 20, 1, 100000);
+    c.batch = arg_int(a, "batch", 128, 1, 65536);
+    c.opt.kind = arg(a, "opt", "sgd");
+    c.opt.lr = arg_num(a, "lr", c.opt.kind == "adam" ? 1e-3 : 0.05, 0, 100);
+    c.opt.momentum = arg_num(a, "momentum", 0.9, 0, 1);
+    c.opt.weight_decay = arg_num(a, "wd", 5e-4, 0, 1);
+    c.schedule = arg(a, "schedule", "cosine");
+    c.warmup_epochs = arg_num(a, "warmup", 0, 0, 1000);
+    c.step_epochs = arg_int(a, "step-epochs", 10, 1, 100000);
+    c.seed = (uint64_t)arg_num(a, "seed", 1, 0, 9007199254740992.0);
+    c.threads = arg_int(a, "threads", 1, 1, 64);
+    c.shift = arg_int(a, "shift", 2, 0, 14);
+    c.flip = arg_int(a, "flip", 1, 0, 1) == 1;
+    c.subset = arg_int(a, "subset", 0, 0, 1 << 30);
+    c.max_steps = arg_int(a, "max-steps", 0, 0, 1 << 30);
+    c.eval_every = arg_int(a, "eval-every", 1, 1, 100000);
+    const std::string dir = arg(a, "data", kFashionMnistDir), out = arg(a, "out", "");
+    if (out.empty() && !c.max_steps) fail("missing --out FILE.safetensors (see --help)");
+    if (c.schedule != "cosine" && c.schedule != "step" && c.schedule != "const")
+        fail("unknown --schedule '%s' (cosine, step or const)", c.schedule.c_str());
+    if (c.opt.kind != "sgd" && c.opt.kind != "adam") fail("unknown --opt '%s' (sgd or adam)", c.opt.kind.c_str());
+
+    IdxDataset train = fashion_mnist_load(dir, "train"), test = fashion_mnist_load(dir, "test");
+    FILE* logf = nullptr;
+    if (a.count("log") && !(logf = std::fopen(a["log"].c_str(), "w"))) fail("cannot write '%s'", a["log"].c_str());
+    std::string command = "cnnlens train";
+    for (const auto& [k, v] : a) command += " --" + k + " " + v;
+    auto log = [&](const std::string& line) {
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+        if (logf && line.compare(0, 5, "epoch") == 0) { std::fprintf(logf, "%s\n", line.c_str()); std::fflush(logf); }
+    };
+    TrainNet probe(c.net, c.seed);
+    VggArch shown;
+    shown.cfg = c.net.cfg;
+    log(strformat("training %s%s on %d images (%d test), %zu parameters, batch %d, %d epochs, %s lr %g, %s schedule, "
+                  "seed %llu, %d thread(s)", shown.cfg_string().c_str(), c.net.batch_norm ? " + batch norm" : "",
+                  c.subset ? std::min(c.subset, train.n) : train.n, test.n, probe.params.size(), c.batch, c.epochs,
+                  c.opt.kind.c_str(), c.opt.lr, c.schedule.c_str(), (unsigned long long)c.seed, c.threads));
+    if (logf) std::fprintf(logf, "# %s\n", command.c_str());
+    TrainResult r = train_run(c, train, &test, log);
+    if (logf) std::fclose(logf);
+    const long steps = r.epochs.empty() ? 0 : r.epochs.back().steps;
+    std::printf("%ld steps in %.1f s: %.2f ms per step, %.1f s per epoch of %d images\n", steps, r.seconds,
+                1000 * r.seconds / std::max(1L, steps), r.seconds / std::max(1L, steps) * ((double)train.n / c.batch),
+                train.n);
+    if (out.empty()) return 0;
+    EvalResult ev = evaluate(*r.net, test, r.nz);
+    std::map<std::string, std::string> meta = {
+        {"dataset", "fashion-mnist"},
+        {"class_names", class_names_json()},
+        {"preprocess", "mean_std"},   // x = (pixel / 255 - mean) / std, greyscale, object light on dark
+        {"mean", strformat("%.6f", r.nz.mean)},
+        {"std", strformat("%.6f", r.nz.std)},
+        {"train_command", command},
+        {"seed", std::to_string(c.seed)},
+        {"epochs", std::to_string(c.epochs)},
+        {"test_accuracy", strformat("%.4f", ev.accuracy)},
+    };
+    write_file(out, r.net->export_safetensors(meta));
+    std::printf("test accuracy %.2f%% (trainer's forward); wrote %s\n", 100 * ev.accuracy, out.c_str());
+    return 0;
+}
+
+int cmd_eval(Args& a) {
+    const std::string wpath = arg(a, "weights", ""), dir = arg(a, "data", kFashionMnistDir);
+    if (wpath.empty()) fail("missing --weights (see --help)");
+    std::vector<uint8_t> bytes = read_file(wpath);
+    TensorFile tf = load_weights(bytes.data(), bytes.size());
+    VggArch arch = vgg_infer_arch(tf);
+    IdxDataset test = fashion_mnist_load(dir, arg(a, "split", "test").c_str());
+    if (arch.in_channels != 1 || arch.input_size != test.rows)
+        fail("%s takes %dx%dx%d inputs; the data are %dx%d greyscale", wpath.c_str(), arch.input_size, arch.input_size,
+             arch.in_channels, test.rows, test.cols);
+    if (arch.num_classes != 10) fail("%s has %d classes; Fashion-MNIST has 10", wpath.c_str(), arch.num_classes);
+    Normalize nz;
+    auto meta = [&](const char* k) { auto it = tf.metadata.find(k); return it == tf.metadata.end() ? std::string() : it->second; };
+    if (meta("mean").empty() || meta("std").empty()) fail("%s has no mean/std metadata (preprocessing constants)", wpath.c_str());
+    nz.mean = std::strtof(meta("mean").c_str(), nullptr);
+    nz.std = std::strtof(meta("std").c_str(), nullptr);
+    Vgg net(arch, tf);
+    net.set_threads(arg_int(a, "threads", 1, 1, 64));
+    const int K = 10, S = test.rows;
+    std::vector<int> conf((size_t)K * K, 0);
+    std::vector<float> x((size_t)S * S);
+    uint8_t lab;
+    int correct = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < test.n; i++) {
+        make_batch(test, &i, 1, nz, 0, false, nullptr, x.data(), &lab);
+        net.forward(x.data());
+        const float* l = net.logits();
+        int p = (int)(std::max_element(l, l + K) - l);
+        correct += p == lab;
+        conf[(size_t)lab * K + p]++;
+    }
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    print_confusion(conf, K);
+    std::printf("accuracy %.2f%% (%d / %d) on the %s set, %.1f s\n", 100.0 * correct / test.n, correct, test.n,
+                arg(a, "split", "test").c_str(), s);
+    return 0;
+}
+
+}  // namespace cnnlens
