@@ -86,6 +86,9 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     const model = await page.evaluate(() => window.cnnlens.model());
     assert.equal(model.layout, 'timm');
     assert.equal(model.head, 'fc');
+    // kept in Cache Storage for the next (offline) visit
+    assert.ok(await page.evaluate(async () => !!(await (await caches.open('cnnlens-weights-v1'))
+      .match(new URL('e2e-data/tiny_fc_timm.safetensors', location.href).href))));
     const image = path.join(ORACLE, 'tiny_fc/input.png');
     await dropFile(page, image, 'image/png');
     const top5 = await page.evaluate(() => window.cnnlens.top5());
@@ -134,6 +137,42 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     // and it still works
     await dropFile(page, path.join(ROOT, 'assets/samples/coffee.jpg'), 'image/jpeg');
     assert.equal((await page.evaluate(() => window.cnnlens.top5())).length, 5);
+    assert.deepEqual(consoleErrors(errors), []);
+    await page.close();
+  });
+
+  test('paste an image; WebP (which stb cannot read) is decoded by the browser', async () => {
+    const { page, errors } = await openApp(browser.context, server.url);
+    // paste: a ClipboardEvent carrying a PNG file
+    const png = fs.readFileSync(path.join(ORACLE, 'tiny_gap/input.png')).toString('base64');
+    await page.evaluate(async (b64) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'clip.png', { type: 'image/png' }));
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+      await new Promise((r) => setTimeout(r, 50));
+      await window.cnnlens.ready();
+    }, png);
+    const pasted = await page.evaluate(() => window.cnnlens.top5());
+    const native = parsePredict(cli('predict', '--weights', path.join(ORACLE, 'tiny_gap/w.safetensors'), '--image',
+                                    path.join(ORACLE, 'tiny_gap/input.png')));
+    assert.equal(pasted[0].index, native[0].index);
+    // WebP made by the browser from the same pixels (lossless), dropped: same pixels, same top-1
+    const webpTop = await page.evaluate(async (b64) => {
+      const bmp = await createImageBitmap(new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], { type: 'image/png' }));
+      const c = new OffscreenCanvas(bmp.width, bmp.height);
+      c.getContext('2d').drawImage(bmp, 0, 0);
+      const webp = await c.convertToBlob({ type: 'image/webp', quality: 1 });
+      if (webp.type !== 'image/webp') return null;
+      const dt = new DataTransfer();
+      dt.items.add(new File([webp], 'x.webp', { type: 'image/webp' }));
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      await new Promise((r) => setTimeout(r, 50));
+      await window.cnnlens.ready();
+      return window.cnnlens.top5();
+    }, png);
+    assert.ok(webpTop, 'this chromium cannot encode WebP');
+    assert.equal(await page.evaluate(() => window.cnnlens.lastError()), null);
+    assert.equal(webpTop[0].index, native[0].index);
     assert.deepEqual(consoleErrors(errors), []);
     await page.close();
   });
