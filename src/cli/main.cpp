@@ -490,7 +490,7 @@ const Command kCommands[] = {
      "  --schedule cosine|step|const, --warmup EPOCHS, --step-epochs N   (default cosine, 0, 10)\n"
      "  --shift PX, --flip 0|1           augmentation: random shifts, horizontal flips (default 2, 1)\n"
      "  --seed N, --threads N            (default 1, 1); same seed = same weights\n"
-     "  --subset N, --max-steps N, --eval-every K, --log FILE (per-epoch lines)\n",
+     "  --subset N, --max-steps N, --eval-every K (0 = never), --log FILE (per-epoch lines)\n",
      {"out", "data", "cfg", "bn", "epochs", "batch", "opt", "lr", "momentum", "wd", "schedule", "warmup", "step-epochs",
       "shift", "flip", "seed", "threads", "subset", "max-steps", "eval-every", "log"},
      cnnlens::cmd_train},

@@ -92,7 +92,7 @@ int cmd_train(Args& a) {
     c.flip = arg_int(a, "flip", 1, 0, 1) == 1;
     c.subset = arg_int(a, "subset", 0, 0, 1 << 30);
     c.max_steps = arg_int(a, "max-steps", 0, 0, 1 << 30);
-    c.eval_every = arg_int(a, "eval-every", 1, 1, 100000);
+    c.eval_every = arg_int(a, "eval-every", 1, 0, 100000);
     const std::string dir = arg(a, "data", kFashionMnistDir), out = arg(a, "out", "");
     if (out.empty() && !c.max_steps) fail("missing --out FILE.safetensors (see --help)");
     if (c.schedule != "cosine" && c.schedule != "step" && c.schedule != "const")

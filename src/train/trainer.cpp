@@ -430,12 +430,12 @@ TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDa
                 correct += (std::max_element(l, l + K) - l) == lab[(size_t)j];
             }
             seen += c.batch;
-            if (log && (s + 1) % 100 == 0)
+            if (log && (s + 1) % 50 == 0)
                 log(strformat("  epoch %d step %ld/%ld  loss %.4f  lr %.5f  %.1f s", e, s + 1, spe, sum_loss / seen, lr, secs()));
         }
         if (seen == 0) break;
         EpochLog el{e, t, lr, sum_loss / seen, (double)correct / seen, NAN, NAN, 0};
-        if (test && (e % c.eval_every == 0 || e == c.epochs || stop)) {
+        if (test && c.eval_every > 0 && (e % c.eval_every == 0 || e == c.epochs || stop)) {
             EvalResult ev = evaluate(net, *test, R.nz);
             el.test_loss = ev.loss, el.test_acc = ev.accuracy;
         }

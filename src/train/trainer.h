@@ -146,7 +146,7 @@ struct TrainConfig {
     bool flip = true;                  // augmentation: horizontal flips with probability 1/2
     int subset = 0;                    // use the first `subset` training images (0 = all)
     long max_steps = 0;                // stop after this many steps (timing runs; 0 = no limit)
-    int eval_every = 1;                // evaluate on the test set every k epochs (and at the end)
+    int eval_every = 1;                // evaluate on the test set every k epochs and at the end (0 = never)
 };
 
 // The learning rate at step t of T (steps_per_epoch converts epochs).
