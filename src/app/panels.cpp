@@ -46,6 +46,19 @@ std::string bytes_text(double b) {
     return fmt("%.0f B", b);
 }
 
+// Dim text that wraps at the window edge (narrow windows).
+void dim_wrapped(const char* f, ...) __attribute__((format(printf, 1, 2)));
+void dim_wrapped(const char* f, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, f);
+    std::vsnprintf(buf, sizeof buf, f, ap);
+    va_end(ap);
+    ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+    ImGui::TextWrapped("%s", buf);
+    ImGui::PopStyleColor();
+}
+
 void help_marker(const char* text) {
     ImGui::SameLine();
     ImGui::TextDisabled("(?)");
@@ -315,7 +328,7 @@ void panel_feature_maps() {
     }
     if (a.atlas_dirty) build_atlas();
     const AppLayer& L = a.layers[(size_t)a.act_layer];
-    ImGui::TextDisabled("%s: %d channels of %dx%d. Click a map to zoom.", L.name.c_str(), L.c, L.h, L.w);
+    dim_wrapped("%s: %d channels of %dx%d. Click a map to zoom.", L.name.c_str(), L.c, L.h, L.w);
 
     // zoom: the input and the chosen channel side by side
     if (a.zoom_channel >= 0) {
@@ -508,16 +521,16 @@ void panel_where() {
 void panel_model() {
     App& a = g_app;
     if (a.model_ready) {
-        ImGui::Text("Model: %s", a.model_name.c_str());
+        ImGui::TextWrapped("Model: %s", a.model_name.c_str());
         ImGui::TextWrapped("%s", a.model_describe.c_str());
-        ImGui::TextDisabled("input %dx%d, %s preprocessing, %s; built in %.0f ms; %d thread%s", a.input_size, a.input_size,
-                            a.preprocess.c_str(), a.resize.c_str(), a.ms_load, a.threads, a.threads == 1 ? "" : "s");
+        dim_wrapped("input %dx%d, %s preprocessing, %s; built in %.0f ms; %d thread%s", a.input_size, a.input_size,
+                    a.preprocess.c_str(), a.resize.c_str(), a.ms_load, a.threads, a.threads == 1 ? "" : "s");
     } else {
         ImGui::TextDisabled("No model yet.");
     }
     if (ImGui::Button("Use the built-in model")) app_request("{\"op\":\"builtin\"}");
     ImGui::Separator();
-    ImGui::TextUnformatted("VGG16 ImageNet weights by URL (safetensors, .pth or Keras .h5):");
+    ImGui::TextWrapped("VGG16 ImageNet weights by URL (safetensors, .pth or Keras .h5):");
     ImGui::SetNextItemWidth(-1);
     if (ImGui::InputText("##wurl", a.weights_url, sizeof a.weights_url)) a.weights_size = -1;
     if (ImGui::Button("Check size")) {
@@ -532,12 +545,12 @@ void panel_model() {
     if (a.weights_size == -2) ImGui::TextDisabled("asking...");
     else if (a.weights_size >= 0) ImGui::Text("%s", bytes_text(a.weights_size).c_str());
     else if (!a.weights_size_error.empty()) ImGui::TextColored(ImVec4(1, 0.5f, 0.4f, 1), "%s", a.weights_size_error.c_str());
-    ImGui::TextDisabled("Downloads are kept in the browser's cache, so the next visit works offline.");
+    dim_wrapped("Downloads are kept in the browser's cache, so the next visit works offline.");
     if (ImGui::Button("Open weights file...")) app_request("{\"op\":\"pickWeights\"}");
     ImGui::SameLine();
-    ImGui::TextDisabled("or drop a .safetensors / .pth / .h5 file anywhere");
+    dim_wrapped("or drop a .safetensors / .pth / .h5 file anywhere");
     if (ImGui::Button("Clear cached downloads")) app_request("{\"op\":\"clearCache\"}");
-    if (!a.status.empty()) ImGui::TextDisabled("%s", a.status.c_str());
+    if (!a.status.empty()) dim_wrapped("%s", a.status.c_str());
 }
 
 // ---------------------------------------------------------------------------- frame

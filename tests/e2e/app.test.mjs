@@ -141,6 +141,29 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     await page.close();
   });
 
+  test('threaded build when cross-origin isolated, single-threaded otherwise: same results', async () => {
+    const image = path.join(ORACLE, 'tiny_gap/input.png');
+    const results = {};
+    const plain = await startServer({ coi: false });
+    try {
+      for (const [label, url] of [['isolated', server.url], ['plain', plain.url]]) {
+        const { page, errors } = await openApp(browser.context, url);
+        const info = await page.evaluate(() => ({ threaded: window.cnnlens.threaded, isolated: crossOriginIsolated }));
+        assert.equal(info.isolated, label === 'isolated');
+        assert.equal(info.threaded, label === 'isolated', `${label}: threaded build expected only when isolated`);
+        await dropFile(page, image, 'image/png');
+        results[label] = { top5: await page.evaluate(() => window.cnnlens.top5()),
+                           heat: await page.evaluate(() => window.cnnlens.heatmap()) };
+        assert.deepEqual(consoleErrors(errors), []);
+        await page.close();
+      }
+    } finally {
+      plain.stop();
+    }
+    assert.deepEqual(results.isolated.top5.map((p) => p.index), results.plain.top5.map((p) => p.index));
+    if (results.plain.heat) assert.ok(maxAbsDiff(results.isolated.heat.data, results.plain.heat.data) < 1e-5);
+  });
+
   test('paste an image; WebP (which stb cannot read) is decoded by the browser', async () => {
     const { page, errors } = await openApp(browser.context, server.url);
     // paste: a ClipboardEvent carrying a PNG file

@@ -41,6 +41,14 @@ for (const coi of [true, false]) {
       const t = await page.evaluate(() => window.cnnlens.timings());
       console.log(`VGG16 weights: ${Date.now() - tl} ms (read ${t.read.toFixed(0)} ms, build ${t.load.toFixed(0)} ms; ` +
                   `includes a forward of the current image)`);
+      await page.evaluate(async () => {
+        await window.cnnlens.setLayer('block5_conv3');
+        await window.cnnlens.setCamLayer('block5_conv3');
+      });
+      const i0 = await page.evaluate(() => window.cnnlens.frames());
+      await new Promise((r) => setTimeout(r, 2000));
+      const idle = (await page.evaluate(() => window.cnnlens.frames())) - i0;
+      console.log(`idle: ${(idle / 2).toFixed(1)} fps`);
       const f0 = await page.evaluate(() => window.cnnlens.frames());
       const td = Date.now();
       await dropFile(page, image, 'image/jpeg');
