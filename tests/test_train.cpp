@@ -119,6 +119,7 @@ TEST_CASE("train: the XNNPACK conv weight gradient equals the naive one") {
         std::vector<float> x(xd.begin(), xd.end()), dz(dzd.begin(), dzd.end());
         std::vector<float> w0((size_t)co * 9 * ci), b0(co);
         conv3x3_weight_grad_naive(x.data(), dz.data(), N, H, W, ci, co, w0.data(), b0.data());
+        std::vector<float> single;
         for (int threads : {1, 2}) {
             pthreadpool_t pool = threads > 1 ? pthreadpool_create(threads) : nullptr;
             WeightGradScratch s;
@@ -128,6 +129,8 @@ TEST_CASE("train: the XNNPACK conv weight gradient equals the naive one") {
             for (float v : w0) scale = std::fmax(scale, std::fabs(v));
             CHECK(max_abs_diff(w0.data(), w1.data(), w0.size()) <= 1e-5 * scale);
             CHECK(max_abs_diff(b0.data(), b1.data(), b0.size()) <= 1e-4);
+            if (threads == 1) single = w1;
+            else CHECK(single == w1);   // fixed groups: the thread count does not change the sums
             if (pool) pthreadpool_destroy(pool);
         }
     }
@@ -247,6 +250,10 @@ TEST_CASE("train: the same seed gives the same weights bit for bit") {
     CHECK(a.net->running_var == b.net->running_var);
     CHECK(a.step_losses == b.step_losses);
     CHECK(std::memcmp(a.net->params.data(), other.net->params.data(), a.net->params.size() * 4) != 0);
+    c.threads = 2;   // XNNPACK splits by output tiles, our weight gradient by fixed groups
+    TrainResult two = run(42);
+    CHECK(std::memcmp(a.net->params.data(), two.net->params.data(), a.net->params.size() * 4) == 0);
+    c.threads = 1;
     c.opt.kind = "adam", c.opt.lr = 1e-3;
     TrainResult e = run(5), f = run(5);
     CHECK(std::memcmp(e.net->params.data(), f.net->params.data(), e.net->params.size() * 4) == 0);

@@ -48,16 +48,24 @@ void conv3x3_weight_grad_naive(const T* x, const T* dz, int N, int H, int W, int
         }
 }
 
-// The same as a GEMM per chunk of positions: dw [cout][9 cin] += dz^T [cout][Pc] im2col(x) [Pc][9 cin],
-// on XNNPACK's batch-matrix-multiply (dynamic operands) split over the threads of pool.
-// The scratch buffers and the operator persist in `s` between calls.
+// The same as GEMMs over chunks of positions: dw [cout][9 cin] = sum over chunks of
+// dz^T [cout][Pc] im2col(x) [Pc][9 cin], on XNNPACK's batch-matrix-multiply (dynamic operands).
+// The chunks are split into a fixed number of groups, one task each on pool's threads with
+// its own operator and buffers (one dispatch per call: per-GEMM dispatches cost more than they
+// gain at these sizes); the group sums are added in order, so the result does not depend on
+// the number of threads. The buffers and operators persist in `s` between calls.
 struct WeightGradScratch {
-    std::vector<float> a, b, c;       // dz^T chunk, im2col chunk, partial product
-    std::vector<uint8_t> workspace;
-    xnn_operator_t op = nullptr;
+    struct Group {
+        std::vector<float> a, b, sum;   // dz^T chunk, im2col chunk, this group's partial dw
+        std::vector<float> c;           // one chunk's product
+        std::vector<uint8_t> workspace;
+        xnn_operator_t op = nullptr;
+        size_t shaped = 0;              // the K the operator was last reshaped for
+    };
+    std::vector<Group> groups;
     ~WeightGradScratch();
 };
-// chunk: positions per GEMM (0 = the default, tuned on the 290k VGG-GAP at batch 128).
+// chunk: positions per GEMM (0 = the default, 256: tuned on the 290k VGG-GAP at batch 128).
 void conv3x3_weight_grad(const float* x, const float* dz, int N, int H, int W, int cin, int cout, float* dw, float* db,
                          WeightGradScratch& s, pthreadpool_t pool, size_t chunk = 0);
 

@@ -11,9 +11,10 @@
 //
 // Layout: activations NHWC [N][H][W][C] for a batch of N; conv kernels OHWI [cout][3][3][cin]
 // (exported as torchvision's OIHW); the classifier [classes][C].
-// Reproducible: the same seed gives the same weights bit for bit (own RNG, no libc
-// distributions; XNNPACK splits work by output tiles, so the thread count does not change
-// the sums either, but only single-threaded runs are tested for it).
+// Reproducible: the same seed gives the same weights bit for bit on one platform (own RNG,
+// no libc distributions), whatever the thread count (XNNPACK splits work by output tiles,
+// conv3x3_weight_grad by a fixed number of groups; tested with 1 and 2 threads). Native and
+// WebAssembly runs differ in the last bits (different XNNPACK kernels).
 #pragma once
 #include <cstdint>
 #include <functional>
