@@ -468,6 +468,13 @@ window.cnnlens = {
   timings: () => ({ ...state.timings }),
   errors: () => state.errors.map((e) => ({ ...e })),
   lastError: () => state.lastError,
+  cancel() { worker.postMessage({ op: 'cancel' }); },        // stops a running weights download
+  // Starts the webcam (frames are classified one after the other) or freezes the last frame.
+  async webcam(on) {
+    if (on) await webcam.start(); else webcam.freeze();
+    return webcam.on;
+  },
+  imageName: () => state.imageName,
   frames: () => Module.cnnlensFrames || 0,
   memory: () => ({ wasmHeapBytes: state.heapBytes }),   // the compute module's linear memory
   selectTab(name) { ui('ui_select_tab', ['string'], [name]); },

@@ -200,6 +200,21 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     await page.close();
   });
 
+  test('webcam frames are classified until the freeze-frame button', async () => {
+    const { page, errors } = await openApp(browser.context, server.url);
+    assert.equal(await page.evaluate(() => window.cnnlens.webcam(true)), true);
+    await page.waitForFunction(() => window.cnnlens.imageName() === 'webcam' && window.cnnlens.top5().length === 5,
+                               null, { timeout: 30000 });
+    await page.evaluate(() => window.cnnlens.webcam(false));
+    await page.evaluate(() => window.cnnlens.ready());
+    const frozen = await page.evaluate(() => window.cnnlens.top5());
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(await page.evaluate(() => window.cnnlens.top5()), frozen, 'no new frames after the freeze');
+    await shot(page, 'wide_webcam_frozen');
+    assert.deepEqual(consoleErrors(errors), []);
+    await page.close();
+  });
+
   test('URL parameters set the view; screenshots of every panel, wide and narrow', async () => {
     for (const [label, width, height] of [['wide', 1280, 800], ['narrow', 420, 800]]) {
       const { page, errors } = await openApp(browser.context,

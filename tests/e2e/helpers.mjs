@@ -45,7 +45,8 @@ export async function launch() {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--disable-background-networking',
-           '--disable-component-update', '--disable-sync', '--no-first-run'],
+           '--disable-component-update', '--disable-sync', '--no-first-run',
+           '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],   // a test-pattern webcam
     viewport: { width: 1280, height: 800 },
   });
   return {
