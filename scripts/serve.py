@@ -31,13 +31,21 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             super().log_message(fmt, *args)
 
 
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # a browser that cancels a download resets the connection: not worth a traceback
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("-")]
     directory = args[0] if args else "build/site"
     port = int(args[1]) if len(args) > 1 else 8000
     Handler.coi = "--no-coi" not in sys.argv
     handler = functools.partial(Handler, directory=directory)
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
+    with Server(("127.0.0.1", port), handler) as httpd:
         print(f"serving {directory} on http://127.0.0.1:{port}/ "
               f"({'cross-origin isolated' if Handler.coi else 'not isolated'}); Ctrl+C stops", flush=True)
         try:
