@@ -200,6 +200,25 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     await page.close();
   });
 
+  test('mouse and keyboard: click a sample, type a class search', async () => {
+    const { page, errors } = await openApp(browser.context, server.url);
+    await page.waitForFunction(() => window.cnnlens.frames() > 10);
+    await new Promise((r) => setTimeout(r, 1500));   // the sample thumbnails load after the UI
+    // wide layout before any image: the gallery's second thumbnail (chelsea) is at about (126, 362)
+    await page.mouse.click(126, 362);
+    await page.waitForFunction(() => window.cnnlens.imageName() === 'chelsea' && window.cnnlens.top5().length === 5,
+                               null, { timeout: 30000 });
+    await page.evaluate(() => window.cnnlens.ready());
+    // the class search field is the last widget of the left column (about y = 743 once an image shows)
+    await shot(page, 'wide_after_sample_click');
+    await page.mouse.click(187, 743);
+    await page.keyboard.type('7');
+    await shot(page, 'wide_class_search');
+    await page.keyboard.press('Escape');
+    assert.deepEqual(consoleErrors(errors), []);
+    await page.close();
+  });
+
   test('webcam frames are classified until the freeze-frame button', async () => {
     const { page, errors } = await openApp(browser.context, server.url);
     assert.equal(await page.evaluate(() => window.cnnlens.webcam(true)), true);
