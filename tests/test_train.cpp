@@ -259,6 +259,29 @@ TEST_CASE("train: the same seed gives the same weights bit for bit") {
     CHECK(std::memcmp(e.net->params.data(), f.net->params.data(), e.net->params.size() * 4) == 0);
 }
 
+TEST_CASE("train: an interrupted run resumes from its state file to the same weights bit for bit") {
+    IdxDataset d = synthetic(192, 12, 4);
+    TrainConfig c;
+    c.net.cfg = {4, 0, 8};
+    c.net.input_size = 12;
+    c.epochs = 3, c.batch = 32, c.seed = 11;   // 6 steps per epoch
+    TrainResult whole = train_run(c, d, nullptr, nullptr);
+    const std::string path = "/tmp/cnnlens_test_train_state.safetensors";
+    std::remove(path.c_str());
+    c.state_path = path;
+    c.max_steps = 9;   // stops in the middle of epoch 2: the state holds epoch 1
+    train_run(c, d, nullptr, nullptr);
+    c.max_steps = 0;
+    TrainResult resumed = train_run(c, d, nullptr, nullptr);
+    CHECK(resumed.step_losses.size() == 12);   // epochs 2 and 3
+    CHECK(std::memcmp(whole.net->params.data(), resumed.net->params.data(), whole.net->params.size() * 4) == 0);
+    CHECK(whole.net->running_mean == resumed.net->running_mean);
+    CHECK(resumed.log.find("epoch   1") != std::string::npos);
+    c.opt.lr *= 2;   // a different configuration refuses the state
+    CHECK_THROWS_WITH_AS(train_run(c, d, nullptr, nullptr), doctest::Contains("different configuration"), Error);
+    std::remove(path.c_str());
+}
+
 TEST_CASE("train: the exported checkpoint loads in the inference engine with the same logits") {
     for (bool bn : {true, false}) {
         IdxDataset d = synthetic(64, 16, 9);

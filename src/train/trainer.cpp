@@ -11,7 +11,9 @@
 
 #include "core/error.h"
 #include "io/idx.h"
+#include "io/safetensors.h"
 #include "io/safetensors_write.h"
+#include "io/weights.h"
 #include "model/layers.h"
 
 namespace cnnlens {
@@ -384,6 +386,89 @@ EvalResult evaluate(TrainNet& net, const IdxDataset& d, const Normalize& nz, int
 
 // ---------------------------------------------------------------------------- the loop
 
+std::string train_config_key(const TrainConfig& c) {
+    std::string cfg;
+    for (int v : c.net.cfg) cfg += (cfg.empty() ? "" : ",") + (v ? std::to_string(v) : std::string("M"));
+    return strformat("cfg=%s bn=%d in=%d size=%d classes=%d opt=%s lr=%.17g momentum=%.17g wd=%.17g nesterov=%d "
+                     "betas=%.17g,%.17g eps=%.17g epochs=%d batch=%d schedule=%s warmup=%.17g step=%d,%.17g seed=%llu "
+                     "shift=%d flip=%d subset=%d",
+                     cfg.c_str(), c.net.batch_norm, c.net.in_channels, c.net.input_size, c.net.num_classes,
+                     c.opt.kind.c_str(), c.opt.lr, c.opt.momentum, c.opt.weight_decay, c.opt.nesterov, c.opt.beta1,
+                     c.opt.beta2, c.opt.eps, c.epochs, c.batch, c.schedule.c_str(), c.warmup_epochs, c.step_epochs,
+                     c.step_gamma, (unsigned long long)c.seed, c.shift, c.flip, c.subset);
+}
+
+namespace {
+
+struct TrainState {
+    int epoch = 0;   // epochs done
+    long step = 0;
+    uint64_t rng = 0;
+    std::string log;
+};
+
+void state_save(const std::string& path, const TrainConfig& c, const TrainNet& net, const Optimizer& opt,
+                const TrainState& st) {
+    std::vector<SafetensorsEntry> t;
+    auto add = [&](const char* name, const std::vector<float>& v) {
+        if (!v.empty()) t.push_back({name, {(int64_t)v.size()}, v});
+    };
+    add("params", net.params);
+    add("opt.m", opt.m);
+    add("opt.v", opt.v);
+    add("bn.running_mean", net.running_mean);
+    add("bn.running_var", net.running_var);
+    std::map<std::string, std::string> meta = {
+        {"cnnlens_train_state", "1"}, {"config", train_config_key(c)}, {"epoch", std::to_string(st.epoch)},
+        {"step", std::to_string(st.step)}, {"rng", std::to_string(st.rng)}, {"opt_t", std::to_string(opt.t)},
+        {"log", st.log}};
+    std::vector<uint8_t> bytes = safetensors_serialize(t, meta);
+    const std::string tmp = path + ".tmp";   // written whole, then renamed: never half a state
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) fail("cannot write the training state '%s'", tmp.c_str());
+    size_t w = std::fwrite(bytes.data(), 1, bytes.size(), f);
+    if (std::fclose(f) != 0 || w != bytes.size() || std::rename(tmp.c_str(), path.c_str()) != 0)
+        fail("cannot write the training state '%s'", path.c_str());
+}
+
+bool state_load(const std::string& path, const TrainConfig& c, TrainNet& net, Optimizer& opt, TrainState& st) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return false;
+    std::fclose(f);
+    std::vector<uint8_t> bytes = read_file(path);
+    TensorFile tf = load_safetensors(bytes.data(), bytes.size());
+    auto meta = [&](const char* k) {
+        auto it = tf.metadata.find(k);
+        if (it == tf.metadata.end()) fail("%s: not a cnnlens training state (no '%s')", path.c_str(), k);
+        return it->second;
+    };
+    if (meta("config") != train_config_key(c))
+        fail("%s was written by a different configuration (delete it to start afresh): file '%s', now '%s'",
+             path.c_str(), meta("config").c_str(), train_config_key(c).c_str());
+    auto get = [&](const char* name, std::vector<float>& v, size_t n) {
+        const TensorRef* r = tf.find(name);
+        if (!r) { v.clear(); return; }
+        if ((size_t)r->numel() != n) fail("%s: '%s' has %lld values, expected %zu", path.c_str(), name, (long long)r->numel(), n);
+        v.resize(n);
+        tensor_to_f32(*r, v.data());
+    };
+    const size_t np = net.params.size();
+    get("params", net.params, np);
+    get("opt.m", opt.m, np);
+    get("opt.v", opt.v, np);
+    get("bn.running_mean", net.running_mean, net.running_mean.size());
+    get("bn.running_var", net.running_var, net.running_var.size());
+    if (net.params.size() != np) fail("%s holds no parameters", path.c_str());
+    st.epoch = std::atoi(meta("epoch").c_str());
+    st.step = std::atol(meta("step").c_str());
+    st.rng = std::strtoull(meta("rng").c_str(), nullptr, 10);
+    opt.t = std::atol(meta("opt_t").c_str());
+    st.log = meta("log");
+    return true;
+}
+
+}  // namespace
+
 TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDataset* test,
                       const std::function<void(const std::string&)>& log) {
     if (train.rows != c.net.input_size || train.cols != c.net.input_size || c.net.in_channels != 1)
@@ -407,9 +492,18 @@ TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDa
     auto t0 = std::chrono::steady_clock::now();
     auto secs = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     long t = 0;
+    int e0 = 1;
+    TrainState st;
+    if (!c.state_path.empty() && state_load(c.state_path, c, net, opt, st)) {
+        e0 = st.epoch + 1, t = st.step, rng.s = st.rng;
+        R.log = st.log;
+        if (log) log(strformat("resuming from %s after epoch %d (step %ld)", c.state_path.c_str(), st.epoch, t));
+    }
     bool stop = false;
-    for (int e = 1; e <= c.epochs && !stop; e++) {
-        for (int i = n - 1; i > 0; i--) std::swap(perm[(size_t)i], perm[rng.below((uint32_t)i + 1)]);   // Fisher-Yates
+    for (int e = e0; e <= c.epochs && !stop; e++) {
+        // The epoch's order depends on the RNG alone (identity, then Fisher-Yates): resumable.
+        for (int i = 0; i < n; i++) perm[(size_t)i] = i;
+        for (int i = n - 1; i > 0; i--) std::swap(perm[(size_t)i], perm[rng.below((uint32_t)i + 1)]);
         double sum_loss = 0;
         long correct = 0, seen = 0;
         double lr = 0;
@@ -441,9 +535,14 @@ TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDa
         }
         el.seconds = secs();
         R.epochs.push_back(el);
-        if (log)
-            log(strformat("epoch %3d  steps %6ld  lr %.5f  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.1f s", e,
-                          t, el.lr, el.train_loss, el.train_acc, el.test_loss, el.test_acc, el.seconds));
+        std::string line = strformat("epoch %3d  steps %6ld  lr %.5f  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.1f s",
+                                     e, t, el.lr, el.train_loss, el.train_acc, el.test_loss, el.test_acc, el.seconds);
+        R.log += line + "\n";
+        if (log) log(line);
+        if (!c.state_path.empty() && !stop) {   // a stopped epoch is incomplete: keep the last whole one
+            st.epoch = e, st.step = t, st.rng = rng.s, st.log = R.log;
+            state_save(c.state_path, c, net, opt, st);
+        }
     }
     R.seconds = secs();
     return R;

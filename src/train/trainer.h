@@ -148,7 +148,15 @@ struct TrainConfig {
     int subset = 0;                    // use the first `subset` training images (0 = all)
     long max_steps = 0;                // stop after this many steps (timing runs; 0 = no limit)
     int eval_every = 1;                // evaluate on the test set every k epochs and at the end (0 = never)
+    // After each epoch the whole training state (weights, optimiser moments, batch-norm
+    // statistics, RNG, step, log) is written here; if the file exists at the start, training
+    // resumes from it, and ends with the same weights bit for bit as an uninterrupted run.
+    // The configuration must match (thread count, eval_every and max_steps may differ).
+    std::string state_path;
 };
+
+// The settings that determine the weights, as one line (checked when resuming).
+std::string train_config_key(const TrainConfig& c);
 
 // The learning rate at step t of T (steps_per_epoch converts epochs).
 double lr_at(const TrainConfig& c, long t, long T, long steps_per_epoch);
@@ -179,8 +187,9 @@ struct TrainResult {
     std::unique_ptr<TrainNet> net;
     Normalize nz;
     std::vector<EpochLog> epochs;
-    std::vector<double> step_losses;   // every step's mean batch loss
-    double seconds = 0;
+    std::vector<double> step_losses;   // every step's mean batch loss (this run's steps)
+    double seconds = 0;                // this run's wall time
+    std::string log;                   // every epoch line, those of a resumed run's earlier epochs too
 };
 
 // Trains from scratch; log gets one line per epoch (and progress lines). test may be null.
