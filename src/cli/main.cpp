@@ -490,9 +490,10 @@ const Command kCommands[] = {
      "  --schedule cosine|step|const, --warmup EPOCHS, --step-epochs N   (default cosine, 0, 10)\n"
      "  --shift PX, --flip 0|1           augmentation: random shifts, horizontal flips (default 2, 1)\n"
      "  --seed N, --threads N            (default 1, 1); same seed = same weights\n"
-     "  --subset N, --max-steps N, --eval-every K (0 = never), --log FILE (per-epoch lines)\n",
+     "  --subset N, --max-steps N, --eval-every K (0 = never), --log FILE (per-epoch lines)\n"
+     "  --state FILE         training state after each epoch; an existing one is resumed (same flags)\n",
      {"out", "data", "cfg", "bn", "epochs", "batch", "opt", "lr", "momentum", "wd", "schedule", "warmup", "step-epochs",
-      "shift", "flip", "seed", "threads", "subset", "max-steps", "eval-every", "log"},
+      "shift", "flip", "seed", "threads", "subset", "max-steps", "eval-every", "log", "state"},
      cnnlens::cmd_train},
     {"eval", "test accuracy and confusion matrix of a Fashion-MNIST checkpoint (inference engine, batch 1)",
      "  --weights FILE       a checkpoint written by cnnlens train\n"

@@ -93,6 +93,7 @@ int cmd_train(Args& a) {
     c.subset = arg_int(a, "subset", 0, 0, 1 << 30);
     c.max_steps = arg_int(a, "max-steps", 0, 0, 1 << 30);
     c.eval_every = arg_int(a, "eval-every", 1, 0, 100000);
+    c.state_path = arg(a, "state", "");
     const std::string dir = arg(a, "data", kFashionMnistDir), out = arg(a, "out", "");
     if (out.empty() && !c.max_steps) fail("missing --out FILE.safetensors (see --help)");
     if (c.schedule != "cosine" && c.schedule != "step" && c.schedule != "const")
@@ -101,9 +102,12 @@ int cmd_train(Args& a) {
 
     IdxDataset train = fashion_mnist_load(dir, "train"), test = fashion_mnist_load(dir, "test");
     FILE* logf = nullptr;
-    if (a.count("log") && !(logf = std::fopen(a["log"].c_str(), "w"))) fail("cannot write '%s'", a["log"].c_str());
+    // The log gets each epoch line as it happens (appended: a resumed run adds to it) and is
+    // rewritten whole at the end: the command, then every epoch, the resumed ones included.
+    if (a.count("log") && !(logf = std::fopen(a["log"].c_str(), "a"))) fail("cannot write '%s'", a["log"].c_str());
     std::string command = "cnnlens train";
-    for (const auto& [k, v] : a) command += " --" + k + " " + v;
+    for (const auto& [k, v] : a)
+        if (k != "threads" && k != "state" && k != "log") command += " --" + k + " " + v;
     auto log = [&](const std::string& line) {
         std::printf("%s\n", line.c_str());
         std::fflush(stdout);
@@ -116,10 +120,13 @@ int cmd_train(Args& a) {
                   "seed %llu, %d thread(s)", shown.cfg_string().c_str(), c.net.batch_norm ? " + batch norm" : "",
                   c.subset ? std::min(c.subset, train.n) : train.n, test.n, probe.params.size(), c.batch, c.epochs,
                   c.opt.kind.c_str(), c.opt.lr, c.schedule.c_str(), (unsigned long long)c.seed, c.threads));
-    if (logf) std::fprintf(logf, "# %s\n", command.c_str());
     TrainResult r = train_run(c, train, &test, log);
-    if (logf) std::fclose(logf);
-    const long steps = r.epochs.empty() ? 0 : r.epochs.back().steps;
+    if (logf) {
+        std::fclose(logf);
+        std::string text = "# " + command + "\n" + r.log;
+        write_file(a["log"], std::vector<uint8_t>(text.begin(), text.end()));
+    }
+    const long steps = (long)r.step_losses.size();   // this run's (a resumed run did the others before)
     std::printf("%ld steps in %.1f s: %.2f ms per step, %.1f s per epoch of %d images\n", steps, r.seconds,
                 1000 * r.seconds / std::max(1L, steps), r.seconds / std::max(1L, steps) * ((double)train.n / c.batch),
                 train.n);
