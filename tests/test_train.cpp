@@ -404,3 +404,56 @@ TEST_CASE("train: smoke: a few hundred SGD steps on 2,000 Fashion-MNIST images m
     CHECK(last < 0.6 * first);
     CHECK(r.epochs.back().train_acc > 0.6);
 }
+
+TEST_CASE("train: augmentation, normalisation and learning-rate schedules") {
+    IdxDataset d;
+    d.n = 1, d.rows = 3, d.cols = 4;
+    d.images = {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110};
+    d.labels = {7};
+    Normalize nz = normalize_of(d);
+    CHECK(nz.mean == doctest::Approx(55.0 / 255).epsilon(1e-6));
+    Normalize unit;   // mean 0, std 1: x = pixel / 255
+    float x[12];
+    uint8_t lab = 0;
+    int idx = 0;
+    make_batch(d, &idx, 1, unit, 0, false, nullptr, x, &lab);
+    CHECK(lab == 7);
+    for (int i = 0; i < 12; i++) CHECK(x[i] * 255 == doctest::Approx(d.images[(size_t)i]));
+    // Over many draws: shifts stay within +-1 (zero fill), flips mirror each row.
+    Rng rng(3);
+    int flips = 0, shifted = 0;
+    for (int k = 0; k < 200; k++) {
+        make_batch(d, &idx, 1, unit, 1, true, &rng, x, &lab);
+        bool found = false;
+        for (int sy = -1; sy <= 1 && !found; sy++)
+            for (int sx = -1; sx <= 1 && !found; sx++)
+                for (int f = 0; f < 2 && !found; f++) {
+                    bool ok = true;
+                    for (int h = 0; h < 3; h++)
+                        for (int w = 0; w < 4; w++) {
+                            int yy = h + sy, xx = (f ? 3 - w : w) + sx;
+                            float want = yy < 0 || yy >= 3 || xx < 0 || xx >= 4 ? 0.0f : d.images[(size_t)(yy * 4 + xx)] / 255.0f;
+                            ok &= std::fabs(x[h * 4 + w] - want) < 1e-6f;
+                        }
+                    if (ok) found = true, flips += f, shifted += sy != 0 || sx != 0;
+                }
+        CHECK(found);
+    }
+    CHECK(flips > 60);
+    CHECK(flips < 140);
+    CHECK(shifted > 120);
+    // Schedules: cosine from lr to 0, linear warm-up, step decay.
+    TrainConfig c;
+    c.opt.lr = 0.1;
+    CHECK(lr_at(c, 0, 100, 10) == doctest::Approx(0.1));
+    CHECK(lr_at(c, 50, 100, 10) == doctest::Approx(0.05));
+    CHECK(lr_at(c, 100, 100, 10) == doctest::Approx(0.0));
+    c.warmup_epochs = 1;
+    CHECK(lr_at(c, 4, 100, 10) == doctest::Approx(0.05));
+    CHECK(lr_at(c, 10, 100, 10) == doctest::Approx(0.1));
+    c.warmup_epochs = 0, c.schedule = "step", c.step_epochs = 3;
+    CHECK(lr_at(c, 29, 100, 10) == doctest::Approx(0.1));
+    CHECK(lr_at(c, 30, 100, 10) == doctest::Approx(0.01));
+    c.schedule = "const";
+    CHECK(lr_at(c, 99, 100, 10) == doctest::Approx(0.1));
+}
