@@ -75,6 +75,79 @@ void weight_grad_group(void* ctx, size_t gi) {
     }
 }
 
+// ---- direct kernel (x86 with AVX2 + FMA): implicit im2col, 4 x 16 register tiles
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define CNNLENS_WG_DIRECT 1
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+
+// dw[o][k][i] += sum_{p in [p0, p1)} dz[p][o] x[p shifted by tap k][i], for cin % 16 == 0 and
+// cout % 4 == 0. Positions go in chunks of 128; per chunk and tap, the valid (dz row, x row)
+// pairs are listed once, then each 4 (o) x 16 (i) tile of dw accumulates over them in
+// registers (8 FMAs per 2 loads + 4 broadcasts).
+__attribute__((target("avx2,fma"))) void weight_grad_direct(const float* x, const float* dz, int H, int W, int cin,
+                                                             int cout, size_t p0, size_t p1, float* dw) {
+    const size_t HW = (size_t)H * W, CH = 128, os = (size_t)9 * cin;
+    const float* ar[CH];
+    const float* xr[CH];
+    for (size_t c0 = p0; c0 < p1; c0 += CH) {
+        const size_t c1 = std::min(c0 + CH, p1);
+        for (int k = 0; k < 9; k++) {
+            const int ky = k / 3, kx = k % 3;
+            size_t nv = 0;
+            for (size_t p = c0; p < c1; p++) {
+                const size_t n = p / HW;
+                const int h = (int)(p % HW) / W, w = (int)(p % HW) % W, yy = h + ky - 1, xx = w + kx - 1;
+                if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;   // zero padding: no contribution
+                ar[nv] = dz + p * cout;
+                xr[nv++] = x + ((n * H + yy) * W + xx) * cin;
+            }
+            for (int o = 0; o < cout; o += 4)
+                for (int i = 0; i < cin; i += 16) {
+                    float* c = dw + ((size_t)o * 9 + k) * cin + i;
+                    v8f c00 = *(v8f*)c, c01 = *(v8f*)(c + 8), c10 = *(v8f*)(c + os), c11 = *(v8f*)(c + os + 8);
+                    v8f c20 = *(v8f*)(c + 2 * os), c21 = *(v8f*)(c + 2 * os + 8);
+                    v8f c30 = *(v8f*)(c + 3 * os), c31 = *(v8f*)(c + 3 * os + 8);
+                    for (size_t j = 0; j < nv; j++) {
+                        const float* a = ar[j] + o;
+                        const v8f x0 = *(const v8f*)(xr[j] + i), x1 = *(const v8f*)(xr[j] + i + 8);
+                        const v8f a0 = v8f{} + a[0], a1 = v8f{} + a[1], a2 = v8f{} + a[2], a3 = v8f{} + a[3];
+                        c00 += a0 * x0, c01 += a0 * x1, c10 += a1 * x0, c11 += a1 * x1;
+                        c20 += a2 * x0, c21 += a2 * x1, c30 += a3 * x0, c31 += a3 * x1;
+                    }
+                    *(v8f*)c = c00, *(v8f*)(c + 8) = c01, *(v8f*)(c + os) = c10, *(v8f*)(c + os + 8) = c11;
+                    *(v8f*)(c + 2 * os) = c20, *(v8f*)(c + 2 * os + 8) = c21;
+                    *(v8f*)(c + 3 * os) = c30, *(v8f*)(c + 3 * os + 8) = c31;
+                }
+        }
+    }
+}
+
+bool have_avx2_fma() {
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return yes;
+}
+
+// Group g of the positions (fixed split, like the GEMM path), into its own zeroed partial.
+void weight_grad_direct_group(void* ctx, size_t gi) {
+    const WeightGradJob& J = *(const WeightGradJob*)ctx;
+    WeightGradScratch::Group& g = J.s->groups[gi];
+    std::fill(g.sum.begin(), g.sum.end(), 0.0f);
+    weight_grad_direct(J.x, J.dz, J.H, J.W, J.cin, J.cout, J.P * gi / kGroups, J.P * (gi + 1) / kGroups, g.sum.data());
+}
+#endif
+
+// db[o] = sum_p dz[p][o] (in double), if db is given.
+void bias_grad(const float* dz, size_t P, int cout, float* db) {
+    if (!db) return;
+    std::vector<double> acc((size_t)cout, 0.0);
+    for (size_t p = 0; p < P; p++)
+        for (int o = 0; o < cout; o++) acc[(size_t)o] += dz[p * cout + o];
+    for (int o = 0; o < cout; o++) db[o] = (float)acc[(size_t)o];
+}
+
+[[maybe_unused]] bool chunk_direct_ok(int cin, int cout) { return cin % 16 == 0 && cout % 4 == 0; }
+
 }  // namespace
 
 void conv3x3_weight_grad(const float* x, const float* dz, int N, int H, int W, int cin, int cout, float* dw, float* db,
@@ -85,10 +158,26 @@ void conv3x3_weight_grad(const float* x, const float* dz, int N, int H, int W, i
     // (on the 290k VGG-GAP, 256 positions ran twice as fast as whole 28x28 images).
     if (!chunk) chunk = 256;
     chunk = std::min(chunk, P);
-    if (s.groups.empty()) {
+#ifdef CNNLENS_WG_DIRECT
+    // Natively on AVX2 + FMA our own kernel runs 2.5x faster than the GEMM path (26-32 vs
+    // 10-13 GMAC/s on the 290k VGG-GAP's layers, one thread): it skips im2col and packing.
+    if (chunk_direct_ok(cin, cout) && have_avx2_fma()) {
+        if (s.groups.size() != (size_t)kGroups) s.groups.resize(kGroups);
+        for (auto& g : s.groups) g.sum.resize((size_t)cout * K9);
+        WeightGradJob job{x, dz, H, W, cin, cout, P, chunk, 0, &s};
+        pthreadpool_parallelize_1d(pool, weight_grad_direct_group, &job, (size_t)kGroups, 0);
+        std::fill(dw, dw + (size_t)cout * K9, 0.0f);
+        for (const auto& g : s.groups)
+            for (size_t i = 0; i < (size_t)cout * K9; i++) dw[i] += g.sum[i];
+        bias_grad(dz, P, cout, db);
+        return;
+    }
+#endif
+    if (s.groups.size() != (size_t)kGroups || !s.groups[0].op) {
         check(xnn_initialize(nullptr), "xnn_initialize");
         s.groups.resize(kGroups);
-        for (auto& g : s.groups) check(xnn_create_batch_matrix_multiply_nc_f32(0, &g.op), "create batch-matrix-multiply");
+        for (auto& g : s.groups)
+            if (!g.op) check(xnn_create_batch_matrix_multiply_nc_f32(0, &g.op), "create batch-matrix-multiply");
     }
     for (auto& g : s.groups) {
         g.a.resize((size_t)cout * chunk + 16);
@@ -104,12 +193,7 @@ void conv3x3_weight_grad(const float* x, const float* dz, int N, int H, int W, i
         const float* sum = s.groups[gi].sum.data();
         for (size_t i = 0; i < (size_t)cout * K9; i++) dw[i] += sum[i];
     }
-    if (db) {
-        std::vector<double> acc((size_t)cout, 0.0);
-        for (size_t p = 0; p < P; p++)
-            for (int o = 0; o < cout; o++) acc[(size_t)o] += dz[p * cout + o];
-        for (int o = 0; o < cout; o++) db[o] = (float)acc[(size_t)o];
-    }
+    bias_grad(dz, P, cout, db);
 }
 
 }  // namespace cnnlens

@@ -50,6 +50,8 @@ void conv3x3_weight_grad_naive(const T* x, const T* dz, int N, int H, int W, int
 
 // The same as GEMMs over chunks of positions: dw [cout][9 cin] = sum over chunks of
 // dz^T [cout][Pc] im2col(x) [Pc][9 cin], on XNNPACK's batch-matrix-multiply (dynamic operands).
+// Natively on x86 with AVX2 + FMA (cin % 16 == 0, cout % 4 == 0), a direct kernel replaces the
+// GEMMs: implicit im2col, 4 x 16 register tiles, 2.5x faster here (train_layers.cpp).
 // The chunks are split into a fixed number of groups, one task each on pool's threads with
 // its own operator and buffers (one dispatch per call: per-GEMM dispatches cost more than they
 // gain at these sizes); the group sums are added in order, so the result does not depend on
