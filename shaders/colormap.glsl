@@ -1,7 +1,7 @@
 // colormap.glsl: scalar in [0,1] -> RGB, the GPU twin of src/explain/colormap.cpp (same
-// polynomials, same order: 0 viridis, 1 inferno, 2 turbo, 3 jet, 4 grey). viridis and inferno
-// are Matt Zucker's fits (CC0, shadertoy WlfXRN), turbo Google's (Anton Mikhailov, Apache-2.0).
-// Keep the coefficients identical to colormap.cpp.
+// polynomials and table, same order: 0 viridis, 1 inferno, 2 turbo, 3 jet, 4 grey). viridis and
+// inferno are Matt Zucker's fits (CC0, shadertoy WlfXRN). Keep the numbers identical to
+// colormap.cpp: tests/e2e/shaders.test.mjs compares them.
 
 vec3 cmap_viridis(float t) {
     const vec3 c0 = vec3(0.2777273272234177, 0.005407344544966578, 0.3340998053353061);
@@ -25,14 +25,58 @@ vec3 cmap_inferno(float t) {
     return c0 + t * (c1 + t * (c2 + t * (c3 + t * (c4 + t * (c5 + t * c6)))));
 }
 
+// Turbo (Anton Mikhailov, Google, 2019, Apache-2.0): the published 256-entry table, as
+// colormap.cpp's kTurbo, linearly interpolated the same way.
+const ivec3 kTurbo[256] = ivec3[256](
+    ivec3(48, 18, 59), ivec3(50, 21, 67), ivec3(51, 24, 74), ivec3(52, 27, 81), ivec3(53, 30, 88), ivec3(54, 33, 95),
+    ivec3(55, 36, 102), ivec3(56, 39, 109), ivec3(57, 42, 115), ivec3(58, 45, 121), ivec3(59, 47, 128), ivec3(60, 50, 134),
+    ivec3(61, 53, 139), ivec3(62, 56, 145), ivec3(63, 59, 151), ivec3(63, 62, 156), ivec3(64, 64, 162), ivec3(65, 67, 167),
+    ivec3(65, 70, 172), ivec3(66, 73, 177), ivec3(66, 75, 181), ivec3(67, 78, 186), ivec3(68, 81, 191), ivec3(68, 84, 195),
+    ivec3(68, 86, 199), ivec3(69, 89, 203), ivec3(69, 92, 207), ivec3(69, 94, 211), ivec3(70, 97, 214), ivec3(70, 100, 218),
+    ivec3(70, 102, 221), ivec3(70, 105, 224), ivec3(70, 107, 227), ivec3(71, 110, 230), ivec3(71, 113, 233), ivec3(71, 115, 235),
+    ivec3(71, 118, 238), ivec3(71, 120, 240), ivec3(71, 123, 242), ivec3(70, 125, 244), ivec3(70, 128, 246), ivec3(70, 130, 248),
+    ivec3(70, 133, 250), ivec3(70, 135, 251), ivec3(69, 138, 252), ivec3(69, 140, 253), ivec3(68, 143, 254), ivec3(67, 145, 254),
+    ivec3(66, 148, 255), ivec3(65, 150, 255), ivec3(64, 153, 255), ivec3(62, 155, 254), ivec3(61, 158, 254), ivec3(59, 160, 253),
+    ivec3(58, 163, 252), ivec3(56, 165, 251), ivec3(55, 168, 250), ivec3(53, 171, 248), ivec3(51, 173, 247), ivec3(49, 175, 245),
+    ivec3(47, 178, 244), ivec3(46, 180, 242), ivec3(44, 183, 240), ivec3(42, 185, 238), ivec3(40, 188, 235), ivec3(39, 190, 233),
+    ivec3(37, 192, 231), ivec3(35, 195, 228), ivec3(34, 197, 226), ivec3(32, 199, 223), ivec3(31, 201, 221), ivec3(30, 203, 218),
+    ivec3(28, 205, 216), ivec3(27, 208, 213), ivec3(26, 210, 210), ivec3(26, 212, 208), ivec3(25, 213, 205), ivec3(24, 215, 202),
+    ivec3(24, 217, 200), ivec3(24, 219, 197), ivec3(24, 221, 194), ivec3(24, 222, 192), ivec3(24, 224, 189), ivec3(25, 226, 187),
+    ivec3(25, 227, 185), ivec3(26, 228, 182), ivec3(28, 230, 180), ivec3(29, 231, 178), ivec3(31, 233, 175), ivec3(32, 234, 172),
+    ivec3(34, 235, 170), ivec3(37, 236, 167), ivec3(39, 238, 164), ivec3(42, 239, 161), ivec3(44, 240, 158), ivec3(47, 241, 155),
+    ivec3(50, 242, 152), ivec3(53, 243, 148), ivec3(56, 244, 145), ivec3(60, 245, 142), ivec3(63, 246, 138), ivec3(67, 247, 135),
+    ivec3(70, 248, 132), ivec3(74, 248, 128), ivec3(78, 249, 125), ivec3(82, 250, 122), ivec3(85, 250, 118), ivec3(89, 251, 115),
+    ivec3(93, 252, 111), ivec3(97, 252, 108), ivec3(101, 253, 105), ivec3(105, 253, 102), ivec3(109, 254, 98), ivec3(113, 254, 95),
+    ivec3(117, 254, 92), ivec3(121, 254, 89), ivec3(125, 255, 86), ivec3(128, 255, 83), ivec3(132, 255, 81), ivec3(136, 255, 78),
+    ivec3(139, 255, 75), ivec3(143, 255, 73), ivec3(146, 255, 71), ivec3(150, 254, 68), ivec3(153, 254, 66), ivec3(156, 254, 64),
+    ivec3(159, 253, 63), ivec3(161, 253, 61), ivec3(164, 252, 60), ivec3(167, 252, 58), ivec3(169, 251, 57), ivec3(172, 251, 56),
+    ivec3(175, 250, 55), ivec3(177, 249, 54), ivec3(180, 248, 54), ivec3(183, 247, 53), ivec3(185, 246, 53), ivec3(188, 245, 52),
+    ivec3(190, 244, 52), ivec3(193, 243, 52), ivec3(195, 241, 52), ivec3(198, 240, 52), ivec3(200, 239, 52), ivec3(203, 237, 52),
+    ivec3(205, 236, 52), ivec3(208, 234, 52), ivec3(210, 233, 53), ivec3(212, 231, 53), ivec3(215, 229, 53), ivec3(217, 228, 54),
+    ivec3(219, 226, 54), ivec3(221, 224, 55), ivec3(223, 223, 55), ivec3(225, 221, 55), ivec3(227, 219, 56), ivec3(229, 217, 56),
+    ivec3(231, 215, 57), ivec3(233, 213, 57), ivec3(235, 211, 57), ivec3(236, 209, 58), ivec3(238, 207, 58), ivec3(239, 205, 58),
+    ivec3(241, 203, 58), ivec3(242, 201, 58), ivec3(244, 199, 58), ivec3(245, 197, 58), ivec3(246, 195, 58), ivec3(247, 193, 58),
+    ivec3(248, 190, 57), ivec3(249, 188, 57), ivec3(250, 186, 57), ivec3(251, 184, 56), ivec3(251, 182, 55), ivec3(252, 179, 54),
+    ivec3(252, 177, 54), ivec3(253, 174, 53), ivec3(253, 172, 52), ivec3(254, 169, 51), ivec3(254, 167, 50), ivec3(254, 164, 49),
+    ivec3(254, 161, 48), ivec3(254, 158, 47), ivec3(254, 155, 45), ivec3(254, 153, 44), ivec3(254, 150, 43), ivec3(254, 147, 42),
+    ivec3(254, 144, 41), ivec3(253, 141, 39), ivec3(253, 138, 38), ivec3(252, 135, 37), ivec3(252, 132, 35), ivec3(251, 129, 34),
+    ivec3(251, 126, 33), ivec3(250, 123, 31), ivec3(249, 120, 30), ivec3(249, 117, 29), ivec3(248, 114, 28), ivec3(247, 111, 26),
+    ivec3(246, 108, 25), ivec3(245, 105, 24), ivec3(244, 102, 23), ivec3(243, 99, 21), ivec3(242, 96, 20), ivec3(241, 93, 19),
+    ivec3(240, 91, 18), ivec3(239, 88, 17), ivec3(237, 85, 16), ivec3(236, 83, 15), ivec3(235, 80, 14), ivec3(234, 78, 13),
+    ivec3(232, 75, 12), ivec3(231, 73, 12), ivec3(229, 71, 11), ivec3(228, 69, 10), ivec3(226, 67, 10), ivec3(225, 65, 9),
+    ivec3(223, 63, 8), ivec3(221, 61, 8), ivec3(220, 59, 7), ivec3(218, 57, 7), ivec3(216, 55, 6), ivec3(214, 53, 6),
+    ivec3(212, 51, 5), ivec3(210, 49, 5), ivec3(208, 47, 5), ivec3(206, 45, 4), ivec3(204, 43, 4), ivec3(202, 42, 4),
+    ivec3(200, 40, 3), ivec3(197, 38, 3), ivec3(195, 37, 3), ivec3(193, 35, 2), ivec3(190, 33, 2), ivec3(188, 32, 2),
+    ivec3(185, 30, 2), ivec3(183, 29, 2), ivec3(180, 27, 1), ivec3(178, 26, 1), ivec3(175, 24, 1), ivec3(172, 23, 1),
+    ivec3(169, 22, 1), ivec3(167, 20, 1), ivec3(164, 19, 1), ivec3(161, 18, 1), ivec3(158, 16, 1), ivec3(155, 15, 1),
+    ivec3(152, 14, 1), ivec3(149, 13, 1), ivec3(146, 11, 1), ivec3(142, 10, 1), ivec3(139, 9, 2), ivec3(136, 8, 2),
+    ivec3(133, 7, 2), ivec3(129, 6, 2), ivec3(126, 5, 2), ivec3(122, 4, 3));
+
 vec3 cmap_turbo(float t) {
-    const vec3 c0 = vec3(0.13572138, 0.09140261, 0.10667330);
-    const vec3 c1 = vec3(4.61539260, 2.19418839, 12.64194608);
-    const vec3 c2 = vec3(-42.66032258, 4.84296658, -60.58204836);
-    const vec3 c3 = vec3(132.13108234, -14.18503333, 110.36276771);
-    const vec3 c4 = vec3(-152.94239396, 4.27729857, -89.90310912);
-    const vec3 c5 = vec3(59.28637943, 2.82956604, 27.34824973);
-    return c0 + t * (c1 + t * (c2 + t * (c3 + t * (c4 + t * c5))));
+    float x = t * 255.0;
+    int i = min(int(x), 254);
+    vec3 a = vec3(kTurbo[i]), b = vec3(kTurbo[i + 1]);
+    return (a + (x - float(i)) * (b - a)) / 255.0;
 }
 
 vec3 cmap_jet(float t) {

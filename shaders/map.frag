@@ -1,7 +1,6 @@
 // map.frag: a normalised single-channel map (R8 texture on unit 0, value in [0,1]) through a
 // colormap; in overlay mode blended over the RGB image on unit 1 with alpha uAlpha (the
-// image's UV equals the map's: both cover the network input). uMode: 0 map, 1 overlay,
-// 2 signed map (0.5 = zero; guided backprop), 3 the image alone multiplied by the map.
+// image's UV equals the map's: both cover the network input). uMode: 0 map, 1 overlay.
 precision mediump float;
 uniform sampler2D Texture;   // the map (unit 0, bound by the ImGui backend)
 uniform sampler2D uImage;    // the input image (unit 1)
@@ -13,12 +12,7 @@ in vec4 Frag_Color;
 layout (location = 0) out vec4 Out_Color;
 void main() {
     float v = texture(Texture, Frag_UV.st).r;
-    vec3 c;
-    if (uMode == 2) {
-        c = vec3(v);                                 // already signed-normalised grey
-    } else {
-        c = colormap(uCmap, v);
-    }
+    vec3 c = colormap(uCmap, v);
     if (uMode == 1) {
         vec3 img = texture(uImage, Frag_UV.st).rgb;
         c = mix(img, c, uAlpha);

@@ -61,7 +61,6 @@ struct App {
     int tile = 56;
     int zoom_channel = -1;
     bool sort_by_weight = false;
-    bool channel_minmax_dirty = true;
 
     // explanations
     int method = 0;               // index into kMethods

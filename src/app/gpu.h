@@ -10,7 +10,7 @@
 
 #include "imgui.h"
 
-enum GpuMapMode { GPU_MAP = 0, GPU_OVERLAY = 1, GPU_SIGNED = 2 };
+enum GpuMapMode { GPU_MAP = 0, GPU_OVERLAY = 1 };   // map.frag uMode
 
 bool gpu_init();                  // compiles the program; false (and a message on stderr) if it fails
 void gpu_new_frame();             // drops last frame's callback parameters

@@ -23,8 +23,6 @@ App g_app;
 namespace {
 
 GLFWwindow* g_window = nullptr;
-unsigned char* g_font_data = nullptr;   // a TTF sent by JS, installed at the start of a frame
-int g_font_size = 0;
 
 EM_JS(int, js_canvas_width, (), { return Module.canvas.width; });
 EM_JS(int, js_canvas_height, (), { return Module.canvas.height; });
@@ -34,18 +32,6 @@ EM_JS(void, js_request, (const char* json), {
 });
 EM_JS(void, js_frame, (int n), { Module.cnnlensFrames = n; });
 
-void install_font() {
-    ImGuiIO& io = ImGui::GetIO();
-    io.Fonts->Clear();
-    ImFontConfig cfg;
-    cfg.FontDataOwnedByAtlas = true;   // ImGui frees g_font_data
-    ImFont* f = io.Fonts->AddFontFromMemoryTTF(g_font_data, g_font_size, 15.0f, &cfg);
-    if (!f) io.Fonts->AddFontDefault();
-    ImGui_ImplOpenGL3_DestroyFontsTexture();
-    ImGui_ImplOpenGL3_CreateFontsTexture();
-    g_font_data = nullptr;
-}
-
 void frame() {
     // 1. poll: the canvas follows the window (web/app.js sizes it); GLFW and ImGui follow the canvas
     const int w = js_canvas_width(), h = js_canvas_height();
@@ -54,7 +40,6 @@ void frame() {
         glfwSetWindowSize(g_window, w, h);
     }
     glfwPollEvents();
-    if (g_font_data) install_font();
 
     // 2. update + 3. build the panels
     gpu_new_frame();
@@ -103,11 +88,6 @@ void app_request_view() {
 
 // ---------------------------------------------------------------------------- called by web/app.js
 extern "C" {
-
-EMSCRIPTEN_KEEPALIVE void ui_set_font(unsigned char* ttf, int size) {
-    if (g_font_data) std::free(g_font_data);
-    g_font_data = ttf, g_font_size = size;
-}
 
 EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* name, const char* describe, const char* layout, const char* head,
                                       const char* preprocess, const char* resize, int input_size, int num_classes,
