@@ -38,7 +38,11 @@ fitCanvas();
 window.addEventListener('resize', fitCanvas);
 
 function ui(fn, types, args) {
-  const call = () => Module.ccall(fn, 'number', types, args);
+  const call = () => {
+    const r = Module.ccall(fn, 'number', types, args);
+    Module._ui_wake();   // the UI sleeps when idle: draw what changed
+    return r;
+  };
   if (uiReady) return call();
   uiQueue.push(call);
 }
@@ -50,6 +54,7 @@ function uiBytes(fn, bytes, before, after) {   // copies bytes into the UI heap 
     const types = args.map((a) => (typeof a === 'string' ? 'string' : 'number'));
     Module.ccall(fn, null, types, args);
     Module._free(p);
+    Module._ui_wake();
   };
   if (uiReady) go(); else uiQueue.push(go);
 }
@@ -176,6 +181,7 @@ worker.onmessage = (e) => {
           [m.slot, m.layer, m.method, m.cls, m.h, m.w, pm, pw, nw]);
         Module._free(pm);
         if (pw) Module._free(pw);
+        Module._ui_wake();
       };
       if (uiReady) go(); else uiQueue.push(go);
       break;
@@ -475,7 +481,8 @@ window.cnnlens = {
     return webcam.on;
   },
   imageName: () => state.imageName,
-  frames: () => Module.cnnlensFrames || 0,
+  frames: () => Module.cnnlensFrames || 0,   // frames drawn (the UI draws nothing while idle)
+  redraw() { ui('ui_wake', [], []); },
   memory: () => ({ wasmHeapBytes: state.heapBytes }),   // the compute module's linear memory
   selectTab(name) { ui('ui_select_tab', ['string'], [name]); },
   view: () => ({ ...state.view }),

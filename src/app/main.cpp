@@ -23,6 +23,21 @@ App g_app;
 namespace {
 
 GLFWwindow* g_window = nullptr;
+double g_awake_until = 0;   // ms (emscripten_get_now): frames are drawn until then
+
+// The UI draws only while something can change: input, news from JS, a running job, the
+// webcam, an active text field. An idle page then costs no CPU, which the worker's network
+// (and a laptop's battery) gets instead; the canvas keeps showing the last frame.
+void wake(double ms = 1000) {
+    const double t = emscripten_get_now() + ms;
+    if (t > g_awake_until) g_awake_until = t;
+}
+void on_cursor(GLFWwindow*, double, double) { wake(); }
+void on_button(GLFWwindow*, int, int, int) { wake(); }
+void on_scroll(GLFWwindow*, double, double) { wake(); }
+void on_key(GLFWwindow*, int, int, int, int) { wake(); }
+void on_char(GLFWwindow*, unsigned int) { wake(); }
+void on_focus(GLFWwindow*, int) { wake(); }
 
 EM_JS(int, js_canvas_width, (), { return Module.canvas.width; });
 EM_JS(int, js_canvas_height, (), { return Module.canvas.height; });
@@ -38,8 +53,11 @@ void frame() {
     if (w != g_app.width || h != g_app.height) {
         g_app.width = w, g_app.height = h;
         glfwSetWindowSize(g_window, w, h);
+        wake();
     }
     glfwPollEvents();
+    if (g_app.busy || g_app.webcam_on || ImGui::GetIO().WantTextInput) wake(300);
+    if (emscripten_get_now() > g_awake_until) return;
 
     // 2. update + 3. build the panels
     gpu_new_frame();
@@ -88,6 +106,9 @@ void app_request_view() {
 
 // ---------------------------------------------------------------------------- called by web/app.js
 extern "C" {
+
+// web/app.js calls this after each ui_* call: draw the news.
+EMSCRIPTEN_KEEPALIVE void ui_wake() { wake(); }
 
 EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* name, const char* describe, const char* layout, const char* head,
                                       const char* preprocess, const char* resize, int input_size, int num_classes,
@@ -311,6 +332,14 @@ int main() {
     g_window = glfwCreateWindow(g_app.width, g_app.height, "CNN Lens", nullptr, nullptr);
     if (!g_window) return 1;
     glfwMakeContextCurrent(g_window);
+    // installed before ImGui's, which chains to them
+    glfwSetCursorPosCallback(g_window, on_cursor);
+    glfwSetMouseButtonCallback(g_window, on_button);
+    glfwSetScrollCallback(g_window, on_scroll);
+    glfwSetKeyCallback(g_window, on_key);
+    glfwSetCharCallback(g_window, on_char);
+    glfwSetWindowFocusCallback(g_window, on_focus);
+    wake(2000);
 
     IMGUI_CHECKVERSION();
     ImGui::CreateContext();

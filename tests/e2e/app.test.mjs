@@ -202,7 +202,7 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
 
   test('mouse and keyboard: click a sample, type a class search', async () => {
     const { page, errors } = await openApp(browser.context, server.url);
-    await page.waitForFunction(() => window.cnnlens.frames() > 10);
+    await page.waitForFunction(() => { window.cnnlens.redraw(); return window.cnnlens.frames() > 10; });
     await new Promise((r) => setTimeout(r, 1500));   // the sample thumbnails load after the UI
     // wide layout before any image: the gallery's second thumbnail (chelsea) is at about (126, 362)
     await page.mouse.click(126, 362);

@@ -48,7 +48,7 @@ for (const coi of [true, false]) {
       const i0 = await page.evaluate(() => window.cnnlens.frames());
       await new Promise((r) => setTimeout(r, 2000));
       const idle = (await page.evaluate(() => window.cnnlens.frames())) - i0;
-      console.log(`idle: ${(idle / 2).toFixed(1)} fps`);
+      console.log(`idle: ${(idle / 2).toFixed(1)} fps (the UI draws nothing while idle)`);
       const f0 = await page.evaluate(() => window.cnnlens.frames());
       const td = Date.now();
       await dropFile(page, image, 'image/jpeg');
