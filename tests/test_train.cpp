@@ -198,6 +198,36 @@ TEST_CASE("train: linear, softmax cross-entropy and batch norm pass finite-diffe
     }
 }
 
+TEST_CASE("train: the threaded batch norm + ReLU equals the reference templates") {
+    const size_t P = 1003;
+    const int C = 5;
+    std::vector<double> zd = rnd(P * C, 30, -2, 3), gd = rnd(P * C, 31), gam = rnd(C, 32, 0.5, 1.5), bet = rnd(C, 33);
+    std::vector<float> z(zd.begin(), zd.end()), g0(gd.begin(), gd.end()), gamma(gam.begin(), gam.end()),
+        beta(bet.begin(), bet.end());
+    // reference: the templates in float, then ReLU
+    std::vector<float> y(P * C), mean(C), rstd(C), var(C), ra(P * C), rg(P * C), rdg(C), rdb(C);
+    batchnorm_train_forward(z.data(), P, C, gamma.data(), beta.data(), 1e-5, y.data(), mean.data(), rstd.data(), var.data());
+    for (size_t i = 0; i < P * C; i++) ra[i] = std::max(0.0f, y[i]);
+    relu_backward(ra.data(), g0.data(), P * C, false, rg.data());
+    batchnorm_train_backward(z.data(), rg.data(), P, C, gamma.data(), mean.data(), rstd.data(), rg.data(), rdg.data(), rdb.data());
+    std::vector<float> first;
+    for (int threads : {1, 2}) {
+        pthreadpool_t pool = threads > 1 ? pthreadpool_create(threads) : nullptr;
+        std::vector<float> a(P * C), m(C), r(C), v(C), g = g0, dg(C), db(C);
+        batchnorm_relu_train_forward(z.data(), P, C, gamma.data(), beta.data(), 1e-5, a.data(), m.data(), r.data(), v.data(), pool);
+        batchnorm_relu_train_backward(z.data(), a.data(), g.data(), P, C, gamma.data(), m.data(), r.data(), dg.data(), db.data(), pool);
+        CHECK(max_abs_diff(a.data(), ra.data(), P * C) < 1e-5);
+        CHECK(max_abs_diff(m.data(), mean.data(), C) < 1e-6);
+        CHECK(max_abs_diff(v.data(), var.data(), C) < 1e-5);
+        CHECK(max_abs_diff(g.data(), rg.data(), P * C) < 1e-5);
+        CHECK(max_abs_diff(dg.data(), rdg.data(), C) < 1e-3);
+        CHECK(max_abs_diff(db.data(), rdb.data(), C) < 1e-3);
+        if (threads == 1) first = g;
+        else CHECK(first == g);   // fixed groups: the same bits for any thread count
+        if (pool) pthreadpool_destroy(pool);
+    }
+}
+
 TEST_CASE("train: the whole network's gradient matches finite differences along random directions") {
     // float network (XNNPACK convs), one random direction per parameter tensor; eps 1e-3 is
     // small enough not to cross ReLU/max-pool kinks here (1e-2 does), tolerance 3% + 5e-5.

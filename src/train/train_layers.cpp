@@ -4,6 +4,7 @@
 #include <xnnpack.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -194,6 +195,118 @@ void conv3x3_weight_grad(const float* x, const float* dz, int N, int H, int W, i
         for (size_t i = 0; i < (size_t)cout * K9; i++) dw[i] += sum[i];
     }
     bias_grad(dz, P, cout, db);
+}
+
+// ---------------------------------------------------------------------------- batch norm + ReLU
+
+namespace {
+
+struct BnJob {
+    const float *z, *a, *gamma, *beta;
+    float* out;                   // forward: a; backward: g (in place)
+    size_t P;
+    int C;
+    const double* k;              // per-channel constants of the current pass
+    std::vector<double>* part;    // per group: C (or 2C) partial sums
+    int pass;
+};
+
+size_t group_begin(size_t P, size_t g) { return P * g / kGroups; }
+
+// pass 0: sum z; pass 1: sum (z - mean)^2; pass 2: a = max(0, k0 z + k1)
+void bn_forward_task(void* ctx, size_t gi) {
+    const BnJob& J = *(const BnJob*)ctx;
+    const size_t p0 = group_begin(J.P, gi), p1 = group_begin(J.P, gi + 1), C = (size_t)J.C;
+    const double* k = J.k;
+    if (J.pass == 2) {
+        for (size_t p = p0; p < p1; p++)
+            for (size_t c = 0; c < C; c++) J.out[p * C + c] = std::max(0.0f, (float)k[c] * J.z[p * C + c] + (float)k[C + c]);
+        return;
+    }
+    double* acc = J.part[gi].data();
+    std::fill(acc, acc + C, 0.0);
+    for (size_t p = p0; p < p1; p++)
+        for (size_t c = 0; c < C; c++) {
+            double v = J.z[p * C + c];
+            if (J.pass == 1) v = (v - k[c]) * (v - k[c]);
+            acc[c] += v;
+        }
+}
+
+// pass 0: g = g [a > 0], sums of g and g (z - mean); pass 1: g = k0 g + k1 + k2 z
+void bn_backward_task(void* ctx, size_t gi) {
+    const BnJob& J = *(const BnJob*)ctx;
+    const size_t p0 = group_begin(J.P, gi), p1 = group_begin(J.P, gi + 1), C = (size_t)J.C;
+    const double* k = J.k;
+    float* g = J.out;
+    if (J.pass == 1) {
+        for (size_t p = p0; p < p1; p++)
+            for (size_t c = 0; c < C; c++)
+                g[p * C + c] = (float)k[c] * g[p * C + c] + (float)k[C + c] + (float)k[2 * C + c] * J.z[p * C + c];
+        return;
+    }
+    double* sb = J.part[gi].data();
+    double* sg = sb + C;
+    std::fill(sb, sb + 2 * C, 0.0);
+    for (size_t p = p0; p < p1; p++)
+        for (size_t c = 0; c < C; c++) {
+            float v = J.a[p * C + c] > 0.0f ? g[p * C + c] : 0.0f;
+            g[p * C + c] = v;
+            sb[c] += v;
+            sg[c] += (double)v * ((double)J.z[p * C + c] - k[c]);
+        }
+}
+
+}  // namespace
+
+void batchnorm_relu_train_forward(const float* z, size_t P, int C, const float* gamma, const float* beta, double eps,
+                                  float* a, float* mean, float* rstd, float* var, pthreadpool_t pool) {
+    std::vector<std::vector<double>> part(kGroups, std::vector<double>((size_t)C));
+    std::vector<double> k(2 * (size_t)C, 0.0);
+    BnJob J{z, nullptr, gamma, beta, a, P, C, k.data(), part.data(), 0};
+    auto reduce = [&](double* out) {   // in group order
+        for (int c = 0; c < C; c++) out[c] = 0;
+        for (int gi = 0; gi < kGroups; gi++)
+            for (int c = 0; c < C; c++) out[c] += part[(size_t)gi][(size_t)c];
+    };
+    pthreadpool_parallelize_1d(pool, bn_forward_task, &J, (size_t)kGroups, 0);
+    reduce(k.data());
+    for (int c = 0; c < C; c++) k[(size_t)c] /= (double)P;   // mean
+    J.pass = 1;
+    pthreadpool_parallelize_1d(pool, bn_forward_task, &J, (size_t)kGroups, 0);
+    std::vector<double> ss((size_t)C);
+    reduce(ss.data());
+    for (int c = 0; c < C; c++) {
+        const double m = k[(size_t)c], v = ss[(size_t)c] / (double)P, r = 1.0 / std::sqrt(v + eps);
+        mean[c] = (float)m, rstd[c] = (float)r;
+        if (var) var[c] = (float)v;
+        k[(size_t)c] = (double)gamma[c] * r;                                   // a = max(0, k0 z + k1)
+        k[(size_t)C + c] = (double)beta[c] - (double)gamma[c] * r * m;
+    }
+    J.pass = 2;
+    pthreadpool_parallelize_1d(pool, bn_forward_task, &J, (size_t)kGroups, 0);
+}
+
+void batchnorm_relu_train_backward(const float* z, const float* a, float* g, size_t P, int C, const float* gamma,
+                                   const float* mean, const float* rstd, float* dgamma, float* dbeta, pthreadpool_t pool) {
+    std::vector<std::vector<double>> part(kGroups, std::vector<double>(2 * (size_t)C));
+    std::vector<double> k(3 * (size_t)C, 0.0);
+    for (int c = 0; c < C; c++) k[(size_t)c] = mean[c];
+    BnJob J{z, a, gamma, nullptr, g, P, C, k.data(), part.data(), 0};
+    pthreadpool_parallelize_1d(pool, bn_backward_task, &J, (size_t)kGroups, 0);
+    for (int c = 0; c < C; c++) {
+        double sb = 0, sg = 0;
+        for (int gi = 0; gi < kGroups; gi++) sb += part[(size_t)gi][(size_t)c], sg += part[(size_t)gi][(size_t)C + c];
+        const double r = rstd[c], f = (double)gamma[c] * r, m = mean[c];
+        sg *= r;   // sum g xhat
+        dbeta[c] = (float)sb, dgamma[c] = (float)sg;
+        // dz = f g - f/P dbeta - f/P dgamma r (z - mean)   (train_layers.h)
+        k[(size_t)c] = f;
+        k[(size_t)C + c] = -f / (double)P * sb + f / (double)P * sg * r * m;
+        k[2 * (size_t)C + c] = -f / (double)P * sg * r;
+    }
+    J.pass = 1;
+    pthreadpool_parallelize_1d(pool, bn_backward_task, &J, (size_t)kGroups, 0);
 }
 
 }  // namespace cnnlens

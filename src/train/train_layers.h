@@ -167,6 +167,16 @@ void batchnorm_train_backward(const T* z, const T* dy, size_t P, int C, const T*
             dz[p * C + c] = k1[(size_t)c] * dy[p * C + c] + k2[(size_t)c] + k3[(size_t)c] * z[p * C + c];
 }
 
+// The float path the trainer runs, fused with the ReLU that follows batch norm and split over
+// pool's threads in a fixed number of position groups (sums added in group order: the result
+// does not depend on the thread count):
+//   forward:  a = ReLU(BN(z)), with mean, rstd and the biased var (may be null) as above
+//   backward: g holds d loss / d a on entry and d loss / d z on return (ReLU mask from a > 0)
+void batchnorm_relu_train_forward(const float* z, size_t P, int C, const float* gamma, const float* beta, double eps,
+                                  float* a, float* mean, float* rstd, float* var, pthreadpool_t pool);
+void batchnorm_relu_train_backward(const float* z, const float* a, float* g, size_t P, int C, const float* gamma,
+                                   const float* mean, const float* rstd, float* dgamma, float* dbeta, pthreadpool_t pool);
+
 // ---------------------------------------------------------------------------- softmax cross-entropy
 
 // probs[n,k] = softmax(logits[n,:])_k; returns the mean loss 1/N sum_n -log probs[n, label[n]].

@@ -163,14 +163,14 @@ void TrainNet::forward(const float* x, int N, bool train) {
         if (train) {
             std::vector<float> var((size_t)C);
             l.mean.resize((size_t)C), l.rstd.resize((size_t)C);
-            batchnorm_train_forward(l.z.data(), P, C, gamma, beta, kBnEps, l.a.data(), l.mean.data(), l.rstd.data(),
-                                    var.data());
+            batchnorm_relu_train_forward(l.z.data(), P, C, gamma, beta, kBnEps, l.a.data(), l.mean.data(), l.rstd.data(),
+                                         var.data(), pool_);
             const double unbias = P > 1 ? (double)P / (double)(P - 1) : 1.0;   // PyTorch: running_var is unbiased
             for (int c = 0; c < C; c++) {
                 rm[c] = (float)((1 - kBnMomentum) * rm[c] + kBnMomentum * l.mean[(size_t)c]);
                 rv[c] = (float)((1 - kBnMomentum) * rv[c] + kBnMomentum * var[(size_t)c] * unbias);
             }
-        } else {   // y = gamma (z - running_mean) / sqrt(running_var + eps) + beta
+        } else {   // a = ReLU(gamma (z - running_mean) / sqrt(running_var + eps) + beta)
             std::vector<float> sa((size_t)C), sb((size_t)C);
             for (int c = 0; c < C; c++) {
                 double r = 1.0 / std::sqrt((double)rv[c] + kBnEps);
@@ -178,9 +178,8 @@ void TrainNet::forward(const float* x, int N, bool train) {
                 sb[(size_t)c] = (float)(beta[c] - gamma[c] * r * rm[c]);
             }
             for (size_t p = 0; p < P; p++)
-                for (int c = 0; c < C; c++) l.a[p * C + c] = sa[(size_t)c] * l.z[p * C + c] + sb[(size_t)c];
+                for (int c = 0; c < C; c++) l.a[p * C + c] = std::max(0.0f, sa[(size_t)c] * l.z[p * C + c] + sb[(size_t)c]);
         }
-        for (size_t i = 0; i < P * C; i++) l.a[i] = std::max(l.a[i], 0.0f);   // ReLU
         cur = l.a.data();
     }
     // global average pooling, then the classifier
@@ -221,10 +220,11 @@ void TrainNet::backward(const uint8_t* labels) {
             continue;
         }
         const int co = l.cout, ci = l.cin;
-        relu_backward(l.a.data(), g, P * co, false, g);   // in place: g = d loss / d (pre-ReLU)
-        if (spec_.batch_norm)                              // in place: g = d loss / d z (conv output)
-            batchnorm_train_backward(l.z.data(), g, P, co, params.data() + l.gamma, l.mean.data(), l.rstd.data(), g,
-                                     grads.data() + l.gamma, grads.data() + l.beta);
+        if (spec_.batch_norm)   // in place: g = d loss / d z (conv output), through ReLU and batch norm
+            batchnorm_relu_train_backward(l.z.data(), l.a.data(), g, P, co, params.data() + l.gamma, l.mean.data(),
+                                          l.rstd.data(), grads.data() + l.gamma, grads.data() + l.beta, pool_);
+        else
+            relu_backward(l.a.data(), g, P * co, false, g);   // in place: g = d loss / d (pre-ReLU)
         conv3x3_weight_grad(x, g, N, l.H, l.W, ci, co, grads.data() + l.w, spec_.batch_norm ? nullptr : grads.data() + l.b,
                             l.wg, pool_);
         if (li == 0) break;   // no gradient for the image itself
