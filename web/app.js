@@ -191,7 +191,7 @@ worker.onmessage = (e) => {
       ui('ui_clear_heats', [], []);
       break;
     case 'guided':
-      uiBytes('ui_on_guided', new Uint8Array(m.rgb), [m.side]);
+      uiBytes('ui_on_guided', new Uint8Array(m.rgb), [m.slot, m.side]);
       break;
     case 'chanWeights':
       state.channelWeights = { layer: m.layer, data: new Float32Array(m.data) };

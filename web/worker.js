@@ -273,8 +273,11 @@ function explain(view) {
            map: map.buffer, weights: weights.buffer }, [map.buffer, weights.buffer]);
   }
   if (info.guided) {
-    const g = u8().slice(M._cl_guided_rgb(), M._cl_guided_rgb() + info.guided * info.guided * 3);
-    post({ op: 'guided', side: info.guided, rgb: g.buffer }, [g.buffer]);
+    const n = info.guided * info.guided * 3, p0 = M._cl_guided_rgb();
+    for (const slot of [0, 1]) {   // guided Grad-CAM, guided backprop
+      const g = u8().slice(p0 + slot * n, p0 + (slot + 1) * n);
+      post({ op: 'guided', slot, side: info.guided, rgb: g.buffer }, [g.buffer]);
+    }
   }
   post({ op: 'explainDone', ms: performance.now() - t0, msBackward: info.ms.backward, msMaps: info.ms.maps,
          heap: u8().length });

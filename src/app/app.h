@@ -73,7 +73,7 @@ struct App {
     bool filmstrip = false;
     std::vector<AppHeat> heats;   // [0]: main, [1]: second class, then filmstrip
     std::vector<AppHeat> strip;
-    unsigned guided_tex = 0;      // guided Grad-CAM as an RGB picture (input resolution)
+    unsigned guided_tex[2] = {0, 0};   // guided Grad-CAM, guided backprop (RGB, input resolution)
     int guided_side = 0;
     std::string chan_w_layer;     // Grad-CAM weights of the feature-map layer's channels
     std::vector<float> chan_w;

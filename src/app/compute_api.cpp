@@ -52,7 +52,7 @@ struct State {
     int grad_cls = -2, grad_reach = 1 << 30;
     bool grad_guided = false;
     std::vector<float> maps;                 // cl_explain's maps and weights, back to back
-    std::vector<uint8_t> guided_rgb;         // guided Grad-CAM as a picture
+    std::vector<uint8_t> guided_rgb;         // guided Grad-CAM and guided backprop pictures
     std::vector<float> chan_w;
 };
 State S;
@@ -348,8 +348,8 @@ EMSCRIPTEN_KEEPALIVE int cl_class_find(const char* q) { return S.net ? class_fin
 #ifdef CNNLENS_HAVE_EXPLAIN
 // The explanation maps of the current view, after cl_run(): slot 0 the class `cls` (-1 = top-1)
 // at conv layer `layer` by `method`; slot 1 the same for `cls2` (if >= 0); slots 100+i every
-// conv layer (if strip; CAM falls back to Grad-CAM there); guided Grad-CAM as an RGB picture
-// (if guided). Returns JSON describing the maps in cl_explain_buf() (raw, layer resolution;
+// conv layer (if strip; CAM falls back to Grad-CAM there); guided Grad-CAM then guided backprop
+// as two RGB pictures back to back in cl_guided_rgb() (if guided). Returns JSON describing the maps in cl_explain_buf() (raw, layer resolution;
 // "weights": the channel weights (Grad-CAM alpha, Grad-CAM++ weights) of the map), or null.
 EMSCRIPTEN_KEEPALIVE const char* cl_explain(int layer, int cls, int cls2, int method, int guided, int strip) {
     S.json.clear();
@@ -408,9 +408,12 @@ EMSCRIPTEN_KEEPALIVE const char* cl_explain(int layer, int cls, int cls2, int me
             std::vector<float> gg((size_t)n * n * 3);
             const double t0 = now_ms();
             guided_gradcam(m0.data(), l.h, l.w, S.net->input_grad(), n, n, gg.data());
-            Image gi = gradient_image(gg.data(), n, n, S.net->arch().preprocess == Preprocess::Caffe);
+            const bool bgr = S.net->arch().preprocess == Preprocess::Caffe;
+            Image gi = gradient_image(gg.data(), n, n, bgr);                 // guided Grad-CAM
+            Image gb = gradient_image(S.net->input_grad(), n, n, bgr);       // guided backprop
             t_maps += now_ms() - t0;
             S.guided_rgb = std::move(gi.rgb);
+            S.guided_rgb.insert(S.guided_rgb.end(), gb.rgb.begin(), gb.rgb.end());
             side = n;
         }
         S.ms_explain = t_maps;

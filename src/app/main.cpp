@@ -217,8 +217,10 @@ EMSCRIPTEN_KEEPALIVE void ui_clear_heats() {
     g_app.strip.clear();
     g_app.guided_side = 0;
 }
-EMSCRIPTEN_KEEPALIVE void ui_on_guided(int side, const uint8_t* rgb) {
-    g_app.guided_tex = gpu_texture_rgb(g_app.guided_tex, side, side, rgb);
+// slot 0 guided Grad-CAM, 1 guided backprop: side x side RGB8 (copied).
+EMSCRIPTEN_KEEPALIVE void ui_on_guided(int slot, int side, const uint8_t* rgb) {
+    if (slot < 0 || slot > 1) return;
+    g_app.guided_tex[slot] = gpu_texture_rgb(g_app.guided_tex[slot], side, side, rgb);
     g_app.guided_side = side;
 }
 EMSCRIPTEN_KEEPALIVE void ui_on_channel_weights(const char* layer, const float* w, int n) {

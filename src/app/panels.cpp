@@ -472,7 +472,8 @@ void panel_where() {
     if (w > 560) ImGui::SameLine();
     ImGui::SetNextItemWidth(cw);
     ImGui::SliderFloat("overlay alpha", &a.alpha, 0.0f, 1.0f, "%.2f");
-    changed |= ImGui::Checkbox("guided Grad-CAM", &a.guided);
+    changed |= ImGui::Checkbox("guided backprop", &a.guided);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("guided Grad-CAM and guided backprop: the input pixels that raise the class score");
     ImGui::SameLine();
     changed |= ImGui::Checkbox("filmstrip of all conv layers", &a.filmstrip);
     if (changed) app_request_view();
@@ -485,7 +486,7 @@ void panel_where() {
         return;
     }
     const int n = (a.cls2 >= 0 && a.heats.size() > 1) ? 2 : 1;
-    const int views = n + (a.guided && a.guided_side ? 1 : 0);   // side by side when each can be >= 200 px
+    const int views = n + (a.guided && a.guided_side ? 2 : 0);   // side by side when each can be >= 200 px
     int per_row = views;
     while (per_row > 1 && (w - 16 * (per_row - 1)) / per_row < 200) per_row--;
     const float s = std::min(384.0f, (w - 16 * (per_row - 1)) / per_row);
@@ -495,11 +496,14 @@ void panel_where() {
         heat_view(h, s, fmt("%s of %s at %s", h.method.c_str(), class_text(h.cls).c_str(), h.layer.c_str()).c_str());
     }
     if (a.guided && a.guided_side) {
-        if (per_row > n) ImGui::SameLine();   // room on the heatmaps' row
-        ImGui::BeginGroup();
-        ImGui::Image(gpu_id(a.guided_tex), ImVec2(s, s));
-        ImGui::TextUnformatted("guided Grad-CAM (grey: no effect)");
-        ImGui::EndGroup();
+        static const char* captions[2] = {"guided Grad-CAM", "guided backprop (grey: no effect)"};
+        for (int k = 0; k < 2; k++) {
+            if ((n + k) % per_row != 0) ImGui::SameLine();   // continue the row while there is room
+            ImGui::BeginGroup();
+            ImGui::Image(gpu_id(a.guided_tex[k]), ImVec2(s, s));
+            ImGui::TextUnformatted(captions[k]);
+            ImGui::EndGroup();
+        }
     }
     ImGui::TextDisabled("backward %.0f ms, maps %.0f ms", a.ms_backward, a.ms_explain);
     if (a.filmstrip && !a.strip.empty()) {
