@@ -107,7 +107,7 @@ Loaded load_and_run(std::map<std::string, std::string>& a) {
     {
         std::vector<uint8_t> bytes = read_file(wpath);
         try {
-            L.net = vgg_load(bytes.data(), bytes.size(), overrides(a), side);
+            L.net = vgg_load(std::move(bytes), overrides(a), side);
         } catch (const Error& e) {
             fail("%s: %s", wpath.c_str(), e.what());
         }
@@ -383,7 +383,7 @@ int cmd_bench(std::map<std::string, std::string>& a) {
     std::string what;
     if (a.count("weights")) {
         std::vector<uint8_t> bytes = read_file(a["weights"]);
-        net = vgg_load(bytes.data(), bytes.size(), overrides(a));
+        net = vgg_load(std::move(bytes), overrides(a));
         what = a["weights"];
     } else {
         std::vector<int> cfg = vgg_parse_cfg(get(a, "cfg", "D"));

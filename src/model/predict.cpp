@@ -16,6 +16,13 @@ std::unique_ptr<Vgg> vgg_load(const uint8_t* data, size_t size, const ArchOverri
     return std::make_unique<Vgg>(arch, tf);
 }
 
+std::unique_ptr<Vgg> vgg_load(std::vector<uint8_t>&& bytes, const ArchOverrides& ov, int image_side) {
+    auto file = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
+    TensorFile tf = load_weights(file->data(), file->size());
+    VggArch arch = vgg_infer_arch(tf, ov, image_side);
+    return std::make_unique<Vgg>(arch, tf, file);
+}
+
 ResizeMode default_resize(const VggArch& arch) {
     return arch.layout == "keras" ? ResizeMode::Squash : ResizeMode::CropTorchvision;
 }

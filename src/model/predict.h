@@ -13,6 +13,8 @@ namespace cnnlens {
 // Builds the network from a weight file held in memory (see vgg_infer_arch for ov and
 // image_side). The bytes may be freed afterwards.
 std::unique_ptr<Vgg> vgg_load(const uint8_t* data, size_t size, const ArchOverrides& ov = {}, int image_side = 0);
+// The same, taking the file's bytes over: float32 fully connected weights are used in place.
+std::unique_ptr<Vgg> vgg_load(std::vector<uint8_t>&& bytes, const ArchOverrides& ov = {}, int image_side = 0);
 
 // The resize a weight source expects when the image is not already the input size:
 // Keras -> squash, torchvision/timm -> resize + centre crop.

@@ -536,7 +536,7 @@ void Vgg::plan_layers() {
     arena_.assign(off, 0.0f);
 }
 
-Vgg::Vgg(const VggArch& arch, const TensorFile& tf) : arch_(arch) {
+Vgg::Vgg(const VggArch& arch, const TensorFile& tf, std::shared_ptr<std::vector<uint8_t>> adopt) : arch_(arch) {
     static bool initialized = false;
     if (!initialized) {
         xnn_check(xnn_initialize(nullptr), "xnn_initialize");
@@ -607,8 +607,27 @@ Vgg::Vgg(const VggArch& arch, const TensorFile& tf) : arch_(arch) {
             dense_shape(plan, i, &in, &out);
             d.in = (int)in, d.out = (int)out;
             d.relu = i + 1 < plan.dense_w.size();
-            d.w.resize((size_t)in * out);
             const TensorRef* t = plan.dense_w[i];
+            bool in_place = adopt && arch_.layout != "keras" && t->dtype == DType::F32 && t->data >= adopt->data() + 4 &&
+                            t->data + t->nbytes <= adopt->data() + adopt->size();
+            uint8_t* at = in_place ? adopt->data() + (t->data - adopt->data()) : nullptr;
+            if (in_place && (uintptr_t)at % alignof(float)) {
+                // Unaligned (legacy .pth storages follow pickles of any length): slide the
+                // tensor back onto a float boundary, over bytes no other tensor uses.
+                const size_t shift = (uintptr_t)at % alignof(float);
+                for (const TensorRef& o : tf.tensors)
+                    if (&o != t && o.data < t->data + t->nbytes && o.data + o.nbytes > t->data - shift) in_place = false;
+                if (in_place) std::memmove(at - shift, at, t->nbytes), at -= shift;
+            }
+            float* w;
+            if (in_place) {
+                w = (float*)at;
+                adopted_ = adopt;
+            } else {
+                d.w.own.resize((size_t)in * out);
+                w = d.w.own.data();
+            }
+            d.w.ptr = w;
             if (arch_.layout == "keras") {   // [in][out] -> [out][in], in blocks for the cache
                 std::vector<float> src = to_f32(t);
                 const size_t B = 64;
@@ -616,15 +635,15 @@ Vgg::Vgg(const VggArch& arch, const TensorFile& tf) : arch_(arch) {
                     for (size_t o0 = 0; o0 < (size_t)out; o0 += B)
                         for (size_t ii = i0; ii < std::min(i0 + B, (size_t)in); ii++)
                             for (size_t oo = o0; oo < std::min(o0 + B, (size_t)out); oo++)
-                                d.w[oo * in + ii] = src[ii * out + oo];
+                                w[oo * in + ii] = src[ii * out + oo];
             } else {
-                tensor_to_f32(*t, d.w.data());
-                for (float x : d.w)
-                    if (!std::isfinite(x)) fail("tensor '%s' contains NaN or infinity", t->name.c_str());
+                if (!in_place) tensor_to_f32(*t, w);
+                for (size_t k = 0; k < (size_t)in * out; k++)
+                    if (!std::isfinite(w[k])) fail("tensor '%s' contains NaN or infinity", t->name.c_str());
                 if (i == 0 && arch_.head == Head::Fc && S * S > 1) {   // torch flattens C,H,W; we flatten H,W,C
                     std::vector<float> row((size_t)in);
                     for (int64_t o = 0; o < out; o++) {
-                        float* r = d.w.data() + o * in;
+                        float* r = w + o * in;
                         std::memcpy(row.data(), r, (size_t)in * 4);
                         for (int c = 0; c < C; c++)
                             for (int p = 0; p < S * S; p++) r[(size_t)p * C + c] = row[(size_t)c * S * S + p];

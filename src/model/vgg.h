@@ -79,7 +79,10 @@ public:
     // Converts the file's tensors to the engine's layouts (folding batch norm, permuting
     // the flatten order), creates the XNNPACK operators and releases the conv weights
     // (XNNPACK keeps its packed copy). The fully connected weights are kept once.
-    Vgg(const VggArch& arch, const TensorFile& tf);
+    // adopt: the buffer the TensorFile's views point into, handed over: float32 fully connected
+    // weights are then used in place (fc1's columns reordered in place) instead of copied, so
+    // the 411 MB of VGG16's fc6 exist once even while loading. Without it, everything is copied.
+    Vgg(const VggArch& arch, const TensorFile& tf, std::shared_ptr<std::vector<uint8_t>> adopt = nullptr);
     ~Vgg();
     Vgg(const Vgg&) = delete;
     Vgg& operator=(const Vgg&) = delete;
@@ -111,7 +114,14 @@ public:
 
     // The fully connected layers (fc head: fc1, fc2, predictions; gap: predictions):
     // weight [out][in] with `in` in the HWC flatten order of this engine.
-    struct Dense { std::vector<float> w, b; int in = 0, out = 0; bool relu = false; };
+    // w.data() points either into the adopted weight-file buffer (float32 tensors, used in
+    // place) or to a converted copy the layer owns.
+    struct Weights {
+        std::vector<float> own;
+        const float* ptr = nullptr;
+        const float* data() const { return ptr; }
+    };
+    struct Dense { Weights w; std::vector<float> b; int in = 0, out = 0; bool relu = false; };
     const std::vector<Dense>& dense() const { return dense_; }
 
 private:
@@ -125,6 +135,7 @@ private:
     std::vector<xnn_operator_t> ops_;     // one per conv/pool layer, in order
     std::vector<xnn_operator_t> back_ops_;  // one per conv: its input gradient
     std::vector<Dense> dense_;
+    std::shared_ptr<std::vector<uint8_t>> adopted_;   // the weight file, when dense weights live in it
     std::vector<uint8_t> workspace_;
     int threads_ = 1;
     pthreadpool_t pool_ = nullptr;
