@@ -380,14 +380,14 @@ const webcam = {
 async function loadSamples() {
   try {
     const list = await (await fetch('samples/index.json')).json();
-    for (const s of list) {
+    const thumbs = await Promise.all(list.map(async (s) => {   // fetched in parallel, added in order
       const blob = await (await fetch('samples/' + s.file)).blob();
       const bmp = await createImageBitmap(blob, { resizeWidth: 64, resizeHeight: 64, resizeQuality: 'medium' });
       const c = new OffscreenCanvas(64, 64), g = c.getContext('2d');
       g.drawImage(bmp, 0, 0);
-      const d = g.getImageData(0, 0, 64, 64);
-      uiBytes('ui_add_sample', d.data, [s.name, 'samples/' + s.file, 64, 64]);
-    }
+      return g.getImageData(0, 0, 64, 64).data;
+    }));
+    list.forEach((s, i) => uiBytes('ui_add_sample', thumbs[i], [s.name, 'samples/' + s.file, 64, 64]));
   } catch (e) {
     console.warn('samples:', e.message);
   }

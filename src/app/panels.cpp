@@ -549,6 +549,7 @@ void panel_model() {
     if (a.weights_size == -2) ImGui::TextDisabled("asking...");
     else if (a.weights_size >= 0) ImGui::Text("%s", bytes_text(a.weights_size).c_str());
     else if (!a.weights_size_error.empty()) ImGui::TextColored(ImVec4(1, 0.5f, 0.4f, 1), "%s", a.weights_size_error.c_str());
+    else ImGui::TextUnformatted("");   // ends the row
     dim_wrapped("Downloads are kept in the browser's cache, so the next visit works offline.");
     if (ImGui::Button("Open weights file...")) app_request("{\"op\":\"pickWeights\"}");
     ImGui::SameLine();
