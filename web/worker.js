@@ -55,10 +55,11 @@ async function init(msg) {
   post({ op: 'ready', threaded, explain: !!M._cl_has_explain() });
 }
 
-// Streams a Response body or a File into a fresh wasm buffer: one copy of the file in memory.
+// Streams a Response body or a File into the compute module's weight buffer: one copy of the
+// file in memory, which the network then keeps using (its fully connected weights in place).
 async function streamToHeap(stream, total, label, signal) {
   let cap = total > 0 ? total : 16 << 20;
-  let ptr = M._cl_alloc(cap);
+  let ptr = M._cl_weights_buffer(cap);
   if (!ptr) throw new Error(`not enough memory for ${(cap / 1e6).toFixed(0)} MB`);
   let off = 0, last = 0;
   const reader = stream.getReader();
@@ -68,12 +69,9 @@ async function streamToHeap(stream, total, label, signal) {
       const { done, value } = await reader.read();
       if (done) break;
       if (off + value.length > cap) {   // unknown or wrong length (compressed transfer): grow
-        const ncap = Math.max(cap * 2, off + value.length);
-        const np = M._cl_alloc(ncap);
-        if (!np) throw new Error(`not enough memory for ${(ncap / 1e6).toFixed(0)} MB`);
-        u8().copyWithin(np, ptr, ptr + off);
-        M._cl_free(ptr);
-        ptr = np, cap = ncap;
+        cap = Math.max(cap * 2, off + value.length);
+        ptr = M._cl_weights_resize(cap);
+        if (!ptr) throw new Error(`not enough memory for ${(cap / 1e6).toFixed(0)} MB`);
       }
       u8().set(value, ptr + off);
       off += value.length;
@@ -81,11 +79,11 @@ async function streamToHeap(stream, total, label, signal) {
       if (now - last > 100) { progress(label, off, total, true); last = now; }
     }
   } catch (e) {
-    M._cl_free(ptr);
+    M._cl_weights_drop();
     reader.cancel().catch(() => {});
     throw e;
   }
-  return { ptr, size: off };
+  return off;
 }
 
 // fetch through Cache Storage: a hit streams from disk; a miss streams the download into the
@@ -142,10 +140,10 @@ async function loadWeights(msg) {
       stream = resp.body;
       if (cached) progress('Reading cached weights', 0, total, true);
     }
-    const { ptr, size } = await streamToHeap(stream, total, 'Loading ' + name, ctl.signal);
+    const size = await streamToHeap(stream, total, 'Loading ' + name, ctl.signal);
     const tRead = performance.now() - t0;
     progress('Building the network', 0, 0, false);
-    check(M._cl_load_weights(ptr, size, msg.threads || 1), 'weights');
+    check(M._cl_load_weights(size, msg.threads || 1), 'weights');
     haveModel = true;
     runGen++;
     const model = JSON.parse(str(M._cl_model_json()));

@@ -1,7 +1,7 @@
 // compute_api.cpp: the compute module of the web app, a thin C API over the core that
 // web/worker.js calls from a dedicated Web Worker (the page's UI thread never computes).
 //
-//   p = cl_alloc(n); <stream the weight file into HEAPU8[p..p+n)>; cl_load_weights(p, n)
+//   p = cl_weights_buffer(n); <stream the file into HEAPU8[p..p+n)>; cl_load_weights(n, threads)
 //   cl_model_json()                      architecture and layer list (JSON)
 //   cl_set_image(bytes, n) | cl_set_image_rgba(w, h, rgba)
 //   cl_run()                             fit + preprocess + forward (+ explain when built)
@@ -54,6 +54,7 @@ struct State {
     std::vector<float> maps;                 // cl_explain's maps and weights, back to back
     std::vector<uint8_t> guided_rgb;         // guided Grad-CAM and guided backprop pictures
     std::vector<float> chan_w;
+    std::shared_ptr<std::vector<uint8_t>> incoming;   // the weight file being streamed in
 };
 State S;
 
@@ -179,12 +180,38 @@ EMSCRIPTEN_KEEPALIVE int cl_has_explain() {
 #endif
 }
 
-// Builds the network from a weight file at data[0..size) and frees the buffer (it was
-// allocated with cl_alloc and is owned from here on, on success and on failure).
-EMSCRIPTEN_KEEPALIVE int cl_load_weights(uint8_t* data, size_t size, int threads) {
+// The buffer a weight file is streamed into (n bytes); cl_weights_resize grows it when the
+// length was unknown or wrong; cl_load_weights hands it to the network, which uses its float32
+// fully connected weights in place (VGG16's 411 MB fc6 exists once, also while loading).
+EMSCRIPTEN_KEEPALIVE uint8_t* cl_weights_buffer(size_t n) {
+    S.incoming.reset();
+    try {
+        S.incoming = std::make_shared<std::vector<uint8_t>>(n);
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+    return S.incoming->data();
+}
+EMSCRIPTEN_KEEPALIVE uint8_t* cl_weights_resize(size_t n) {
+    if (!S.incoming) return nullptr;
+    try {
+        S.incoming->resize(n);
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+    return S.incoming->data();
+}
+EMSCRIPTEN_KEEPALIVE void cl_weights_drop() { S.incoming.reset(); }
+
+// Builds the network from the first `size` bytes of the streamed-in weight file.
+EMSCRIPTEN_KEEPALIVE int cl_load_weights(size_t size, int threads) {
     const double t0 = now_ms();
     int rc = guarded([&] {
-        std::unique_ptr<uint8_t, decltype(&std::free)> own(data, &std::free);
+        if (!S.incoming) fail("no weight file was streamed in");
+        std::shared_ptr<std::vector<uint8_t>> buf = std::move(S.incoming);
+        if (size > buf->size()) fail("weight file size mismatch");
+        buf->resize(size);
+        const uint8_t* data = buf->data();
         TensorFile tf = load_weights(data, size);
         VggArch fixed = vgg_infer_arch(tf, {}, 0);
         VggArch wide = vgg_infer_arch(tf, {}, fixed.input_size * 2);
@@ -192,13 +219,13 @@ EMSCRIPTEN_KEEPALIVE int cl_load_weights(uint8_t* data, size_t size, int threads
         int side = 0;
         if (flexible && S.have_image && S.image.width == S.image.height) side = S.image.width;
         VggArch arch = side ? vgg_infer_arch(tf, {}, side) : fixed;
-        auto net = std::make_unique<Vgg>(arch, tf);
+        std::vector<uint8_t> keep;
+        if (flexible && size <= (64u << 20)) keep.assign(data, data + size);
+        // built before the old model goes, so a file that fails here leaves the old one working
+        auto net = std::make_unique<Vgg>(arch, tf, buf);
         S.threads = std::max(1, threads);
         net->set_threads(S.threads);
-        S.net.reset();                       // the old model's memory first
-        S.flexible_weights.clear();
-        S.flexible_weights.shrink_to_fit();
-        if (flexible && size <= (64u << 20)) S.flexible_weights.assign(data, data + size);
+        S.flexible_weights = std::move(keep);
         S.net = std::move(net);
         S.lo.clear(), S.hi.clear();
         S.grad_cls = -2;
