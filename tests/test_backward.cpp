@@ -21,14 +21,6 @@ using namespace cnnlens_test;
 
 namespace {
 
-std::vector<double> rand_d(size_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> u(-1, 1);
-    std::vector<double> v(n);
-    for (double& x : v) x = u(rng);
-    return v;
-}
-
 // Checks dx (analytic, from backward with upstream r) against central differences of
 // L(x) = sum_j r_j f(x)_j. |a - n| <= 1e-6 + 1e-5 |n| for every element.
 void fd_check(const char* what, std::vector<double> x, const std::vector<double>& r, const std::vector<double>& dx,
@@ -57,8 +49,8 @@ void fd_check(const char* what, std::vector<double> x, const std::vector<double>
 TEST_CASE("backward: conv3x3 input gradient passes a finite-difference check") {
     for (std::array<int, 4> d : {std::array<int, 4>{5, 4, 3, 2}, {3, 3, 1, 4}, {1, 6, 2, 3}}) {
         const int H = d[0], W = d[1], ci = d[2], co = d[3];   // (clang 14 lambdas cannot capture bindings)
-        std::vector<double> x = rand_d((size_t)H * W * ci, 1), w = rand_d((size_t)co * 9 * ci, 2),
-                            b = rand_d((size_t)co, 3), r = rand_d((size_t)H * W * co, 4), dx(x.size());
+        std::vector<double> x = random_values<double>((size_t)H * W * ci, 1), w = random_values<double>((size_t)co * 9 * ci, 2),
+                            b = random_values<double>((size_t)co, 3), r = random_values<double>((size_t)H * W * co, 4), dx(x.size());
         conv3x3_backward_naive(r.data(), H, W, co, w.data(), ci, dx.data());
         fd_check("conv3x3", x, r, dx, [&](const std::vector<double>& xx) {
             std::vector<double> y((size_t)H * W * co);
@@ -75,7 +67,7 @@ TEST_CASE("backward: conv3x3 input gradient passes a finite-difference check") {
 
 TEST_CASE("backward: relu, max-pool, linear and gap pass finite-difference checks") {
     {   // ReLU on z with no exact zeros: y = max(0, z)
-        std::vector<double> z = rand_d(50, 5), r = rand_d(50, 6), y(50), dz(50);
+        std::vector<double> z = random_values<double>(50, 5), r = random_values<double>(50, 6), y(50), dz(50);
         for (size_t i = 0; i < 50; i++) y[i] = std::max(0.0, z[i]);
         relu_backward(y.data(), r.data(), 50, false, dz.data());
         fd_check("relu", z, r, dz, [](const std::vector<double>& zz) {
@@ -86,8 +78,8 @@ TEST_CASE("backward: relu, max-pool, linear and gap pass finite-difference check
     }
     for (std::array<int, 3> d : {std::array<int, 3>{4, 6, 3}, {5, 5, 2}, {3, 2, 1}}) {   // odd sizes floor
         const int H = d[0], W = d[1], C = d[2];
-        std::vector<double> x = rand_d((size_t)H * W * C, 7), y((size_t)(H / 2) * (W / 2) * C),
-                            r = rand_d(y.size(), 8), dx(x.size());
+        std::vector<double> x = random_values<double>((size_t)H * W * C, 7), y((size_t)(H / 2) * (W / 2) * C),
+                            r = random_values<double>(y.size(), 8), dx(x.size());
         maxpool2x2_forward_naive(x.data(), H, W, C, y.data());
         maxpool2x2_backward(x.data(), y.data(), r.data(), H, W, C, dx.data());
         fd_check("maxpool", x, r, dx, [&](const std::vector<double>& xx) {
@@ -98,8 +90,8 @@ TEST_CASE("backward: relu, max-pool, linear and gap pass finite-difference check
     }
     {
         const int in = 13, out = 7;
-        std::vector<double> Wt = rand_d((size_t)in * out, 9), b = rand_d(out, 10), x = rand_d(in, 11),
-                            r = rand_d(out, 12), dx(in);
+        std::vector<double> Wt = random_values<double>((size_t)in * out, 9), b = random_values<double>(out, 10), x = random_values<double>(in, 11),
+                            r = random_values<double>(out, 12), dx(in);
         linear_backward_naive(Wt.data(), r.data(), in, out, dx.data());
         fd_check("linear", x, r, dx, [&](const std::vector<double>& xx) {
             std::vector<double> o(out);
@@ -109,7 +101,7 @@ TEST_CASE("backward: relu, max-pool, linear and gap pass finite-difference check
     }
     {
         const int H = 3, W = 5, C = 4;
-        std::vector<double> x = rand_d((size_t)H * W * C, 13), r = rand_d(C, 14), dx(x.size());
+        std::vector<double> x = random_values<double>((size_t)H * W * C, 13), r = random_values<double>(C, 14), dx(x.size());
         gap_backward(r.data(), H, W, C, dx.data());
         fd_check("gap", x, r, dx, [&](const std::vector<double>& xx) {
             std::vector<double> o(C);
@@ -140,7 +132,7 @@ TEST_CASE("backward: the non-differentiable conventions") {
 TEST_CASE("backward: linear_backward (SIMD, threads) equals the naive transposed product") {
     for (int in : {3, 17, 1030}) {
         const int out = 29;
-        std::vector<double> Wd = rand_d((size_t)in * out, 15), dyd = rand_d(out, 16);
+        std::vector<double> Wd = random_values<double>((size_t)in * out, 15), dyd = random_values<double>(out, 16);
         dyd[3] = 0;   // rows with a zero gradient are skipped
         std::vector<float> Wt(Wd.begin(), Wd.end()), dy(dyd.begin(), dyd.end()), a(in), b(in);
         linear_backward_naive(Wt.data(), dy.data(), in, out, a.data());

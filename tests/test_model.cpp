@@ -19,14 +19,6 @@ using namespace cnnlens_test;
 
 namespace {
 
-std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1, float hi = 1) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> u(lo, hi);
-    std::vector<float> v(n);
-    for (float& x : v) x = u(rng);
-    return v;
-}
-
 std::vector<float> f32(const TensorRef* t) {
     std::vector<float> v((size_t)t->numel());
     tensor_to_f32(*t, v.data());
@@ -86,7 +78,7 @@ void check_against_naive(const std::vector<int>& cfg, int size, Head head, int t
     REQUIRE(arch.input_size == size);
     Vgg net(arch, tf);
     net.set_threads(threads);
-    std::vector<float> x = random_vec((size_t)size * size * 3, 7, -2, 2);
+    std::vector<float> x = random_values<float>((size_t)size * size * 3, 7, -2, 2);
     net.forward(x.data());
     std::vector<std::vector<float>> ref = naive_forward(tf, arch, x);
     REQUIRE(ref.size() == net.layers().size());
@@ -104,7 +96,7 @@ void check_against_naive(const std::vector<int>& cfg, int size, Head head, int t
 TEST_CASE("layers: linear_forward (SIMD, threaded) equals the naive loop") {
     for (int in : {1, 7, 16, 33, 200}) {
         int out = 37;
-        std::vector<float> W = random_vec((size_t)in * out, 1), b = random_vec(out, 2), x = random_vec(in, 3);
+        std::vector<float> W = random_values<float>((size_t)in * out, 1), b = random_values<float>(out, 2), x = random_values<float>(in, 3);
         std::vector<float> y1(out), y2(out);
         linear_forward_naive(W.data(), b.data(), x.data(), in, out, true, y1.data());
         linear_forward(W.data(), b.data(), x.data(), in, out, true, y2.data(), nullptr);

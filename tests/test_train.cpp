@@ -28,14 +28,6 @@ using namespace cnnlens_test;
 
 namespace {
 
-std::vector<double> rnd(size_t n, uint32_t seed, double lo = -1, double hi = 1) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> u(lo, hi);
-    std::vector<double> v(n);
-    for (double& x : v) x = u(rng);
-    return v;
-}
-
 // Central differences of a scalar loss L(v) against the analytic gradient g, element by element:
 // |g - num| <= 1e-6 + 1e-5 |num|.
 void fd_scalar(const char* what, std::vector<double> v, const std::vector<double>& g,
@@ -93,8 +85,8 @@ TEST_CASE("train: conv3x3 weight and bias gradients pass a finite-difference che
     for (std::array<int, 5> d : {std::array<int, 5>{2, 4, 3, 2, 3}, {1, 3, 5, 1, 2}, {3, 2, 2, 3, 1}}) {
         const int N = d[0], H = d[1], W = d[2], ci = d[3], co = d[4];
         const size_t img_in = (size_t)H * W * ci, img_out = (size_t)H * W * co;
-        std::vector<double> x = rnd(N * img_in, 1), w = rnd((size_t)co * 9 * ci, 2), b = rnd(co, 3),
-                            r = rnd(N * img_out, 4), dw(w.size()), db(b.size());
+        std::vector<double> x = random_values<double>(N * img_in, 1), w = random_values<double>((size_t)co * 9 * ci, 2), b = random_values<double>(co, 3),
+                            r = random_values<double>(N * img_out, 4), dw(w.size()), db(b.size());
         conv3x3_weight_grad_naive(x.data(), r.data(), N, H, W, ci, co, dw.data(), db.data());
         // L = sum_{n,h,w,o} r * conv(x; w, b)
         auto L = [&](const std::vector<double>& ww, const std::vector<double>& bb) {
@@ -115,7 +107,7 @@ TEST_CASE("train: the XNNPACK conv weight gradient equals the naive one") {
     // 28x28 images, 256 positions per GEMM chunk: many chunks, the last one partial.
     for (std::array<int, 5> d : {std::array<int, 5>{13, 28, 28, 3, 8}, {5, 7, 7, 16, 32}, {2, 5, 3, 1, 4}}) {
         const int N = d[0], H = d[1], W = d[2], ci = d[3], co = d[4];
-        std::vector<double> xd = rnd((size_t)N * H * W * ci, 5), dzd = rnd((size_t)N * H * W * co, 6);
+        std::vector<double> xd = random_values<double>((size_t)N * H * W * ci, 5), dzd = random_values<double>((size_t)N * H * W * co, 6);
         std::vector<float> x(xd.begin(), xd.end()), dz(dzd.begin(), dzd.end());
         std::vector<float> w0((size_t)co * 9 * ci), b0(co);
         conv3x3_weight_grad_naive(x.data(), dz.data(), N, H, W, ci, co, w0.data(), b0.data());
@@ -139,8 +131,8 @@ TEST_CASE("train: the XNNPACK conv weight gradient equals the naive one") {
 TEST_CASE("train: linear, softmax cross-entropy and batch norm pass finite-difference checks") {
     {   // linear, batched: L = sum r * (x W^T + b)
         const int N = 3, in = 5, out = 4;
-        std::vector<double> Wt = rnd((size_t)out * in, 7), b = rnd(out, 8), x = rnd((size_t)N * in, 9),
-                            r = rnd((size_t)N * out, 10), dx(x.size()), dW(Wt.size()), db(b.size());
+        std::vector<double> Wt = random_values<double>((size_t)out * in, 7), b = random_values<double>(out, 8), x = random_values<double>((size_t)N * in, 9),
+                            r = random_values<double>((size_t)N * out, 10), dx(x.size()), dW(Wt.size()), db(b.size());
         linear_backward_batch(Wt.data(), x.data(), r.data(), N, in, out, dx.data(), dW.data(), db.data());
         auto L = [&](const std::vector<double>& WW, const std::vector<double>& bb, const std::vector<double>& xx) {
             std::vector<double> y((size_t)N * out);
@@ -153,7 +145,7 @@ TEST_CASE("train: linear, softmax cross-entropy and batch norm pass finite-diffe
     }
     {   // softmax cross-entropy, mean over the batch
         const int N = 4, K = 5;
-        std::vector<double> logits = rnd((size_t)N * K, 11, -3, 3), probs(logits.size()), g(logits.size());
+        std::vector<double> logits = random_values<double>((size_t)N * K, 11, -3, 3), probs(logits.size()), g(logits.size());
         const uint8_t labels[N] = {0, 4, 2, 2};
         double L0 = softmax_xent_forward(logits.data(), labels, N, K, probs.data());
         softmax_xent_backward(probs.data(), labels, N, K, g.data());
@@ -172,8 +164,8 @@ TEST_CASE("train: linear, softmax cross-entropy and batch norm pass finite-diffe
     {   // batch norm in training mode: L = sum r * BN(z), through the batch statistics too
         const size_t P = 7;
         const int C = 3;
-        std::vector<double> z = rnd(P * C, 12, -2, 2), gamma = rnd(C, 13, 0.5, 1.5), beta = rnd(C, 14),
-                            r = rnd(P * C, 15), y(P * C), mean(C), rstd(C), dz(P * C), dg(C), dbe(C);
+        std::vector<double> z = random_values<double>(P * C, 12, -2, 2), gamma = random_values<double>(C, 13, 0.5, 1.5), beta = random_values<double>(C, 14),
+                            r = random_values<double>(P * C, 15), y(P * C), mean(C), rstd(C), dz(P * C), dg(C), dbe(C);
         batchnorm_train_forward(z.data(), P, C, gamma.data(), beta.data(), 1e-5, y.data(), mean.data(), rstd.data(),
                                 (double*)nullptr);
         batchnorm_train_backward(z.data(), r.data(), P, C, gamma.data(), mean.data(), rstd.data(), dz.data(), dg.data(),
@@ -201,7 +193,7 @@ TEST_CASE("train: linear, softmax cross-entropy and batch norm pass finite-diffe
 TEST_CASE("train: the threaded batch norm + ReLU equals the reference templates") {
     const size_t P = 1003;
     const int C = 5;
-    std::vector<double> zd = rnd(P * C, 30, -2, 3), gd = rnd(P * C, 31), gam = rnd(C, 32, 0.5, 1.5), bet = rnd(C, 33);
+    std::vector<double> zd = random_values<double>(P * C, 30, -2, 3), gd = random_values<double>(P * C, 31), gam = random_values<double>(C, 32, 0.5, 1.5), bet = random_values<double>(C, 33);
     std::vector<float> z(zd.begin(), zd.end()), g0(gd.begin(), gd.end()), gamma(gam.begin(), gam.end()),
         beta(bet.begin(), bet.end());
     // reference: the templates in float, then ReLU
@@ -237,7 +229,7 @@ TEST_CASE("train: the whole network's gradient matches finite differences along 
         spec.input_size = 8, spec.num_classes = 3, spec.batch_norm = bn;
         TrainNet net(spec, 7);
         const int N = 4;
-        std::vector<double> xd = rnd((size_t)N * 64, 16);
+        std::vector<double> xd = random_values<double>((size_t)N * 64, 16);
         std::vector<float> x(xd.begin(), xd.end());
         const uint8_t labels[N] = {0, 2, 1, 2};
         net.forward(x.data(), N, true);
@@ -251,7 +243,7 @@ TEST_CASE("train: the whole network's gradient matches finite differences along 
         };
         uint32_t seed = 100;
         for (const ParamTensor& t : net.tensors) {
-            std::vector<double> d = rnd(t.size, seed++);
+            std::vector<double> d = random_values<double>(t.size, seed++);
             double gd = 0;
             for (size_t i = 0; i < t.size; i++) gd += g[t.offset + i] * d[i];
             const double eps = 1e-3;

@@ -1,6 +1,8 @@
 // test_util.h: helpers shared by the tests (fixture paths, comparisons with stated tolerances).
 #pragma once
 #include <cmath>
+#include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,16 @@
 #endif
 
 namespace cnnlens_test {
+
+// n values uniform in [lo, hi), reproducible from seed.
+template <typename T = float>
+std::vector<T> random_values(size_t n, uint32_t seed, double lo = -1, double hi = 1) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> u(lo, hi);
+    std::vector<T> v(n);
+    for (T& x : v) x = (T)u(rng);
+    return v;
+}
 
 inline std::string data_path(const std::string& rel) { return std::string(CNNLENS_TEST_DATA) + "/" + rel; }
 
