@@ -42,7 +42,7 @@ build_wasm() {   # build_wasm DIR FLAGS
 }
 
 # --- web app (issue 4): both compute modules + the ImGui UI, assembled into build/site
-BUILTIN_MODEL=tests/data/oracle/tiny_gap/w.safetensors   # the site's models/builtin.safetensors (issue 5 replaces it)
+BUILTIN_MODEL=assets/fashion_mnist_vgg_gap.safetensors   # the site's models/builtin.safetensors (issue 5)
 build_web() {
     build_wasm build/wasm "-msimd128"
     build_wasm build/wasm-mt "-msimd128 -pthread"
@@ -55,7 +55,16 @@ build_web() {
     cp build/wasm-mt/src/app/cnnlens_compute_mt.{js,wasm,worker.js} $new/
     cp $BUILTIN_MODEL $new/models/builtin.safetensors
     cp assets/samples/*.jpg assets/samples/LICENSES.md $new/samples/
-    (cd $new/samples && printf '[%s]\n' "$(for f in *.jpg; do printf '{"name":"%s","file":"%s"},' "${f%.jpg}" "$f"; done | sed 's/,$//')" > index.json)
+    cp -r assets/fashion-mnist $new/samples/
+    python3 - $new/samples <<'EOF'   # the gallery: Fashion-MNIST test images first (the built-in model's), then photos
+import glob, json, os, sys
+d = sys.argv[1]
+items = [dict(e, file="fashion-mnist/" + e["file"], group="Fashion-MNIST test set", thumb=40)
+         for e in json.load(open(d + "/fashion-mnist/index.json"))]
+items += [{"name": os.path.basename(f)[:-4], "file": os.path.basename(f), "group": "Photos", "thumb": 64}
+          for f in sorted(glob.glob(d + "/*.jpg"))]
+json.dump(items, open(d + "/index.json", "w"), indent=0)
+EOF
     rm -rf $site && mv $new $site
     echo "web app: $site"
 }

@@ -242,7 +242,7 @@ TEST_CASE("explain: an all-zero gradient gives all-zero maps, and normalising th
     CHECK(all_zero(norm));
     const std::vector<float> gb(32 * 32 * 3, 1.0f);
     std::vector<float> ggc(gb.size(), 1.0f);
-    guided_gradcam(map.data(), H, W, gb.data(), 32, 32, ggc.data());
+    guided_gradcam(map.data(), H, W, gb.data(), 32, 32, 3, ggc.data());
     CHECK(all_zero(ggc));
     // A filmstrip of a zero map: every map tile is the image blended with colormap(0).
     Image img;
@@ -283,7 +283,7 @@ TEST_CASE("explain: guided Grad-CAM, overlay, filmstrip, gradient image and top_
     REQUIRE(gb.shape == std::vector<int64_t>{S, S, 3});
     std::vector<float> map(h * w), out((size_t)S * S * 3), norm(h * w), up((size_t)S * S);
     gradcam(A.data.data(), G.data.data(), h, w, K, map.data(), nullptr);
-    guided_gradcam(map.data(), h, w, gb.data.data(), S, S, out.data());
+    guided_gradcam(map.data(), h, w, gb.data.data(), S, S, 3, out.data());
     normalize01(map.data(), map.size(), norm.data());
     upsample_bilinear(norm.data(), h, w, S, S, up.data());
     float umax = 0;
@@ -337,7 +337,7 @@ TEST_CASE("explain: guided Grad-CAM, overlay, filmstrip, gradient image and top_
     CHECK(gi.width == S);
     CHECK(gi.rgb[0] == 128);
     g[0] = 10;   // pixel 0's first channel
-    Image rgb = gradient_image(g.data(), S, S), bgr = gradient_image(g.data(), S, S, true);
+    Image rgb = gradient_image(g.data(), S, S), bgr = gradient_image(g.data(), S, S, 3, true);
     CHECK(rgb.rgb[0] == 255);
     CHECK(bgr.rgb[2] == 255);
     CHECK(bgr.rgb[0] == rgb.rgb[2]);

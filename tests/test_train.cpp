@@ -388,14 +388,6 @@ TEST_CASE("train: gunzip (stored, fixed and dynamic blocks) and the IDX reader")
     CHECK_THROWS_WITH_AS(fashion_mnist_load("/nonexistent", "train"), doctest::Contains("dataset-fashion-mnist"), Error);
 }
 
-namespace {
-bool fashion_present() {
-    struct stat st;
-    return stat((std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz").c_str(), &st) == 0 ||
-           stat((std::string(kFashionMnistDir) + "/train-images-idx3-ubyte").c_str(), &st) == 0;
-}
-}  // namespace
-
 TEST_CASE("train: smoke: a few hundred SGD steps on 2,000 Fashion-MNIST images make the loss fall") {
     REQUIRE_MESSAGE(fashion_present(), "Fashion-MNIST is not installed under " << kFashionMnistDir
                                            << ": run scripts/deps.sh apt (apt-get install dataset-fashion-mnist)");

@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
+#include "io/idx.h"
 #include "io/npy.h"
 
 #ifndef CNNLENS_TEST_DATA
@@ -41,6 +44,13 @@ inline double max_abs_diff(const float* a, const float* b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = std::fmax(m, std::fabs((double)a[i] - b[i]));
     return m;
+}
+
+// Fashion-MNIST as scripts/deps.sh installs it (Debian's dataset-fashion-mnist).
+inline bool fashion_present() {
+    struct stat st;
+    const std::string d = cnnlens::kFashionMnistDir;
+    return stat((d + "/train-images-idx3-ubyte.gz").c_str(), &st) == 0 || stat((d + "/train-images-idx3-ubyte").c_str(), &st) == 0;
 }
 
 }  // namespace cnnlens_test

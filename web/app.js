@@ -4,10 +4,10 @@
 // webcam) and offers window.cnnlens and the URL parameters (README, "Web app").
 'use strict';
 
-// The model the page opens with. Issue 5's built-in Fashion-MNIST VGG replaces this file;
-// until then it is a tiny test network (tests/data/oracle/tiny_gap), so its classes mean nothing.
+// The model the page opens with: our own VGG-GAP trained on Fashion-MNIST (1.2 MB,
+// assets/fashion_mnist_vgg_gap.safetensors), and the gallery image shown with it.
 const DEFAULT_MODEL = 'models/builtin.safetensors';
-const DEFAULT_MODEL_LABEL = 'built-in (placeholder: tiny random test network)';
+const DEFAULT_MODEL_LABEL = 'built-in: Fashion-MNIST VGG-GAP (ours)';
 const WEIGHT_EXT = /\.(safetensors|pth|pt|bin|h5|hdf5|keras|ckpt)$/i;
 
 const params = new URLSearchParams(location.search);
@@ -36,6 +36,14 @@ function fitCanvas() {
 }
 fitCanvas();
 window.addEventListener('resize', fitCanvas);
+// The wheel, in notches, to the UI (before emscripten's GLFW handler, which gets it wrong).
+window.addEventListener('wheel', (e) => {
+  if (e.target !== canvas || !uiReady) return;
+  const unit = e.deltaMode === 1 ? 3 : e.deltaMode === 2 ? 0.3 : 100;   // lines, pages, pixels per notch
+  Module.ccall('ui_scroll', null, ['number', 'number'], [e.deltaX / unit, e.deltaY / unit]);
+  e.stopImmediatePropagation();
+  e.preventDefault();
+}, { capture: true, passive: false });
 
 function ui(fn, types, args) {
   const call = () => {
@@ -141,6 +149,7 @@ worker.onmessage = (e) => {
         [md.name, md.describe, md.layout, md.head, md.preprocess, md.resize, md.input_size, md.num_classes, md.threads,
          md.explain ? 1 : 0, md.ms_load]);
       for (const l of md.layers) ui('ui_add_layer', ['string', 'string', 'number', 'number', 'number'], [l.name, l.kind, l.h, l.w, l.c]);
+      for (const n of md.class_names || []) ui('ui_add_class_name', ['string'], [n]);
       ui('ui_model_done', ['string', 'string'], [state.view.layer || '', state.view.camLayer || '']);
       // the UI picked the layers it could: read them back through its next view message
       break;
@@ -155,7 +164,8 @@ worker.onmessage = (e) => {
         [r.image.width, r.image.height, r.ms.forward, r.ms.backward, r.ms.explain, r.ms.load]);
       for (const p of r.top) ui('ui_add_pred', ['number', 'string', 'number', 'number'], [p.index, p.name, p.prob, p.logit]);
       for (const [lo, hi] of r.range) ui('ui_add_range', ['number', 'number'], [lo, hi]);
-      uiBytes('ui_on_image', new Uint8Array(m.rgb), [m.side], [state.imageName]);
+      state.input = { side: m.side, rgb: new Uint8Array(m.rgb) };
+      uiBytes('ui_on_image', state.input.rgb, [m.side], [state.imageName]);
       break;
     }
     case 'layer': {
@@ -377,17 +387,22 @@ const webcam = {
   },
 };
 
+const samplesList = fetch('samples/index.json').then((r) => r.json());
+samplesList.catch(() => {});
 async function loadSamples() {
   try {
-    const list = await (await fetch('samples/index.json')).json();
+    const list = await samplesList;
     const thumbs = await Promise.all(list.map(async (s) => {   // fetched in parallel, added in order
-      const blob = await (await fetch('samples/' + s.file)).blob();
-      const bmp = await createImageBitmap(blob, { resizeWidth: 64, resizeHeight: 64, resizeQuality: 'medium' });
-      const c = new OffscreenCanvas(64, 64), g = c.getContext('2d');
-      g.drawImage(bmp, 0, 0);
-      return g.getImageData(0, 0, 64, 64).data;
+      const t = s.thumb || 64;
+      const bmp = await createImageBitmap(await (await fetch('samples/' + s.file)).blob());
+      const c = new OffscreenCanvas(t, t), g = c.getContext('2d');
+      g.imageSmoothingEnabled = bmp.width >= t;   // small images (28x28) are enlarged pixelated
+      g.imageSmoothingQuality = 'medium';
+      g.drawImage(bmp, 0, 0, t, t);
+      return g.getImageData(0, 0, t, t).data;
     }));
-    list.forEach((s, i) => uiBytes('ui_add_sample', thumbs[i], [s.name, 'samples/' + s.file, 64, 64]));
+    list.forEach((s, i) => uiBytes('ui_add_sample', thumbs[i], [s.name, 'samples/' + s.file, s.group || '',
+                                                                s.thumb || 64, s.thumb || 64]));
   } catch (e) {
     console.warn('samples:', e.message);
   }
@@ -408,10 +423,20 @@ async function start() {
   const model = params.get('model');
   const image = params.get('image');
   const first = loadWeights(model || DEFAULT_MODEL, model ? undefined : DEFAULT_MODEL_LABEL);
-  started = true;
-  await first;
-  if (state.model) applyUrlView();
-  if (image) await loadImage(image);
+  let next = null;
+  try {
+    await first;
+    if (state.model) applyUrlView();
+    if (image) next = loadImage(image);
+    else if (!model) {   // the built-in model opens with the first image of its gallery
+      const s = (await samplesList.catch(() => []))[0];
+      if (s) next = loadImage('samples/' + s.file, s.name);
+    }
+  } finally {
+    started = true;    // window.cnnlens.ready() waits for the start-up model and image
+    settleIdle();
+  }
+  if (next) await next;
 }
 
 worker.postMessage({ op: 'init', threaded: isolated, base });
@@ -434,6 +459,8 @@ window.cnnlens = {
                                 head: state.model.head, numClasses: state.model.num_classes,
                                 layers: state.model.layers.map((l) => l.name), explain: !!state.model.explain },
   top5: () => (state.result ? state.result.top.map((p) => ({ ...p })) : []),
+  // The image as the network saw it (fitted to its input size): {side, rgb: number[] (side * side * 3)}.
+  input: () => state.input && { side: state.input.side, rgb: Array.from(state.input.rgb) },
   layers: () => (state.model ? state.model.layers.map((l) => ({ ...l })) : []),
   // The selected layer's feature maps: {layer, h, w, c, data: Float32Array HWC}.
   activations: () => state.layer && { layer: state.layer.name, h: state.layer.h, w: state.layer.w, c: state.layer.c,

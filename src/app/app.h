@@ -18,7 +18,7 @@ struct AppPred {
 };
 
 struct AppSample {
-    std::string name, url;
+    std::string name, url, group;   // group: a heading in the gallery
     unsigned thumb = 0;
     int w = 0, h = 0;
 };
@@ -39,6 +39,7 @@ struct App {
     int input_size = 0, num_classes = 0, threads = 1;
     bool explain_available = false;
     std::vector<AppLayer> layers;
+    std::vector<std::string> class_names;   // the model's metadata; empty for ImageNet / unnamed
 
     // result of the last forward
     bool have_result = false;

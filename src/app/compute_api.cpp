@@ -248,6 +248,12 @@ EMSCRIPTEN_KEEPALIVE const char* cl_model_json() {
     o += ",\"head\":";
     json_str(o, a.head == Head::Gap ? "gap" : "fc");
     o += ",\"num_classes\":" + std::to_string(a.num_classes);
+    o += ",\"class_names\":[";
+    for (size_t i = 0; i < a.class_names.size(); i++) {
+        if (i) o += ',';
+        json_str(o, a.class_names[i]);
+    }
+    o += "]";
     o += ",\"batch_norm\":" + std::string(a.batch_norm ? "true" : "false");
     o += ",\"preprocess\":";
     json_str(o, preprocess_name(a.preprocess));
@@ -432,12 +438,13 @@ EMSCRIPTEN_KEEPALIVE const char* cl_explain(int layer, int cls, int cls2, int me
             std::vector<float> m0(S.maps.begin(), S.maps.begin() + (size_t)l.h * l.w);
             ensure_grad(c1, true, -1);
             const int n = S.net->arch().input_size;
-            std::vector<float> gg((size_t)n * n * 3);
+            const int C = S.net->arch().in_channels;
+            std::vector<float> gg((size_t)n * n * C);
             const double t0 = now_ms();
-            guided_gradcam(m0.data(), l.h, l.w, S.net->input_grad(), n, n, gg.data());
+            guided_gradcam(m0.data(), l.h, l.w, S.net->input_grad(), n, n, C, gg.data());
             const bool bgr = S.net->arch().preprocess == Preprocess::Caffe;
-            Image gi = gradient_image(gg.data(), n, n, bgr);                 // guided Grad-CAM
-            Image gb = gradient_image(S.net->input_grad(), n, n, bgr);       // guided backprop
+            Image gi = gradient_image(gg.data(), n, n, C, bgr);                 // guided Grad-CAM
+            Image gb = gradient_image(S.net->input_grad(), n, n, C, bgr);       // guided backprop
             t_maps += now_ms() - t0;
             S.guided_rgb = std::move(gi.rgb);
             S.guided_rgb.insert(S.guided_rgb.end(), gb.rgb.begin(), gb.rgb.end());

@@ -116,7 +116,7 @@ unsigned gpu_texture_r8(unsigned tex, int w, int h, const uint8_t* data, bool li
 }
 
 unsigned gpu_texture_rgb(unsigned tex, int w, int h, const uint8_t* rgb) {
-    return texture_upload(tex, w, h, GL_RGB8, GL_RGB, rgb, true);
+    return texture_upload(tex, w, h, GL_RGB8, GL_RGB, rgb, w >= 64 && h >= 64);
 }
 
 void gpu_texture_delete(unsigned& tex) {

@@ -18,6 +18,7 @@ void gpu_new_frame();             // drops last frame's callback parameters
 // Creates (tex == 0) or refills a texture. R8 maps: linear = bilinear upsampling (heatmaps),
 // otherwise nearest (feature maps show their pixels).
 unsigned gpu_texture_r8(unsigned tex, int w, int h, const uint8_t* data, bool linear);
+// RGB images: bilinear, except small ones (a 28x28 input) which show their pixels.
 unsigned gpu_texture_rgb(unsigned tex, int w, int h, const uint8_t* rgb);
 void gpu_texture_delete(unsigned& tex);
 

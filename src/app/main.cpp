@@ -110,6 +110,16 @@ extern "C" {
 // web/app.js calls this after each ui_* call: draw the news.
 EMSCRIPTEN_KEEPALIVE void ui_wake() { wake(); }
 
+// Mouse wheel / touchpad scrolling in notches (positive dy = towards the user, i.e. scroll
+// down), from web/app.js: emscripten 3.1.6's GLFW passes raw pixel deltas with the wrong sign,
+// so the page handles wheel events itself.
+EMSCRIPTEN_KEEPALIVE void ui_scroll(double dx, double dy) {
+    ImGuiIO& io = ImGui::GetIO();
+    io.MouseWheelH -= (float)dx;
+    io.MouseWheel -= (float)dy;
+    wake();
+}
+
 EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* name, const char* describe, const char* layout, const char* head,
                                       const char* preprocess, const char* resize, int input_size, int num_classes,
                                       int threads, int explain, double ms_load) {
@@ -121,6 +131,7 @@ EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* name, const char* describe, co
     a.explain_available = explain != 0;
     a.ms_load = ms_load;
     a.layers.clear();
+    a.class_names.clear();
     a.have_result = false;
     a.act.clear(), a.act_layer = -1;
     a.heats.clear(), a.strip.clear();
@@ -128,6 +139,9 @@ EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* name, const char* describe, co
     if (a.cls >= num_classes) a.cls = -1;
     if (a.cls2 >= num_classes) a.cls2 = -1;
 }
+
+// The model's own class names (its metadata), in class order; none for ImageNet or unnamed heads.
+EMSCRIPTEN_KEEPALIVE void ui_add_class_name(const char* name) { g_app.class_names.push_back(str(name)); }
 
 EMSCRIPTEN_KEEPALIVE void ui_add_layer(const char* name, const char* kind, int h, int w, int c) {
     g_app.layers.push_back({str(name), str(kind), h, w, c});
@@ -257,9 +271,10 @@ EMSCRIPTEN_KEEPALIVE void ui_set_weights_url(const char* url) {
 EMSCRIPTEN_KEEPALIVE void ui_on_webcam(int on) { g_app.webcam_on = on != 0; }
 
 // A sample image of the gallery with its thumbnail (RGBA8, copied).
-EMSCRIPTEN_KEEPALIVE void ui_add_sample(const char* name, const char* url, int w, int h, const uint8_t* rgba) {
+EMSCRIPTEN_KEEPALIVE void ui_add_sample(const char* name, const char* url, const char* group, int w, int h,
+                                        const uint8_t* rgba) {
     AppSample s;
-    s.name = str(name), s.url = str(url), s.w = w, s.h = h;
+    s.name = str(name), s.url = str(url), s.group = str(group), s.w = w, s.h = h;
     std::vector<uint8_t> rgb((size_t)w * h * 3);
     for (size_t i = 0; i < (size_t)w * h; i++)
         for (int k = 0; k < 3; k++) rgb[i * 3 + k] = rgba[i * 4 + k];

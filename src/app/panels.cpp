@@ -3,6 +3,8 @@
 // Wide windows (>= 860 px): Input + Predictions on the left, tabs Feature maps / Where it looks /
 // Model on the right. Narrow windows: one tab per panel. Everything is a plain ImGui widget, so
 // mouse, touch (GLFW turns it into mouse events) and keyboard (Tab / arrows / Enter) all work.
+#include <strings.h>
+
 #include <algorithm>
 #include <cstdarg>
 #include <cmath>
@@ -88,16 +90,18 @@ bool begin_tab(const char* name, const char* label = nullptr) {
     return ImGui::BeginTabItem(id.c_str(), nullptr, f);
 }
 
-// "281 tabby cat" for ImageNet, "class 2" otherwise.
+// "281 tabby cat" for ImageNet, "7 Sneaker" for a model with named classes, "class 2" otherwise.
 std::string class_text(int c) {
     if (c < 0) return "-";
-    if (g_app.num_classes == cnnlens::kImageNetNumClasses) return fmt("%d %s", c, class_label(c).c_str());
+    if (g_app.num_classes == cnnlens::kImageNetNumClasses || !g_app.class_names.empty())
+        return fmt("%d %s", c, class_label(c).c_str());
     return class_label(c);
 }
 
 // ---------------------------------------------------------------------------- input
 
-void panel_input() {
+// The image as the network saw it, or the drop zone.
+void panel_input_image() {
     App& a = g_app;
     const float avail = ImGui::GetContentRegionAvail().x;
     const float side = std::min(avail, 320.0f);
@@ -105,6 +109,12 @@ void panel_input() {
         ImGui::Image(gpu_id(a.image_tex), ImVec2(side, side));
         ImGui::TextWrapped("%s  %dx%d -> %dx%d (%s)", a.image_name.c_str(), a.image_w, a.image_h, a.image_side,
                            a.image_side, a.resize.c_str());
+        if (a.resize == "object") {
+            ImGui::TextDisabled("the network's view: grey, light on dark");
+            help_marker("What the network sees: greyscale, the object light on a dark background (a light "
+                        "background is inverted), trimmed to the object and centred, like the Fashion-MNIST "
+                        "images it learned from.");
+        }
     } else {
         ImVec2 p = ImGui::GetCursorScreenPos();
         ImGui::InvisibleButton("##dropzone", ImVec2(side, side * 0.6f));
@@ -118,6 +128,12 @@ void panel_input() {
         dl->AddText(ImVec2(p.x + (side - s2.x) / 2, p.y + side * 0.3f + 2), IM_COL32(160, 160, 170, 255), t2);
         if (clicked) app_request("{\"op\":\"pickImage\"}");
     }
+}
+
+// Where images come from: file picker, clipboard, webcam, URL, the gallery.
+void panel_input_sources() {
+    App& a = g_app;
+    const float avail = ImGui::GetContentRegionAvail().x;
     if (ImGui::Button("Open image...")) app_request("{\"op\":\"pickImage\"}");
     ImGui::SameLine();
     if (ImGui::Button("Paste")) app_request("{\"op\":\"paste\"}");
@@ -135,14 +151,17 @@ void panel_input() {
     if ((ImGui::Button("Load") || enter) && a.image_url[0])
         app_request("{\"op\":\"imageUrl\",\"url\":" + json_escape(a.image_url) + "}");
     if (!a.samples.empty()) {
-        ImGui::TextDisabled("Samples");
-        const float t = 64;
         float x = 0;
         for (size_t i = 0; i < a.samples.size(); i++) {
             const AppSample& s = a.samples[i];
+            const float t = (float)s.w;
+            if (i == 0 || s.group != a.samples[i - 1].group) {
+                ImGui::TextDisabled("%s", s.group.empty() ? "Samples" : s.group.c_str());
+                x = 0;
+            }
             ImGui::PushID((int)i);
             if (x > 0 && x + t + 8 > avail) x = 0;
-            else if (i) ImGui::SameLine();
+            else if (x > 0) ImGui::SameLine();
             if (ImGui::ImageButton(gpu_id(s.thumb), ImVec2(t, t), ImVec2(0, 0), ImVec2(1, 1), 2))
                 app_request("{\"op\":\"sample\",\"url\":" + json_escape(s.url) + ",\"name\":" + json_escape(s.name) + "}");
             if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", s.name.c_str());
@@ -150,6 +169,11 @@ void panel_input() {
             ImGui::PopID();
         }
     }
+}
+
+void panel_input() {
+    panel_input_image();
+    panel_input_sources();
 }
 
 // ---------------------------------------------------------------------------- predictions
@@ -609,6 +633,8 @@ EMSCRIPTEN_KEEPALIVE int ui_class_find(const char* q) {
     char* end = nullptr;
     long v = std::strtol(s.c_str(), &end, 10);
     if (!s.empty() && !*end) return v >= 0 && v < g_app.num_classes ? (int)v : -3;
+    for (size_t i = 0; i < g_app.class_names.size(); i++)
+        if (strcasecmp(g_app.class_names[i].c_str(), s.c_str()) == 0) return (int)i;
     if (g_app.num_classes == cnnlens::kImageNetNumClasses) {
         int i = cnnlens::imagenet_find(s);
         return i >= 0 ? i : -3;
@@ -619,6 +645,7 @@ EMSCRIPTEN_KEEPALIVE int ui_class_find(const char* q) {
 
 std::string class_label(int index) {
     if (index < 0) return "";
+    if (index < (int)g_app.class_names.size()) return g_app.class_names[(size_t)index];
     if (g_app.num_classes == cnnlens::kImageNetNumClasses) return cnnlens::imagenet_classes()[index].name;
     return fmt("class %d", index);
 }
@@ -660,9 +687,11 @@ void app_draw() {
         const float left = std::min(360.0f, vp->Size.x * 0.34f);
         ImGui::BeginChild("##left", ImVec2(left, 0), true);
         if (g_select_tab == "Input" || g_select_tab == "Predictions") ImGui::SetScrollY(0);
-        panel_input();
+        panel_input_image();
         section("Predictions");
         panel_predictions();
+        section("Another image");
+        panel_input_sources();
         ImGui::EndChild();
         ImGui::SameLine();
         ImGui::BeginChild("##right", ImVec2(0, 0), true);

@@ -1,6 +1,7 @@
 // cnnlens: the command-line front end of CNN Lens.
 //
-//   cnnlens predict  --weights W --image I            top-5 with probabilities
+//   cnnlens predict  [--weights W] --image I          top-5 with probabilities
+//                    (no --weights: the built-in Fashion-MNIST model, assets/fashion_mnist_vgg_gap.safetensors)
 //   cnnlens dump     --weights W --image I --npy DIR  logits.npy, act_<layer>.npy (HWC, float32)
 //   cnnlens features --weights W --image I --layer L --out grid.png
 //   cnnlens explain  --weights W --image I --class 712,281 --layer all [--dump-npy DIR] [--out PREFIX]
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli.h"
 #include "core/error.h"
 #include "explain/colormap.h"
 #include "explain/explain.h"
@@ -29,11 +31,6 @@
 #include "model/predict.h"
 
 using namespace cnnlens;
-
-namespace cnnlens {   // train_cmd.cpp (issue 5)
-int cmd_train(std::map<std::string, std::string>& a);
-int cmd_eval(std::map<std::string, std::string>& a);
-}  // namespace cnnlens
 
 namespace {
 
@@ -49,13 +46,15 @@ struct Command {
 
 const char* kModelFlags =
     "  --weights FILE       .safetensors (torchvision or timm keys), .pth (zip or legacy) or Keras .h5\n"
+    "                       (default: the built-in Fashion-MNIST model)\n"
     "  --cfg LIST           check/force the layer list: A|B|D|E, vgg16, or e.g. 64,M,128,M\n"
     "  --head fc|gap        check the classifier head\n"
     "  --input-size N       square input side (default: from the file or the image)\n"
     "  --threads N          compute threads (default 1)\n";
 const char* kImageFlags =
     "  --image FILE         JPEG, PNG, BMP, GIF, TGA ...\n"
-    "  --preprocess MODE    torch|caffe (default: caffe for Keras files, torch otherwise)\n"
+    "  --preprocess MODE    torch|caffe|mean_std (default: the file's metadata; caffe for Keras files,\n"
+    "                       mean_std for greyscale models, torch otherwise)\n"
     "  --resize MODE        resize-crop|squash|center-square|exact (default: resize-crop, squash for Keras;\n"
     "                       an image already at the input size is used unchanged)\n";
 
@@ -101,7 +100,7 @@ ArchOverrides overrides(std::map<std::string, std::string>& a) {
 
 Loaded load_and_run(std::map<std::string, std::string>& a) {
     Loaded L;
-    std::string wpath = need(a, "weights"), ipath = need(a, "image");
+    std::string wpath = weights_path(a), ipath = need(a, "image");
     L.image = image_load(ipath);
     int side = L.image.width == L.image.height ? L.image.width : 0;
     {
@@ -250,7 +249,9 @@ int cmd_explain(std::map<std::string, std::string>& a) {
         make_dir(dir);
         dump_forward(L, dir);
     }
-    Image img = image_fit(L.image, S, L.resize);
+    // the figures: the input as the network saw it, enlarged (nearest) when it is small
+    const int zoom = S < 224 ? (224 + S - 1) / S : 1, D = S * zoom;
+    Image img = image_zoom(image_fit(L.image, S, L.resize), zoom);
     const bool bgr = L.pre == Preprocess::Caffe;
     auto save = [&](const std::string& name, const float* d, std::vector<int64_t> shape) {
         if (!dir.empty()) npy_write(dir + "/" + name + ".npy", d, shape);
@@ -290,9 +291,9 @@ int cmd_explain(std::map<std::string, std::string>& a) {
         std::string cname = class_name(arch, c);
         if (!prefix.empty()) {
             // the chosen method at one layer, over the image
-            std::vector<float> cam_map, up((size_t)S * S), up01((size_t)S * S);
+            std::vector<float> cam_map, up((size_t)D * D), up01((size_t)D * D);
             map_of(method, *fig_layer, c, cam_map, w);
-            upsample_bilinear(cam_map.data(), fig_layer->h, fig_layer->w, S, S, up.data());
+            upsample_bilinear(cam_map.data(), fig_layer->h, fig_layer->w, D, D, up.data());
             normalize01(up.data(), up.size(), up01.data());
             Image ov = overlay(img, up01.data(), cmap, alpha);
             std::string f = strformat("%s_%s_%s_c%d.png", prefix.c_str(), method.c_str(), fig_layer->name.c_str(), c);
@@ -325,9 +326,10 @@ int cmd_explain(std::map<std::string, std::string>& a) {
         net.backward(c, true);
         save(strformat("guided_backprop_c%d", c), net.input_grad(), {S, S, arch.in_channels});
         if (!prefix.empty()) {
-            std::vector<float> gg((size_t)S * S * 3);
-            guided_gradcam(map.data(), fig_layer->h, fig_layer->w, net.input_grad(), S, S, gg.data());
-            Image gi = gradient_image(gg.data(), S, S, bgr);
+            const int C = arch.in_channels;
+            std::vector<float> gg((size_t)S * S * C);
+            guided_gradcam(map.data(), fig_layer->h, fig_layer->w, net.input_grad(), S, S, C, gg.data());
+            Image gi = image_zoom(gradient_image(gg.data(), S, S, C, bgr), zoom);
             std::string f = strformat("%s_guided_gradcam_%s_c%d.png", prefix.c_str(), fig_layer->name.c_str(), c);
             png_write(f, gi.width, gi.height, 3, gi.rgb.data());
             std::printf("wrote %s (guided Grad-CAM)\n", f.c_str());
@@ -339,7 +341,7 @@ int cmd_explain(std::map<std::string, std::string>& a) {
 }
 
 int cmd_info(std::map<std::string, std::string>& a) {
-    std::string wpath = need(a, "weights");
+    std::string wpath = weights_path(a);
     std::vector<uint8_t> bytes = read_file(wpath);
     try {
         TensorFile tf = load_weights(bytes.data(), bytes.size());
@@ -495,11 +497,17 @@ const Command kCommands[] = {
      {"out", "data", "cfg", "bn", "epochs", "batch", "opt", "lr", "momentum", "wd", "schedule", "warmup", "step-epochs",
       "shift", "flip", "seed", "threads", "subset", "max-steps", "eval-every", "log", "state"},
      cnnlens::cmd_train},
-    {"eval", "test accuracy and confusion matrix of a Fashion-MNIST checkpoint (inference engine, batch 1)",
-     "  --weights FILE       a checkpoint written by cnnlens train\n"
+    {"eval", "accuracy, confusion matrix and CAM-on-object share of a Fashion-MNIST model (as the app runs it)",
+     "  --weights FILE       a checkpoint written by cnnlens train (default: the built-in model)\n"
      "  --data DIR           IDX files (default /usr/share/datasets/fashion-mnist); --split test|train\n"
+     "  --count N            only the first N images (default all)\n"
      "  --threads N          compute threads (default 1)\n",
-     {"weights", "data", "split", "threads"}, cnnlens::cmd_eval},
+     {"weights", "data", "split", "count", "threads"}, cnnlens::cmd_eval},
+    {"samples", "write the first test images of each Fashion-MNIST class as PNGs (the web page's gallery)",
+     "  --out DIR            where to write <class>-<name>-test<index>.png\n"
+     "  --per-class N        (default 3)\n"
+     "  --data DIR           IDX files (default /usr/share/datasets/fashion-mnist)\n",
+     {"out", "per-class", "data"}, cnnlens::cmd_samples},
 };
 
 void usage(FILE* f) {
@@ -509,6 +517,19 @@ void usage(FILE* f) {
 }
 
 }  // namespace
+
+#ifndef CNNLENS_BUILTIN_MODEL
+#define CNNLENS_BUILTIN_MODEL "assets/fashion_mnist_vgg_gap.safetensors"
+#endif
+// --weights, or the built-in model (its path in the source tree is compiled in).
+std::string cnnlens::weights_path(Args& a) {
+    auto it = a.find("weights");
+    if (it != a.end()) return it->second;
+    struct stat st;
+    if (stat(CNNLENS_BUILTIN_MODEL, &st) != 0)
+        fail("no --weights given and the built-in model is missing (%s)", CNNLENS_BUILTIN_MODEL);
+    return CNNLENS_BUILTIN_MODEL;
+}
 
 int main(int argc, char** argv) {
     if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {

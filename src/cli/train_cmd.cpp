@@ -1,13 +1,16 @@
-// train_cmd.cpp: `cnnlens train` and `cnnlens eval` (issue 5), the command-line face of
-// src/train/trainer.h. main.cpp's command table points here.
+// train_cmd.cpp: `cnnlens train`, `eval` and `samples` (issue 5), the command-line face of
+// src/train/. main.cpp's command table points here.
 //
 //   cnnlens train --out fmnist.safetensors [--cfg 32,32,M,64,64,M,128,128] [--epochs 20] ...
-//   cnnlens eval  --weights fmnist.safetensors        test accuracy + confusion matrix
+//   cnnlens eval  [--weights fmnist.safetensors]     test accuracy + confusion matrix + CAM check
+//   cnnlens samples --out DIR                        gallery PNGs from the test set
 //
-// eval runs the exported file through the inference engine (model/vgg.h), batch 1, as the app
-// will: it checks the export and the batch-norm folding, not the trainer's own forward.
+// eval runs the exported file the way the app and CLI do (vgg_load, prepare_input,
+// Vgg::forward, batch 1): it checks the export, the batch-norm folding and the input mapping,
+// not the trainer's own forward.
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,17 +18,19 @@
 #include <string>
 
 #include "core/error.h"
+#include "cli/cli.h"
 #include "io/idx.h"
+#include "io/image.h"
 #include "io/safetensors_write.h"
 #include "io/weights.h"
+#include "model/predict.h"
 #include "model/vgg.h"
+#include "train/model_eval.h"
 #include "train/trainer.h"
 
 namespace cnnlens {
 
 namespace {
-
-using Args = std::map<std::string, std::string>;
 
 std::string arg(Args& a, const char* k, const char* def) {
     auto it = a.find(k);
@@ -58,14 +63,15 @@ std::string class_names_json() {
     return s + "]";
 }
 
-void print_confusion(const std::vector<int>& conf, int K) {
+void print_confusion(const std::vector<int>& conf, const VggArch& arch) {
+    const int K = arch.num_classes;
     std::printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
     for (int p = 0; p < K; p++) std::printf(" %5d", p);
     std::printf("   recall\n");
     for (int t = 0; t < K; t++) {
         int row = 0;
         for (int p = 0; p < K; p++) row += conf[(size_t)t * K + p];
-        std::printf("%2d %-11.11s", t, K == 10 ? kFashionMnistClasses[t] : "");
+        std::printf("%2d %-11.11s", t, class_name(arch, t).c_str());
         for (int p = 0; p < K; p++) std::printf(" %5d", conf[(size_t)t * K + p]);
         std::printf("   %.3f\n", row ? (double)conf[(size_t)t * K + t] / row : 0.0);
     }
@@ -149,41 +155,51 @@ int cmd_train(Args& a) {
 }
 
 int cmd_eval(Args& a) {
-    const std::string wpath = arg(a, "weights", ""), dir = arg(a, "data", kFashionMnistDir);
-    if (wpath.empty()) fail("missing --weights (see --help)");
-    std::vector<uint8_t> bytes = read_file(wpath);
-    TensorFile tf = load_weights(bytes.data(), bytes.size());
-    VggArch arch = vgg_infer_arch(tf);
-    IdxDataset test = fashion_mnist_load(dir, arg(a, "split", "test").c_str());
-    if (arch.in_channels != 1 || arch.input_size != test.rows)
-        fail("%s takes %dx%dx%d inputs; the data are %dx%d greyscale", wpath.c_str(), arch.input_size, arch.input_size,
-             arch.in_channels, test.rows, test.cols);
-    if (arch.num_classes != 10) fail("%s has %d classes; Fashion-MNIST has 10", wpath.c_str(), arch.num_classes);
-    Normalize nz;
-    auto meta = [&](const char* k) { auto it = tf.metadata.find(k); return it == tf.metadata.end() ? std::string() : it->second; };
-    if (meta("mean").empty() || meta("std").empty()) fail("%s has no mean/std metadata (preprocessing constants)", wpath.c_str());
-    nz.mean = std::strtof(meta("mean").c_str(), nullptr);
-    nz.std = std::strtof(meta("std").c_str(), nullptr);
-    Vgg net(arch, tf);
-    net.set_threads(arg_int(a, "threads", 1, 1, 64));
-    const int K = 10, S = test.rows;
-    std::vector<int> conf((size_t)K * K, 0);
-    std::vector<float> x((size_t)S * S);
-    uint8_t lab;
-    int correct = 0;
-    auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < test.n; i++) {
-        make_batch(test, &i, 1, nz, 0, false, nullptr, x.data(), &lab);
-        net.forward(x.data());
-        const float* l = net.logits();
-        int p = (int)(std::max_element(l, l + K) - l);
-        correct += p == lab;
-        conf[(size_t)lab * K + p]++;
+    const std::string wpath = weights_path(a), dir = arg(a, "data", kFashionMnistDir), split = arg(a, "split", "test");
+    std::unique_ptr<Vgg> net;
+    try {
+        net = vgg_load(read_file(wpath));
+    } catch (const Error& e) {
+        fail("%s: %s", wpath.c_str(), e.what());
     }
+    net->set_threads(arg_int(a, "threads", 1, 1, 64));
+    IdxDataset d = fashion_mnist_load(dir, split.c_str());
+    auto t0 = std::chrono::steady_clock::now();
+    ModelEval r = eval_model(*net, d, arg_int(a, "count", 0, 0, 1 << 30));
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    print_confusion(conf, K);
-    std::printf("accuracy %.2f%% (%d / %d) on the %s set, %.1f s\n", 100.0 * correct / test.n, correct, test.n,
-                arg(a, "split", "test").c_str(), s);
+    print_confusion(r.confusion, net->arch());
+    std::printf("accuracy %.2f%% (%d / %d) on the %s set, %.1f s\n", 100 * r.accuracy(), r.correct, r.n, split.c_str(), s);
+    if (net->arch().head == Head::Gap)
+        std::printf("CAM of the predicted class (upsampled, ReLU): %.1f%% of its mass on the object's pixels, which cover "
+                    "%.1f%% of the image on average (%d images)\n",
+                    100 * r.cam_on_object, 100 * r.object_area, r.cam_images);
+    return 0;
+}
+
+// The first few test images of each class as PNGs, for the web page's gallery.
+int cmd_samples(Args& a) {
+    const std::string out = arg(a, "out", ""), dir = arg(a, "data", kFashionMnistDir);
+    if (out.empty()) fail("missing --out DIR (see --help)");
+    const int per = arg_int(a, "per-class", 3, 1, 1000);
+    IdxDataset d = fashion_mnist_load(dir, "test");
+    int count[10] = {}, written = 0;
+    std::string index = "[";
+    for (int c = 0; c < 10; c++)   // class by class, in test-set order
+        for (int i = 0; i < d.n && count[c] < per; i++) {
+            if (d.labels[(size_t)i] != c) continue;
+            std::string slug = kFashionMnistClasses[c];
+            for (char& ch : slug)
+                if (!std::isalnum((unsigned char)ch)) ch = '-';
+            std::string file = strformat("%d-%s-test%05d.png", c, slug.c_str(), i);
+            png_write(out + "/" + file, d.cols, d.rows, 1, d.image(i));
+            index += strformat("%s\n{\"name\":%s,\"file\":%s}", written ? "," : "",
+                               json_quote(strformat("%s (test image %d)", kFashionMnistClasses[c], i)).c_str(),
+                               json_quote(file).c_str());
+            count[c]++, written++;
+        }
+    index += "\n]\n";
+    write_file(out + "/index.json", std::vector<uint8_t>(index.begin(), index.end()));
+    std::printf("wrote %d test images (%d per class) and index.json to %s\n", written, per, out.c_str());
     return 0;
 }
 

@@ -96,17 +96,17 @@ void upsample_bilinear(const float* map, int h, int w, int H, int W, float* out)
     }
 }
 
-void guided_gradcam(const float* cam_map, int h, int w, const float* gb, int H, int W, float* out) {
+void guided_gradcam(const float* cam_map, int h, int w, const float* gb, int H, int W, int C, float* out) {
     std::vector<float> norm((size_t)h * w), up((size_t)H * W);
     normalize01(cam_map, norm.size(), norm.data());
     upsample_bilinear(norm.data(), h, w, H, W, up.data());
     for (size_t p = 0; p < up.size(); p++)
-        for (int ch = 0; ch < 3; ch++) out[p * 3 + ch] = up[p] * gb[p * 3 + ch];
+        for (int ch = 0; ch < C; ch++) out[p * C + ch] = up[p] * gb[p * C + ch];
 }
 
-Image gradient_image(const float* g, int H, int W, bool bgr) {
-    CNN_ASSERT(H > 0 && W > 0);
-    const size_t n = (size_t)H * W * 3;
+Image gradient_image(const float* g, int H, int W, int C, bool bgr) {
+    CNN_ASSERT(H > 0 && W > 0 && (C == 1 || C == 3));
+    const size_t n = (size_t)H * W * C;
     double mean = 0, var = 0;
     for (size_t i = 0; i < n; i++) mean += g[i];
     mean /= (double)n;
@@ -114,10 +114,11 @@ Image gradient_image(const float* g, int H, int W, bool bgr) {
     const double scale = 0.1 / (std::sqrt(var / (double)n) + 1e-5);
     Image img;
     img.width = W, img.height = H;
-    img.rgb.resize(n);
-    for (size_t p = 0; p < n / 3; p++)
+    img.rgb.resize((size_t)H * W * 3);
+    for (size_t p = 0; p < (size_t)H * W; p++)
         for (int ch = 0; ch < 3; ch++) {
-            double v = std::clamp((g[p * 3 + (bgr ? 2 - ch : ch)] - mean) * scale + 0.5, 0.0, 1.0);
+            const int src = C == 1 ? 0 : bgr ? 2 - ch : ch;
+            double v = std::clamp((g[p * C + src] - mean) * scale + 0.5, 0.0, 1.0);
             img.rgb[p * 3 + ch] = (uint8_t)std::lround(v * 255);
         }
     return img;

@@ -52,17 +52,17 @@ void upsample_bilinear(const float* map, int h, int w, int H, int W, float* out)
 
 // Guided Grad-CAM (Selvaraju et al. sec. 3.2): out[y,x,ch] = up[y,x] * gb[y,x,ch], where
 // up = upsample_bilinear(normalize01(cam)) to the input size H x W, and gb is the guided
-// backprop input gradient, HWC with 3 channels (Vgg::backward(c, true), Vgg::input_grad).
+// backprop input gradient, HWC with C channels (Vgg::backward(c, true), Vgg::input_grad).
 // Normalising the low-resolution map first and then resizing is pytorch-grad-cam's order
 // (scale_cam_image, then cam_mask * gb in its usage example). An all-zero cam gives all zeros.
-// out: H*W*3.
-void guided_gradcam(const float* cam, int h, int w, const float* gb, int H, int W, float* out);
+// out: H*W*C.
+void guided_gradcam(const float* cam, int h, int w, const float* gb, int H, int W, int C, float* out);
 
-// A signed gradient image (saliency, guided backprop, guided Grad-CAM; HWC, 3 channels) as an
-// RGB picture, as pytorch-grad-cam's deprocess_image: x = (g - mean) / (std + 1e-5) * 0.1 + 0.5,
+// A signed gradient image (saliency, guided backprop, guided Grad-CAM; HWC, C = 3 channels, or
+// C = 1 for a greyscale model, shown grey) as an RGB picture, as pytorch-grad-cam's deprocess_image: x = (g - mean) / (std + 1e-5) * 0.1 + 0.5,
 // clipped to [0,1], mean and std over all values. bgr: the gradient is in BGR order (caffe
 // preprocessing) and is shown as RGB.
-Image gradient_image(const float* g, int H, int W, bool bgr = false);
+Image gradient_image(const float* g, int H, int W, int C = 3, bool bgr = false);
 
 // The colormapped heatmap blended over the image (pytorch-grad-cam show_cam_on_image with
 // image_weight = 1 - alpha): out = round((1 - alpha) * img + alpha * colormap(map01)).

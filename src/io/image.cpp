@@ -318,6 +318,19 @@ int half_round_even(int d) {
 
 }  // namespace
 
+Image image_zoom(const Image& img, int factor) {
+    if (factor < 1 || int64_t(img.width) * factor * img.height * factor > kMaxImagePixels)
+        fail("cannot enlarge a %dx%d image %d times", img.width, img.height, factor);
+    if (factor == 1) return img;
+    Image out;
+    out.width = img.width * factor, out.height = img.height * factor;
+    out.rgb.resize(size_t(out.width) * out.height * 3);
+    for (int y = 0; y < out.height; y++)
+        for (int x = 0; x < out.width; x++)
+            std::memcpy(&out.rgb[(size_t(y) * out.width + x) * 3], &img.rgb[(size_t(y / factor) * img.width + x / factor) * 3], 3);
+    return out;
+}
+
 Image image_center_crop(const Image& img, int w, int h) {
     if (w <= 0 || h <= 0 || w > img.width || h > img.height)
         fail("cannot crop %dx%d pixels out of a %dx%d image", w, h, img.width, img.height);
@@ -330,8 +343,64 @@ Image image_center_square(const Image& img) {
     return crop(img, (img.width - s) / 2, (img.height - s) / 2, s, s);
 }
 
+uint8_t luma(uint8_t r, uint8_t g, uint8_t b) {
+    return (uint8_t)((19595u * r + 38470u * g + 7471u * b + 32768u) >> 16);
+}
+
+Image image_object_fit(const Image& img, int size) {
+    if (size <= 0) fail("invalid input size %d", size);
+    const int W = img.width, H = img.height;
+    if (W <= 0 || H <= 0 || img.rgb.size() != size_t(W) * H * 3) fail("cannot fit a malformed %dx%d image", W, H);
+    std::vector<uint8_t> g(size_t(W) * H);
+    for (size_t i = 0; i < g.size(); i++) g[i] = luma(img.rgb[i * 3], img.rgb[i * 3 + 1], img.rgb[i * 3 + 2]);
+    // the background: the median of a border ring
+    const int ring = std::max(1, std::min(W, H) / 20);
+    std::vector<uint8_t> border;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            if (y < ring || y >= H - ring || x < ring || x >= W - ring) border.push_back(g[size_t(y) * W + x]);
+    std::nth_element(border.begin(), border.begin() + border.size() / 2, border.end());
+    int bg = border[border.size() / 2];
+    if (bg > 127) {
+        for (uint8_t& v : g) v = 255 - v;
+        bg = 255 - bg;
+    }
+    auto grey_image = [](int w, int h, const uint8_t* v) {
+        Image out;
+        out.width = w, out.height = h;
+        out.rgb.resize(size_t(w) * h * 3);
+        for (size_t i = 0; i < size_t(w) * h; i++) out.rgb[i * 3] = out.rgb[i * 3 + 1] = out.rgb[i * 3 + 2] = v[i];
+        return out;
+    };
+    if (W == size && H == size) return grey_image(W, H, g.data());
+    // background to 0, brightest to 255; then the box of the object
+    const int hi = *std::max_element(g.begin(), g.end());
+    const double gain = 255.0 / std::max(1, hi - bg);
+    int x0 = W, y0 = H, x1 = -1, y1 = -1;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            uint8_t& v = g[size_t(y) * W + x];
+            v = (uint8_t)std::clamp((int)std::lround((v - bg) * gain), 0, 255);
+            if (v > 32) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+        }
+    if (x1 < 0) x0 = 0, y0 = 0, x1 = W - 1, y1 = H - 1;  // nothing stands out: keep it all
+    const Image obj = crop(grey_image(W, H, g.data()), x0, y0, x1 - x0 + 1, y1 - y0 + 1);
+    const bool wide = obj.width >= obj.height;
+    const int l = wide ? obj.width : obj.height, s = wide ? obj.height : obj.width;
+    const int rs = std::max(1, (int)std::lround((double)s * size / l));
+    const Image fit = wide ? image_resize(obj, size, rs) : image_resize(obj, rs, size);
+    Image out;
+    out.width = out.height = size;
+    out.rgb.assign(size_t(size) * size * 3, 0);
+    const int ox = (size - fit.width) / 2, oy = (size - fit.height) / 2;
+    for (int y = 0; y < fit.height; y++)
+        std::memcpy(&out.rgb[(size_t(y + oy) * size + ox) * 3], &fit.rgb[size_t(y) * fit.width * 3], size_t(fit.width) * 3);
+    return out;
+}
+
 Image image_fit(const Image& img, int size, ResizeMode mode) {
     if (size <= 0) fail("invalid input size %d", size);
+    if (mode == ResizeMode::Object) return image_object_fit(img, size);
     if (img.width == size && img.height == size) return img;
     switch (mode) {
     case ResizeMode::Exact:
@@ -351,6 +420,8 @@ Image image_fit(const Image& img, int size, ResizeMode mode) {
         return image_resize(img, size, size);
     case ResizeMode::CenterSquare:
         return image_resize(image_center_square(img), size, size);
+    case ResizeMode::Object:
+        break;
     }
     fail("unknown resize mode");
 }
@@ -361,15 +432,16 @@ const char* resize_mode_name(ResizeMode mode) {
     case ResizeMode::CropTorchvision: return "resize-crop";
     case ResizeMode::Squash: return "squash";
     case ResizeMode::CenterSquare: return "center-square";
+    case ResizeMode::Object: return "object";
     }
     return "?";
 }
 
 ResizeMode resize_mode_parse(const std::string& name) {
     for (ResizeMode m : {ResizeMode::Exact, ResizeMode::CropTorchvision, ResizeMode::Squash,
-                         ResizeMode::CenterSquare})
+                         ResizeMode::CenterSquare, ResizeMode::Object})
         if (name == resize_mode_name(m)) return m;
-    fail("unknown resize mode '%s' (expected exact, resize-crop, squash or center-square)",
+    fail("unknown resize mode '%s' (expected exact, resize-crop, squash, center-square or object)",
          name.c_str());
 }
 
@@ -378,6 +450,7 @@ ResizeMode resize_mode_parse(const std::string& name) {
 void image_preprocess(const Image& img, Preprocess mode, float* out_hwc) {
     if (img.rgb.size() != size_t(img.width) * img.height * 3)
         fail("cannot preprocess a malformed %dx%d image", img.width, img.height);
+    if (mode == Preprocess::MeanStd) fail("mean_std preprocessing needs the model's constants (image_preprocess_grey)");
     // One float per (output channel, byte value), each computed exactly as the oracle does:
     // torch (p / 255.0 - mean) / std, caffe p - mean_bgr, in double, then rounded to float.
     static const double kTorchMean[3] = {0.485, 0.456, 0.406};
@@ -398,14 +471,25 @@ void image_preprocess(const Image& img, Preprocess mode, float* out_hwc) {
         for (int c = 0; c < 3; ++c) out_hwc[i * 3 + c] = table[c][img.rgb[i * 3 + src_channel[c]]];
 }
 
+void image_preprocess_grey(const Image& img, float mean, float std, float* out) {
+    if (img.rgb.size() != size_t(img.width) * img.height * 3)
+        fail("cannot preprocess a malformed %dx%d image", img.width, img.height);
+    if (!(std > 0)) fail("invalid preprocessing std %g", (double)std);
+    float table[256];
+    for (int v = 0; v < 256; ++v) table[v] = float((v / 255.0 - mean) / std);
+    for (size_t i = 0, n = size_t(img.width) * img.height; i < n; ++i)
+        out[i] = table[luma(img.rgb[i * 3], img.rgb[i * 3 + 1], img.rgb[i * 3 + 2])];
+}
+
 const char* preprocess_name(Preprocess mode) {
-    return mode == Preprocess::Torch ? "torch" : "caffe";
+    return mode == Preprocess::Torch ? "torch" : mode == Preprocess::Caffe ? "caffe" : "mean_std";
 }
 
 Preprocess preprocess_parse(const std::string& name) {
     if (name == "torch") return Preprocess::Torch;
     if (name == "caffe") return Preprocess::Caffe;
-    fail("unknown preprocessing '%s' (expected torch or caffe)", name.c_str());
+    if (name == "mean_std") return Preprocess::MeanStd;
+    fail("unknown preprocessing '%s' (expected torch, caffe or mean_std)", name.c_str());
 }
 
 // ---------------------------------------------------------------------------- PNG

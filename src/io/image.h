@@ -37,6 +37,8 @@ Image image_load(const std::string& path);
 // with the downscale factor (antialiased), horizontal pass first, uint8 between the passes.
 // Returns a copy when the size does not change.
 Image image_resize(const Image& img, int w, int h);
+// Each pixel becomes a factor x factor block (nearest neighbour): small inputs made visible.
+Image image_zoom(const Image& img, int factor);
 // torchvision CenterCrop(h, w) (no padding: the crop must fit):
 // top = round((H - h) / 2), left = round((W - w) / 2), with Python's round-half-even.
 Image image_center_crop(const Image& img, int w, int h);
@@ -48,20 +50,38 @@ enum class ResizeMode {
     CropTorchvision,  // torchvision Resize(round(size*256/224)) + CenterCrop(size)
     Squash,           // resize to size x size ignoring aspect (Keras load_img(target_size))
     CenterSquare,     // the oracle: largest centred square, then resize to size x size
+    Object,           // greyscale models trained on centred objects, light on dark: image_object_fit
 };
 // Returns a size x size image; an image already size x size passes through unchanged.
 Image image_fit(const Image& img, int size, ResizeMode mode);
-const char* resize_mode_name(ResizeMode mode);  // "exact", "resize-crop", "squash", "center-square"
+const char* resize_mode_name(ResizeMode mode);  // "exact", "resize-crop", "squash", "center-square", "object"
 ResizeMode resize_mode_parse(const std::string& name);  // throws on an unknown name
 
+// An image mapped to the look of a dataset of centred objects, light on a dark background,
+// such as Fashion-MNIST (whose pipeline was: trim, resize the longest edge, centre, negate,
+// greyscale). Returns a size x size grey image (stored as RGB with R = G = B):
+//  1. grey = PIL's convert('L'): (19595 R + 38470 G + 7471 B + 32768) >> 16;
+//  2. the background level is the median of a border ring (size/20 px, at least 1); a light
+//     background (median > 127) is inverted, so the object becomes light on dark;
+//  3. an image already size x size stops here (a dataset image passes through unchanged);
+//  4. otherwise the background level maps to 0 and the brightest pixel to 255, the object is
+//     cropped to the box of pixels above 32, its longest edge resized (PIL bilinear) to size,
+//     and it is centred on black.
+Image image_object_fit(const Image& img, int size);
+uint8_t luma(uint8_t r, uint8_t g, uint8_t b);
+
 enum class Preprocess {
-    Torch,  // RGB order, (p/255 - [0.485,0.456,0.406]) / [0.229,0.224,0.225]
-    Caffe,  // BGR order, p - [103.939,116.779,123.68] (Keras VGG16 preprocess_input)
+    Torch,    // RGB order, (p/255 - [0.485,0.456,0.406]) / [0.229,0.224,0.225]
+    Caffe,    // BGR order, p - [103.939,116.779,123.68] (Keras VGG16 preprocess_input)
+    MeanStd,  // one grey channel, (luma/255 - mean) / std with the model's own constants
 };
 // Writes height*width*3 floats, channels last (HWC), computed in double and rounded once to
 // float: bit-identical to the oracle's input_nchw.npy (transposed).
+// (MeanStd needs the model's constants: image_preprocess_grey.)
 void image_preprocess(const Image& img, Preprocess mode, float* out_hwc);
-const char* preprocess_name(Preprocess mode);          // "torch", "caffe"
+// height*width floats: (luma / 255 - mean) / std in double, rounded once to float.
+void image_preprocess_grey(const Image& img, float mean, float std, float* out);
+const char* preprocess_name(Preprocess mode);          // "torch", "caffe", "mean_std"
 Preprocess preprocess_parse(const std::string& name);  // throws on an unknown name
 
 // PNG encoding of 8-bit pixels, row-major, channels 1 (grey), 2 (grey+alpha), 3 (RGB) or

@@ -30,7 +30,7 @@ struct Prediction {
 // The k highest logits with their softmax probabilities (computed in double).
 std::vector<Prediction> top_k(const float* logits, int n, int k);
 
-// "tabby cat" for ImageNet-sized heads, "class 7" otherwise.
+// The metadata's class name, "tabby cat" for ImageNet-sized heads, "class 7" otherwise.
 std::string class_name(const VggArch& arch, int index);
 // Resolves a class given by index, name or WordNet id; -1 if unknown.
 int class_find(const VggArch& arch, const std::string& query);

@@ -4,7 +4,9 @@
 #include <xnnpack.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -45,7 +47,9 @@ std::string VggArch::describe() const {
     s += strformat("layout:       %s%s\n", layout.c_str(), batch_norm ? " (batch norm, folded into the convs)" : "");
     s += strformat("layers:       %s\n", cfg_string().c_str());
     s += strformat("convs:        %d (3x3, pad 1, ReLU), input channels %d\n", num_convs(), in_channels);
-    s += strformat("input:        %dx%d, preprocessing %s\n", input_size, input_size, preprocess_name(preprocess));
+    s += strformat("input:        %dx%d, preprocessing %s", input_size, input_size, preprocess_name(preprocess));
+    s += preprocess == Preprocess::MeanStd ? strformat(" (grey / 255 - %g) / %g\n", mean, std) : std::string("\n");
+    if (!class_names.empty()) s += strformat("classes:      %s ... %s\n", class_names.front().c_str(), class_names.back().c_str());
     s += strformat("final map:    %dx%dx%d\n", final_side(), final_side(), final_channels());
     if (head == Head::Fc)
         s += strformat("head:         fc (flatten %d -> %d -> %d -> %d)\n",
@@ -331,6 +335,48 @@ int parse_int(const std::string& s, const char* what) {
     return (int)v;
 }
 
+// A JSON list of strings, as the metadata's class_names: ["T-shirt/top", "Trouser", ...].
+std::vector<std::string> parse_string_list(const std::string& s) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    auto ws = [&] { while (i < s.size() && std::isspace((unsigned char)s[i])) i++; };
+    auto bad = [&]() -> void { fail("metadata 'class_names' is not a JSON list of strings (at byte %zu)", i); };
+    ws();
+    if (i >= s.size() || s[i++] != '[') bad();
+    ws();
+    if (i < s.size() && s[i] == ']') return out;
+    for (;;) {
+        ws();
+        if (i >= s.size() || s[i++] != '"') bad();
+        std::string v;
+        while (i < s.size() && s[i] != '"') {
+            char c = s[i++];
+            if (c == '\\') {
+                if (i >= s.size()) bad();
+                c = s[i++];
+                if (c == 'n') c = '\n';
+                else if (c == 't') c = '\t';
+                else if (c == 'u') {  // \uXXXX: ASCII only (class names are plain text)
+                    unsigned u = 0;
+                    if (i + 4 > s.size() || std::sscanf(s.c_str() + i, "%4x", &u) != 1 || u > 127) bad();
+                    c = (char)u, i += 4;
+                } else if (c != '"' && c != '\\' && c != '/') bad();
+            }
+            v += c;
+        }
+        if (i++ >= s.size()) bad();
+        out.push_back(v);
+        ws();
+        if (i < s.size() && s[i] == ',') { i++; continue; }
+        if (i < s.size() && s[i] == ']') break;
+        bad();
+    }
+    i++;
+    ws();
+    if (i != s.size()) bad();
+    return out;
+}
+
 }  // namespace
 
 static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_side) {
@@ -440,8 +486,25 @@ static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_s
     a.input_size = size;
     if (!meta("num_classes").empty() && parse_int(meta("num_classes"), "num_classes") != a.num_classes)
         fail("the metadata says %s classes, the classifier has %d", meta("num_classes").c_str(), a.num_classes);
-    if (meta("preprocess") == "caffe") a.preprocess = Preprocess::Caffe;
-    if (meta("preprocess") == "torch") a.preprocess = Preprocess::Torch;
+    // Preprocessing: the metadata's, else the weight source's; greyscale models use mean_std.
+    if (!meta("preprocess").empty()) a.preprocess = preprocess_parse(meta("preprocess"));
+    else if (a.in_channels == 1) a.preprocess = Preprocess::MeanStd;
+    if ((a.preprocess == Preprocess::MeanStd) != (a.in_channels == 1))
+        fail("preprocessing '%s' does not fit a model with %d input channels", preprocess_name(a.preprocess), a.in_channels);
+    if (a.preprocess == Preprocess::MeanStd) {
+        for (auto [k, v] : {std::pair<const char*, float*>{"mean", &a.mean}, {"std", &a.std}}) {
+            if (meta(k).empty()) continue;
+            char* end = nullptr;
+            *v = std::strtof(meta(k).c_str(), &end);
+            if (*end || !std::isfinite(*v)) fail("metadata '%s' is not a number: '%s'", k, meta(k).c_str());
+        }
+        if (!(a.std > 0)) fail("metadata 'std' must be positive, got %g", (double)a.std);
+    }
+    if (!meta("class_names").empty()) {
+        a.class_names = parse_string_list(meta("class_names"));
+        if ((int)a.class_names.size() != a.num_classes)
+            fail("the metadata names %zu classes, the classifier has %d", a.class_names.size(), a.num_classes);
+    }
     return plan;
 }
 

@@ -35,6 +35,8 @@ struct VggArch {
     bool batch_norm = false;     // the file has batch norm after each conv (folded at load)
     std::string layout;          // "torchvision", "timm" or "keras"
     Preprocess preprocess = Preprocess::Torch;  // the default for this weight source
+    float mean = 0, std = 1;     // Preprocess::MeanStd constants (metadata "mean", "std")
+    std::vector<std::string> class_names;  // metadata "class_names" (a JSON list); empty = none
 
     int num_convs() const;
     int final_side() const;      // feature-map side after the last layer of cfg

@@ -13,6 +13,9 @@ import { after, before, describe, test } from 'node:test';
 import { ROOT, SITE, cli, dropFile, launch, openApp, parsePredict, readNpy, shot, startServer } from './helpers.mjs';
 
 const ORACLE = path.join(ROOT, 'tests/data/oracle');
+const BUILTIN = path.join(ROOT, 'assets/fashion_mnist_vgg_gap.safetensors');   // the site's models/builtin.safetensors
+const SEARCH_HIT_Y = 662;   // the first hit below the class search field (wide layout)
+const FASHION_IMAGE = path.join(ROOT, 'assets/fashion-mnist/9-Ankle-boot-test00000.png');
 const DATA = path.join(SITE, 'e2e-data');   // fixtures served next to the page for URL loading
 
 function maxAbsDiff(a, b) {
@@ -39,41 +42,67 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     fs.rmSync(DATA, { recursive: true, force: true });
   });
 
-  test('drop an image: top-1 and Grad-CAM equal the native CLI', async () => {
+  test('the built-in model opens with a gallery image; dropped images give the native CLI\'s top-5, Grad-CAM and CAM',
+       async () => {
     const { page, errors } = await openApp(browser.context, server.url);
     await shot(page, 'wide_start');
-    const image = path.join(ORACLE, 'tiny_gap/input.png');
-    const weights = path.join(ORACLE, 'tiny_gap/w.safetensors');   // what the site serves as its built-in model
-    assert.deepEqual(fs.readFileSync(weights), fs.readFileSync(path.join(SITE, 'models/builtin.safetensors')));
-    await dropFile(page, image, 'image/png');
-    const top5 = await page.evaluate(() => window.cnnlens.top5());
-    const native = parsePredict(cli('predict', '--weights', weights, '--image', image));
-    assert.equal(top5.length, 5);
-    assert.equal(top5[0].index, native[0].index, 'top-1 class');
-    for (let i = 0; i < 5; i++) {
-      assert.equal(top5[i].index, native[i].index);
-      assert.ok(Math.abs(top5[i].prob - native[i].prob) < 1e-4, `prob ${top5[i].prob} vs ${native[i].prob}`);
-    }
-
-    // Grad-CAM at the last conv layer for class 3 (not the top-1), read back as numbers
+    assert.deepEqual(fs.readFileSync(BUILTIN), fs.readFileSync(path.join(SITE, 'models/builtin.safetensors')));
     const model = await page.evaluate(() => window.cnnlens.model());
-    if (model.explain) {
-      await page.evaluate(() => window.cnnlens.setClass(3));
-      const heat = await page.evaluate(() => window.cnnlens.heatmap());
-      assert.equal(heat.layer, 'block3_conv2');
-      assert.equal(heat.cls, 3);
+    assert.equal(model.inputSize, 28);
+    assert.equal(model.head, 'gap');
+    assert.equal(model.numClasses, 10);
+    // it opened with the gallery's first Fashion-MNIST image, shown as the network saw it
+    const gallery = JSON.parse(fs.readFileSync(path.join(SITE, 'samples/index.json')));
+    assert.equal(await page.evaluate(() => window.cnnlens.imageName()), gallery[0].name);
+    assert.equal((await page.evaluate(() => window.cnnlens.top5())).length, 5);
+
+    for (const [image, type] of [[FASHION_IMAGE, 'image/png'], [path.join(ROOT, 'assets/samples/coffee.jpg'), 'image/jpeg']]) {
+      await dropFile(page, image, type);
+      const top5 = await page.evaluate(() => window.cnnlens.top5());
+      const native = parsePredict(cli('predict', '--weights', BUILTIN, '--image', image));
+      assert.equal(top5.length, 5);
+      for (let i = 0; i < 5; i++) {
+        assert.equal(top5[i].index, native[i].index, `${image}: class ${i}`);
+        assert.equal(top5[i].name, native[i].name);
+        assert.ok(Math.abs(top5[i].prob - native[i].prob) < 1e-4, `prob ${top5[i].prob} vs ${native[i].prob}`);
+      }
+      // what the network saw: 28x28 grey (R = G = B), the object light on a dark border
+      const input = await page.evaluate(() => window.cnnlens.input());
+      assert.equal(input.side, 28);
+      let border = 0;
+      for (let p = 0; p < 28 * 28; p++) {
+        assert.ok(input.rgb[3 * p] === input.rgb[3 * p + 1] && input.rgb[3 * p] === input.rgb[3 * p + 2], 'grey');
+        const y = Math.floor(p / 28), x = p % 28;
+        if (y === 0 || y === 27 || x === 0 || x === 27) border += input.rgb[3 * p] / 108;
+      }
+      assert.ok(border < 60, `mean border ${border}: the background should be dark`);
+
+      // Grad-CAM (class 3, not always the top-1) and CAM (top-1) at the last conv, read back as numbers
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnnlens-e2e-npy-'));
       try {
-        cli('explain', '--weights', weights, '--image', image, '--class', '3', '--layer', 'block3_conv2', '--dump-npy', dir);
-        const ref = readNpy(path.join(dir, 'gradcam_block3_conv2_c3.npy'));
+        cli('explain', '--weights', BUILTIN, '--image', image, '--class', `3,${native[0].index}`, '--layer', 'block3_conv2',
+            '--dump-npy', dir);
+        await page.evaluate(() => window.cnnlens.setClass(3));
+        let heat = await page.evaluate(() => window.cnnlens.heatmap());
+        assert.equal(heat.layer, 'block3_conv2');
+        assert.equal(heat.cls, 3);
+        let ref = readNpy(path.join(dir, 'gradcam_block3_conv2_c3.npy'));
         assert.deepEqual(ref.shape, [heat.h, heat.w]);
-        const d = maxAbsDiff(heat.data, ref.data);
+        let d = maxAbsDiff(heat.data, ref.data);
         assert.ok(d <= 1e-5 * Math.max(1, maxAbs(ref.data)), `Grad-CAM differs from the CLI by ${d}`);
+        await page.evaluate(() => window.cnnlens.setClass(-1));
+        await page.evaluate(() => window.cnnlens.setMethod('cam'));
+        heat = await page.evaluate(() => window.cnnlens.heatmap());
+        assert.equal(heat.method, 'cam');
+        ref = readNpy(path.join(dir, `cam_c${native[0].index}.npy`));
+        d = maxAbsDiff(heat.data, ref.data);
+        assert.ok(d <= 1e-5 * Math.max(1, maxAbs(ref.data)), `CAM differs from the CLI by ${d}`);
+        await page.evaluate(() => window.cnnlens.setMethod('gradcam'));
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
       await page.evaluate(() => window.cnnlens.selectTab('Where it looks'));
-      await shot(page, 'wide_where_it_looks');
+      await shot(page, `wide_where_it_looks_${path.basename(image).split('.')[0]}`);
     }
     assert.deepEqual(consoleErrors(errors), []);
     await page.close();
@@ -120,7 +149,7 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     const { page, errors } = await openApp(browser.context, server.url);
     const before = await page.evaluate(() => window.cnnlens.model().name);
     const bad = path.join(os.tmpdir(), 'cnnlens-e2e-corrupt.safetensors');
-    fs.writeFileSync(bad, fs.readFileSync(path.join(ORACLE, 'tiny_gap/w.safetensors')).subarray(0, 3000));
+    fs.writeFileSync(bad, fs.readFileSync(BUILTIN).subarray(0, 3000));
     try {
       await dropFile(page, bad, 'application/octet-stream', 'corrupt.safetensors');
     } finally {
@@ -142,7 +171,7 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
   });
 
   test('threaded build when cross-origin isolated, single-threaded otherwise: same results', async () => {
-    const image = path.join(ORACLE, 'tiny_gap/input.png');
+    const image = path.join(ROOT, 'assets/samples/coffee.jpg');
     const results = {};
     const plain = await startServer({ coi: false });
     try {
@@ -151,7 +180,7 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
         const info = await page.evaluate(() => ({ threaded: window.cnnlens.threaded, isolated: crossOriginIsolated }));
         assert.equal(info.isolated, label === 'isolated');
         assert.equal(info.threaded, label === 'isolated', `${label}: threaded build expected only when isolated`);
-        await dropFile(page, image, 'image/png');
+        await dropFile(page, image, 'image/jpeg');
         results[label] = { top5: await page.evaluate(() => window.cnnlens.top5()),
                            heat: await page.evaluate(() => window.cnnlens.heatmap()) };
         assert.deepEqual(consoleErrors(errors), []);
@@ -167,7 +196,7 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
   test('paste an image; WebP (which stb cannot read) is decoded by the browser', async () => {
     const { page, errors } = await openApp(browser.context, server.url);
     // paste: a ClipboardEvent carrying a PNG file
-    const png = fs.readFileSync(path.join(ORACLE, 'tiny_gap/input.png')).toString('base64');
+    const png = fs.readFileSync(FASHION_IMAGE).toString('base64');
     await page.evaluate(async (b64) => {
       const dt = new DataTransfer();
       dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'clip.png', { type: 'image/png' }));
@@ -176,8 +205,7 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
       await window.cnnlens.ready();
     }, png);
     const pasted = await page.evaluate(() => window.cnnlens.top5());
-    const native = parsePredict(cli('predict', '--weights', path.join(ORACLE, 'tiny_gap/w.safetensors'), '--image',
-                                    path.join(ORACLE, 'tiny_gap/input.png')));
+    const native = parsePredict(cli('predict', '--weights', BUILTIN, '--image', FASHION_IMAGE));
     assert.equal(pasted[0].index, native[0].index);
     // WebP made by the browser from the same pixels (lossless), dropped: same pixels, same top-1
     const webpTop = await page.evaluate(async (b64) => {
@@ -204,16 +232,27 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     const { page, errors } = await openApp(browser.context, server.url);
     await page.waitForFunction(() => { window.cnnlens.redraw(); return window.cnnlens.frames() > 10; });
     await new Promise((r) => setTimeout(r, 1500));   // the sample thumbnails load after the UI
-    // wide layout before any image: the gallery's second thumbnail (chelsea) is at about (126, 362)
-    await page.mouse.click(126, 362);
-    await page.waitForFunction(() => window.cnnlens.imageName() === 'chelsea' && window.cnnlens.top5().length === 5,
-                               null, { timeout: 30000 });
+    // wide layout (the start-up image shows): three wheel notches down bring the gallery into view;
+    // its second Fashion-MNIST thumbnail is then at about (89, 577)
+    const gallery = JSON.parse(fs.readFileSync(path.join(SITE, 'samples/index.json')));
+    await page.mouse.move(180, 400);
+    await page.mouse.wheel(0, 300);
+    await shot(page, 'wide_left_scrolled');
+    await page.mouse.click(89, 577);
+    await page.waitForFunction((name) => window.cnnlens.imageName() === name && window.cnnlens.top5().length === 5,
+                               gallery[1].name, { timeout: 30000 });
     await page.evaluate(() => window.cnnlens.ready());
-    // the class search field is the last widget of the left column (about y = 743 once an image shows)
     await shot(page, 'wide_after_sample_click');
-    await page.mouse.click(187, 743);
-    await page.keyboard.type('7');
+    // back up; type in the class search field (about y = 624) and click the only hit: Sneaker
+    await page.mouse.wheel(0, -300);
+    await shot(page, 'wide_left_top');
+    await page.mouse.click(180, 624);
+    await page.keyboard.type('sneak');
     await shot(page, 'wide_class_search');
+    await page.mouse.click(180, SEARCH_HIT_Y);
+    await page.waitForFunction(() => window.cnnlens.view().cls === 7, null, { timeout: 30000 });
+    await page.evaluate(() => window.cnnlens.ready());
+    assert.equal((await page.evaluate(() => window.cnnlens.heatmap())).cls, 7);
     await page.keyboard.press('Escape');
     assert.deepEqual(consoleErrors(errors), []);
     await page.close();

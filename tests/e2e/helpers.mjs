@@ -89,7 +89,8 @@ export async function dropFile(page, file, type = 'application/octet-stream', na
 // Waits for a few more frames (the UI shows the state), then saves a screenshot.
 export async function shot(page, name) {
   const f0 = await page.evaluate(() => { window.cnnlens.redraw(); return window.cnnlens.frames(); });
-  await page.waitForFunction((f) => window.cnnlens.frames() > f + 3, f0, { timeout: 20000 });
+  await page.waitForFunction((f) => { window.cnnlens.redraw(); return window.cnnlens.frames() > f + 3; }, f0,
+                             { timeout: 20000 });
   const file = path.join(ARTIFACTS, name + '.png');
   await page.screenshot({ path: file });
   return file;

@@ -1,0 +1,63 @@
+#include "train/model_eval.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "explain/explain.h"
+#include "model/predict.h"
+
+namespace cnnlens {
+
+double mass_inside(const float* map, const uint8_t* mask, size_t n) {
+    double all = 0, in = 0;
+    for (size_t i = 0; i < n; i++)
+        if (map[i] > 0) all += map[i], in += mask[i] ? map[i] : 0;
+    return all > 0 ? in / all : -1;
+}
+
+ModelEval eval_model(Vgg& net, const IdxDataset& d, int count) {
+    const VggArch& arch = net.arch();
+    const int S = d.rows, K = arch.num_classes;
+    if (d.rows != d.cols || arch.input_size != S)
+        fail("the model takes %dx%d inputs; the data are %dx%d", arch.input_size, arch.input_size, d.rows, d.cols);
+    ModelEval r;
+    r.n = count > 0 ? std::min(count, d.n) : d.n;
+    r.confusion.assign((size_t)K * K, 0);
+    // the layer the gap head pools: the last one before the dense layers
+    const LayerInfo* last = nullptr;
+    for (const LayerInfo& l : net.layers())
+        if (l.kind == LayerInfo::Conv || l.kind == LayerInfo::Pool) last = &l;
+    const bool gap = arch.head == Head::Gap && last;
+    Image img;
+    img.width = img.height = S;
+    img.rgb.resize((size_t)S * S * 3);
+    std::vector<float> map, up((size_t)S * S);
+    std::vector<uint8_t> mask((size_t)S * S);
+    for (int i = 0; i < r.n; i++) {
+        const uint8_t* px = d.image(i);
+        for (size_t p = 0; p < (size_t)S * S; p++) img.rgb[p * 3] = img.rgb[p * 3 + 1] = img.rgb[p * 3 + 2] = px[p];
+        std::vector<float> x = prepare_input(img, arch, default_resize(arch), arch.preprocess);
+        net.forward(x.data());
+        const float* l = net.logits();
+        const int pred = (int)(std::max_element(l, l + K) - l), label = d.labels[(size_t)i];
+        if (label < 0 || label >= K) fail("label %d of image %d is outside the model's %d classes", label, i, K);
+        r.correct += pred == label;
+        r.confusion[(size_t)label * K + pred]++;
+        if (!gap) continue;
+        map.assign((size_t)last->h * last->w, 0.0f);
+        cam(net.act(*last), last->h, last->w, last->c, net.dense().back().w.data() + (size_t)pred * last->c, map.data());
+        upsample_bilinear(map.data(), last->h, last->w, S, S, up.data());
+        size_t area = 0;
+        for (size_t p = 0; p < mask.size(); p++) area += mask[p] = px[p] > 0;
+        r.object_area += (double)area / mask.size();
+        const double share = mass_inside(up.data(), mask.data(), mask.size());
+        if (share >= 0) r.cam_on_object += share, r.cam_images++;
+    }
+    if (gap) {
+        r.object_area /= r.n;
+        r.cam_on_object = r.cam_images ? r.cam_on_object / r.cam_images : 0;
+    }
+    return r;
+}
+
+}  // namespace cnnlens

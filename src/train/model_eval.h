@@ -1,0 +1,30 @@
+// model_eval.h: a shipped classifier measured on a greyscale IDX test set exactly as the
+// product runs it: every image goes through prepare_input (the app's and CLI's path) and
+// Vgg::forward, batch 1. For a gap head it also measures where CAM looks.
+#pragma once
+#include <vector>
+
+#include "io/idx.h"
+#include "model/vgg.h"
+
+namespace cnnlens {
+
+struct ModelEval {
+    int n = 0, correct = 0;
+    std::vector<int> confusion;   // [true][predicted], num_classes^2
+    // gap head only (else 0): CAM of the predicted class at the layer before the pooling,
+    // upsampled to the input size (bilinear), ReLU; the share of its mass on the object's
+    // pixels (value > 0), averaged over the images with any positive CAM; and, as the
+    // baseline, the mean share of the image the object covers.
+    double cam_on_object = 0, object_area = 0;
+    int cam_images = 0;           // images that counted towards cam_on_object
+    double accuracy() const { return n ? (double)correct / n : 0; }
+};
+
+// count = 0: the whole set. The network's input size must equal the images' side.
+ModelEval eval_model(Vgg& net, const IdxDataset& d, int count = 0);
+
+// sum(relu(map) where mask) / sum(relu(map)); -1 when the map has no positive value.
+double mass_inside(const float* map, const uint8_t* mask, size_t n);
+
+}  // namespace cnnlens
