@@ -90,6 +90,7 @@ build_all() {
 
 run_tests() {
     setup
+    scripts/deps.sh apt python3-torch   # the independent reader of the built-in model (tests/torch_reader_test.sh)
     build_native
     build_wasm build/wasm "-msimd128"
     echo "== native tests"

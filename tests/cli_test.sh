@@ -38,6 +38,13 @@ check "huge image"           1 'error: .*limit'                  predict --weigh
 check "wrong cfg"            1 'error: .*does not match'         predict --weights "$w" --image "$img" --cfg D
 check "bad class"            1 'error: unknown class'            explain --weights "$w" --image "$img" --class nosuch --dump-npy "$tmp/x"
 check "unknown flag"         2 'error: unknown argument'         predict --wieghts "$w"
+# no --weights: the built-in Fashion-MNIST model (class names from its metadata); a photo works too
+fm=$data/../../assets/fashion-mnist/9-Ankle-boot-test00000.png
+check "built-in model"       0 '^ +9 +[0-9.]+% .*Ankle boot'     predict --image "$fm"
+check "built-in, photo"      0 '^ +[0-9]+ +[0-9.]+% .*(T-shirt|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle)' predict --image "$img"
+check "built-in info"        0 'preprocessing mean_std'          info
+check "built-in class name"  0 'class 7 \(Sneaker\)'             explain --image "$fm" --class sneaker --dump-npy "$tmp/b"
+check "grey input, rgb pre"  1 'error: .*does not fit'           predict --image "$fm" --preprocess torch
 check "unknown command"      2 'error: unknown command'          frobnicate
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

@@ -27,9 +27,7 @@
 #include "io/image.h"
 #include "io/weights.h"
 #include "model/predict.h"
-#ifdef CNNLENS_HAVE_EXPLAIN
 #include "explain/explain.h"
-#endif
 
 using namespace cnnlens;
 
@@ -124,7 +122,6 @@ void fit_model_to_image() {
     S.grad_cls = -2;
 }
 
-#ifdef CNNLENS_HAVE_EXPLAIN
 int resolve_class(int cls) {
     if (cls >= 0 && cls < S.net->num_classes()) return cls;
     return top_k(S.net->logits(), S.net->num_classes(), 1)[0].index;
@@ -163,7 +160,6 @@ void map_of(int method, const LayerInfo& l, int cls, float* map, float* w) {
     else if (method == 1) gradcampp(A, G, l.h, l.w, l.c, map, w);
     else gradcam(A, G, l.h, l.w, l.c, S.scratch.data(), w), layercam(A, G, l.h, l.w, l.c, map);
 }
-#endif
 
 }  // namespace
 
@@ -172,13 +168,7 @@ extern "C" {
 EMSCRIPTEN_KEEPALIVE uint8_t* cl_alloc(size_t n) { return (uint8_t*)std::malloc(n ? n : 1); }
 EMSCRIPTEN_KEEPALIVE void cl_free(void* p) { std::free(p); }
 EMSCRIPTEN_KEEPALIVE const char* cl_error() { return S.error.c_str(); }
-EMSCRIPTEN_KEEPALIVE int cl_has_explain() {
-#ifdef CNNLENS_HAVE_EXPLAIN
-    return 1;
-#else
-    return 0;
-#endif
-}
+EMSCRIPTEN_KEEPALIVE int cl_has_explain() { return 1; }   // kept for the worker's feature check
 
 // The buffer a weight file is streamed into (n bytes); cl_weights_resize grows it when the
 // length was unknown or wrong; cl_load_weights hands it to the network, which uses its float32
@@ -378,7 +368,6 @@ EMSCRIPTEN_KEEPALIVE int cl_num_classes() { return S.net ? S.net->num_classes() 
 
 EMSCRIPTEN_KEEPALIVE int cl_class_find(const char* q) { return S.net ? class_find(S.net->arch(), q) : -1; }
 
-#ifdef CNNLENS_HAVE_EXPLAIN
 // The explanation maps of the current view, after cl_run(): slot 0 the class `cls` (-1 = top-1)
 // at conv layer `layer` by `method`; slot 1 the same for `cls2` (if >= 0); slots 100+i every
 // conv layer (if strip; CAM falls back to Grad-CAM there); guided Grad-CAM then guided backprop
@@ -476,6 +465,5 @@ EMSCRIPTEN_KEEPALIVE const float* cl_channel_weights(int layer, int cls) {
     });
     return rc == 0 ? S.chan_w.data() : nullptr;
 }
-#endif
 
 }  // extern "C"

@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""eval_torch.py: evaluates a CNN Lens safetensors checkpoint with PyTorch, independently of
+our C++: its own safetensors parser (the format is an 8-byte header length, a JSON header and
+raw little-endian tensors), a torch.nn VGG built from the metadata, torch's own conv/pool/
+linear, the official Fashion-MNIST test set read with gzip + numpy.
+
+    /usr/bin/python3 scripts/eval_torch.py assets/fashion_mnist_vgg_gap.safetensors
+
+Needs Debian's python3-torch (a test-time tool, not a product dependency). Prints the test
+accuracy, which must agree with `cnnlens eval` to 0.1 point.
+"""
+import gzip
+import json
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None}
+
+
+def read_safetensors(path):
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    data = raw[8 + n:]
+    tensors = {}
+    for name, t in header.items():
+        a, b = t["data_offsets"]
+        buf = data[a:b]
+        if t["dtype"] == "BF16":
+            u = np.frombuffer(buf, np.uint16).astype(np.uint32) << 16
+            arr = u.view(np.float32)
+        else:
+            arr = np.frombuffer(buf, DTYPES[t["dtype"]]).astype(np.float32)
+        tensors[name] = torch.from_numpy(arr.reshape(t["shape"]).copy())
+    return tensors, meta
+
+
+def build(meta, tensors):
+    cfg = meta["cfg"].split(",")
+    c = int(meta.get("in_channels", 1))
+    layers = []
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(c, int(v), 3, padding=1), nn.ReLU(inplace=True)]
+            c = int(v)
+    model = nn.Sequential()
+    model.add_module("features", nn.Sequential(*layers))
+    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    model.add_module("flatten", nn.Flatten())
+    model.add_module("classifier", nn.Sequential(nn.Linear(c, int(meta["num_classes"]))))
+    model.load_state_dict(tensors, strict=True)   # torchvision keys: features.N.*, classifier.0.*
+    return model.eval()
+
+
+def idx(path):
+    raw = gzip.open(path).read()
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw[4 + 4 * ndim:], np.uint8).reshape(dims)
+
+
+def main():
+    path = sys.argv[1]
+    data = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
+    tensors, meta = read_safetensors(path)
+    assert meta.get("head") in (None, "gap"), "this checker builds the gap head"
+    model = build(meta, tensors)
+    mean, std = float(meta["mean"]), float(meta["std"])
+    x = idx(data + "/t10k-images-idx3-ubyte.gz").astype(np.float64)
+    y = idx(data + "/t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    x = torch.from_numpy(((x / 255.0 - mean) / std).astype(np.float32)).unsqueeze(1)
+    torch.set_num_threads(2)
+    with torch.no_grad():
+        pred = torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)]).numpy()
+    acc = (pred == y).mean()
+    print(f"{path}: {len(tensors)} tensors, cfg {meta['cfg']}, classes {json.loads(meta['class_names'])}")
+    print(f"PyTorch {torch.__version__}: accuracy {100 * acc:.2f}% ({(pred == y).sum()} / {len(y)}) on the test set")
+
+
+if __name__ == "__main__":
+    main()
