@@ -44,6 +44,31 @@ window.addEventListener('wheel', (e) => {
   e.stopImmediatePropagation();
   e.preventDefault();
 }, { capture: true, passive: false });
+// Touch: one finger is the mouse (tap = click, drag = drag). Emscripten's GLFW never moves its
+// cursor on touch events, so they become mouse events on the canvas, in order, with a UI frame
+// between the finger's arrival and the press and between press and release (Dear ImGui 1.86
+// can lose a press that arrives in the same frame as a jump of the cursor).
+const TOUCH_AS_MOUSE = { touchstart: 'mousedown', touchmove: 'mousemove', touchend: 'mouseup', touchcancel: 'mouseup' };
+const uiFrame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+let touchQueue = Promise.resolve();
+for (const type of Object.keys(TOUCH_AS_MOUSE)) {
+  window.addEventListener(type, (e) => {
+    if (e.target !== canvas || !uiReady) return;
+    e.stopImmediatePropagation();
+    e.preventDefault();
+    const t = e.changedTouches[0];
+    const init = { clientX: t.clientX, clientY: t.clientY, screenX: t.screenX, screenY: t.screenY, button: 0,
+                   buttons: type === 'touchend' || type === 'touchcancel' ? 0 : 1, bubbles: true, cancelable: true };
+    touchQueue = touchQueue.then(async () => {
+      if (type === 'touchstart') {   // the cursor first
+        canvas.dispatchEvent(new MouseEvent('mousemove', init));
+        await uiFrame();
+      }
+      canvas.dispatchEvent(new MouseEvent(TOUCH_AS_MOUSE[type], init));
+      if (type === 'touchstart') await uiFrame();
+    });
+  }, { capture: true, passive: false });
+}
 
 function ui(fn, types, args) {
   const call = () => {
@@ -512,5 +537,6 @@ window.cnnlens = {
   redraw() { ui('ui_wake', [], []); },
   memory: () => ({ wasmHeapBytes: state.heapBytes }),   // the compute module's linear memory
   selectTab(name) { ui('ui_select_tab', ['string'], [name]); },
+  tab: () => (uiReady ? Module.ccall('ui_open_tab', 'string', [], []) : ''),   // the open tab's name
   view: () => ({ ...state.view }),
 };

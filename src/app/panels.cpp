@@ -29,6 +29,7 @@ const int kNumColormaps = 5;
 namespace {
 
 std::string g_select_tab;   // set by ui_select_tab(): that tab opens on the next frame
+std::string g_open_tab;     // the tab drawn last (of the right column in the wide layout)
 
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 std::string fmt(const char* f, ...) {
@@ -87,7 +88,9 @@ bool begin_tab(const char* name, const char* label = nullptr) {
     ImGuiTabItemFlags f = 0;
     if (g_select_tab == name) f |= ImGuiTabItemFlags_SetSelected;
     std::string id = std::string(label ? label : name) + "###" + name;
-    return ImGui::BeginTabItem(id.c_str(), nullptr, f);
+    const bool open = ImGui::BeginTabItem(id.c_str(), nullptr, f);
+    if (open) g_open_tab = name;
+    return open;
 }
 
 // "281 tabby cat" for ImageNet, "7 Sneaker" for a model with named classes, "class 2" otherwise.
@@ -627,6 +630,7 @@ void header() {
 extern "C" {
 // Opens a tab (or, in the wide layout, scrolls the left column) on the next frame; for tests.
 EMSCRIPTEN_KEEPALIVE void ui_select_tab(const char* name) { g_select_tab = name ? name : ""; }
+EMSCRIPTEN_KEEPALIVE const char* ui_open_tab() { return g_open_tab.c_str(); }
 // A class by index, name or WordNet id (as `cnnlens explain --class`); -3 if none.
 EMSCRIPTEN_KEEPALIVE int ui_class_find(const char* q) {
     std::string s = q ? q : "";

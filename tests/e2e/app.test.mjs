@@ -14,6 +14,7 @@ import { ROOT, SITE, cli, dropFile, launch, openApp, parsePredict, readNpy, shot
 
 const ORACLE = path.join(ROOT, 'tests/data/oracle');
 const BUILTIN = path.join(ROOT, 'assets/fashion_mnist_vgg_gap.safetensors');   // the site's models/builtin.safetensors
+const TOUCH_THUMB = [81, 518], TOUCH_TAB = [206, 39];   // narrow layout (420x800), from its screenshot
 const SEARCH_HIT_Y = 662;   // the first hit below the class search field (wide layout)
 const FASHION_IMAGE = path.join(ROOT, 'assets/fashion-mnist/9-Ankle-boot-test00000.png');
 const DATA = path.join(SITE, 'e2e-data');   // fixtures served next to the page for URL loading
@@ -256,6 +257,27 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     await page.keyboard.press('Escape');
     assert.deepEqual(consoleErrors(errors), []);
     await page.close();
+  });
+
+  test('touch: on a phone-sized screen a tap on a gallery image loads it, a tap on a tab opens it', async () => {
+    const phone = await launch({ hasTouch: true });
+    try {
+      const { page, errors } = await openApp(phone.context, server.url, { width: 420, height: 800 });
+      await new Promise((r) => setTimeout(r, 1500));   // the sample thumbnails load after the UI
+      const gallery = JSON.parse(fs.readFileSync(path.join(SITE, 'samples/index.json')));
+      await shot(page, 'narrow_touch_start');
+      await page.touchscreen.tap(...TOUCH_THUMB);      // the Input tab's second Fashion-MNIST thumbnail
+      await page.waitForFunction((name) => window.cnnlens.imageName() === name, gallery[1].name, { timeout: 30000 });
+      await page.evaluate(() => window.cnnlens.ready());
+      await page.touchscreen.tap(...TOUCH_TAB);        // the "Grad-CAM" tab
+      await page.waitForFunction(() => { window.cnnlens.redraw(); return window.cnnlens.tab() === 'Where it looks'; },
+                                 null, { timeout: 30000 });
+      await shot(page, 'narrow_touch_where');
+      assert.deepEqual(consoleErrors(errors), []);
+      await page.close();
+    } finally {
+      await phone.close();
+    }
   });
 
   test('webcam frames are classified until the freeze-frame button', async () => {

@@ -39,7 +39,7 @@ export async function startServer({ coi = true } = {}) {
   return { url: `http://127.0.0.1:${port}/`, stop: () => proc.kill() };
 }
 
-export async function launch() {
+export async function launch({ hasTouch = false } = {}) {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnnlens-e2e-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -48,6 +48,7 @@ export async function launch() {
            '--disable-component-update', '--disable-sync', '--no-first-run',
            '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],   // a test-pattern webcam
     viewport: { width: 1280, height: 800 },
+    hasTouch,   // a touch screen (page.touchscreen.tap)
   });
   return {
     context,
