@@ -24,7 +24,7 @@ namespace {
 
 const std::string kBuiltin = std::string(CNNLENS_TEST_DATA) + "/../../assets/fashion_mnist_vgg_gap.safetensors";
 
-Image grey_image(int w, int h, uint8_t bg) {
+Image filled_image(int w, int h, uint8_t bg) {
     Image img;
     img.width = w, img.height = h;
     img.rgb.assign((size_t)w * h * 3, bg);
@@ -56,7 +56,7 @@ TEST_CASE("builtin: a photo is mapped to the dataset's look: grey, light on dark
     CHECK(luma(0, 255, 0) == 150);
     CHECK(luma(0, 0, 255) == 29);
     // A dark red 60x40 garment on a white 200x100 product shot, off centre.
-    Image photo = grey_image(200, 100, 250);
+    Image photo = filled_image(200, 100, 250);
     fill_rect(photo, 20, 30, 60, 40, 120, 10, 10);
     Image fit = image_object_fit(photo, 28);
     REQUIRE(fit.width == 28);
@@ -73,7 +73,7 @@ TEST_CASE("builtin: a photo is mapped to the dataset's look: grey, light on dark
     CHECK(fit.rgb[(1 * 28 + 14) * 3] == 0);
     CHECK(fit.rgb[(26 * 28 + 14) * 3] == 0);
     // The same garment, light on a dark background, and tall: not inverted; fills the height.
-    Image night = grey_image(90, 300, 5);
+    Image night = filled_image(90, 300, 5);
     fill_rect(night, 50, 100, 30, 120, 200, 200, 200);
     Image fit2 = image_object_fit(night, 28);
     std::array<int, 4> b2 = box(fit2, 128);
@@ -81,14 +81,14 @@ TEST_CASE("builtin: a photo is mapped to the dataset's look: grey, light on dark
     CHECK(b2 == std::array<int, 4>{10, 0, 16, 27});   // 30 * 28 / 120 = 7 columns from (28 - 7) / 2 = 10
     CHECK(fit2.rgb[(14 * 28 + 14) * 3] == 255);
     // A dataset image (28x28, dark border) passes through unchanged; a light one is inverted only.
-    Image d = grey_image(28, 28, 0);
+    Image d = filled_image(28, 28, 0);
     for (size_t i = 0; i < d.rgb.size(); i++) d.rgb[i] = (uint8_t)(i / 3 % 97 * 2 * (i / 3 / 28 > 4 && i / 3 / 28 < 22));
     CHECK(image_object_fit(d, 28).rgb == d.rgb);
     Image light = d;
     for (uint8_t& v : light.rgb) v = 255 - v;
     CHECK(image_object_fit(light, 28).rgb == d.rgb);
     // A blank image keeps everything (nothing stands out) and stays finite.
-    Image blank = image_object_fit(grey_image(50, 40, 255), 28);
+    Image blank = image_object_fit(filled_image(50, 40, 255), 28);
     CHECK(blank.width == 28);
 }
 
@@ -135,9 +135,8 @@ TEST_CASE("builtin: on the 10k test set: accuracy >= 93% and CAM mass on the gar
         std::vector<float> want(28 * 28);
         uint8_t lab;
         make_batch(test, &i, 1, nz, 0, false, nullptr, want.data(), &lab);
-        Image img = grey_image(28, 28, 0);
-        for (size_t p = 0; p < 28 * 28; p++) img.rgb[p * 3] = img.rgb[p * 3 + 1] = img.rgb[p * 3 + 2] = test.image(i)[p];
-        std::vector<float> x = prepare_input(img, net->arch(), default_resize(net->arch()), net->arch().preprocess);
+        std::vector<float> x = prepare_input(image_from_grey(28, 28, test.image(i)), net->arch(),
+                                             default_resize(net->arch()), net->arch().preprocess);
         CHECK(x == want);
     }
     ModelEval r = eval_model(*net, test);

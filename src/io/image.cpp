@@ -318,6 +318,14 @@ int half_round_even(int d) {
 
 }  // namespace
 
+Image image_from_grey(int w, int h, const uint8_t* grey) {
+    Image out;
+    out.width = w, out.height = h;
+    out.rgb.resize(size_t(w) * h * 3);
+    for (size_t i = 0; i < size_t(w) * h; i++) out.rgb[i * 3] = out.rgb[i * 3 + 1] = out.rgb[i * 3 + 2] = grey[i];
+    return out;
+}
+
 Image image_zoom(const Image& img, int factor) {
     if (factor < 1 || int64_t(img.width) * factor * img.height * factor > kMaxImagePixels)
         fail("cannot enlarge a %dx%d image %d times", img.width, img.height, factor);
@@ -365,14 +373,7 @@ Image image_object_fit(const Image& img, int size) {
         for (uint8_t& v : g) v = 255 - v;
         bg = 255 - bg;
     }
-    auto grey_image = [](int w, int h, const uint8_t* v) {
-        Image out;
-        out.width = w, out.height = h;
-        out.rgb.resize(size_t(w) * h * 3);
-        for (size_t i = 0; i < size_t(w) * h; i++) out.rgb[i * 3] = out.rgb[i * 3 + 1] = out.rgb[i * 3 + 2] = v[i];
-        return out;
-    };
-    if (W == size && H == size) return grey_image(W, H, g.data());
+    if (W == size && H == size) return image_from_grey(W, H, g.data());
     // background to 0, brightest to 255; then the box of the object
     const int hi = *std::max_element(g.begin(), g.end());
     const double gain = 255.0 / std::max(1, hi - bg);
@@ -384,7 +385,7 @@ Image image_object_fit(const Image& img, int size) {
             if (v > 32) x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
         }
     if (x1 < 0) x0 = 0, y0 = 0, x1 = W - 1, y1 = H - 1;  // nothing stands out: keep it all
-    const Image obj = crop(grey_image(W, H, g.data()), x0, y0, x1 - x0 + 1, y1 - y0 + 1);
+    const Image obj = crop(image_from_grey(W, H, g.data()), x0, y0, x1 - x0 + 1, y1 - y0 + 1);
     const bool wide = obj.width >= obj.height;
     const int l = wide ? obj.width : obj.height, s = wide ? obj.height : obj.width;
     const int rs = std::max(1, (int)std::lround((double)s * size / l));

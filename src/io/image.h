@@ -37,6 +37,8 @@ Image image_load(const std::string& path);
 // with the downscale factor (antialiased), horizontal pass first, uint8 between the passes.
 // Returns a copy when the size does not change.
 Image image_resize(const Image& img, int w, int h);
+// A w x h greyscale image (one byte per pixel) as RGB with R = G = B.
+Image image_from_grey(int w, int h, const uint8_t* grey);
 // Each pixel becomes a factor x factor block (nearest neighbour): small inputs made visible.
 Image image_zoom(const Image& img, int factor);
 // torchvision CenterCrop(h, w) (no padding: the crop must fit):

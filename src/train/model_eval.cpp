@@ -28,15 +28,11 @@ ModelEval eval_model(Vgg& net, const IdxDataset& d, int count) {
     for (const LayerInfo& l : net.layers())
         if (l.kind == LayerInfo::Conv || l.kind == LayerInfo::Pool) last = &l;
     const bool gap = arch.head == Head::Gap && last;
-    Image img;
-    img.width = img.height = S;
-    img.rgb.resize((size_t)S * S * 3);
     std::vector<float> map, up((size_t)S * S);
     std::vector<uint8_t> mask((size_t)S * S);
     for (int i = 0; i < r.n; i++) {
         const uint8_t* px = d.image(i);
-        for (size_t p = 0; p < (size_t)S * S; p++) img.rgb[p * 3] = img.rgb[p * 3 + 1] = img.rgb[p * 3 + 2] = px[p];
-        std::vector<float> x = prepare_input(img, arch, default_resize(arch), arch.preprocess);
+        std::vector<float> x = prepare_input(image_from_grey(S, S, px), arch, default_resize(arch), arch.preprocess);
         net.forward(x.data());
         const float* l = net.logits();
         const int pred = (int)(std::max_element(l, l + K) - l), label = d.labels[(size_t)i];
