@@ -7,7 +7,10 @@ linear, the official Fashion-MNIST test set read with gzip + numpy.
     /usr/bin/python3 scripts/eval_torch.py assets/fashion_mnist_vgg_gap.safetensors
 
 Needs Debian's python3-torch (a test-time tool, not a product dependency). Prints the test
-accuracy, which must agree with `cnnlens eval` to 0.1 point.
+accuracy, which must agree with `cnnlens eval` to 0.1 point, and where CAM looks: CAM of the
+predicted class (classifier row . last feature map), upsampled to 28x28 by
+F.interpolate(bilinear, align_corners=False), ReLU; the share of its mass on the garment's
+pixels (value > 0), averaged over the images (one with no positive CAM counts as 0).
 """
 import gzip
 import json
@@ -17,6 +20,7 @@ import sys
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None}
 
@@ -77,11 +81,26 @@ def main():
     y = idx(data + "/t10k-labels-idx1-ubyte.gz").astype(np.int64)
     x = torch.from_numpy(((x / 255.0 - mean) / std).astype(np.float32)).unsqueeze(1)
     torch.set_num_threads(2)
+    mask = torch.from_numpy(idx(data + "/t10k-images-idx3-ubyte.gz") > 0)
+    W = model.classifier[0].weight
+    preds, shares = [], []
     with torch.no_grad():
-        pred = torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)]).numpy()
+        for i in range(0, len(x), 500):
+            A = model.features(x[i:i + 500])
+            p = model.classifier(model.flatten(model.pool(A))).argmax(1)
+            cam = torch.einsum("nkhw,nk->nhw", A, W[p])
+            up = F.interpolate(cam[:, None], size=x.shape[-1], mode="bilinear", align_corners=False)[:, 0].clamp(min=0)
+            all_ = up.sum((1, 2))
+            inside = (up * mask[i:i + 500]).sum((1, 2))
+            shares.append(torch.where(all_ > 0, inside / all_.clamp(min=1e-30), torch.zeros_like(all_)))
+            preds.append(p)
+    pred = torch.cat(preds).numpy()
+    share = torch.cat(shares).double().mean().item()
     acc = (pred == y).mean()
     print(f"{path}: {len(tensors)} tensors, cfg {meta['cfg']}, classes {json.loads(meta['class_names'])}")
     print(f"PyTorch {torch.__version__}: accuracy {100 * acc:.2f}% ({(pred == y).sum()} / {len(y)}) on the test set")
+    print(f"CAM of the predicted class: {100 * share:.2f}% of its mass on the garment's pixels, "
+          f"which cover {100 * mask.double().mean().item():.2f}% of the image")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "explain/explain.h"
 #include "io/idx.h"
 #include "io/inflate.h"
 #include "io/safetensors.h"
@@ -32,7 +33,7 @@ namespace {
 // |g - num| <= 1e-6 + 1e-5 |num|.
 void fd_scalar(const char* what, std::vector<double> v, const std::vector<double>& g,
                const std::function<double(const std::vector<double>&)>& L) {
-    const double eps = 1e-6;
+    const double eps = 3e-4;
     int bad = 0;
     REQUIRE(v.size() == g.size());
     for (size_t i = 0; i < v.size(); i++) {
@@ -221,36 +222,56 @@ TEST_CASE("train: the threaded batch norm + ReLU equals the reference templates"
 }
 
 TEST_CASE("train: the whole network's gradient matches finite differences along random directions") {
-    // float network (XNNPACK convs), one random direction per parameter tensor; eps 1e-3 is
-    // small enough not to cross ReLU/max-pool kinks here (1e-2 does), tolerance 3% + 5e-5.
-    for (bool bn : {false, true}) {
+    // float network (XNNPACK convs), one random direction per parameter tensor; eps 3e-4 is
+    // small enough not to cross ReLU/max-pool kinks here (1e-3 does with the CAM penalty, 3e-3
+    // without), tolerance 3% + 5e-5.
+    // With and without batch norm, with and without the CAM penalty (random object masks).
+    for (int variant = 0; variant < 4; variant++) {
+        const bool bn = variant & 1;
+        const double cam_weight = variant & 2 ? 2.0 : 0.0;
         NetSpec spec;
         spec.cfg = {4, 0, 6, 5};
         spec.input_size = 8, spec.num_classes = 3, spec.batch_norm = bn;
         TrainNet net(spec, 7);
+        if (cam_weight > 0)   // CAMs of order 1 (the init's are ~0.01): steps of eps cross few ReLU kinks
+            for (const ParamTensor& t : net.tensors)
+                if (t.name == "fc.weight")
+                    for (size_t i = 0; i < t.size; i++) net.params[t.offset + i] *= 50;
         const int N = 4;
         std::vector<double> xd = random_values<double>((size_t)N * 64, 16);
         std::vector<float> x(xd.begin(), xd.end());
         const uint8_t labels[N] = {0, 2, 1, 2};
+        std::vector<uint8_t> masks((size_t)N * 64);
+        std::vector<double> md = random_values<double>(masks.size(), 17);
+        for (size_t i = 0; i < masks.size(); i++) masks[i] = md[i] > 0;
+        auto total_loss = [&] {
+            double L = net.loss(labels);
+            if (cam_weight > 0) {
+                double P = net.cam_penalty(labels, masks.data(), cam_weight);
+                CHECK(P > 0);   // the random network puts some evidence on the background
+                L += P;
+            }
+            return L;
+        };
         net.forward(x.data(), N, true);
-        net.loss(labels);
+        total_loss();
         net.backward(labels);
         const std::vector<float> p0 = net.params, g = net.grads;
         auto loss_at = [&](const std::vector<float>& p) {
             net.params = p;
             net.forward(x.data(), N, true);
-            return net.loss(labels);
+            return total_loss();
         };
         uint32_t seed = 100;
         for (const ParamTensor& t : net.tensors) {
             std::vector<double> d = random_values<double>(t.size, seed++);
             double gd = 0;
             for (size_t i = 0; i < t.size; i++) gd += g[t.offset + i] * d[i];
-            const double eps = 1e-3;
+            const double eps = 3e-4;
             std::vector<float> pp(p0), pm(p0);
             for (size_t i = 0; i < t.size; i++) pp[t.offset + i] += (float)(eps * d[i]), pm[t.offset + i] -= (float)(eps * d[i]);
             double num = (loss_at(pp) - loss_at(pm)) / (2 * eps);
-            INFO("bn " << bn << " " << t.name << " analytic " << gd << " numeric " << num);
+            INFO("bn " << bn << " cam " << cam_weight << " " << t.name << " analytic " << gd << " numeric " << num);
             CHECK(std::fabs(num - gd) <= 3e-2 * std::fabs(num) + 5e-5);
         }
     }
@@ -328,13 +349,37 @@ TEST_CASE("train: the exported checkpoint loads in the inference engine with the
         std::vector<float> x((size_t)N * 256);
         std::vector<uint8_t> lab(N);
         std::vector<int> idx = {0, 1, 2, 3, 4};
-        make_batch(d, idx.data(), N, r.nz, 0, false, nullptr, x.data(), lab.data());
+        std::vector<uint8_t> masks((size_t)N * 256);
+        make_batch(d, idx.data(), N, r.nz, 0, false, nullptr, x.data(), lab.data(), masks.data());
+        for (size_t i = 0; i < masks.size(); i++) CHECK(masks[i] == (d.image(0)[i] != 0));   // images 0-4 in a row
+        for (size_t i = 0; i < masks.size(); i++) masks[i] = d.image(0)[i] >= 20;   // about half: "object"
         r.net->forward(x.data(), N, false);
+        // The CAM penalty is the app's CAM (explain.h: cam, upsample_bilinear) of each image's
+        // label, its positive part summed outside the object.
+        const double weight = 3, penalty = r.net->cam_penalty(lab.data(), masks.data(), weight);
+        const LayerInfo* lastp = nullptr;   // the layer the gap head pools
+        for (const LayerInfo& l : net.layers())
+            if (l.kind == LayerInfo::Conv || l.kind == LayerInfo::Pool) lastp = &l;
+        REQUIRE(lastp);
+        const LayerInfo& last = *lastp;
+        double want = 0;
+        std::vector<float> map((size_t)last.h * last.w), up(256);
         for (int n = 0; n < N; n++) {
             net.forward(x.data() + n * 256);
             INFO("bn " << bn << " image " << n);
             CHECK(rel_l2(net.logits(), r.net->logits() + n * 10, 10) < 1e-5);
+            cam(net.act(last), last.h, last.w, last.c, net.dense().back().w.data() + (size_t)lab[(size_t)n] * last.c, map.data());
+            upsample_bilinear(map.data(), last.h, last.w, 16, 16, up.data());
+            double all = 0, out = 0;
+            for (int i = 0; i < 256; i++) {
+                const double v = std::max(0.0f, up[(size_t)i]);
+                all += v, out += masks[(size_t)n * 256 + i] ? 0 : v;
+            }
+            want += (out + 2.56) / (all + 2.56);
         }
+        want *= weight / N;
+        CHECK(want > 0);
+        CHECK(std::fabs(penalty - want) <= 1e-5 * want);
     }
 }
 

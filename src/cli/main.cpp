@@ -491,11 +491,12 @@ const Command kCommands[] = {
      "  --opt sgd|adam, --lr X, --momentum X, --wd X   (default sgd, 0.05 (adam 1e-3), 0.9 Nesterov, 5e-4)\n"
      "  --schedule cosine|step|const, --warmup EPOCHS, --step-epochs N   (default cosine, 0, 10)\n"
      "  --shift PX, --flip 0|1           augmentation: random shifts, horizontal flips (default 2, 1)\n"
+     "  --cam-loss W         penalise the label's CAM outside the garment (weight W; default 0)\n"
      "  --seed N, --threads N            (default 1, 1); same seed = same weights\n"
      "  --subset N, --max-steps N, --eval-every K (0 = never), --log FILE (per-epoch lines)\n"
      "  --state FILE         training state after each epoch; an existing one is resumed (same flags)\n",
      {"out", "data", "cfg", "bn", "epochs", "batch", "opt", "lr", "momentum", "wd", "schedule", "warmup", "step-epochs",
-      "shift", "flip", "seed", "threads", "subset", "max-steps", "eval-every", "log", "state"},
+      "shift", "flip", "cam-loss", "seed", "threads", "subset", "max-steps", "eval-every", "log", "state"},
      cnnlens::cmd_train},
     {"eval", "accuracy, confusion matrix and CAM-on-object share of a Fashion-MNIST model (as the app runs it)",
      "  --weights FILE       a checkpoint written by cnnlens train (default: the built-in model)\n"

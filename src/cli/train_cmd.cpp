@@ -97,6 +97,7 @@ int cmd_train(Args& a) {
     c.shift = arg_int(a, "shift", 2, 0, 14);
     c.flip = arg_int(a, "flip", 1, 0, 1) == 1;
     c.subset = arg_int(a, "subset", 0, 0, 1 << 30);
+    c.cam_weight = arg_num(a, "cam-loss", 0, 0, 1000);
     c.max_steps = arg_int(a, "max-steps", 0, 0, 1 << 30);
     c.eval_every = arg_int(a, "eval-every", 1, 0, 100000);
     c.state_path = arg(a, "state", "");
@@ -171,8 +172,8 @@ int cmd_eval(Args& a) {
     std::printf("accuracy %.2f%% (%d / %d) on the %s set, %.1f s\n", 100 * r.accuracy(), r.correct, r.n, split.c_str(), s);
     if (net->arch().head == Head::Gap)
         std::printf("CAM of the predicted class (upsampled, ReLU): %.1f%% of its mass on the object's pixels, which cover "
-                    "%.1f%% of the image on average (%d images)\n",
-                    100 * r.cam_on_object, 100 * r.object_area, r.cam_images);
+                    "%.1f%% of the image on average (%d of %d images have positive CAM; the others count as 0)\n",
+                    100 * r.cam_on_object, 100 * r.object_area, r.cam_images, r.n);
     return 0;
 }
 

@@ -47,11 +47,11 @@ ModelEval eval_model(Vgg& net, const IdxDataset& d, int count) {
         for (size_t p = 0; p < mask.size(); p++) area += mask[p] = px[p] > 0;
         r.object_area += (double)area / mask.size();
         const double share = mass_inside(up.data(), mask.data(), mask.size());
-        if (share >= 0) r.cam_on_object += share, r.cam_images++;
+        if (share >= 0) r.cam_on_object += share, r.cam_images++;   // else it adds 0
     }
     if (gap) {
         r.object_area /= r.n;
-        r.cam_on_object = r.cam_images ? r.cam_on_object / r.cam_images : 0;
+        r.cam_on_object /= r.n;
     }
     return r;
 }

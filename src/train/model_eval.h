@@ -14,10 +14,10 @@ struct ModelEval {
     std::vector<int> confusion;   // [true][predicted], num_classes^2
     // gap head only (else 0): CAM of the predicted class at the layer before the pooling,
     // upsampled to the input size (bilinear), ReLU; the share of its mass on the object's
-    // pixels (value > 0), averaged over the images with any positive CAM; and, as the
-    // baseline, the mean share of the image the object covers.
+    // pixels (value > 0), averaged over all images (one without positive CAM shows nothing:
+    // it counts as 0); and, as the baseline, the mean share of the image the object covers.
     double cam_on_object = 0, object_area = 0;
-    int cam_images = 0;           // images that counted towards cam_on_object
+    int cam_images = 0;           // images with some positive CAM
     double accuracy() const { return n ? (double)correct / n : 0; }
 };
 

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "explain/explain.h"
 #include "io/idx.h"
 #include "io/safetensors.h"
 #include "io/safetensors_write.h"
@@ -131,6 +132,7 @@ void TrainNet::conv(const float* w, const float* b, const float* x, int N, int H
 
 void TrainNet::forward(const float* x, int N, bool train) {
     N_ = N;
+    dcam_.clear();
     const size_t in_n = (size_t)N * spec_.input_size * spec_.input_size * spec_.in_channels;
     input_.resize(in_n + kSlack);
     std::memcpy(input_.data(), x, in_n * sizeof(float));
@@ -195,6 +197,58 @@ double TrainNet::loss(const uint8_t* labels) {
     return softmax_xent_forward(logits_.data(), labels, N_, spec_.num_classes, probs_.data());
 }
 
+double TrainNet::cam_penalty(const uint8_t* labels, const uint8_t* masks, double weight) {
+    const int N = N_, C = C_last_, S = S_last_, I = spec_.input_size;
+    const size_t SS = (size_t)S * S, II = (size_t)I * I;
+    if (upsample_.size() != II * SS) {   // column j = the upsampled unit map j
+        upsample_.assign(II * SS, 0.0f);
+        std::vector<float> unit(SS, 0.0f), col(II);
+        for (size_t j = 0; j < SS; j++) {
+            unit[j] = 1;
+            upsample_bilinear(unit.data(), S, S, I, I, col.data());
+            unit[j] = 0;
+            for (size_t i = 0; i < II; i++) upsample_[i * SS + j] = col[i];
+        }
+    }
+    const float* F = layers_.back().a.data();   // [N][S][S][C], what the gap head pools
+    dcam_.assign((size_t)N * SS, 0.0f);
+    std::vector<float> map(SS), up(II);
+    // eps (a CAM of 0.01 everywhere) on both sides: a map with no positive value costs 1 (the
+    // most), not 0; the network cannot escape the penalty by showing nothing.
+    const double eps = 1e-2 * (double)II;
+    double sum = 0;
+    for (int n = 0; n < N; n++) {
+        const float* w = params.data() + fc_w_ + (size_t)labels[n] * C;
+        for (size_t s = 0; s < SS; s++) {
+            const float* f = F + ((size_t)n * SS + s) * C;
+            double v = 0;
+            for (int k = 0; k < C; k++) v += (double)f[k] * w[k];
+            map[s] = (float)v;
+        }
+        const uint8_t* m = masks + (size_t)n * II;
+        double all = 0, out = 0;
+        for (size_t i = 0; i < II; i++) {
+            const float* u = upsample_.data() + i * SS;
+            double v = 0;
+            for (size_t s = 0; s < SS; s++) v += (double)u[s] * map[s];
+            up[i] = (float)v;
+            if (v > 0) all += v, out += m[i] ? 0 : v;
+        }
+        const double r = (out + eps) / (all + eps);   // d r / d up_i = ([i outside] - r) / (all + eps)
+        sum += r;
+        float* d = dcam_.data() + (size_t)n * SS;
+        for (size_t i = 0; i < II; i++) {
+            if (up[i] <= 0) continue;
+            const double g = ((m[i] ? 0.0 : 1.0) - r) / (all + eps);
+            const float* u = upsample_.data() + i * SS;
+            for (size_t s = 0; s < SS; s++) d[s] += (float)(g * u[s]);
+        }
+    }
+    const double scale = weight / N;
+    for (float& v : dcam_) v = (float)(v * scale);
+    return sum * scale;
+}
+
 void TrainNet::backward(const uint8_t* labels) {
     const int N = N_, C = C_last_, S = S_last_, K = spec_.num_classes;
     dlogits_.resize((size_t)N * K);
@@ -207,6 +261,19 @@ void TrainNet::backward(const uint8_t* labels) {
     g0_.resize(biggest + kSlack), g1_.resize(biggest + kSlack);
     float *g = g0_.data(), *gx = g1_.data();   // d loss / d output of the current layer, of its input
     for (int n = 0; n < N; n++) gap_backward(dfeat_.data() + (size_t)n * C, S, S, C, g + (size_t)n * S * S * C);
+    if (!dcam_.empty()) {   // cam_penalty: CAM(s) = w_label . F(s)
+        const float* F = layers_.back().a.data();
+        for (int n = 0; n < N; n++) {
+            const float* w = params.data() + fc_w_ + (size_t)labels[n] * C;
+            float* gw = grads.data() + fc_w_ + (size_t)labels[n] * C;
+            for (size_t s = 0; s < (size_t)S * S; s++) {
+                const float d = dcam_[(size_t)n * S * S + s];
+                if (d == 0) continue;
+                const size_t o = ((size_t)n * S * S + s) * C;
+                for (int k = 0; k < C; k++) g[o + k] += d * w[k], gw[k] += d * F[o + k];
+            }
+        }
+    }
 
     for (int li = (int)layers_.size() - 1; li >= 0; li--) {
         Layer& l = layers_[(size_t)li];
@@ -333,7 +400,7 @@ Normalize normalize_of(const IdxDataset& d, int count) {
 }
 
 void make_batch(const IdxDataset& d, const int* idx, int N, const Normalize& nz, int shift, bool flip, Rng* rng,
-                float* x, uint8_t* labels) {
+                float* x, uint8_t* labels, uint8_t* masks) {
     const int R = d.rows, Cc = d.cols;
     float lut[256];
     for (int v = 0; v < 256; v++) lut[v] = (float)((v / 255.0 - nz.mean) / nz.std);
@@ -351,7 +418,9 @@ void make_batch(const IdxDataset& d, const int* idx, int N, const Normalize& nz,
         for (int h = 0; h < R; h++)
             for (int w = 0; w < Cc; w++) {
                 int yy = h + sy, xx = (f ? Cc - 1 - w : w) + sx;
-                o[h * Cc + w] = lut[yy < 0 || yy >= R || xx < 0 || xx >= Cc ? 0 : img[yy * Cc + xx]];
+                const uint8_t v = yy < 0 || yy >= R || xx < 0 || xx >= Cc ? 0 : img[yy * Cc + xx];
+                o[h * Cc + w] = lut[v];
+                if (masks) masks[(size_t)n * R * Cc + h * Cc + w] = v != 0;
             }
         labels[n] = d.labels[(size_t)idx[n]];
     }
@@ -395,7 +464,8 @@ std::string train_config_key(const TrainConfig& c) {
                      cfg.c_str(), c.net.batch_norm, c.net.in_channels, c.net.input_size, c.net.num_classes,
                      c.opt.kind.c_str(), c.opt.lr, c.opt.momentum, c.opt.weight_decay, c.opt.nesterov, c.opt.beta1,
                      c.opt.beta2, c.opt.eps, c.epochs, c.batch, c.schedule.c_str(), c.warmup_epochs, c.step_epochs,
-                     c.step_gamma, (unsigned long long)c.seed, c.shift, c.flip, c.subset);
+                     c.step_gamma, (unsigned long long)c.seed, c.shift, c.flip, c.subset) +
+           (c.cam_weight > 0 ? strformat(" cam=%.17g", c.cam_weight) : std::string());
 }
 
 namespace {
@@ -488,7 +558,7 @@ TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDa
     std::vector<int> perm((size_t)n);
     for (int i = 0; i < n; i++) perm[(size_t)i] = i;
     std::vector<float> x((size_t)c.batch * c.net.input_size * c.net.input_size);
-    std::vector<uint8_t> lab((size_t)c.batch);
+    std::vector<uint8_t> lab((size_t)c.batch), masks(c.cam_weight > 0 ? x.size() : 0);
     auto t0 = std::chrono::steady_clock::now();
     auto secs = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     long t = 0;
@@ -504,14 +574,16 @@ TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDa
         // The epoch's order depends on the RNG alone (identity, then Fisher-Yates): resumable.
         for (int i = 0; i < n; i++) perm[(size_t)i] = i;
         for (int i = n - 1; i > 0; i--) std::swap(perm[(size_t)i], perm[rng.below((uint32_t)i + 1)]);
-        double sum_loss = 0;
+        double sum_loss = 0, sum_cam = 0;
         long correct = 0, seen = 0;
         double lr = 0;
         for (long s = 0; s < spe; s++, t++) {
             if (c.max_steps > 0 && t >= c.max_steps) { stop = true; break; }
-            make_batch(train, perm.data() + s * c.batch, c.batch, R.nz, c.shift, c.flip, &rng, x.data(), lab.data());
+            make_batch(train, perm.data() + s * c.batch, c.batch, R.nz, c.shift, c.flip, &rng, x.data(), lab.data(),
+                       masks.empty() ? nullptr : masks.data());
             net.forward(x.data(), c.batch, true);
             double L = net.loss(lab.data());
+            if (c.cam_weight > 0) sum_cam += net.cam_penalty(lab.data(), masks.data(), c.cam_weight);
             net.backward(lab.data());
             lr = lr_at(c, t, T, spe);
             opt.step(net, lr);
@@ -528,7 +600,7 @@ TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDa
                 log(strformat("  epoch %d step %ld/%ld  loss %.4f  lr %.5f  %.1f s", e, s + 1, spe, sum_loss / seen, lr, secs()));
         }
         if (seen == 0) break;
-        EpochLog el{e, t, lr, sum_loss / seen, (double)correct / seen, NAN, NAN, 0};
+        EpochLog el{e, t, lr, sum_loss / seen, (double)correct / seen, NAN, NAN, 0, sum_cam * c.batch / seen};
         if (test && c.eval_every > 0 && (e % c.eval_every == 0 || e == c.epochs || stop)) {
             EvalResult ev = evaluate(net, *test, R.nz);
             el.test_loss = ev.loss, el.test_acc = ev.accuracy;
@@ -536,7 +608,8 @@ TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDa
         el.seconds = secs();
         R.epochs.push_back(el);
         std::string line = strformat("epoch %3d  steps %6ld  lr %.5f  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.1f s",
-                                     e, t, el.lr, el.train_loss, el.train_acc, el.test_loss, el.test_acc, el.seconds);
+                                     e, t, el.lr, el.train_loss, el.train_acc, el.test_loss, el.test_acc, el.seconds) +
+                           (c.cam_weight > 0 ? strformat("  cam penalty %.4f", el.cam_penalty) : std::string());
         R.log += line + "\n";
         if (log) log(line);
         if (!c.state_path.empty() && !stop) {   // a stopped epoch is incomplete: keep the last whole one

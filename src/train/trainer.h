@@ -76,6 +76,14 @@ public:
     void forward(const float* x, int N, bool train);
     // After forward: the mean softmax cross-entropy against labels [N] (keeps the probabilities).
     double loss(const uint8_t* labels);
+    // Optional, after loss(): a penalty on class evidence from the background ("right for the
+    // right reasons"): weight * the mean over the batch of the share of the positive CAM mass
+    // that lies outside the object, with the CAM of the image's label upsampled to S x S as
+    // the app shows it (the share is (out + e) / (all + e), e = 0.01 S^2: a map with nothing
+    // positive costs the most). masks [N][S][S], nonzero =
+    // object pixel. Returns the penalty; backward() then includes its gradient (the next
+    // forward() forgets it).
+    double cam_penalty(const uint8_t* labels, const uint8_t* masks, double weight);
     // After loss(): every parameter gradient into grads (overwritten), by the layers' backward
     // functions in the reverse order of the forward pass.
     void backward(const uint8_t* labels);
@@ -109,6 +117,7 @@ private:
     size_t fc_w_ = 0, fc_b_ = 0;
     int N_ = 0, C_last_ = 0, S_last_ = 0;
     std::vector<float> input_, feat_, logits_, probs_, dlogits_, dfeat_, g0_, g1_, wflip_;
+    std::vector<float> upsample_, dcam_;   // bilinear upsampling as a matrix [S*S][S_last^2]; d penalty / d CAM
     std::vector<uint8_t> workspace_;
     pthreadpool_t pool_ = nullptr;
     int threads_ = 1;
@@ -145,6 +154,7 @@ struct TrainConfig {
     int threads = 1;
     int shift = 2;                     // augmentation: random shifts of up to +-shift pixels (zero fill)
     bool flip = true;                  // augmentation: horizontal flips with probability 1/2
+    double cam_weight = 0;             // TrainNet::cam_penalty's weight (0 = none)
     int subset = 0;                    // use the first `subset` training images (0 = all)
     long max_steps = 0;                // stop after this many steps (timing runs; 0 = no limit)
     int eval_every = 1;                // evaluate on the test set every k epochs and at the end (0 = never)
@@ -167,9 +177,10 @@ struct Normalize {
 };
 Normalize normalize_of(const IdxDataset& d, int count = 0);
 
-// Batch i of a permutation: images shifted/flipped by rng (if augment), normalised, NHWC.
+// Batch i of a permutation: images shifted/flipped by rng (if augment), normalised, NHWC;
+// masks (if not null): 1 where the shifted/flipped image's pixel is not zero (the object).
 void make_batch(const IdxDataset& d, const int* idx, int N, const Normalize& nz, int shift, bool flip, Rng* rng,
-                float* x, uint8_t* labels);
+                float* x, uint8_t* labels, uint8_t* masks = nullptr);
 
 struct EvalResult {
     double loss = 0, accuracy = 0;
@@ -181,6 +192,7 @@ struct EpochLog {
     int epoch;
     long steps;
     double lr, train_loss, train_acc, test_loss, test_acc, seconds;
+    double cam_penalty;                // mean over the epoch's steps (0 without --cam-loss)
 };
 
 struct TrainResult {
