@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # torch_reader_test.sh CNNLENS ROOT: the shipped built-in model, read independently by PyTorch
 # (scripts/eval_torch.py: its own safetensors parser, torch.nn layers), must score what
-# `cnnlens eval` says on the 10k Fashion-MNIST test set, to 0.1 point, and at least 93.0%.
+# `cnnlens eval` says on the 10k Fashion-MNIST test set, to 0.1 point, and at least 93.0%; and
+# the share of CAM's mass on the garment must agree to 0.5 point and be at least 80%.
 # Needs Debian's python3-torch (./build.sh test installs it).
 set -euo pipefail
 cli=$1 root=$2
 w=$root/assets/fashion_mnist_vgg_gap.safetensors
 /usr/bin/python3 -c "import torch" 2>/dev/null || { echo "python3-torch is missing: apt-get install python3-torch" >&2; exit 1; }
-ours=$("$cli" eval --weights "$w" --threads 2 | sed -n 's/^accuracy \([0-9.]*\)%.*/\1/p')
-theirs=$(/usr/bin/python3 "$root/scripts/eval_torch.py" "$w" | sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p')
-echo "test accuracy: cnnlens eval $ours%, PyTorch $theirs%"
-awk -v a="$ours" -v b="$theirs" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 0.1 && a >= 93.0) }'
+ours=$("$cli" eval --weights "$w" --threads 2)
+theirs=$(/usr/bin/python3 "$root/scripts/eval_torch.py" "$w")
+acc_ours=$(sed -n 's/^accuracy \([0-9.]*\)%.*/\1/p' <<<"$ours")
+acc_theirs=$(sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p' <<<"$theirs")
+cam_ours=$(sed -n 's/^CAM of the predicted class.*: \([0-9.]*\)% of its mass.*/\1/p' <<<"$ours")
+cam_theirs=$(sed -n 's/^CAM of the predicted class: \([0-9.]*\)% of its mass.*/\1/p' <<<"$theirs")
+echo "test accuracy: cnnlens eval $acc_ours%, PyTorch $acc_theirs%"
+echo "CAM mass on the garment: cnnlens eval $cam_ours%, PyTorch $cam_theirs%"
+awk -v a="$acc_ours" -v b="$acc_theirs" -v c="$cam_ours" -v d="$cam_theirs" 'function abs(v) { return v < 0 ? -v : v }
+  BEGIN { exit !(a != "" && b != "" && c != "" && d != "" && abs(a - b) <= 0.1 && a >= 93.0 && abs(c - d) <= 0.5 && c >= 80.0) }'

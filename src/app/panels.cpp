@@ -206,7 +206,10 @@ void panel_predictions() {
     }
     ImGui::Spacing();
     ImGui::SetNextItemWidth(-1);
-    ImGui::InputTextWithHint("##search", "search classes: name, index or WordNet id", a.search, sizeof a.search);
+    ImGui::InputTextWithHint("##search",
+                             a.num_classes == cnnlens::kImageNetNumClasses ? "search classes: name, index or WordNet id"
+                                                                            : "search classes: name or index",
+                             a.search, sizeof a.search);
     if (a.search[0] && a.num_classes > 0) {
         std::vector<int> hits;
         int n = class_search(a.search, a.num_classes, hits, 50);

@@ -149,6 +149,13 @@ int cmd_train(Args& a) {
         {"seed", std::to_string(c.seed)},
         {"epochs", std::to_string(c.epochs)},
         {"test_accuracy", strformat("%.4f", ev.accuracy)},
+        {"description",
+         strformat("A VGG-GAP trained by CNN Lens on Fashion-MNIST (%d epochs, seed %llu).", c.epochs,
+                   (unsigned long long)c.seed) +
+             (c.cam_weight > 0 ? strformat(" Its training also penalised the share of each image's CAM that falls "
+                                           "outside the garment (--cam-loss %g): it was taught to look at the garment.",
+                                           c.cam_weight)
+                               : std::string())},
     };
     write_file(out, r.net->export_safetensors(meta));
     std::printf("test accuracy %.2f%% (trainer's forward); wrote %s\n", 100 * ev.accuracy, out.c_str());

@@ -43,7 +43,7 @@ std::string VggArch::cfg_string() const {
 }
 
 std::string VggArch::describe() const {
-    std::string s;
+    std::string s = about.empty() ? std::string() : about + "\n";
     s += strformat("layout:       %s%s\n", layout.c_str(), batch_norm ? " (batch norm, folded into the convs)" : "");
     s += strformat("layers:       %s\n", cfg_string().c_str());
     s += strformat("convs:        %d (3x3, pad 1, ReLU), input channels %d\n", num_convs(), in_channels);
@@ -505,6 +505,7 @@ static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_s
         if ((int)a.class_names.size() != a.num_classes)
             fail("the metadata names %zu classes, the classifier has %d", a.class_names.size(), a.num_classes);
     }
+    a.about = meta("description");
     return plan;
 }
 
