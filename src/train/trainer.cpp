@@ -218,13 +218,7 @@ double TrainNet::cam_penalty(const uint8_t* labels, const uint8_t* masks, double
     const double eps = 1e-2 * (double)II;
     double sum = 0;
     for (int n = 0; n < N; n++) {
-        const float* w = params.data() + fc_w_ + (size_t)labels[n] * C;
-        for (size_t s = 0; s < SS; s++) {
-            const float* f = F + ((size_t)n * SS + s) * C;
-            double v = 0;
-            for (int k = 0; k < C; k++) v += (double)f[k] * w[k];
-            map[s] = (float)v;
-        }
+        cam(F + (size_t)n * SS * C, S, S, C, params.data() + fc_w_ + (size_t)labels[n] * C, map.data());
         const uint8_t* m = masks + (size_t)n * II;
         double all = 0, out = 0;
         for (size_t i = 0; i < II; i++) {

@@ -78,11 +78,10 @@ public:
     double loss(const uint8_t* labels);
     // Optional, after loss(): a penalty on class evidence from the background ("right for the
     // right reasons"): weight * the mean over the batch of the share of the positive CAM mass
-    // that lies outside the object, with the CAM of the image's label upsampled to S x S as
-    // the app shows it (the share is (out + e) / (all + e), e = 0.01 S^2: a map with nothing
-    // positive costs the most). masks [N][S][S], nonzero =
-    // object pixel. Returns the penalty; backward() then includes its gradient (the next
-    // forward() forgets it).
+    // that lies outside the object, with the CAM of the image's label (explain.h cam())
+    // upsampled to S x S as the app shows it. The share is (out + e) / (all + e), e = 0.01 S^2:
+    // a map with nothing positive costs the most. masks [N][S][S], nonzero = object pixel.
+    // Returns the penalty; backward() then includes its gradient (the next forward() forgets it).
     double cam_penalty(const uint8_t* labels, const uint8_t* masks, double weight);
     // After loss(): every parameter gradient into grads (overwritten), by the layers' backward
     // functions in the reverse order of the forward pass.
