@@ -32,9 +32,10 @@ check "empty weights"        1 'error: .*empty'                  predict --weigh
 check "truncated weights"    1 'error: .*truncated|error: .*outside' predict --weights "$tmp/truncated.safetensors" --image "$img"
 check "image as weights"     1 'error: .*unsupported weight file format' predict --weights "$img" --image "$img"
 check "missing weights"      1 'error: cannot open'              predict --weights "$tmp/nope" --image "$img"
-check "text as image"        1 'error: .*(unknown image type|not an image)' predict --weights "$w" --image "$tmp/text.png"
+check "text as image"        1 'error: .*not a PNG, JPEG, BMP or GIF file' predict --weights "$w" --image "$tmp/text.png"
 check "empty image"          1 'error: .*empty'                  predict --weights "$w" --image "$tmp/empty"
 check "huge image"           1 'error: .*limit'                  predict --weights "$w" --image "$tmp/huge.png"
+check "over memory budget"   1 'error: .*input size 4000x4000 needs .* the limit is' predict --weights "$data/oracle/a_gap/w.pth" --image "$img" --input-size 4000
 check "wrong cfg"            1 'error: .*does not match'         predict --weights "$w" --image "$img" --cfg D
 check "bad class"            1 'error: unknown class'            explain --weights "$w" --image "$img" --class nosuch --dump-npy "$tmp/x"
 check "unknown flag"         2 'error: unknown argument'         predict --wieghts "$w"
@@ -44,6 +45,10 @@ check "built-in model"       0 '^ +9 +[0-9.]+% .*Ankle boot'     predict --image
 check "built-in, photo"      0 '^ +[0-9]+ +[0-9.]+% .*(T-shirt|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle)' predict --image "$img"
 check "built-in info"        0 'preprocessing mean_std'          info
 check "built-in class name"  0 'class 7 \(Sneaker\)'             explain --image "$fm" --class sneaker --dump-npy "$tmp/b"
+check "built-in dump"        0 'wrote 11 arrays'                 dump --image "$fm" --npy "$tmp/d"
+# the greyscale input is [1,1,28,28]: 128 header bytes + 784 floats (3 channels were read past its end)
+[[ $(stat -c %s "$tmp/d/input_nchw.npy" 2>/dev/null) == 3264 ]] && pass=$((pass + 1)) ||
+    { fail=$((fail + 1)); echo "FAIL built-in dump: input_nchw.npy is $(stat -c %s "$tmp/d/input_nchw.npy" 2>&1) bytes, want 3264"; }
 check "grey input, rgb pre"  1 'error: .*does not fit'           predict --image "$fm" --preprocess torch
 check "unknown command"      2 'error: unknown command'          frobnicate
 echo "$pass passed, $fail failed"

@@ -239,6 +239,64 @@ TEST_CASE("contradictions and broken state dicts give clear errors") {
     CHECK(has(error_of([&] { Vgg v(vgg_infer_arch(nan), nan); }), "NaN"));
 }
 
+TEST_CASE("zero-sized and absurd layers are refused, naming the tensor") {
+    std::vector<uint8_t> b = read_file(data_path("oracle/tiny_fc/w.safetensors"));
+    TensorFile tf = load_weights(b.data(), b.size());
+    auto with_shape = [&](const char* name, std::vector<int64_t> shape) {
+        TensorFile t = tf;
+        for (TensorRef& r : t.tensors)
+            if (r.name == name) r.shape = shape, r.nbytes = 0;
+        return t;
+    };
+    // 0 output channels once read as a max-pool: layers and weights fell out of step
+    CHECK(has(error_of([&] { vgg_infer_arch(with_shape("features.0.weight", {0, 3, 3, 3})); }),
+              "'features.0.weight' has shape [0,3,3,3]: a zero-sized tensor"));
+    CHECK(has(error_of([&] { vgg_infer_arch(with_shape("features.0.weight", {8, 0, 3, 3})); }), "zero-sized"));
+    CHECK(has(error_of([&] { vgg_infer_arch(with_shape("features.0.bias", {0})); }), "zero-sized"));
+    CHECK(has(error_of([&] { vgg_infer_arch(with_shape("classifier.0.weight", {0, 128})); }), "zero-sized"));
+    CHECK(has(error_of([&] { vgg_infer_arch(with_shape("features.0.weight", {65536, 3, 3, 3})); }),
+              "65536 output and 3 input channels; at most"));
+    // the same from a real file: a safetensors whose first conv has 0 outputs
+    std::string hdr = R"({"features.0.weight":{"dtype":"F32","shape":[0,3,3,3],"data_offsets":[0,0]},)"
+                      R"("classifier.0.weight":{"dtype":"F32","shape":[2,0],"data_offsets":[0,0]}})";
+    std::vector<uint8_t> f(8 + hdr.size());
+    f[0] = (uint8_t)hdr.size();
+    std::memcpy(f.data() + 8, hdr.data(), hdr.size());
+    TensorFile zf = load_weights(f.data(), f.size());
+    CHECK(has(error_of([&] { vgg_infer_arch(zf); }), "zero-sized"));
+}
+
+TEST_CASE("the working memory of a plan is checked against the budget before allocating") {
+    // vgg_activation_bytes counts what Vgg allocates: compare with a naive sum for a small net
+    VggArch a;
+    a.cfg = {8, 0, 16};
+    a.in_channels = 3, a.input_size = 32, a.head = Head::Gap, a.num_classes = 5;
+    auto pad = [](uint64_t n) { return (n + 15) / 16 * 16 + 16; };
+    uint64_t floats = pad(32 * 32 * 8) + pad(16 * 16 * 8) + pad(16 * 16 * 16) + pad(16) + pad(5);
+    uint64_t ptrs = 2 * (32 * 32 + 16) * 9 + 16 * 16 * 4 + 2 * (16 * 16 + 16) * 9;
+    CHECK(vgg_activation_bytes(a) == 4 * (2 * floats + 2 * (32 * 32 * 3 + 16) + 32 * 32 * 8) + sizeof(void*) * ptrs);
+
+    // a gap model without a fixed size takes a square image's side, but not past the budget
+    TensorFile gap = vgg_random_weights({8, 0, 16}, 3, 32, Head::Gap, 0, 5, 1);
+    gap.metadata.erase("input_size");
+    const uint64_t saved = activation_budget();
+    CHECK(vgg_infer_arch(gap, {}, 600).input_size == 600);
+    VggArch at600 = vgg_infer_arch(gap, {}, 600);
+    set_activation_budget(vgg_activation_bytes(at600) - 1);
+    CHECK(vgg_infer_arch(gap, {}, 600).input_size == 224);   // too big: the default size instead
+    ArchOverrides ov;
+    ov.input_size = 600;                                     // asked for: an error naming both sizes
+    std::string e = error_of([&] { vgg_infer_arch(gap, ov); });
+    CHECK(has(e, "input size 600x600 needs"));
+    CHECK(has(e, "the limit is"));
+    CHECK(has(error_of([&] { Vgg v(at600, gap); }), "input size 600x600 needs"));   // refused before allocating
+    set_activation_budget(saved);
+    // metadata asking for 2^20 px (VGG16 there needs petabytes): refused, no allocation
+    TensorFile huge = vgg_random_weights({8, 0, 16}, 3, 32, Head::Gap, 0, 5, 1);
+    huge.metadata["input_size"] = "1048576";
+    CHECK(has(error_of([&] { vgg_infer_arch(huge); }), "input size 1048576x1048576 needs"));
+}
+
 TEST_CASE("top_k and class names") {
     float logits[5] = {0.1f, 2.0f, -1.0f, 2.0f, 0.5f};
     std::vector<Prediction> p = top_k(logits, 5, 3);

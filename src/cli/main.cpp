@@ -50,9 +50,10 @@ const char* kModelFlags =
     "  --cfg LIST           check/force the layer list: A|B|D|E, vgg16, or e.g. 64,M,128,M\n"
     "  --head fc|gap        check the classifier head\n"
     "  --input-size N       square input side (default: from the file or the image)\n"
-    "  --threads N          compute threads (default 1)\n";
+    "  --threads N          compute threads (default 1)\n"
+    "  --max-memory MB      working memory a network may plan for its input size (default 1024)\n";
 const char* kImageFlags =
-    "  --image FILE         JPEG, PNG, BMP, GIF, TGA ...\n"
+    "  --image FILE         PNG, JPEG, BMP or GIF\n"
     "  --preprocess MODE    torch|caffe|mean_std (default: the file's metadata; caffe for Keras files,\n"
     "                       mean_std for greyscale models, torch otherwise)\n"
     "  --resize MODE        resize-crop|squash|center-square|exact (default: resize-crop, squash for Keras;\n"
@@ -138,11 +139,11 @@ void make_dir(const std::string& d) {
 // input_nchw.npy, logits.npy and act_<layer>.npy (HWC) for every layer; returns the count.
 int dump_forward(const Loaded& L, const std::string& dir) {
     const Vgg& net = *L.net;
-    const int S = net.arch().input_size;
-    std::vector<float> nchw((size_t)3 * S * S);   // the network input, as the oracle's input_nchw.npy
-    for (int c = 0; c < 3; c++)
-        for (int p = 0; p < S * S; p++) nchw[(size_t)c * S * S + p] = L.input[(size_t)p * 3 + c];
-    npy_write(dir + "/input_nchw.npy", nchw.data(), {1, 3, S, S});
+    const int S = net.arch().input_size, C = net.arch().in_channels;
+    std::vector<float> nchw((size_t)C * S * S);   // the network input, as the oracle's input_nchw.npy
+    for (int c = 0; c < C; c++)
+        for (int p = 0; p < S * S; p++) nchw[(size_t)c * S * S + p] = L.input[(size_t)p * C + c];
+    npy_write(dir + "/input_nchw.npy", nchw.data(), {1, C, S, S});
     npy_write(dir + "/logits.npy", net.logits(), {net.num_classes()});
     int n = 2;
     for (const LayerInfo& l : net.layers()) {
@@ -450,10 +451,10 @@ int cmd_bench(std::map<std::string, std::string>& a) {
 
 const Command kCommands[] = {
     {"predict", "top-k classes with probabilities", "  --top K              how many (default 5)\n",
-     {"weights", "image", "cfg", "head", "input-size", "threads", "preprocess", "resize", "top"}, cmd_predict},
+     {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "top"}, cmd_predict},
     {"dump", "write logits.npy and act_<layer>.npy (HWC float32) for every layer",
      "  --npy DIR            output directory (created)\n",
-     {"weights", "image", "cfg", "head", "input-size", "threads", "preprocess", "resize", "npy"}, cmd_dump},
+     {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "npy"}, cmd_dump},
     {"features", "a PNG grid of one layer's feature maps",
      "  --layer NAME         e.g. block1_conv1 (default), block3_conv3, block5_pool\n"
      "  --out FILE.png       output image\n"
@@ -461,7 +462,7 @@ const Command kCommands[] = {
      "  --order index|activation   channel order (default index)\n"
      "  --cols N, --tile PX  grid columns, tile size in pixels (default 96)\n"
      "  --colormap NAME      viridis (default), inferno, turbo, jet, grey\n",
-     {"weights", "image", "cfg", "head", "input-size", "threads", "preprocess", "resize", "layer", "out", "count",
+     {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "layer", "out", "count",
       "order", "cols", "tile", "colormap"},
      cmd_features},
     {"explain", "Grad-CAM (all layers at once), Grad-CAM++, LayerCAM, CAM, saliency, guided backprop: arrays and figures",
@@ -472,17 +473,17 @@ const Command kCommands[] = {
      "  --out PREFIX         write PNG figures: overlay, filmstrip of all conv layers, top channels, guided Grad-CAM\n"
      "  --colormap NAME      viridis (default), inferno, turbo, jet\n"
      "  --alpha A            heatmap opacity over the image (default 0.5)\n",
-     {"weights", "image", "cfg", "head", "input-size", "threads", "preprocess", "resize", "class", "layer", "method",
+     {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "class", "layer", "method",
       "dump-npy", "out", "colormap", "alpha"},
      cmd_explain},
     {"info", "what was inferred from a weight file", "  --tensors 1          also list every tensor\n",
-     {"weights", "cfg", "head", "input-size", "tensors"}, cmd_info},
+     {"weights", "cfg", "head", "input-size", "max-memory", "tensors"}, cmd_info},
     {"bench", "forward timings: median ms over repeated runs (random VGG weights unless --weights)",
      "  --cfg LIST           architecture for random weights (default D = VGG16)\n"
      "  --input-size N       (default 224)\n"
      "  --threads LIST       thread counts to time (default 1,2)\n"
      "  --reps N             timed runs per setting (default 10)\n",
-     {"weights", "cfg", "input-size", "threads", "reps", "head"}, cmd_bench},
+     {"weights", "cfg", "input-size", "max-memory", "threads", "reps", "head"}, cmd_bench},
     {"train", "train a VGG-GAP network on Fashion-MNIST with our own backward pass; write a safetensors checkpoint",
      "  --out FILE           checkpoint (.safetensors: torchvision keys, batch norm folded, metadata)\n"
      "  --data DIR           IDX files, plain or .gz (default /usr/share/datasets/fashion-mnist)\n"
@@ -565,6 +566,7 @@ int main(int argc, char** argv) {
         args[f.substr(2)] = argv[++i];
     }
     try {
+        if (args.count("max-memory")) set_activation_budget((uint64_t)get_int(args, "max-memory", 1024, 16, 1 << 20) << 20);
         return cmd->run(args);
     } catch (const Error& e) {
         std::fprintf(stderr, "cnnlens: error: %s\n", e.what());

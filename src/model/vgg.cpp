@@ -90,13 +90,33 @@ namespace {
 
 std::string shape_of(const TensorRef* t) { return t ? t->shape_str() : "missing"; }
 
+// VGGs have up to 512 channels; a wider layer is a broken or hostile file, not a model.
+constexpr int64_t kMaxChannels = 16384;
+
+// A tensor that becomes part of the network: no zero-sized dimension. The readers check that
+// a tensor's bytes lie in the file, so with every dimension >= 1 its shape is bounded by the
+// file's size; a zero would let absurd shapes through at no cost (and a 0-channel conv would
+// read as a max-pool).
+const TensorRef* layer_tensor(const TensorRef* t) {
+    if (!t) return t;
+    for (int64_t d : t->shape)
+        if (d < 1) fail("tensor '%s' has shape %s: a zero-sized tensor cannot be a layer", t->name.c_str(), t->shape_str().c_str());
+    return t;
+}
+
+void check_channels(const TensorRef* w, int64_t out, int64_t in) {
+    if (out > kMaxChannels || in > kMaxChannels)
+        fail("'%s' has shape %s: %lld output and %lld input channels; at most %lld are supported", w->name.c_str(),
+             w->shape_str().c_str(), (long long)out, (long long)in, (long long)kMaxChannels);
+}
+
 bool starts_with(const std::string& s, const char* p) { return s.compare(0, std::strlen(p), p) == 0; }
 
 // Parses "features.12.weight" -> (12, "weight").
 bool parse_indexed(const std::string& key, const char* prefix, int* idx, std::string* param) {
     if (!starts_with(key, prefix)) return false;
     size_t p = std::strlen(prefix), q = key.find('.', p);
-    if (q == std::string::npos || q == p) return false;
+    if (q == std::string::npos || q == p || q - p > 6) return false;
     for (size_t i = p; i < q; i++)
         if (!std::isdigit((unsigned char)key[i])) return false;
     *idx = std::atoi(key.substr(p, q - p).c_str());
@@ -157,11 +177,12 @@ void read_torch_features(const TensorFile& tf, Plan& plan) {
     for (size_t k = 0; k < conv_idx.size(); k++) {
         int i = conv_idx[k];
         Plan::Conv c;
-        c.w = mods[i]["weight"];
-        c.b = mods[i].count("bias") ? mods[i]["bias"] : nullptr;
+        c.w = layer_tensor(mods[i]["weight"]);
+        c.b = mods[i].count("bias") ? layer_tensor(mods[i]["bias"]) : nullptr;
         const auto& s = c.w->shape;
         if (s[2] != 3 || s[3] != 3)
             fail("features.%d.weight has kernel %lldx%lld; only 3x3 convolutions are supported", i, (long long)s[2], (long long)s[3]);
+        check_channels(c.w, s[0], s[1]);
         if (k == 0) plan.arch.in_channels = (int)s[1];
         else if (s[1] != cin)
             fail("features.%d.weight has shape %s: its %lld input channels do not match the previous conv's %d outputs",
@@ -171,7 +192,8 @@ void read_torch_features(const TensorFile& tf, Plan& plan) {
             fail("features.%d.bias has shape %s; expected [%lld]", i, c.b->shape_str().c_str(), (long long)s[0]);
         if (bn) {
             auto& m = mods[i + 1];
-            c.bn_w = m["weight"]; c.bn_b = m["bias"]; c.bn_mean = m["running_mean"]; c.bn_var = m["running_var"];
+            c.bn_w = layer_tensor(m["weight"]), c.bn_b = layer_tensor(m["bias"]);
+            c.bn_mean = layer_tensor(m["running_mean"]), c.bn_var = layer_tensor(m["running_var"]);
             for (const TensorRef* t : {c.bn_w, c.bn_b, c.bn_mean, c.bn_var})
                 if (!t || t->shape.size() != 1 || t->shape[0] != s[0])
                     fail("batch norm features.%d after conv features.%d is missing a tensor or has the wrong shape "
@@ -198,8 +220,8 @@ const TensorRef* need(const TensorFile& tf, const std::string& key) {
 
 void read_torch_head(const TensorFile& tf, Plan& plan, bool timm) {
     auto add = [&](const std::string& w, const std::string& b) {
-        plan.dense_w.push_back(need(tf, w));
-        plan.dense_b.push_back(tf.find(b));
+        plan.dense_w.push_back(layer_tensor(need(tf, w)));
+        plan.dense_b.push_back(layer_tensor(tf.find(b)));
     };
     if (timm) {
         if (tf.find("pre_logits.fc1.weight")) {
@@ -238,12 +260,14 @@ void read_keras(const TensorFile& tf, Plan& plan) {
     int cin = -1;
     for (const KerasLayer& l : layers) {
         const auto& ws = l.weights;
+        for (const TensorRef* t : ws) layer_tensor(t);
         if (!ws.empty() && ws[0]->shape.size() == 4) {
             if (seen_head) fail("Keras layer '%s': a conv after the classifier head", l.name.c_str());
             const auto& s = ws[0]->shape;   // HWIO
             if (s[0] != 3 || s[1] != 3)
                 fail("Keras layer '%s' has kernel %lldx%lld; only 3x3 convolutions are supported", l.name.c_str(),
                      (long long)s[0], (long long)s[1]);
+            check_channels(ws[0], s[3], s[2]);
             if (cin < 0) plan.arch.in_channels = (int)s[2];
             else if (s[2] != cin)
                 fail("Keras layer '%s' kernel %s: %lld input channels, but the previous conv has %d outputs",
@@ -328,6 +352,8 @@ int final_side_of(const std::vector<int>& cfg, int s) {
     return s;
 }
 
+std::string gb(uint64_t bytes) { return strformat("%.2f GB", bytes / 1e9); }
+
 int parse_int(const std::string& s, const char* what) {
     char* end = nullptr;
     long v = std::strtol(s.c_str(), &end, 10);
@@ -378,6 +404,45 @@ std::vector<std::string> parse_string_list(const std::string& s) {
 }
 
 }  // namespace
+
+#if defined(__EMSCRIPTEN__)
+static uint64_t g_activation_budget = uint64_t(512) << 20;
+#else
+static uint64_t g_activation_budget = uint64_t(1) << 30;
+#endif
+uint64_t activation_budget() { return g_activation_budget; }
+void set_activation_budget(uint64_t bytes) { g_activation_budget = bytes; }
+
+// What Vgg allocates for a given architecture (plan_layers, forward, backward), in 64-bit
+// arithmetic so that an absurd input size cannot wrap around on a 32-bit (wasm) size_t.
+uint64_t vgg_activation_bytes(const VggArch& a) {
+    uint64_t s = (uint64_t)std::max(a.input_size, 0), c = (uint64_t)std::max(a.in_channels, 0);
+    uint64_t floats = 0, largest = 0, pointers = 0;
+    auto layer = [&](uint64_t n) { floats += (n + 15) / 16 * 16 + 16, largest = std::max(largest, n); };
+    const uint64_t input = s * s * c;
+    for (int v : a.cfg) {
+        if (v == 0) {
+            s /= 2;
+            layer(s * s * c);
+            pointers += s * s * 4;                 // the max-pool's indirection buffer
+        } else {
+            layer(s * s * (uint64_t)v);
+            pointers += 2 * (s * s + 16) * 9;      // forward and input-gradient convs: 9 taps per pixel
+            c = (uint64_t)v;
+        }
+    }
+    if (a.head == Head::Fc) layer((uint64_t)std::max(a.hidden1, 0)), layer((uint64_t)std::max(a.hidden2, 0));
+    else layer(c);
+    layer((uint64_t)std::max(a.num_classes, 0));
+    return 4 * (2 * floats + 2 * (input + 16) + largest) + sizeof(void*) * pointers;
+}
+
+static void check_budget(const VggArch& a, const char* from) {
+    const uint64_t need = vgg_activation_bytes(a);
+    if (need > g_activation_budget)
+        fail("%s input size %dx%d needs %s of working memory (activations and gradients); the limit is %s", from,
+             a.input_size, a.input_size, gb(need).c_str(), gb(g_activation_budget).c_str());
+}
 
 static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_side) {
     Plan plan = make_plan(tf);
@@ -465,9 +530,16 @@ static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_s
         if (pool) a.cfg.push_back(0);
     }
 
-    // Input size: flag > metadata > the image's own side > what the head implies > 224.
+    // Input size: flag > metadata > the image's own side (within the memory budget) > what the
+    // head implies > 224.
     auto fits = [&](int s) { return s > 0 && final_side_of(a.cfg, s) >= 1 && (!need_side || final_side_of(a.cfg, s) == need_side); };
+    auto affordable = [&](int s) {
+        VggArch t = a;
+        t.input_size = s;
+        return vgg_activation_bytes(t) <= g_activation_budget;
+    };
     int pools = (int)std::count(a.cfg.begin(), a.cfg.end(), 0);
+    if (pools > 12) fail("the layer list %s has %d max-pools; at most 12 are supported", a.cfg_string().c_str(), pools);
     int size = 0;
     for (auto [s, from] : {std::pair<int, const char*>{ov.input_size, "the requested"},
                            {meta("input_size").empty() ? 0 : parse_int(meta("input_size"), "input_size"), "the metadata's"}}) {
@@ -480,10 +552,11 @@ static Plan plan_arch(const TensorFile& tf, const ArchOverrides& ov, int image_s
         }
         if (!size) size = s;
     }
-    if (!size && image_side > 0 && fits(image_side)) size = image_side;
+    if (!size && image_side > 0 && fits(image_side) && affordable(image_side)) size = image_side;
     if (!size) size = need_side ? need_side << pools : 224;
     if (!fits(size)) fail("input size %d is too small for %d max-pools", size, pools);
     a.input_size = size;
+    check_budget(a, "the");
     if (!meta("num_classes").empty() && parse_int(meta("num_classes"), "num_classes") != a.num_classes)
         fail("the metadata says %s classes, the classifier has %d", meta("num_classes").c_str(), a.num_classes);
     // Preprocessing: the metadata's, else the weight source's; greyscale models use mean_std.
@@ -612,6 +685,7 @@ Vgg::Vgg(const VggArch& arch, const TensorFile& tf, std::shared_ptr<std::vector<
     ov.input_size = arch.input_size;
     Plan plan = plan_arch(tf, ov, 0);
     arch_.cfg = plan.arch.cfg;
+    check_budget(arch_, "the");
     plan_layers();
 
     try {

@@ -62,6 +62,17 @@ struct ArchOverrides {
 // size (0 = none). A contradiction between file and overrides throws an Error.
 VggArch vgg_infer_arch(const TensorFile& tf, const ArchOverrides& ov = {}, int image_side = 0);
 
+// The working memory of a network beyond its weights, which grows with the input size: every
+// layer's output and gradient, the input and its gradient, XNNPACK's indirection buffers.
+// It is checked against activation_budget() before anything is allocated: vgg_infer_arch fails
+// when an input size asked for (flag, metadata) exceeds it, and takes a square image's own side
+// only when it fits; Vgg's constructor refuses any larger plan.
+uint64_t vgg_activation_bytes(const VggArch& arch);
+// 1 GiB natively (VGG16 fits up to about 600x600 inputs), 512 MiB in WebAssembly, whose 4 GiB
+// address space also holds the weights.
+uint64_t activation_budget();
+void set_activation_budget(uint64_t bytes);
+
 // Random weights in torchvision layout, for benchmarks and tests: the variances of the
 // oracle's fan-in initialisation (conv and hidden linear 2/fan_in, last linear 1/fan_in) from
 // a uniform distribution, biases U(-0.1, 0.1). The gap head drops nothing: pass the cfg you want.
