@@ -9,7 +9,8 @@ foreach(dep
     "xnnpack|https://github.com/google/XNNPACK.git|4ea82e595b36106653175dcb04b2aa532660d0d8"
     "pthreadpool|https://github.com/google/pthreadpool.git|560c60d342a76076f0557a3946924c6478470044"
     "cpuinfo|https://github.com/pytorch/cpuinfo.git|dff2616ddd49122b63abcf44d2c097483b77f861"
-    "fxdiv|https://github.com/Maratyszcza/FXdiv.git|b408327ac2a15ec3e43352421954f5b1967701d1")
+    "fxdiv|https://github.com/Maratyszcza/FXdiv.git|b408327ac2a15ec3e43352421954f5b1967701d1"
+    "stb|https://github.com/nothings/stb.git|5c205738c191bcb0abc65c4febfa9bd25ff35234")
   string(REPLACE "|" ";" dep "${dep}")
   list(GET dep 0 name)
   list(GET dep 1 url)

@@ -10,13 +10,14 @@
 # own XNNPACK tarball is not served by the mirror and its API is older, so the trixie/sid
 # versions are used; the same sources build the native and the WebAssembly libraries.
 # Dear ImGui comes from Debian's imgui source package (the -dev package lacks the backends).
+# stb_image is trixie's (v2.30, with the 2.28 security fixes; bookworm's libstb-dev has 2.27).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEPS=$ROOT/.deps
 
 APT_PACKAGES=(emscripten cmake ninja-build g++ python3 xz-utils curl ca-certificates
-              libstb-dev doctest-dev
+              doctest-dev
               dataset-fashion-mnist)   # the training data of the built-in model (issue 5), IDX .gz
 #        name         Debian source package=version             SHA-256 of its orig.tar.xz
 SOURCES=(
@@ -25,6 +26,7 @@ SOURCES=(
   "cpuinfo     cpuinfo=0.0~git20250905.877328f-1         557ca404a3836b9f335a3a06b65ff9fe9dbaaefab7fb5c0185f53d9f33615a10"
   "fxdiv       fxdiv=0.0~git20200417.b408327-3           7953482badaf4cb34026c3487c257b8e4ab2df061c019bd6fabbbc12ad52c44b"
   "imgui       imgui=1.86+ds-1                           0dace0e8e57d298eb6e93af12dc19420cb96330832f6495c733b90aeeef11f64"
+  "stb         libstb=0.0~git20241109.5c20573+ds-1       a3a5820445a7dd063516bb542a5cd54ced8efc9c5a30bfbaae1bab6dec2c1a74"
 )
 SRC_LIST=/etc/apt/sources.list.d/cnnlens-deb-src.sources
 

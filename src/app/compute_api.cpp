@@ -278,11 +278,15 @@ EMSCRIPTEN_KEEPALIVE int cl_set_image(const uint8_t* data, size_t size) {
     });
 }
 
+// 0 if a w x h image can be used, else -1 and cl_error() says why (before the browser decodes one).
+EMSCRIPTEN_KEEPALIVE int cl_check_image_size(int w, int h) {
+    return guarded([&] { image_check_size(w, h); });
+}
+
 // Raw RGBA8 pixels (the browser decoded the file, or a webcam frame). Alpha is dropped.
 EMSCRIPTEN_KEEPALIVE int cl_set_image_rgba(int w, int h, const uint8_t* rgba) {
     return guarded([&] {
-        if (w <= 0 || h <= 0 || w > kMaxImageSide || h > kMaxImageSide || (int64_t)w * h > kMaxImagePixels)
-            fail("image size %dx%d is outside the supported range", w, h);
+        image_check_size(w, h);
         Image img;
         img.width = w, img.height = h;
         img.rgb.resize((size_t)w * h * 3);

@@ -6,6 +6,7 @@
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -52,12 +53,86 @@ bool jpeg_is_complete(const uint8_t* d, size_t n) {
     return false;
 }
 
+// The file's format from its first bytes: one of the four that are decoded, or Refused with the
+// format's name (rare formats whose stb decoders had the most security bugs, and formats only
+// the browser decodes), or Unknown.
+enum class Format { Png, Jpeg, Bmp, Gif, Refused, Unknown };
+Format sniff_format(const uint8_t* d, size_t n, const char** name) {
+    auto is = [&](const char* magic, size_t at = 0) {
+        size_t k = std::strlen(magic);
+        return n >= at + k && std::memcmp(d + at, magic, k) == 0;
+    };
+    *name = nullptr;
+    if (is("\x89PNG\r\n\x1a\n")) return Format::Png;
+    if (n >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return Format::Jpeg;
+    if (is("BM")) return Format::Bmp;
+    if (is("GIF87a") || is("GIF89a")) return Format::Gif;
+    if (is("8BPS")) *name = "Photoshop (PSD)";
+    else if (is("#?RADIANCE") || is("#?RGBE")) *name = "Radiance HDR";
+    else if (is("\x53\x80\xf6\x34")) *name = "Softimage PIC";
+    else if (n >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '7' && std::isspace(d[2])) *name = "PNM (PPM/PGM/PBM)";
+    else if (is("RIFF") && is("WEBP", 8)) *name = "WebP";
+    else if (is("ftyp", 4) && (is("avif", 8) || is("avis", 8))) *name = "AVIF";
+    else if (is("II*\0") || is("MM\0*")) *name = "TIFF";
+    else if (is("TRUEVISION-XFILE", n >= 18 ? n - 18 : 0)) *name = "TGA";
+    return *name ? Format::Refused : Format::Unknown;
+}
+
 uint32_t be16(const uint8_t* p) { return uint32_t(p[0]) << 8 | p[1]; }
 uint32_t be32(const uint8_t* p) { return be16(p) << 16 | be16(p + 2); }
 uint32_t le16(const uint8_t* p) { return uint32_t(p[1]) << 8 | p[0]; }
 uint32_t le32(const uint8_t* p) { return le16(p + 2) << 16 | le16(p); }
 
-// The size written in the header of a PNG, JPEG, GIF, BMP or PSD file. stb_image's own
+// An uncompressed BMP must hold all its rows: stb_image would read zeros past the end.
+bool bmp_is_complete(const uint8_t* d, size_t n) {
+    if (n < 30) return false;
+    const uint32_t offset = le32(d + 10), hsz = le32(d + 14);
+    int64_t w, h, bpp, compression = 0;
+    if (hsz == 12) {
+        w = le16(d + 18), h = le16(d + 20), bpp = le16(d + 24);
+    } else {
+        if (n < 34) return false;
+        w = int32_t(le32(d + 18)), h = int32_t(le32(d + 22)), bpp = le16(d + 28), compression = le32(d + 30);
+    }
+    if (compression != 0 && compression != 3) return true;   // stb_image refuses RLE itself
+    if (w < 0) w = -w;
+    if (h < 0) h = -h;
+    const uint64_t stride = (uint64_t(w) * uint64_t(bpp) + 31) / 32 * 4;
+    return uint64_t(offset) + stride * uint64_t(h) <= n;
+}
+
+// A GIF must hold its first image's data up to the block terminator (later frames are not
+// decoded): stb_image would read zeros past the end.
+bool gif_is_complete(const uint8_t* d, size_t n) {
+    if (n < 13) return false;
+    size_t pos = 13;
+    if (d[10] & 0x80) pos += size_t(3) << ((d[10] & 7) + 1);   // global colour table
+    auto sub_blocks = [&]() {                                   // ends after the 0 terminator
+        while (pos < n) {
+            const size_t len = d[pos++];
+            if (len == 0) return true;
+            pos += len;
+        }
+        return false;
+    };
+    while (pos < n) {
+        const uint8_t b = d[pos++];
+        if (b == 0x21) {                       // extension: label, sub-blocks
+            if (++pos > n || !sub_blocks()) return false;
+        } else if (b == 0x2C) {                // image descriptor, local colour table, LZW size, data
+            if (pos + 9 > n) return false;
+            const uint8_t flags = d[pos + 8];
+            pos += 9;
+            if (flags & 0x80) pos += size_t(3) << ((flags & 7) + 1);
+            return ++pos <= n && sub_blocks();
+        } else {
+            return false;                      // the trailer or junk before any image
+        }
+    }
+    return false;
+}
+
+// The size written in the header of a PNG, JPEG, GIF or BMP file. stb_image's own
 // header reader refuses sizes over 1 GB of pixels as "corrupt", so without this a huge but
 // valid photo would get a misleading message instead of the size limit.
 bool sniff_size(const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
@@ -76,10 +151,6 @@ bool sniff_size(const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
             *w = int32_t(le32(d + 18)), *h = int32_t(le32(d + 22));
             if (*h < 0) *h = -*h;  // top-down rows
         }
-        return true;
-    }
-    if (n >= 26 && std::memcmp(d, "8BPS", 4) == 0) {
-        *h = be32(d + 14), *w = be32(d + 18);
         return true;
     }
     if (n >= 4 && d[0] == 0xFF && d[1] == 0xD8) {  // JPEG: find the SOFn segment
@@ -101,15 +172,20 @@ bool sniff_size(const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
     return false;
 }
 
-void check_size_limits(int64_t w, int64_t h) {
-    const int64_t pixels = w * h;
-    if (pixels > kMaxImagePixels)
+}  // namespace
+
+void image_check_size(int64_t w, int64_t h) {
+    const double pixels = double(w) * double(h);   // header fields up to 2^32 each: no int64 product
+    if (pixels > double(kMaxImagePixels))
         fail("image is %lldx%lld pixels (%.1f MP); the limit is %lld MP", (long long)w,
-             (long long)h, double(pixels) / 1e6, (long long)(kMaxImagePixels / 1'000'000));
+             (long long)h, pixels / 1e6, (long long)(kMaxImagePixels / 1'000'000));
     if (w > kMaxImageSide || h > kMaxImageSide)
         fail("image is %lldx%lld pixels; the limit is %d pixels per side", (long long)w,
              (long long)h, kMaxImageSide);
+    if (w < 1 || h < 1) fail("image is %lldx%lld pixels", (long long)w, (long long)h);
 }
+
+namespace {
 
 struct StbiFree {
     void operator()(stbi_uc* p) const { stbi_image_free(p); }
@@ -122,20 +198,30 @@ Image image_decode(const uint8_t* data, size_t size) {
     if (size > size_t(INT_MAX)) fail("cannot decode image: %zu bytes is more than 2 GB", size);
     const int len = int(size);
 
+    const char* refused = nullptr;
+    const Format format = sniff_format(data, size, &refused);
+    if (format == Format::Refused)
+        fail("cannot decode image: %s images are not supported (PNG, JPEG, BMP and GIF are; the web page also "
+             "reads WebP and AVIF)", refused);
+    if (format == Format::Unknown)
+        fail("cannot decode image (%zu bytes): not a PNG, JPEG, BMP or GIF file", size);
     // The header alone gives the size: refuse huge images before any pixel is allocated.
     int64_t sw = 0, sh = 0;
-    if (sniff_size(data, size, &sw, &sh)) check_size_limits(sw, sh);
+    if (sniff_size(data, size, &sw, &sh)) image_check_size(sw, sh);
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(data, len, &w, &h, &comp))
-        fail("cannot decode image (%zu bytes): %s (supported: JPEG, PNG, BMP, GIF, TGA, PSD, "
-             "HDR, PIC, PNM)",
-             size, stbi_failure_reason());
+        fail("cannot decode image (%zu bytes): %s", size, stbi_failure_reason());
     if (w <= 0 || h <= 0) fail("cannot decode image: it claims a size of %dx%d pixels", w, h);
-    check_size_limits(w, h);
+    image_check_size(w, h);
     const int64_t pixels = int64_t(w) * h;
-    if (!jpeg_is_complete(data, size))
+    // Every decoded pixel must come from the file: refuse data that ends early.
+    if (format == Format::Jpeg && !jpeg_is_complete(data, size))
         fail("cannot decode image: the JPEG data ends before its end-of-image marker "
              "(truncated file?)");
+    if (format == Format::Bmp && !bmp_is_complete(data, size))
+        fail("cannot decode image: the BMP data ends before its last row (truncated file?)");
+    if (format == Format::Gif && !gif_is_complete(data, size))
+        fail("cannot decode image: the GIF data ends inside its first image (truncated file?)");
 
     int w2 = 0, h2 = 0;
     std::unique_ptr<stbi_uc, StbiFree> px(stbi_load_from_memory(data, len, &w2, &h2, &comp, 3));

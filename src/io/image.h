@@ -25,11 +25,15 @@ struct Image {
 constexpr int64_t kMaxImagePixels = 50'000'000;
 constexpr int kMaxImageSide = 16384;
 
-// Decodes JPEG (baseline, progressive), PNG (8/16-bit, grey, palette, alpha), BMP, GIF
-// (first frame), TGA, PSD (composite), HDR, PIC and PNM to RGB8: grey is replicated, alpha
-// is dropped (as PIL's convert('RGB') does), 16-bit samples keep their high byte. No EXIF
-// rotation (PIL's Image.open does none either).
+// Decodes JPEG (baseline, progressive), PNG (8/16-bit, grey, palette, alpha), BMP and GIF
+// (first frame) to RGB8: grey is replicated, alpha is dropped (as PIL's convert('RGB') does),
+// 16-bit samples keep their high byte. No EXIF rotation (PIL's Image.open does none either).
+// Other formats (TGA, PSD, HDR, PIC, PNM, ...) are refused by name; so is data that ends before
+// the image does (every pixel comes from the file).
 Image image_decode(const uint8_t* data, size_t size);
+// Throws the decoder's message for a size above kMaxImagePixels or kMaxImageSide (for pixels
+// that come from elsewhere: the browser's decoders, a webcam).
+void image_check_size(int64_t w, int64_t h);
 // Reads a whole file and decodes it; the message names the path on failure.
 Image image_load(const std::string& path);
 
