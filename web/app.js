@@ -23,7 +23,7 @@ const state = {
           method: params.get('method') || 'gradcam', cmap: params.get('colormap') || 'viridis',
           alpha: 0.5, guided: false, filmstrip: false },
   timings: { pageToFirstPrediction: null, load: null, read: null, forward: null, backward: null, explain: null },
-  imageName: '', explainAvailable: false, started: performance.now(), frames: 0,
+  imageName: '', explainAvailable: false, started: performance.now(), frames: 0, results: 0,
 };
 
 // ---------------------------------------------------------------------------- UI module
@@ -70,9 +70,28 @@ for (const type of Object.keys(TOUCH_AS_MOUSE)) {
   }, { capture: true, passive: false });
 }
 
+// Calls a UI function. Strings go through the heap (malloc), never through ccall's 'string',
+// which copies them onto the 5 MB wasm stack unchecked: a long URL, file name or metadata text
+// would overwrite memory.
+function uiCall(fn, types, args) {
+  const heap = [];
+  const values = args.map((a, i) => {
+    if (types[i] !== 'string') return a;
+    const s = String(a == null ? '' : a), n = Module.lengthBytesUTF8(s) + 1, p = Module._malloc(n);
+    if (!p) throw new Error('out of memory for a string of ' + n + ' bytes');
+    Module.stringToUTF8(s, p, n);
+    heap.push(p);
+    return p;
+  });
+  try {
+    return Module.ccall(fn, 'number', types.map((t) => (t === 'string' ? 'number' : t)), values);
+  } finally {
+    heap.forEach((p) => Module._free(p));
+  }
+}
 function ui(fn, types, args) {
   const call = () => {
-    const r = Module.ccall(fn, 'number', types, args);
+    const r = uiCall(fn, types, args);
     Module._ui_wake();   // the UI sleeps when idle: draw what changed
     return r;
   };
@@ -84,8 +103,7 @@ function uiBytes(fn, bytes, before, after) {   // copies bytes into the UI heap 
     const p = Module._malloc(Math.max(1, bytes.byteLength));
     Module.HEAPU8.set(new Uint8Array(bytes.buffer || bytes, bytes.byteOffset || 0, bytes.byteLength), p);
     const args = [...before, p, ...(after || [])];
-    const types = args.map((a) => (typeof a === 'string' ? 'string' : 'number'));
-    Module.ccall(fn, null, types, args);
+    uiCall(fn, args.map((a) => (typeof a === 'string' ? 'string' : 'number')), args);
     Module._free(p);
     Module._ui_wake();
   };
@@ -105,21 +123,75 @@ window.Module = {
 };
 
 // ---------------------------------------------------------------------------- worker
-const worker = new Worker('worker.js');
+// A hostile file or link could still make the compute module spin, or break it (a wasm trap): a
+// worker that stays silent for watchdog.ms while it has work, or that broke, is replaced, and the
+// last model and image it accepted are loaded into the new one. Long work posts progress, which
+// counts as a sign of life.
+let worker = null;
 let nextId = 1;
 const pending = new Map();
 let idleWaiters = [];
 let started = false;   // the initial model (and image) requests were sent
+const watchdog = { ms: 30000, timer: 0, restarts: 0, recovering: false, workers: 0 };
+const good = { weights: null, image: null };   // the last model and image the worker accepted
 
-function send(msg, transfer) {
+function startWorker() {
+  watchdog.workers++;
+  worker = new Worker('worker.js');
+  worker.onmessage = onWorkerMessage;
+  worker.onerror = (e) => {
+    e.preventDefault();
+    restartWorker('The compute worker failed: ' + e.message);
+  };
+  worker.postMessage({ op: 'init', threaded: isolated, base });
+}
+function watch() {
+  clearTimeout(watchdog.timer);
+  if (pending.size) watchdog.timer = setTimeout(() => restartWorker(), watchdog.ms);
+}
+function restartWorker(why) {
+  clearTimeout(watchdog.timer);
+  worker.terminate();
+  const stuck = [...pending.values()];
+  pending.clear();
+  const job = stuck.map((p) => p.msg.label || p.msg.op).join(', ');
+  watchdog.restarts++;
+  const giveUp = watchdog.restarts > 2;   // the model or image that worked fails now too: stop here
+  const text = (why || `The computation${job ? ' (' + job + ')' : ''} did not finish within ` +
+                `${Math.round(watchdog.ms / 1000)} s and was stopped.`) +
+               (giveUp ? ' Reload the page to start again.'
+                       : good.weights ? ' The previous model and image are back.' : '');
+  state.lastError = { where: 'worker', message: text, text };
+  state.errors.push(state.lastError);
+  ui('ui_on_error', ['string'], [text]);
+  for (const p of stuck) p.resolve({ ok: false, error: state.lastError });
+  if (giveUp) return settleIdle();
+  watchdog.recovering = true;
+  startWorker();
+}
+async function recover() {   // in the new worker: the last model and image that worked
+  if (good.weights) await loadWeights(good.weights.src, good.weights.label);
+  if (good.image) await loadImage(good.image.src, good.image.name);
+  watchdog.recovering = false;
+  settleIdle();
+}
+function accepted(p) {   // a job finished: remember what the worker holds now
+  const msg = p.msg;
+  watchdog.restarts = 0;
+  if (msg.op === 'weights') good.weights = { src: msg.url || msg.file, label: msg.label };
+  if (msg.op === 'image') good.image = { src: p.keep || msg.url || msg.blob, name: msg.label };
+}
+
+function send(msg, transfer, keep) {   // keep: what a restart would need to send again
   msg.id = nextId++;
   return new Promise((resolve, reject) => {
-    pending.set(msg.id, { resolve, reject, msg });
+    pending.set(msg.id, { resolve, reject, msg, keep });
     worker.postMessage(msg, transfer || []);
+    watch();
   });
 }
 function settleIdle() {
-  if (pending.size || !started) return;
+  if (pending.size || !started || watchdog.recovering) return;
   ui('ui_on_idle', [], []);
   for (const w of idleWaiters.splice(0)) w();
   if (webcam.on) webcam.next();
@@ -147,8 +219,9 @@ function friendly(where, message, name) {
   return `Something went wrong (${where}): ${message}`;
 }
 
-worker.onmessage = (e) => {
+function onWorkerMessage(e) {
   const m = e.data;
+  watch();
   switch (m.op) {
     case 'ready':
       state.explainAvailable = m.explain;
@@ -156,7 +229,7 @@ worker.onmessage = (e) => {
       threads = threaded ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)) : 1;
       window.cnnlens.threaded = threaded;
       window.cnnlens.threads = threads;
-      start();
+      if (watchdog.recovering) recover(); else start();
       break;
     case 'progress':
       ui('ui_on_progress', ['string', 'number', 'number', 'number'], [m.label, m.done, m.total, m.cancellable ? 1 : 0]);
@@ -182,6 +255,7 @@ worker.onmessage = (e) => {
     case 'result': {
       const r = m.result;
       state.result = r;
+      state.results++;
       state.timings.forward = r.ms.forward;
       state.heapBytes = r.heap;
       if (state.timings.pageToFirstPrediction == null) state.timings.pageToFirstPrediction = performance.now();
@@ -212,7 +286,7 @@ worker.onmessage = (e) => {
           Module.HEAPU8.set(new Uint8Array(m.weights), pw);
           nw = m.weights.byteLength / 4;
         }
-        Module.ccall('ui_on_heat', null, ['number', 'string', 'string', 'number', 'number', 'number', 'number', 'number', 'number'],
+        uiCall('ui_on_heat', ['number', 'string', 'string', 'number', 'number', 'number', 'number', 'number', 'number'],
           [m.slot, m.layer, m.method, m.cls, m.h, m.w, pm, pw, nw]);
         Module._free(pm);
         if (pw) Module._free(pw);
@@ -253,16 +327,17 @@ worker.onmessage = (e) => {
         state.errors.push(state.lastError);
         ui('ui_on_error', ['string'], [text]);
         if (p) p.resolve({ ok: false, error: state.lastError });
-      } else if (p) p.resolve({ ok: true });
+        if (m.fatal) return restartWorker(text);   // the module trapped: it cannot be trusted any more
+      } else if (p) {
+        accepted(p);
+        p.resolve({ ok: true });
+      }
+      watch();
       settleIdle();
       break;
     }
   }
-};
-worker.onerror = (e) => {
-  ui('ui_on_error', ['string'], ['The compute worker failed: ' + e.message]);
-  state.lastError = { where: 'worker', message: e.message };
-};
+}
 
 // ---------------------------------------------------------------------------- actions
 function loadWeights(src, label) {
@@ -279,21 +354,23 @@ function loadWeights(src, label) {
 
 function loadImage(src, name) {
   const msg = { op: 'image' };
+  let keep = null;
   if (typeof src === 'string') {
     msg.url = new URL(src, location.href).href;
     state.imageName = name || src.split('/').pop().split('?')[0];
   } else if (src instanceof Blob) {
     msg.blob = src;
     state.imageName = name || src.name || 'pasted image';
-  } else {       // {width, height, rgba}
+  } else {       // {width, height, rgba}: a copy stays here in case the worker must be restarted
     msg.rgba = src.rgba;
     msg.width = src.width;
     msg.height = src.height;
+    keep = { width: src.width, height: src.height, rgba: src.rgba.slice(0) };
     state.imageName = name || 'webcam';
   }
   msg.label = state.imageName;
   msg.view = workerView();
-  return send(msg, msg.rgba ? [msg.rgba] : []);
+  return send(msg, msg.rgba ? [msg.rgba] : [], keep);
 }
 
 function handleFile(file) {
@@ -464,7 +541,7 @@ async function start() {
   if (next) await next;
 }
 
-worker.postMessage({ op: 'init', threaded: isolated, base });
+startWorker();
 
 // ---------------------------------------------------------------------------- window.cnnlens
 const METHODS = ['gradcam', 'gradcampp', 'layercam', 'cam', 'counterfactual'];
@@ -527,6 +604,10 @@ window.cnnlens = {
   errors: () => state.errors.map((e) => ({ ...e })),
   lastError: () => state.lastError,
   cancel() { worker.postMessage({ op: 'cancel' }); },        // stops a running weights download
+  // How long the compute worker may stay silent with work to do before it is replaced (ms).
+  setWatchdog(ms) { watchdog.ms = Math.max(1, +ms || 30000); watch(); },
+  // Compute workers started (more than 1 after a restart) and results received.
+  stats: () => ({ workers: watchdog.workers, results: state.results }),
   // Starts the webcam (frames are classified one after the other) or freezes the last frame.
   async webcam(on) {
     if (on) await webcam.start(); else webcam.freeze();

@@ -161,6 +161,10 @@ async function loadWeights(msg) {
 
 async function decodeInBrowser(blob) {
   const bmp = await createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+  if (M._cl_check_image_size(bmp.width, bmp.height) !== 0) {   // the same limits as our own decoder
+    bmp.close();
+    throw new Error(str(M._cl_error()));
+  }
   const c = new OffscreenCanvas(bmp.width, bmp.height);
   const g = c.getContext('2d');
   g.drawImage(bmp, 0, 0);
@@ -183,10 +187,19 @@ async function setImage(msg) {
     setRgba(msg.width, msg.height, new Uint8Array(msg.rgba));
   } else {
     let blob = msg.file || msg.blob;
-    if (!blob && msg.url) {
+    if (!blob && msg.url) {   // with progress: the page takes silence for a hang
       const resp = await fetch(msg.url);
       if (!resp.ok) throw Object.assign(new Error(`HTTP ${resp.status} for ${msg.url}`), { where: 'image' });
-      blob = await resp.blob();
+      const total = +resp.headers.get('content-length') || 0, parts = [];
+      let done = 0, last = 0;
+      for (const reader = resp.body.getReader(); ;) {
+        const { done: end, value } = await reader.read();
+        if (end) break;
+        parts.push(value);
+        done += value.length;
+        if (performance.now() - last > 100) { progress('Downloading the image', done, total); last = performance.now(); }
+      }
+      blob = new Blob(parts, { type: resp.headers.get('content-type') || '' });
     }
     const bytes = new Uint8Array(await blob.arrayBuffer());
     const p = M._cl_alloc(bytes.length);
@@ -319,7 +332,9 @@ self.onmessage = (e) => {
     () => post({ op: 'done', id: msg.id }),
     (err) => {
       const cancelled = err && err.name === 'AbortError';
-      post({ op: 'error', id: msg.id, where: (err && err.where) || msg.op, cancelled,
+      // a trap (out of bounds, unreachable, abort) leaves the module unusable: the page replaces this worker
+      const fatal = err instanceof WebAssembly.RuntimeError || /Aborted\(/.test(String(err));
+      post({ op: 'error', id: msg.id, where: (err && err.where) || msg.op, cancelled, fatal: !!fatal,
              message: cancelled ? 'cancelled' : String((err && err.message) || err) });
     });
 };
