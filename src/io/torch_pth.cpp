@@ -717,7 +717,8 @@ struct Builder {
         const StorageView& v = L.views[t.view];
         const RootStorage& r = L.roots[v.root];
         const StorageType& st = kStorageTypes[r.type];
-        const char* nm = name.c_str();
+        const std::string shown = printable(name);  // for messages
+        const char* nm = shown.c_str();
         uint64_t numel = 1;
         for (int64_t s : t.size)  // every partial product fits int64, as TensorRef::numel() needs
             if (mul_overflows(numel, (uint64_t)s, &numel) || numel > (uint64_t)INT64_MAX)
