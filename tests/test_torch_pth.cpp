@@ -374,6 +374,9 @@ TEST_CASE("torch_pth: hand-made legacy files") {
     struct { std::string main; std::vector<Record> recs; const char* msg; } bad[] = {
         {one(Pickle().tensor("k", int64_t(1) << 60, 0, {2}, {1})).done(), {{"k", 6, six}}, "more than the file holds"},
         {one(Pickle().tensor("k", 6, 0, {int64_t(1) << 40, int64_t(1) << 40}, {1, 1})).done(), {{"k", 6, six}}, "element count overflows"},
+        // A name from the file is escaped in the message.
+        {Pickle().op("}(").str("w\nx").op(Pickle().tensor("k", 6, 0, {int64_t(1) << 40, int64_t(1) << 40}, {1, 1}).b.substr(2)).op("u").done(),
+         {{"k", 6, six}}, "tensor 'w\\x0ax': element count overflows"},
         // An empty tensor whose leading dimensions multiply past int64 before the 0.
         {one(Pickle().tensor("k", 6, 0, {int64_t(1) << 62, 2, 0}, {0, 0, 0})).done(), {{"k", 6, six}}, "element count overflows"},
         {one(Pickle().tensor("k", 6, 0, {4}, {INT64_MAX})).done(), {{"k", 6, six}}, "strides overflow"},
