@@ -186,7 +186,7 @@ struct H5Reader {
         if (work > kMaxWork || f.work_ > kMaxWork + 32 * (uint64_t)f.size_)
             fail(
                 "HDF5: corrupt file: work limit exceeded (cycle or absurd size in a B-tree, heap or header "
-                "chain)");
+                "chain, or names and strings far longer than the file)");
     }
 
     // Cursor over `len` bytes at file address `addr` (kUndef len: up to the end of the file).
