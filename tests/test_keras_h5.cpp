@@ -318,8 +318,8 @@ TEST_CASE("hdf5: a continuation block overlapping one already read is a loop") {
     const uint64_t at = 112;
     REQUIRE(std::memcmp(buf.data() + at, "\x10\x00\x10\x00\x00\x00\x00\x00", 8) == 0);
     for (int i = 0; i < 8; i++) {
-        buf[at + 8 + i] = (uint8_t)(120 >> (8 * i));
-        buf[at + 16 + i] = (uint8_t)(16 >> (8 * i));
+        buf[at + 8 + i] = (uint8_t)(uint64_t(120) >> (8 * i));
+        buf[at + 16 + i] = (uint8_t)(uint64_t(16) >> (8 * i));
     }
     H5File h5(buf.data(), buf.size());
     CHECK(error_of([&] { h5.list(""); }) ==
