@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include "core/error.h"
@@ -18,7 +19,8 @@ const char* const kFashionMnistClasses[10] = {"T-shirt/top", "Trouser", "Pullove
 IdxArray idx_parse(const uint8_t* bytes, size_t size, size_t max_bytes) {
     std::vector<uint8_t> raw;
     if (is_gzip(bytes, size)) {
-        raw = gunzip(bytes, size, max_bytes + 4 + 4 * 4);   // the values and the largest header
+        const size_t header = 4 + 4 * 4;   // the largest header, then the values
+        raw = gunzip(bytes, size, max_bytes > SIZE_MAX - header ? SIZE_MAX : max_bytes + header);
         bytes = raw.data(), size = raw.size();
     }
     if (size < 4 || bytes[0] != 0 || bytes[1] != 0) fail("not an IDX file (bad magic)");
