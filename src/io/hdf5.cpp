@@ -2,9 +2,12 @@
 //
 // Structure layouts follow the HDF5 File Format Specification (version 3). Every read goes
 // through Cur, which checks it against the structure's extent and the end of the file.
-// H5Reader::tick charges a work budget per call and per file, so cycles or DAG blow-ups in
-// B-trees, heaps and continuation chains end in an Error instead of a hang; collections are
-// capped by what the file could legitimately hold.
+// Structures that valid files never share are refused when reached twice (a B-tree node in
+// one walk, a heap object in one index, header bytes in one object's continuation chain), so
+// one large name cannot be copied once per reference. H5Reader::tick charges a work budget
+// per call and per file for entries visited and bytes copied, so what is left of cycles and
+// blow-ups ends in an Error instead of a hang; collections are capped by what the file could
+// legitimately hold.
 #include "io/hdf5.h"
 
 #include <algorithm>

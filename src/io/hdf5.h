@@ -10,8 +10,9 @@
 // Anything else (filters such as gzip, other datatypes, shared messages, soft links,
 // extensible-array / v2 B-tree chunk indexes) is refused with a cnnlens::Error naming it.
 //
-// Every offset and length taken from the file is bounds-checked and every tree walk has a
-// depth limit and a work budget, so a truncated or malicious file throws cnnlens::Error
+// Every offset and length taken from the file is bounds-checked, every tree walk has a
+// depth limit and a work budget and refuses a node reached twice, and names and strings
+// copied are charged to the budget, so a truncated or malicious file throws cnnlens::Error
 // instead of crashing, hanging or allocating without bound.
 #pragma once
 #include <cstddef>
