@@ -32,7 +32,7 @@ struct H5Dataset {
     const uint8_t* data = nullptr;  // into the file buffer, or into *owned
     size_t nbytes = 0;
     std::unique_ptr<std::vector<uint8_t>> owned;  // set when the reader had to assemble it (chunked)
-    uint64_t address = 0;           // of its object header: the same dataset under another path has the same
+    uint64_t address = 0;           // file address of its object header: one per dataset, whatever the path
 };
 
 // An open HDF5 file. The buffer must outlive the H5File and every H5Dataset read from it.
