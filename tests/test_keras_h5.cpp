@@ -312,6 +312,171 @@ TEST_CASE("hdf5: an object header continuation that points to itself is a loop")
           "HDF5: corrupt file: object header continuation loop at 0x70 (reading group '')");
 }
 
+TEST_CASE("hdf5: a continuation block overlapping one already read is a loop") {
+    std::vector<uint8_t> buf = read_fixture("variants.h5");
+    // The root's first block is [96, 136); point its continuation into the middle of it.
+    const uint64_t at = 112;
+    REQUIRE(std::memcmp(buf.data() + at, "\x10\x00\x10\x00\x00\x00\x00\x00", 8) == 0);
+    for (int i = 0; i < 8; i++) {
+        buf[at + 8 + i] = (uint8_t)(uint64_t(120) >> (8 * i));
+        buf[at + 16 + i] = (uint8_t)(uint64_t(16) >> (8 * i));
+    }
+    H5File h5(buf.data(), buf.size());
+    CHECK(error_of([&] { h5.list(""); }) ==
+          "HDF5: corrupt file: object header continuation loop at 0x78 (reading group '')");
+}
+
+namespace {
+
+uint64_t le(const std::vector<uint8_t>& b, size_t at, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)b[at + i] << (8 * i);
+    return v;
+}
+
+// Offset of the only structure with signature `sig` (4 bytes) for which ok(offset) holds.
+size_t find_only(const std::vector<uint8_t>& b, const char* sig, const std::function<bool(size_t)>& ok) {
+    size_t found = SIZE_MAX, count = 0;
+    for (size_t i = 0; i + 8 <= b.size(); i++)
+        if (std::memcmp(b.data() + i, sig, 4) == 0 && ok(i)) found = i, count++;
+    REQUIRE_MESSAGE(count == 1, count << " structures " << sig << " match");
+    return found;
+}
+
+}  // namespace
+
+TEST_CASE("hdf5: a heap object referenced by many B-tree records is refused") {
+    // Every record of the root's attribute (link) name index references one 4000-byte name
+    // (tests/data/h5/make_hostile.py): 101 copies here, billions with a B-tree DAG.
+    const std::vector<uint8_t> attrs = read_fixture("dense_attr_dup.h5");
+    H5File a(attrs.data(), attrs.size());
+    CHECK(error_of([&] { a.attribute_names(""); }) ==
+          "HDF5: corrupt file: fractal heap object at 0x2a7a referenced twice (reading attributes of '')");
+    CHECK(error_of([&] { load_keras_h5(attrs.data(), attrs.size()); }).find("referenced twice") != std::string::npos);
+    const std::vector<uint8_t> links = read_fixture("dense_link_dup.h5");
+    H5File l(links.data(), links.size());
+    CHECK(error_of([&] { l.list(""); }) ==
+          "HDF5: corrupt file: fractal heap object at 0x1d07 referenced twice (reading group '')");
+    CHECK(error_of([&] { load_keras_h5(links.data(), links.size()); }) ==
+          "HDF5: corrupt file: fractal heap object at 0x1d07 referenced twice (reading object 'model_weights')");
+
+    // The same made by hand in variants_latest.h5: two of the 12 dense attributes share a name.
+    std::vector<uint8_t> buf = read_fixture("variants_latest.h5");
+    const size_t bthd = find_only(buf, "BTHD", [&](size_t i) { return buf[i + 5] == 8; });
+    const size_t leaf = (size_t)le(buf, bthd + 16, 8);
+    REQUIRE(le(buf, bthd + 24, 2) == 12);
+    std::memcpy(buf.data() + leaf + 6 + 17, buf.data() + leaf + 6, 8);  // record 1's heap ID := record 0's
+    H5File v(buf.data(), buf.size());
+    CHECK(error_of([&] { v.attribute_names("dense_attrs"); }).find("referenced twice (reading attributes of 'dense_attrs')") !=
+          std::string::npos);
+}
+
+TEST_CASE("hdf5: B-tree nodes reached twice and chunks stored twice are refused") {
+    SUBCASE("v2 B-tree (dense links of 'many'): an inner node's second child made its first") {
+        std::vector<uint8_t> buf = read_fixture("variants_latest.h5");
+        const size_t bthd = find_only(buf, "BTHD", [&](size_t i) { return buf[i + 5] == 5 && le(buf, i + 12, 2) == 1; });
+        const size_t root = (size_t)le(buf, bthd + 16, 8), nrec = (size_t)le(buf, bthd + 24, 2);
+        const size_t kids = root + 6 + nrec * 11;  // records of 11 bytes, then (address, 1-byte count) per child
+        std::memcpy(buf.data() + kids + 9, buf.data() + kids, 9);
+        H5File h5(buf.data(), buf.size());
+        CHECK(error_of([&] { h5.list("many"); }) ==
+              strformat("HDF5: corrupt file: v2 B-tree node at 0x%llx reached twice (reading group 'many')",
+                        (unsigned long long)le(buf, kids, 8)));
+    }
+    SUBCASE("v1 group B-tree ('many' in the old format): both children the same node") {
+        std::vector<uint8_t> buf = read_fixture("variants.h5");
+        const size_t tree = find_only(buf, "TREE", [&](size_t i) { return buf[i + 4] == 0 && buf[i + 5] == 1; });
+        REQUIRE(le(buf, tree + 6, 2) == 2);
+        std::memcpy(buf.data() + tree + 24 + 24, buf.data() + tree + 24 + 8, 8);  // key, child, key, child, key
+        H5File h5(buf.data(), buf.size());
+        CHECK(error_of([&] { h5.list("many"); }) ==
+              strformat("HDF5: corrupt file: group B-tree node at 0x%llx reached twice (reading group 'many')",
+                        (unsigned long long)le(buf, tree + 32, 8)));
+    }
+    SUBCASE("chunk B-tree of 'chunked': the second chunk entry a copy of the first") {
+        std::vector<uint8_t> buf = read_fixture("variants.h5");
+        H5File good(buf.data(), buf.size());
+        const std::vector<float> want = floats(good.dataset("chunked"));
+        // The first leaf of the 30x40 dataset's 3x3 chunks; entries are (key of 32 bytes, child).
+        const size_t leaf = find_only(buf, "TREE", [&](size_t i) {
+            return buf[i + 4] == 1 && buf[i + 5] == 0 && le(buf, i + 24, 4) == 36 && le(buf, i + 32, 8) == 0 &&
+                   le(buf, i + 40, 8) == 0;
+        });
+        std::memcpy(buf.data() + leaf + 24 + 40, buf.data() + leaf + 24, 40);
+        H5File h5(buf.data(), buf.size());
+        // Before, the copy filled the grid's byte count and chunk 1 was silently left zero.
+        CHECK(error_of([&] { h5.dataset("chunked"); }) ==
+              "HDF5: corrupt file: chunk 0 of the dataset is stored twice (reading dataset 'chunked')");
+        CHECK(want[3] == 0.75f);
+    }
+}
+
+TEST_CASE("hdf5: names copied count toward the file's work budget") {
+    // A link and an attribute named with 16000 bytes each: every listing copies one name, and
+    // all calls on one H5File share a budget of 2^24 plus 32 units per file byte.
+    const std::vector<uint8_t> buf = read_fixture("long_names.h5");
+    H5File h5(buf.data(), buf.size());
+    REQUIRE(h5.list("") == std::vector<std::string>{std::string(16000, 'n')});
+    REQUIRE(h5.attribute_names("") == std::vector<std::string>{std::string(16000, 'a')});
+    int calls = 2;
+    std::string err;
+    while (err.empty() && calls < 5000) {
+        calls++;
+        err = error_of([&] {
+            if (calls % 2) h5.list("");
+            else h5.attribute_names("");
+        });
+        if (err == "(no error)") err.clear();
+    }
+    CHECK(err.find("HDF5: corrupt file: work limit exceeded") == 0);
+    const double budget = (1 << 24) + 32.0 * buf.size();
+    CHECK(calls > budget / 16100 * 0.9);  // about one name per call, nothing else
+    CHECK(calls < budget / 16000 + 10);
+}
+
+TEST_CASE("hdf5: assembling chunked data beyond the file size is refused") {
+    const std::vector<uint8_t> buf = read_fixture("variants.h5");
+    H5File h5(buf.data(), buf.size());
+    // 4800 bytes per read; the budget is the file size plus 16 MB.
+    const size_t fits = (buf.size() + (16u << 20)) / 4800;
+    for (size_t i = 0; i < fits; i++) REQUIRE(h5.dataset("chunked").nbytes == 4800);
+    CHECK(error_of([&] { h5.dataset("chunked"); }) ==
+          strformat("HDF5: assembling chunked datasets of more than the file size plus 16 MB (%zu bytes so far, "
+                    "4800 more needed); is a dataset read many times? (reading dataset 'chunked')",
+                    fits * 4800));
+    CHECK(h5.dataset("f32_contig").nbytes == 48);  // views into the file cost nothing
+}
+
+TEST_CASE("keras_h5: a name or dataset listed twice is refused") {
+    // 'kernel', a chunked 32 KB dataset, listed 1000 times: 32 MB assembled before.
+    const std::vector<uint8_t> rep = read_fixture("keras_repeated_weight.h5");
+    CHECK(error_of([&] { load_keras_h5(rep.data(), rep.size()); }) ==
+          "Keras HDF5: layer 'dense' lists weight 'kernel' twice in 'weight_names'");
+    const std::vector<uint8_t> alias = read_fixture("keras_aliased_weight.h5");
+    CHECK(error_of([&] { load_keras_h5(alias.data(), alias.size()); }) ==
+          "Keras HDF5: weights 'dense/kernel' and 'dense/alias' are the same dataset");
+
+    auto patched = [](std::vector<uint8_t> buf, const std::string& from, const std::string& to) {
+        auto it = std::search(buf.begin(), buf.end(), from.begin(), from.end());
+        REQUIRE(it != buf.end());
+        std::copy(to.begin(), to.end(), it);
+        return buf;
+    };
+    const std::vector<uint8_t> tiny = read_fixture("keras_tiny.h5");
+    const std::vector<uint8_t> w2 = patched(tiny, "block1_conv1_W_1:0block1_conv1_b_1:0", "block1_conv1_W_1:0block1_conv1_W_1:0");
+    CHECK(error_of([&] { load_keras_h5(w2.data(), w2.size()); }) ==
+          "Keras HDF5: layer 'block1_conv1' lists weight 'block1_conv1_W_1:0' twice in 'weight_names'");
+    const std::string pool1 = std::string("block1_pool") + '\0';
+    const std::vector<uint8_t> l2 = patched(tiny, pool1 + "block2_conv1", pool1 + "block1_conv1");
+    CHECK(error_of([&] { load_keras_h5(l2.data(), l2.size()); }) ==
+          "Keras HDF5: layer 'block1_conv1' is listed twice in 'layer_names'");
+    // Names from the file are shown on one line, control bytes escaped.
+    const std::vector<uint8_t> nl = patched(tiny, "block1_conv1_W_1:0block1_conv1_b", "block1_conv1_W\n1:0block1_conv1_b");
+    CHECK(error_of([&] { load_keras_h5(nl.data(), nl.size()); }) ==
+          "HDF5: no object named 'block1_conv1_W\\x0a1:0' in 'block1_conv1/block1_conv1_W\\x0a1:0' (reading dataset "
+          "'block1_conv1/block1_conv1_W\\x0a1:0')");
+}
+
 namespace {
 
 // Touches everything reachable (bounded), swallowing cnnlens::Error per operation.
@@ -382,7 +547,9 @@ std::vector<uint8_t> truncated(const std::vector<uint8_t>& buf, size_t n, bool p
 
 const char* kAllFixtures[] = {"keras_tiny.h5",           "keras_tiny_latest.h5", "keras_tiny_ub512.h5",
                               "keras_tiny_v108_off4.h5", "keras2_model.h5",      "keras_split_attrs.h5",
-                              "no_layer_names.h5",       "variants.h5",          "variants_latest.h5"};
+                              "no_layer_names.h5",       "variants.h5",          "variants_latest.h5",
+                              "dense_attr_dup.h5",       "dense_link_dup.h5",    "long_names.h5",
+                              "keras_repeated_weight.h5", "keras_aliased_weight.h5"};
 
 }  // namespace
 

@@ -119,6 +119,18 @@ TEST_CASE("safetensors: truncated, corrupt and absurd files give an error, never
               .find("malformed") != std::string::npos);
     CHECK(load_error(with_header(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 16))
               .find("unrecognised weight layout") != std::string::npos);
+    // An empty tensor whose shape multiplies past int64 before its 0, a repeated name, a name
+    // with a line break (shown escaped: errors stay on one line).
+    CHECK(load_error(with_header(R"({"a":{"dtype":"F32","shape":[9223372036854775808,0],"data_offsets":[0,0]}})", 0)) ==
+          "safetensors: tensor 'a' shape overflows");
+    CHECK(load_error(with_header(R"({"a":{"dtype":"F32","shape":[4611686018427387904,2,0],"data_offsets":[0,0]}})", 0)) ==
+          "safetensors: tensor 'a' shape overflows");
+    CHECK(load_error(with_header(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                                 R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 16)) ==
+          "safetensors: tensor 'a' appears twice in the header");
+    CHECK(load_error(with_header(R"({"a
+b":{"dtype":"F32","shape":[4],"data_offsets":[0,64]}})", 16))
+              .find("safetensors: tensor 'a\\x0ab' has data_offsets [0,64]") == 0);
     CHECK(load_error({}).find("empty") != std::string::npos);
     std::vector<uint8_t> text = {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd'};
     CHECK(load_error(text).find("unsupported weight file format") != std::string::npos);

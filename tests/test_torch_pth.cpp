@@ -374,6 +374,11 @@ TEST_CASE("torch_pth: hand-made legacy files") {
     struct { std::string main; std::vector<Record> recs; const char* msg; } bad[] = {
         {one(Pickle().tensor("k", int64_t(1) << 60, 0, {2}, {1})).done(), {{"k", 6, six}}, "more than the file holds"},
         {one(Pickle().tensor("k", 6, 0, {int64_t(1) << 40, int64_t(1) << 40}, {1, 1})).done(), {{"k", 6, six}}, "element count overflows"},
+        // A name from the file is escaped in the message.
+        {Pickle().op("}(").str("w\nx").op(Pickle().tensor("k", 6, 0, {int64_t(1) << 40, int64_t(1) << 40}, {1, 1}).b.substr(2)).op("u").done(),
+         {{"k", 6, six}}, "tensor 'w\\x0ax': element count overflows"},
+        // An empty tensor whose leading dimensions multiply past int64 before the 0.
+        {one(Pickle().tensor("k", 6, 0, {int64_t(1) << 62, 2, 0}, {0, 0, 0})).done(), {{"k", 6, six}}, "element count overflows"},
         {one(Pickle().tensor("k", 6, 0, {4}, {INT64_MAX})).done(), {{"k", 6, six}}, "strides overflow"},
         {one(Pickle().tensor("k", 6, 5, {2}, {1})).done(), {{"k", 6, six}}, "reaches element 6 of a storage of 6"},
         {one(Pickle().tensor("k", 6, -1, {2}, {1})).done(), {{"k", 6, six}}, "bad tensor storage offset"},
@@ -426,6 +431,48 @@ TEST_CASE("torch_pth: malformed pickles fail cleanly") {
     // Persistent ids are only legal in the main pickle.
     std::string bad_sys = kLegacyHeader.substr(0, 21) + Pickle().op(S("(X\x07\x00\x00\x00storagetQ")).done();
     CHECK(error_of(bytes_of(bad_sys)).find("persistent id outside the main pickle") != std::string::npos);
+}
+
+TEST_CASE("torch_pth: reused containers and keys are charged to budgets") {
+    auto err_main = [](const std::string& main) { return error_of(legacy_file(main, {})); };
+    const std::string budget = "pickle copies more than 8388608 container items";
+    // One memoised list of 150000 pairs handed to OrderedDict 100000 times: 1 MB that would
+    // copy 240 GB of item pointers.
+    {
+        Pickle p;
+        p.glob("collections", "OrderedDict").op("q\x01").str("k").op("K\x01\x86q\x02");
+        p.op(S("]q\x00("));
+        for (int k = 0; k < 150000; k++) p.op("h\x02");
+        p.op("e0");
+        for (int k = 0; k < 100000; k++) p.op(S("h\x01h\x00\x85R0"));
+        std::string err = err_main(p.op("}").done());
+        INFO(err);
+        CHECK(err.find(budget) != std::string::npos);
+    }
+    // Tensors rebuilt over and over from memoised 64-dimension size and stride tuples.
+    {
+        Pickle p;
+        p.op("(").str("storage").glob("torch", "FloatStorage").str("k").str("cpu").i(1).op("NtQq\x01");
+        p.op("(");
+        for (int k = 0; k < 64; k++) p.op("K\x01");
+        p.op("tq\x02(");
+        for (int k = 0; k < 64; k++) p.op(S("K\x00"));
+        p.op("tq\x03").glob("torch._utils", "_rebuild_tensor").op(S("q\x04K\x00q\x05" "0"));
+        for (int k = 0; k < 70000; k++) p.op("h\x04(h\x01h\x05h\x02h\x03tR0");
+        std::string err = err_main(p.op("}").done());
+        INFO(err);
+        CHECK(err.find(budget) != std::string::npos);
+    }
+    // A memoised 1 MB storage key looked up by 60000 persistent ids: 60 GB of hashing.
+    {
+        Pickle p;
+        p.str(std::string(1 << 20, 'k')).op("q\x01").str("storage").op("q\x02");
+        p.glob("torch", "FloatStorage").op("q\x03").str("cpu").op("q\x04" "0");
+        for (int k = 0; k < 60000; k++) p.op("(h\x02h\x03h\x01h\x04K\x01NtQ0");
+        std::string err = err_main(p.op("}").done());
+        INFO(err);
+        CHECK(err.find("looks up more key bytes than the file size allows") != std::string::npos);
+    }
 }
 
 TEST_CASE("torch_pth: truncated files always fail with cnnlens::Error") {

@@ -2,14 +2,19 @@
 //
 // Structure layouts follow the HDF5 File Format Specification (version 3). Every read goes
 // through Cur, which checks it against the structure's extent and the end of the file.
-// H5Reader::tick charges a work budget per call and per file, so cycles or DAG blow-ups in
-// B-trees, heaps and continuation chains end in an Error instead of a hang; collections are
-// capped by what the file could legitimately hold.
+// Structures that valid files never share are refused when reached twice (a B-tree node in
+// one walk, a heap object in one index, header bytes in one object's continuation chain), so
+// one large name cannot be copied once per reference. H5Reader::tick charges a work budget
+// per call and per file for entries visited and bytes copied, so what is left of cycles and
+// blow-ups ends in an Error instead of a hang; collections are capped by what the file could
+// legitimately hold.
 #include "io/hdf5.h"
 
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <iterator>
+#include <map>
 #include <set>
 
 #include "core/error.h"
@@ -25,7 +30,20 @@ constexpr int kMaxDepth = 32;                     // nesting limit of trees and 
 constexpr uint64_t kMaxWork = uint64_t(1) << 24;  // work units (entries, string bytes) per call,
                                                   // and per file on top of 32 per file byte
 constexpr size_t kMaxMessages = 65536;            // header messages per object, attributes per object
+constexpr uint64_t kStringCost = 32;              // work per string besides its bytes (its std::string)
+constexpr uint64_t kAssembleSlack = 16u << 20;    // chunked bytes assembled per file beyond its size
 constexpr unsigned kMaxRank = 32;
+
+// A name from the file made safe for a one-line message: control bytes escaped, long names cut.
+std::string shown(const std::string& s) {
+    std::string r;
+    for (size_t i = 0; i < s.size() && i < 120; i++) {
+        unsigned char c = (unsigned char)s[i];
+        r += (c >= 32 && c != 127) ? std::string(1, (char)c) : strformat("\\x%02x", c);
+    }
+    if (s.size() > 120) r += strformat("... (%zu bytes)", s.size());
+    return r;
+}
 
 unsigned floor_log2(uint64_t x) {
     unsigned r = 0;
@@ -171,7 +189,7 @@ struct H5Reader {
         if (work > kMaxWork || f.work_ > kMaxWork + 32 * (uint64_t)f.size_)
             fail(
                 "HDF5: corrupt file: work limit exceeded (cycle or absurd size in a B-tree, heap or header "
-                "chain)");
+                "chain, or names and strings far longer than the file)");
     }
 
     // Cursor over `len` bytes at file address `addr` (kUndef len: up to the end of the file).
@@ -210,8 +228,10 @@ struct H5Reader {
             blocks.push_back(c.sub(n));
         }
 
+        // Byte ranges read so far: a continuation block overlapping one of them would read
+        // the same messages again (a loop, or many copies of one large message).
+        std::map<uint64_t, uint64_t> read{{c.start, blocks[0].end}};
         std::vector<Msg> out;
-        std::set<uint64_t> seen{addr};
         for (size_t i = 0; i < blocks.size(); i++) {
             Cur b = blocks[i];
             if (i > 0 && v2) {
@@ -243,10 +263,14 @@ struct H5Reader {
                 tick();
                 if (type == 0x10) {  // continuation: address + length of the next block
                     uint64_t a = body.addr(), n = body.len();
-                    if (!seen.insert(a).second)
+                    Cur next = at(a, n, "object header continuation block");
+                    const uint64_t lo = next.start, hi = std::max(next.end, lo + 1);  // empty: 1 byte
+                    auto it = read.upper_bound(lo);
+                    if ((it != read.end() && it->first < hi) || (it != read.begin() && std::prev(it)->second > lo))
                         fail("HDF5: corrupt file: object header continuation loop at 0x%llx",
                              (ull)(f.base_ + a));
-                    blocks.push_back(at(a, n, "object header continuation block"));
+                    read.emplace(lo, hi);
+                    blocks.push_back(next);
                 } else {
                     if (out.size() >= kMaxMessages)
                         fail("HDF5: corrupt file: object header at 0x%llx has too many messages",
@@ -266,16 +290,18 @@ struct H5Reader {
         out.push_back(std::move(l));
     }
 
-    static Link parse_link(Cur c) {
+    Link parse_link(Cur c) {
         if (c.u(1) != 1) fail("HDF5: unsupported link message version");
         unsigned fl = (unsigned)c.u(1);
         unsigned type = (fl & 0x08) ? (unsigned)c.u(1) : 0;
         if (fl & 0x04) c.skip(8);  // creation order
         if (fl & 0x10) c.skip(1);  // name character set
         uint64_t n = c.u(1u << (fl & 3));
-        std::string name((const char*)c.bytes(n), (size_t)n);
-        if (type == 0) return Link{name, c.addr(), true};
-        return Link{name, kUndef, false};  // soft or external link: reported, never followed
+        const char* p = (const char*)c.bytes(n);
+        tick(n);  // the name is copied
+        std::string name(p, (size_t)n);
+        if (type == 0) return Link{std::move(name), c.addr(), true};
+        return Link{std::move(name), kUndef, false};  // soft or external link: reported, never followed
     }
 
     // Old-style group: v1 B-tree (type 0) over symbol table nodes, names in a local heap.
@@ -286,12 +312,21 @@ struct H5Reader {
         uint64_t size = h.len();
         h.len();  // free list
         Cur names = at(h.addr(), size, "local heap data");
-        group_node(btree, names, -1, 0, out);
+        std::set<uint64_t> seen;
+        group_node(btree, names, -1, 0, seen, out);
     }
 
-    void group_node(uint64_t addr, const Cur& names, int level, int depth, std::vector<Link>& out) {
+    // A tree node reached a second time in one walk (a DAG or a cycle) would repeat its
+    // whole subtree; valid files never share nodes.
+    static void visit(std::set<uint64_t>& seen, uint64_t addr, const char* what) {
+        if (!seen.insert(addr).second) fail("HDF5: corrupt file: %s at 0x%llx reached twice", what, (ull)addr);
+    }
+
+    void group_node(uint64_t addr, const Cur& names, int level, int depth, std::set<uint64_t>& seen,
+                    std::vector<Link>& out) {
         if (depth > kMaxDepth) fail("HDF5: corrupt file: group B-tree deeper than %d levels", kMaxDepth);
         Cur c = at(addr, kUndef, "group B-tree node");
+        visit(seen, c.start, "group B-tree node");
         c.head("TREE", 0);  // node type 0: group
         int lev = (int)c.u(1);
         unsigned n = (unsigned)c.u(2);
@@ -300,6 +335,7 @@ struct H5Reader {
                  lev, level);
         c.skip(2 * f.so_);  // siblings
         tick(n);
+        c.need((uint64_t)n * (f.sl_ + f.so_));
         std::vector<uint64_t> kids(n);
         for (unsigned i = 0; i < n; i++) {
             c.len();  // key: heap offset of the last name in the child
@@ -307,14 +343,15 @@ struct H5Reader {
         }
         for (uint64_t k : kids) {
             if (lev > 0)
-                group_node(k, names, lev - 1, depth + 1, out);
+                group_node(k, names, lev - 1, depth + 1, seen, out);
             else
-                symbol_node(k, names, out);
+                symbol_node(k, names, seen, out);
         }
     }
 
-    void symbol_node(uint64_t addr, const Cur& names, std::vector<Link>& out) {
+    void symbol_node(uint64_t addr, const Cur& names, std::set<uint64_t>& seen, std::vector<Link>& out) {
         Cur c = at(addr, 8, "symbol table node");
+        visit(seen, c.start, "symbol table node");
         c.head("SNOD", 1);
         c.skip(1);
         uint64_t n = c.u(2);
@@ -370,8 +407,10 @@ struct H5Reader {
         return h;
     }
 
-    // The bytes of the heap object whose ID is at the front of `id`.
-    Cur fheap_object(const FHeap& h, Cur id) {
+    // The bytes of the heap object whose ID is at the front of `id`. `seen` collects the
+    // objects of one index: each link or attribute has its own object, and one object
+    // referenced by many records would be copied once per record.
+    Cur fheap_object(const FHeap& h, Cur id, std::set<uint64_t>& seen) {
         unsigned b0 = (unsigned)id.u(1);
         unsigned type = (b0 >> 4) & 3;
         if (b0 >> 6) fail("HDF5: unsupported fractal heap ID version");
@@ -431,6 +470,8 @@ struct H5Reader {
             fail("HDF5: corrupt file: fractal heap object (offset %llu, %llu bytes) outside its block",
                  (ull)off, (ull)len);
         db.pos = db.start + rel;
+        if (!seen.insert(db.pos).second)
+            fail("HDF5: corrupt file: fractal heap object at 0x%llx referenced twice", (ull)db.pos);
         return db.sub(len);
     }
 
@@ -472,15 +513,17 @@ struct H5Reader {
             t.max_nrec.push_back(m);
             t.cum_size.push_back(limit_enc(cum));
         }
-        if (root != kUndef && root_n > 0) bt2_node(t, root, root_n, depth, fn);
+        std::set<uint64_t> seen;
+        if (root != kUndef && root_n > 0) bt2_node(t, root, root_n, depth, seen, fn);
     }
 
-    void bt2_node(const Bt2& t, uint64_t addr, uint64_t nrec, unsigned d,
+    void bt2_node(const Bt2& t, uint64_t addr, uint64_t nrec, unsigned d, std::set<uint64_t>& seen,
                   const std::function<void(Cur)>& fn) {
         tick(nrec + 1);
         if (nrec > t.max_nrec[d])
             fail("HDF5: corrupt file: v2 B-tree node at 0x%llx claims %llu records", (ull)addr, (ull)nrec);
         Cur c = at(addr, t.node_size, "v2 B-tree node");
+        visit(seen, c.start, "v2 B-tree node");
         c.head(d ? "BTIN" : "BTLF", 0);
         if (c.u(1) != t.type) fail("HDF5: corrupt file: bad v2 B-tree node at 0x%llx", (ull)c.start);
         Cur recs = c.sub(nrec * t.rsize);
@@ -495,7 +538,7 @@ struct H5Reader {
             kids.emplace_back(a, n);
         }
         for (uint64_t i = 0; i <= nrec; i++) {
-            bt2_node(t, kids[i].first, kids[i].second, d - 1, fn);
+            bt2_node(t, kids[i].first, kids[i].second, d - 1, seen, fn);
             if (i < nrec) fn(recs.sub(t.rsize));
         }
     }
@@ -520,9 +563,10 @@ struct H5Reader {
                 uint64_t heap = c.addr(), bt = c.addr();
                 if (heap == kUndef) continue;
                 FHeap h = open_fheap(heap);
+                std::set<uint64_t> objs;
                 walk_bt2(bt, 5, [&](Cur rec) {
                     rec.skip(4);  // name hash
-                    add(out, parse_link(fheap_object(h, rec)));
+                    add(out, parse_link(fheap_object(h, rec, objs)));
                 });
             } else if (m.type == 0x0A) {  // group info
                 group = true;
@@ -552,9 +596,9 @@ struct H5Reader {
             auto it = std::find_if(ls.begin(), ls.end(), [&](const Link& l) { return l.name == name; });
             if (it == ls.end()) {
                 if (allow_missing) return kUndef;
-                fail("HDF5: no object named '%s' in '%s'", name.c_str(), path.c_str());
+                fail("HDF5: no object named '%s' in '%s'", shown(name).c_str(), shown(path).c_str());
             }
-            if (!it->hard) fail("HDF5: unsupported: '%s' is a soft or external link", name.c_str());
+            if (!it->hard) fail("HDF5: unsupported: '%s' is a soft or external link", shown(name).c_str());
             cur = it->addr;
         }
         return cur;
@@ -562,7 +606,7 @@ struct H5Reader {
 
     // ---- attributes -----------------------------------------------------------------------
 
-    static Attr parse_attr(Cur c) {
+    Attr parse_attr(Cur c) {
         unsigned ver = (unsigned)c.u(1);
         if (ver < 1 || ver > 3) fail("HDF5: unsupported attribute message version %u", ver);
         unsigned fl = (unsigned)c.u(1);
@@ -577,6 +621,7 @@ struct H5Reader {
         Cur name = part(nlen);
         Attr a;
         const char* p = (const char*)name.bytes(nlen);
+        tick(nlen);  // the name is copied
         const void* z = std::memchr(p, 0, (size_t)nlen);
         a.name.assign(p, z ? (size_t)((const char*)z - p) : (size_t)nlen);
         a.type = part(tlen);
@@ -598,11 +643,12 @@ struct H5Reader {
                 uint64_t heap = c.addr(), bt = c.addr();
                 if (heap == kUndef) continue;
                 FHeap h = open_fheap(heap);
+                std::set<uint64_t> objs;
                 walk_bt2(bt, 8, [&](Cur rec) {
                     Cur id = rec.sub(8);
                     if (rec.u(1) & 2) fail("HDF5: unsupported: shared attribute message");
                     if (out.size() >= kMaxMessages) fail("HDF5: corrupt file: too many attributes");
-                    out.push_back(parse_attr(fheap_object(h, id)));
+                    out.push_back(parse_attr(fheap_object(h, id, objs)));
                 });
             }
         }
@@ -672,8 +718,8 @@ struct H5Reader {
         if (t.cls == 3) {  // fixed-length
             if (t.size == 0) fail("HDF5: corrupt file: zero-length string type");
             if (n > d.left() / t.size)
-                fail("HDF5: corrupt file: attribute '%s' has less data than its shape needs", a.name.c_str());
-            tick(n * t.size);
+                fail("HDF5: corrupt file: attribute '%s' has less data than its shape needs", shown(a.name).c_str());
+            tick(n * (t.size + kStringCost));
             for (uint64_t i = 0; i < n; i++) {
                 const char* p = (const char*)d.bytes(t.size);
                 size_t len = (size_t)t.size;
@@ -688,17 +734,18 @@ struct H5Reader {
         } else if (t.cls == 9 && (t.bits & 15) == 1) {  // variable-length: length + global heap ID
             uint64_t es = 4 + f.so_ + 4;
             if (n > d.left() / es)
-                fail("HDF5: corrupt file: attribute '%s' has less data than its shape needs", a.name.c_str());
+                fail("HDF5: corrupt file: attribute '%s' has less data than its shape needs", shown(a.name).c_str());
             uint64_t total = 0;
             for (uint64_t i = 0; i < n; i++) {
                 uint64_t len = d.u(4), coll = d.addr(), index = d.u(4);
+                tick(kStringCost);
                 total += len;
                 if (total > f.size_)
-                    fail("HDF5: corrupt file: attribute '%s' strings longer than the file", a.name.c_str());
+                    fail("HDF5: corrupt file: attribute '%s' strings longer than the file", shown(a.name).c_str());
                 out.push_back(len ? global_heap_object(coll, index, len) : std::string());
             }
         } else {
-            fail("HDF5: attribute '%s' is not a string (datatype class %s)", a.name.c_str(),
+            fail("HDF5: attribute '%s' is not a string (datatype class %s)", shown(a.name).c_str(),
                  class_name(t.cls));
         }
         return out;
@@ -753,6 +800,7 @@ struct H5Reader {
         if (!sp || !ty) fail("HDF5: corrupt file: dataset without dataspace or datatype");
         if ((sp->flags | ty->flags) & 2) fail("HDF5: unsupported: shared (committed) datatype or dataspace");
         H5Dataset ds;
+        ds.address = addr;
         ds.dtype = float_type(parse_type(ty->body));
         const uint64_t es = dtype_size(ds.dtype);
         Space s = parse_space(sp->body);
@@ -839,23 +887,34 @@ struct H5Reader {
         if (index == 5)
             fail("HDF5: unsupported chunk index: v2 B-tree (dataset resizable in several dimensions)");
         if (idx_addr == kUndef) fail("HDF5: dataset has no data written (no chunks allocated)");
+        // Chunks are stored unfiltered, so all datasets assembled from one file fit in the file:
+        // more means the same data is being assembled again and again.
+        if (ds.nbytes > f.size_ + kAssembleSlack - f.assembled_)
+            fail("HDF5: assembling chunked datasets of more than the file size plus %llu MB (%llu bytes so far, "
+                 "%llu more needed); is a dataset read many times?", (ull)(kAssembleSlack >> 20), (ull)f.assembled_,
+                 (ull)ds.nbytes);
+        f.assembled_ += ds.nbytes;
         ds.owned.reset(new std::vector<uint8_t>(ds.nbytes));
         uint8_t* out = ds.owned->data();
         ds.data = out;
 
         uint64_t copied = 0;
         std::vector<uint64_t> ext(rank), idx(rank);
+        std::vector<bool> stored(nchunks);  // nchunks <= elements <= file size
         // Copies the part of the chunk at grid offset `off` that lies inside the dataset.
         auto put = [&](const uint64_t* off, uint64_t caddr) {
             tick();
-            uint64_t total = 1;
+            uint64_t total = 1, k = 0;
             for (size_t d = 0; d < rank; d++) {
                 if (off[d] % chunk[d] || off[d] >= dims[d])
                     fail("HDF5: corrupt file: chunk offset out of range");
                 ext[d] = std::min(chunk[d], dims[d] - off[d]);
                 total *= ext[d];
                 idx[d] = 0;
+                k = k * ((dims[d] + chunk[d] - 1) / chunk[d]) + off[d] / chunk[d];
             }
+            if (stored[k]) fail("HDF5: corrupt file: chunk %llu of the dataset is stored twice", (ull)k);
+            stored[k] = true;
             copied += total * es;
             if (copied > ds.nbytes) fail("HDF5: corrupt file: overlapping chunks");
             const uint8_t* src = f.data_ + at(caddr, cbytes, "data chunk").pos;
@@ -886,7 +945,8 @@ struct H5Reader {
         };
 
         if (index == 0) {
-            chunk_node(idx_addr, -1, 0, rank, [&](const uint64_t* o, uint64_t a, uint64_t size) {
+            std::set<uint64_t> seen;
+            chunk_node(idx_addr, -1, 0, rank, seen, [&](const uint64_t* o, uint64_t a, uint64_t size) {
                 if (size < cbytes)
                     fail("HDF5: corrupt file: chunk of %llu bytes, expected %llu", (ull)size, (ull)cbytes);
                 put(o, a);
@@ -934,10 +994,11 @@ struct H5Reader {
     }
 
     // v1 B-tree (type 1) of raw data chunks: calls fn(offsets, chunk address, chunk bytes).
-    void chunk_node(uint64_t addr, int level, int depth, size_t rank,
+    void chunk_node(uint64_t addr, int level, int depth, size_t rank, std::set<uint64_t>& seen,
                     const std::function<void(const uint64_t*, uint64_t, uint64_t)>& fn) {
         if (depth > kMaxDepth) fail("HDF5: corrupt file: chunk B-tree deeper than %d levels", kMaxDepth);
         Cur c = at(addr, kUndef, "chunk B-tree node");
+        visit(seen, c.start, "chunk B-tree node");
         c.head("TREE", 1);  // node type 1: raw data chunks
         int lev = (int)c.u(1);
         unsigned n = (unsigned)c.u(2);
@@ -946,6 +1007,7 @@ struct H5Reader {
                  lev, level);
         c.skip(2 * f.so_);  // siblings
         tick(n);
+        c.need((uint64_t)n * (8 + 8 * (rank + 1) + f.so_));
         std::vector<uint64_t> offs(n * (rank + 1)), sizes(n), kids(n);
         for (unsigned i = 0; i < n; i++) {
             sizes[i] = c.u(4);
@@ -957,7 +1019,7 @@ struct H5Reader {
         }
         for (unsigned i = 0; i < n; i++) {
             if (lev > 0)
-                chunk_node(kids[i], lev - 1, depth + 1, rank, fn);
+                chunk_node(kids[i], lev - 1, depth + 1, rank, seen, fn);
             else
                 fn(&offs[i * (rank + 1)], kids[i], sizes[i]);
         }
@@ -973,7 +1035,7 @@ template <class F>
 auto in_context(const char* what, const std::string& path, F&& fn) -> decltype(fn()) {
     try {
         return fn();
-    } catch (const Error& e) { fail("%s (reading %s '%s')", e.what(), what, path.c_str()); }
+    } catch (const Error& e) { fail("%s (reading %s '%s')", e.what(), what, shown(path).c_str()); }
 }
 
 }  // namespace
@@ -1068,7 +1130,7 @@ std::vector<std::string> H5File::string_attribute(const std::string& path, const
         H5Reader r(*this);
         for (const Attr& a : r.attrs(r.header(r.resolve(path, false))))
             if (a.name == name) return r.strings(a);
-        fail("HDF5: no attribute '%s'", name.c_str());
+        fail("HDF5: no attribute '%s'", shown(name).c_str());
     });
 }
 

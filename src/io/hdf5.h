@@ -10,8 +10,9 @@
 // Anything else (filters such as gzip, other datatypes, shared messages, soft links,
 // extensible-array / v2 B-tree chunk indexes) is refused with a cnnlens::Error naming it.
 //
-// Every offset and length taken from the file is bounds-checked and every tree walk has a
-// depth limit and a work budget, so a truncated or malicious file throws cnnlens::Error
+// Every offset and length taken from the file is bounds-checked, every tree walk has a
+// depth limit and a work budget and refuses a node reached twice, and names and strings
+// copied are charged to the budget, so a truncated or malicious file throws cnnlens::Error
 // instead of crashing, hanging or allocating without bound.
 #pragma once
 #include <cstddef>
@@ -31,13 +32,18 @@ struct H5Dataset {
     const uint8_t* data = nullptr;  // into the file buffer, or into *owned
     size_t nbytes = 0;
     std::unique_ptr<std::vector<uint8_t>> owned;  // set when the reader had to assemble it (chunked)
+    uint64_t address = 0;           // file address of its object header: one per dataset, whatever the path
 };
 
 // An open HDF5 file. The buffer must outlive the H5File and every H5Dataset read from it.
 // Paths are '/'-separated names relative to the root group ("" or "/" is the root).
 // Every method throws cnnlens::Error on a missing object or a corrupt/unsupported file.
 // All calls on one H5File share a work budget proportional to the file size (which bounds
-// the time a malicious file can take), so an H5File is not meant for concurrent use.
+// the time a malicious file can take, and the names and strings it can make the reader copy),
+// so an H5File is not meant for concurrent use. Chunked datasets are assembled into memory:
+// since filters are refused, every chunk is stored as is, and all chunked datasets of a file
+// together fit in it, so one H5File assembles at most the file size plus 16 MB in all;
+// read each dataset once.
 class H5File {
 public:
     H5File(const uint8_t* data, size_t size);
@@ -65,7 +71,8 @@ private:
     int sb_version_ = 0;
     unsigned so_ = 8, sl_ = 8;   // sizes of file offsets and lengths in bytes
     uint64_t root_ = 0;          // address of the root group's object header
-    mutable uint64_t work_ = 0;  // parsing work done so far (B-tree entries, string bytes, ...)
+    mutable uint64_t work_ = 0;       // parsing work done so far (B-tree entries, names, strings, ...)
+    mutable uint64_t assembled_ = 0;  // bytes of chunked datasets assembled so far
 };
 
 }  // namespace cnnlens

@@ -2,6 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
 #include "core/error.h"
 #include "io/inflate.h"
 #include "io/weights.h"
@@ -12,10 +16,11 @@ const char* const kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 const char* const kFashionMnistClasses[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-IdxArray idx_parse(const uint8_t* bytes, size_t size) {
+IdxArray idx_parse(const uint8_t* bytes, size_t size, size_t max_bytes) {
     std::vector<uint8_t> raw;
     if (is_gzip(bytes, size)) {
-        raw = gunzip(bytes, size);
+        const size_t header = 4 + 4 * 4;   // the largest header, then the values
+        raw = gunzip(bytes, size, max_bytes > SIZE_MAX - header ? SIZE_MAX : max_bytes + header);
         bytes = raw.data(), size = raw.size();
     }
     if (size < 4 || bytes[0] != 0 || bytes[1] != 0) fail("not an IDX file (bad magic)");
@@ -24,19 +29,24 @@ IdxArray idx_parse(const uint8_t* bytes, size_t size) {
     if (nd < 1 || nd > 4) fail("IDX file with %d dimensions", nd);
     if (size < 4 + 4 * (size_t)nd) fail("IDX header truncated");
     IdxArray a;
-    size_t total = 1;
+    uint64_t total = 1;   // <= max_bytes before each product, so it cannot overflow
     for (int i = 0; i < nd; i++) {
         const uint8_t* p = bytes + 4 + 4 * i;
         uint32_t d = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
         if (d == 0 || d > (1u << 28)) fail("IDX dimension %d has an absurd size %u", i, d);
         total *= d;
-        if (total > ((size_t)1 << 32)) fail("IDX array too large");
+        if (total > max_bytes) fail("IDX array of %llu values is larger than the limit of %zu bytes", (unsigned long long)total, max_bytes);
         a.dims.push_back((int)d);
     }
     const size_t off = 4 + 4 * (size_t)nd;
     if (size - off != total)
-        fail("IDX data is %zu bytes, the header says %zu (truncated or corrupt)", size - off, total);
-    a.data.assign(bytes + off, bytes + size);
+        fail("IDX data is %zu bytes, the header says %llu (truncated or corrupt)", size - off, (unsigned long long)total);
+    if (!raw.empty()) {   // reuse the inflated buffer rather than holding two copies
+        raw.erase(raw.begin(), raw.begin() + (std::ptrdiff_t)off);
+        a.data = std::move(raw);
+    } else {
+        a.data.assign(bytes + off, bytes + size);
+    }
     return a;
 }
 

@@ -6,6 +6,7 @@
 //
 //   IdxDataset train = idx_load_dataset(dir + "/train-images-idx3-ubyte.gz", dir + "/train-labels-idx1-ubyte.gz");
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,8 +18,14 @@ struct IdxArray {
     std::vector<uint8_t> data;   // prod(dims) values, C order
 };
 
-// Parses IDX bytes (gunzips first if they start with the gzip magic).
-IdxArray idx_parse(const uint8_t* bytes, size_t size);
+// The largest IDX array read, in bytes (values). A gzipped file is never inflated past it, so
+// a small .gz cannot ask for gigabytes. 1 GiB is 20x Fashion-MNIST's largest file (the 47 MB
+// training images) and still holds EMNIST's largest (547 MB).
+constexpr size_t kIdxMaxBytes = size_t(1) << 30;
+
+// Parses IDX bytes (gunzips first if they start with the gzip magic); arrays of more than
+// max_bytes values are refused.
+IdxArray idx_parse(const uint8_t* bytes, size_t size, size_t max_bytes = kIdxMaxBytes);
 IdxArray idx_read(const std::string& path);
 
 // Images [n][rows][cols] (greyscale, 0 = background) with their labels [n].

@@ -1,5 +1,7 @@
 #include "io/inflate.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -94,10 +96,32 @@ const uint16_t kDistBase[30] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97,
                                 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
 const uint8_t kDistExtra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
-void inflate_block(BitReader& br, const Huffman& lit, const Huffman& dist, std::vector<uint8_t>& out) {
+// The output limit: `room` bytes for this stream, out of the caller's `max_out` (gzip members
+// share one limit); messages name max_out.
+struct Limit {
+    size_t room, max_out;
+    [[noreturn]] void exceeded() const {
+        fail("gzip: decompressed data exceeds the limit of %zu bytes (%.1f MB)", max_out, max_out / 1048576.0);
+    }
+};
+
+// Makes room for n more bytes, growing the buffer geometrically as push_back would but never
+// past the limit (so a stream near the limit cannot leave a buffer of twice the limit).
+inline void make_room(std::vector<uint8_t>& out, size_t n, const Limit& lim) {
+    if (n > lim.room - out.size()) lim.exceeded();
+    if (out.capacity() - out.size() < n)
+        out.reserve(std::min(lim.room, std::max(out.size() + n, 2 * out.capacity())));
+}
+
+void inflate_block(BitReader& br, const Huffman& lit, const Huffman& dist, std::vector<uint8_t>& out,
+                   const Limit& lim) {
     while (true) {
         int s = lit.decode(br);
-        if (s < 256) { out.push_back((uint8_t)s); continue; }
+        if (s < 256) {
+            make_room(out, 1, lim);
+            out.push_back((uint8_t)s);
+            continue;
+        }
         if (s == 256) return;
         s -= 257;
         if (s >= 29) fail("gzip: bad length symbol");
@@ -106,8 +130,14 @@ void inflate_block(BitReader& br, const Huffman& lit, const Huffman& dist, std::
         if (d >= 30) fail("gzip: bad distance symbol");
         size_t dd = kDistBase[d] + br.bits(kDistExtra[d]);
         if (dd > out.size()) fail("gzip: distance %zu reaches before the start of the data", dd);
-        size_t from = out.size() - dd;
-        for (size_t i = 0; i < len; i++) out.push_back(out[from + i]);   // may overlap (runs)
+        make_room(out, len, lim);
+        const size_t at = out.size();
+        out.resize(at + len);   // within capacity: no reallocation
+        uint8_t* o = out.data() + at;
+        const uint8_t* src = o - dd;
+        if (dd == 1) std::memset(o, *src, len);
+        else if (dd >= len) std::memcpy(o, src, len);
+        else for (size_t i = 0; i < len; i++) o[i] = src[i];   // overlapping: repeats the last dd bytes
     }
 }
 
@@ -116,25 +146,35 @@ void inflate_block(BitReader& br, const Huffman& lit, const Huffman& dist, std::
 bool is_gzip(const uint8_t* data, size_t size) { return size >= 2 && data[0] == 0x1f && data[1] == 0x8b; }
 
 uint32_t crc32_update(uint32_t crc, const uint8_t* data, size_t size) {
-    static uint32_t table[256];
-    static bool init = false;
-    if (!init) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
+    struct Table {
+        uint32_t t[256];
+        Table() {
+            for (uint32_t i = 0; i < 256; i++) {
+                uint32_t c = i;
+                for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+                t[i] = c;
+            }
         }
-        init = true;
-    }
+    };
+    static const Table tab;  // built once, thread-safely
+    const uint32_t* table = tab.t;
     crc = ~crc;
     for (size_t i = 0; i < size; i++) crc = table[(crc ^ data[i]) & 255] ^ (crc >> 8);
     return ~crc;
 }
 
-static std::vector<uint8_t> inflate_into(const uint8_t* data, size_t size, size_t* consumed, size_t reserve) {
+// DEFLATE's best case is a 258-byte match in 2 bits: 1032 output bytes per input byte.
+static size_t max_expansion(size_t compressed) {
+    return (uint64_t)compressed > (uint64_t)SIZE_MAX / 1032 ? SIZE_MAX : compressed * 1032 + 1032;
+}
+
+// `hint` (a guess at the output size) is only ever used to reserve, and never beyond the limit
+// or what `size` compressed bytes can expand to.
+static std::vector<uint8_t> inflate_into(const uint8_t* data, size_t size, size_t* consumed, const Limit& lim,
+                                         size_t hint) {
     BitReader br{data, size};
     std::vector<uint8_t> out;
-    out.reserve(reserve);
+    out.reserve(std::min(hint, std::min(lim.room, max_expansion(size))));
     Huffman lit, dist;
     bool last = false;
     while (!last) {
@@ -144,19 +184,21 @@ static std::vector<uint8_t> inflate_into(const uint8_t* data, size_t size, size_
             br.align();
             uint32_t len = br.bits(16), nlen = br.bits(16);
             if ((len ^ 0xffff) != nlen) fail("gzip: stored block length check failed");
+            make_room(out, len, lim);
             for (uint32_t i = 0; i < len; i++) out.push_back((uint8_t)br.bits(8));
         } else if (type == 1) {   // fixed Huffman codes (RFC 1951 3.2.6)
-            static Huffman flit, fdist;
-            static bool built = false;
-            if (!built) {
-                uint8_t l[288];
-                for (int i = 0; i < 288; i++) l[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
-                flit.build(l, 288);
-                for (int i = 0; i < 30; i++) l[i] = 5;
-                fdist.build(l, 30);
-                built = true;
-            }
-            inflate_block(br, flit, fdist, out);
+            struct Fixed {
+                Huffman lit, dist;
+                Fixed() {
+                    uint8_t l[288];
+                    for (int i = 0; i < 288; i++) l[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
+                    lit.build(l, 288);
+                    for (int i = 0; i < 30; i++) l[i] = 5;
+                    dist.build(l, 30);
+                }
+            };
+            static const Fixed fixed;  // built once, thread-safely
+            inflate_block(br, fixed.lit, fixed.dist, out, lim);
         } else if (type == 2) {   // dynamic codes, themselves Huffman-coded (3.2.7)
             int nlen = (int)br.bits(5) + 257, ndist = (int)br.bits(5) + 1, ncode = (int)br.bits(4) + 4;
             if (nlen > 286 || ndist > 30) fail("gzip: bad dynamic block header");
@@ -184,7 +226,7 @@ static std::vector<uint8_t> inflate_into(const uint8_t* data, size_t size, size_
             if (!lengths[256]) fail("gzip: no end-of-block code");
             lit.build(lengths, nlen);
             dist.build(lengths + nlen, ndist);
-            inflate_block(br, lit, dist, out);
+            inflate_block(br, lit, dist, out, lim);
         } else {
             fail("gzip: invalid block type 3");
         }
@@ -194,11 +236,11 @@ static std::vector<uint8_t> inflate_into(const uint8_t* data, size_t size, size_
     return out;
 }
 
-std::vector<uint8_t> inflate_raw(const uint8_t* data, size_t size, size_t* consumed) {
-    return inflate_into(data, size, consumed, size * 4);
+std::vector<uint8_t> inflate_raw(const uint8_t* data, size_t size, size_t max_out, size_t* consumed) {
+    return inflate_into(data, size, consumed, Limit{max_out, max_out}, size * 4);
 }
 
-std::vector<uint8_t> gunzip(const uint8_t* data, size_t size) {
+std::vector<uint8_t> gunzip(const uint8_t* data, size_t size, size_t max_out) {
     std::vector<uint8_t> all;
     size_t pos = 0;
     while (pos < size) {
@@ -222,12 +264,11 @@ std::vector<uint8_t> gunzip(const uint8_t* data, size_t size) {
         }
         if (flags & 2) h += 2;   // FHCRC
         if (h + 8 > n) fail("gzip: truncated header");
-        // ISIZE of the last member sizes the output (a hint only: it is the size mod 2^32).
+        // ISIZE of the last member guesses the output size (a hint only: it is the size mod 2^32).
         uint32_t isize_hint = (uint32_t)data[size - 4] | (uint32_t)data[size - 3] << 8 |
                               (uint32_t)data[size - 2] << 16 | (uint32_t)data[size - 1] << 24;
         size_t used = 0;
-        std::vector<uint8_t> out = inflate_into(p + h, n - h, &used,
-                                                std::min<size_t>(isize_hint, (size_t)1 << 30));
+        std::vector<uint8_t> out = inflate_into(p + h, n - h, &used, Limit{max_out - all.size(), max_out}, isize_hint);
         size_t t = h + used;
         if (t + 8 > n) fail("gzip: truncated trailer");
         uint32_t crc = (uint32_t)p[t] | (uint32_t)p[t + 1] << 8 | (uint32_t)p[t + 2] << 16 | (uint32_t)p[t + 3] << 24;
@@ -235,7 +276,10 @@ std::vector<uint8_t> gunzip(const uint8_t* data, size_t size) {
         if (crc32_update(0, out.data(), out.size()) != crc) fail("gzip: CRC-32 mismatch (corrupt data)");
         if ((uint32_t)out.size() != isize) fail("gzip: size mismatch (corrupt data)");
         if (all.empty()) all = std::move(out);
-        else all.insert(all.end(), out.begin(), out.end());
+        else {
+            all.reserve(all.size() + out.size());   // exactly: <= max_out
+            all.insert(all.end(), out.begin(), out.end());
+        }
         pos += t + 8;
     }
     return all;

@@ -1,22 +1,37 @@
 // keras_h5.cpp: Keras HDF5 weights -> TensorFile, on top of the generic H5File reader.
 #include "io/keras_h5.h"
 
+#include <map>
+#include <set>
+
 #include "core/error.h"
 #include "io/hdf5.h"
 
 namespace cnnlens {
+
+namespace {
+
+// A name from the file made safe for a one-line message: control bytes escaped, long names cut.
+std::string shown(const std::string& s) {
+    std::string r;
+    for (size_t i = 0; i < s.size() && i < 120; i++) {
+        unsigned char c = (unsigned char)s[i];
+        r += (c >= 32 && c != 127) ? std::string(1, (char)c) : strformat("\\x%02x", c);
+    }
+    if (s.size() > 120) r += strformat("... (%zu bytes)", s.size());
+    return r;
+}
+
+}  // namespace
 
 // Reads a string-array attribute; Keras splits ones too big for an object header into
 // name0, name1, ... (save_attributes_to_hdf5_group), which are concatenated here.
 // Returns false if neither form exists.
 static bool read_names(const H5File& f, const std::string& path, const std::string& name,
                        std::vector<std::string>& out) {
-    std::vector<std::string> attrs = f.attribute_names(path);
-    auto has = [&](const std::string& n) {
-        for (const std::string& a : attrs)
-            if (a == n) return true;
-        return false;
-    };
+    const std::vector<std::string> names = f.attribute_names(path);
+    const std::set<std::string> attrs(names.begin(), names.end());
+    auto has = [&](const std::string& n) { return attrs.count(n) > 0; };
     out.clear();
     if (has(name)) {
         out = f.string_attribute(path, name);
@@ -39,21 +54,37 @@ TensorFile load_keras_h5(const uint8_t* data, size_t size) {
         root = "model_weights/";
     }
 
+    // A name listed twice would read (and, for a chunked dataset, assemble) its data again;
+    // Keras never writes one twice, so repeats are refused rather than multiplying memory.
+    // The same goes for two names of one dataset (a second hard link, another spelling of the
+    // path); H5File's assembly budget (the file size plus 16 MB) bounds what is read before
+    // the repeat shows.
     TensorFile tf;
     tf.format = "keras-h5";
     std::string joined;
+    std::set<std::string> seen_layers;
+    std::map<uint64_t, std::string> seen_datasets;  // object header address -> tensor name
     for (const std::string& layer : layers) {
         joined += (joined.empty() ? "" : ",") + layer;
         if (layer.empty()) fail("Keras HDF5: empty name in 'layer_names'");
+        if (!seen_layers.insert(layer).second)
+            fail("Keras HDF5: layer '%s' is listed twice in 'layer_names'", shown(layer).c_str());
         std::vector<std::string> weights;
         if (!f.exists(root + layer))
-            fail("Keras HDF5: layer '%s' is listed in 'layer_names' but has no group", layer.c_str());
+            fail("Keras HDF5: layer '%s' is listed in 'layer_names' but has no group", shown(layer).c_str());
         if (!read_names(f, root + layer, "weight_names", weights))
-            fail("Keras HDF5: layer '%s' has no 'weight_names' attribute", layer.c_str());
+            fail("Keras HDF5: layer '%s' has no 'weight_names' attribute", shown(layer).c_str());
+        std::set<std::string> seen_weights;
         for (const std::string& w : weights) {
+            if (!seen_weights.insert(w).second)
+                fail("Keras HDF5: layer '%s' lists weight '%s' twice in 'weight_names'", shown(layer).c_str(), shown(w).c_str());
             H5Dataset ds = f.dataset(root + layer + "/" + w);
             TensorRef t;
             t.name = layer + "/" + w;
+            auto dup = seen_datasets.emplace(ds.address, t.name);
+            if (!dup.second)
+                fail("Keras HDF5: weights '%s' and '%s' are the same dataset", shown(dup.first->second).c_str(),
+                     shown(t.name).c_str());
             t.shape = ds.shape;
             t.dtype = ds.dtype;
             t.data = ds.data;

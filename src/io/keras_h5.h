@@ -16,7 +16,8 @@ namespace cnnlens {
 // format = "keras-h5"; metadata["layer_names"] = the comma-joined layer names.
 // Contiguous datasets are views into `data` (keep it alive); chunked ones are assembled.
 // Throws cnnlens::Error ("not an HDF5 file (bad signature)", "not a Keras weights file: no
-// 'layer_names' attribute", or an HDF5 problem naming the dataset).
+// 'layer_names' attribute", a layer, weight or dataset listed twice, or an HDF5 problem
+// naming the dataset).
 TensorFile load_keras_h5(const uint8_t* data, size_t size);
 
 }  // namespace cnnlens

@@ -21,6 +21,15 @@ namespace {
 
 constexpr size_t kMaxValues = size_t(1) << 20;      // objects (and memo entries) per file
 constexpr size_t kMaxPushes = size_t(1) << 22;      // stack pushes and MARKs per pickle
+// Container items copied per file (stack -> tuple/list/dict, list -> OrderedDict, size/stride
+// tuples -> tensors). A plain state dict moves each pushed object about once (twice for
+// Python 2's OrderedDict(list)), so this is a fixed multiple of kMaxPushes; without it one
+// memoised list REDUCEd into OrderedDict over and over copies the list every time.
+constexpr size_t kMaxCopies = 2 * kMaxPushes;
+// Key bytes hashed while looking up storage keys and tensor names; a state dict looks each
+// key up about once, so the budget is the file size plus this slack (a memoised 1 MB key
+// used a million times would otherwise hash for minutes).
+constexpr uint64_t kLookupSlack = 16u << 20;
 constexpr uint64_t kMaxString = 1u << 20;           // names are short; refuse huge strings
 constexpr size_t kMaxDims = 64;                      // tensor rank limit
 constexpr uint64_t kMaterializeSlack = 16u << 20;    // strided copies may exceed file size by this
@@ -116,12 +125,28 @@ struct Loader {
     std::unordered_map<std::string, size_t> legacy_views;  // legacy view_metadata keys
     std::vector<PendingTensor> tensors;
 
+    size_t copies = 0;      // container items copied (kMaxCopies)
+    uint64_t looked_up = 0;  // key bytes hashed (file size + kLookupSlack)
+
     Value* make(Kind k) {
         if (arena.size() >= kMaxValues)
             fail("pickle creates more than %zu objects; not a plain state dict", kMaxValues);
         arena.emplace_back();
         arena.back().kind = k;
         return &arena.back();
+    }
+    // Charged before a container's items are copied, so a refused copy never allocates.
+    void charge_copies(size_t n) {
+        if (n > kMaxCopies - copies)
+            fail("pickle copies more than %zu container items (a list or tuple reused many times?); "
+                 "not a plain state dict", kMaxCopies);
+        copies += n;
+    }
+    void charge_lookup(size_t bytes) {
+        looked_up += bytes;
+        if (looked_up > (uint64_t)file_size + kLookupSlack)
+            fail("pickle looks up more key bytes than the file size allows (a long name reused many "
+                 "times?); not a plain state dict");
     }
 };
 
@@ -181,6 +206,7 @@ private:
         if (marks_.empty()) bad("MARK missing");
         size_t k = marks_.back();
         marks_.pop_back();
+        L_.charge_copies(stack_.size() - k);
         std::vector<Value*> items(stack_.begin() + (std::ptrdiff_t)k, stack_.end());
         stack_.resize(k);
         return items;
@@ -276,6 +302,7 @@ Value* Unpickler::rebuild_tensor(Value* storage, Value* offset, Value* size, Val
     if (size->kind != Kind::Tuple || stride->kind != Kind::Tuple) bad("tensor size/stride is not a tuple");
     if (size->items.size() != stride->items.size()) bad("tensor size and stride differ in length");
     if (size->items.size() > kMaxDims) bad("tensor has more than %zu dimensions", kMaxDims);
+    L_.charge_copies(2 * size->items.size());
     PendingTensor t;
     t.view = (size_t)storage->i;
     t.offset = (uint64_t)offset->i;
@@ -304,6 +331,7 @@ Value* Unpickler::call(Value* f, Value* args) {
             // Python 2 pickles OrderedDict as OrderedDict([[key, value], ...]).
             if (a.size() != 1 || (a[0]->kind != Kind::List && a[0]->kind != Kind::Tuple))
                 bad("unexpected OrderedDict arguments");
+            L_.charge_copies(2 * a[0]->items.size());
             for (Value* kv : a[0]->items) {
                 if ((kv->kind != Kind::List && kv->kind != Kind::Tuple) || kv->items.size() != 2)
                     bad("OrderedDict item is not a pair");
@@ -343,6 +371,7 @@ Value* Unpickler::persistent_load(Value* pid) {
     if (a[2]->kind != Kind::Str) bad("storage key is not a string");
     if (a[3]->kind != Kind::Str) bad("storage location is not a string");
     if (a[4]->kind != Kind::Int || a[4]->i < 0) bad("bad storage element count");
+    L_.charge_lookup(a[2]->s.size());
     const int type = (int)a[1]->j;
     const uint64_t numel = (uint64_t)a[4]->i;
     if (numel > L_.file_size / kStorageTypes[type].elsize)
@@ -373,6 +402,7 @@ Value* Unpickler::persistent_load(Value* pid) {
         if (vm->kind != Kind::Tuple || vm->items.size() != 3 || vm->items[0]->kind != Kind::Str ||
             vm->items[1]->kind != Kind::Int || vm->items[2]->kind != Kind::Int)
             bad("bad storage view metadata");
+        L_.charge_lookup(vm->items[0]->s.size());
         int64_t off = vm->items[1]->i, len = vm->items[2]->i;
         if (off < 0 || len < 0 || (uint64_t)off > numel || (uint64_t)len > numel - (uint64_t)off)
             bad("storage view [%lld, +%lld) outside its storage of %llu elements", (long long)off,
@@ -482,6 +512,7 @@ Value* Unpickler::run(size_t& pos) {
                 std::vector<Value*> xs = pop_mark();
                 Value* list = top();
                 if (list->kind != Kind::List) bad("APPENDS to %s", a_kind(list->kind).c_str());
+                L_.charge_copies(xs.size());
                 list->items.insert(list->items.end(), xs.begin(), xs.end());
                 break;
             }
@@ -507,6 +538,7 @@ Value* Unpickler::run(size_t& pos) {
                 Value* dict = top();
                 if (dict->kind != Kind::Dict) bad("SETITEMS on %s", a_kind(dict->kind).c_str());
                 if (kv.size() % 2) bad("SETITEMS with an odd number of items");
+                L_.charge_copies(kv.size());
                 dict->items.insert(dict->items.end(), kv.begin(), kv.end());
                 break;
             }
@@ -685,10 +717,12 @@ struct Builder {
         const StorageView& v = L.views[t.view];
         const RootStorage& r = L.roots[v.root];
         const StorageType& st = kStorageTypes[r.type];
-        const char* nm = name.c_str();
+        const std::string shown = printable(name);  // for messages
+        const char* nm = shown.c_str();
         uint64_t numel = 1;
-        for (int64_t s : t.size)
-            if (mul_overflows(numel, (uint64_t)s, &numel)) fail("tensor '%s': element count overflows", nm);
+        for (int64_t s : t.size)  // every partial product fits int64, as TensorRef::numel() needs
+            if (mul_overflows(numel, (uint64_t)s, &numel) || numel > (uint64_t)INT64_MAX)
+                fail("tensor '%s': element count overflows", nm);
         const uint8_t* base = nullptr;
         if (numel > 0) {
             uint64_t last = t.offset;  // index of the tensor's last element within the view
@@ -790,6 +824,7 @@ void build_tensors(Loader& L, const Value* top, TensorFile& out) {
         const Value* key = dict->items[k];
         const Value* val = dict->items[k + 1];
         if (key->kind != Kind::Str) continue;
+        L.charge_lookup(key->s.size());
         auto it = value_of.find(key->s);
         if (it == value_of.end()) { order.push_back(key->s); value_of.emplace(key->s, val); }
         else it->second = val;
