@@ -41,8 +41,8 @@ build_wasm() {   # build_wasm DIR FLAGS
     cmake --build "$dir" -j"$JOBS"
 }
 
-# --- web app (issue 4): both compute modules + the ImGui UI, assembled into build/site
-BUILTIN_MODEL=assets/fashion_mnist_vgg_gap.safetensors   # the site's models/builtin.safetensors (issue 5)
+# --- web app: both compute modules + the ImGui UI, assembled into build/site
+BUILTIN_MODEL=assets/fashion_mnist_vgg_gap.safetensors   # the site's models/builtin.safetensors
 build_web() {
     build_wasm build/wasm "-msimd128"
     build_wasm build/wasm-mt "-msimd128 -pthread"

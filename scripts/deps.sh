@@ -18,7 +18,7 @@ DEPS=$ROOT/.deps
 
 APT_PACKAGES=(emscripten cmake ninja-build g++ python3 xz-utils curl ca-certificates
               doctest-dev
-              dataset-fashion-mnist)   # the training data of the built-in model (issue 5), IDX .gz
+              dataset-fashion-mnist)   # the training data of the built-in model, IDX .gz
 #        name         Debian source package=version             SHA-256 of its orig.tar.xz
 SOURCES=(
   "xnnpack     xnnpack=0.0~git20241108.4ea82e5-2         90bde2caef0f880f627bab0dc805a86c4b8070cd98e3243db3046ab3f3be1a99"

@@ -150,7 +150,7 @@ std::vector<float> naive_input_grad(const TensorFile& tf, const Vgg& net, int cl
     g[(size_t)cls] = 1;
     int nd = (int)net.dense().size();
     for (int i = (int)L.size() - 1; i >= (int)L.size() - nd; i--) {
-        const Vgg::Dense& d = net.dense()[(size_t)(i - ((int)L.size() - nd))];
+        const DenseParams& d = net.dense()[(size_t)(i - ((int)L.size() - nd))];
         std::vector<float> gz(g.size()), gx((size_t)d.in);
         if (d.relu) relu_backward(net.act(L[(size_t)i]), g.data(), g.size(), guided, gz.data());
         else gz = g;
@@ -198,7 +198,7 @@ TEST_CASE("backward: the whole network (XNNPACK) equals the naive layers, fc and
     for (const Net& n : {Net{{8, 0, 16, 16, 0, 12, 0}, 32, Head::Fc, 1}, Net{{8, 8, 0, 16, 0, 32}, 28, Head::Gap, 2},
                          Net{{6, 0, 8, 0, 8, 0}, 37, Head::Fc, 2}}) {
         TensorFile tf = vgg_random_weights(n.cfg, 3, n.size, n.head, 24, 10, 3);
-        Vgg net(vgg_infer_arch(tf), tf);
+        Vgg net(vgg_params(tf));
         net.set_threads(n.threads);
         std::mt19937 rng(4);
         std::uniform_real_distribution<float> u(-2, 2);

@@ -1,4 +1,4 @@
-// The built-in model (issue 5): the Fashion-MNIST VGG-GAP network shipped in assets/, measured
+// The built-in model: the Fashion-MNIST VGG-GAP network shipped in assets/, measured
 // the way the app and CLI run it (vgg_load, prepare_input, forward, CAM), and the mapping of
 // any photo to the dataset's look (greyscale, object light on dark, centred).
 #include <doctest/doctest.h>
@@ -99,7 +99,7 @@ TEST_CASE("builtin: the shipped model: torchvision keys, metadata, size") {
     std::vector<uint8_t> bytes = read_file(kBuiltin);
     TensorFile tf = load_weights(bytes.data(), bytes.size());
     VggArch a = vgg_infer_arch(tf);
-    CHECK(a.layout == "torchvision");
+    CHECK(a.layout == Layout::Torchvision);
     CHECK(a.in_channels == 1);
     CHECK(a.input_size == 28);
     CHECK(a.head == Head::Gap);

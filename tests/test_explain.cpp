@@ -248,7 +248,7 @@ TEST_CASE("explain: an all-zero gradient gives all-zero maps, and normalising th
     Image img;
     img.width = 32, img.height = 32;
     img.rgb.assign(32 * 32 * 3, 200);
-    RgbImage fig = filmstrip(img, {{map.data(), H, W}}, Colormap::Viridis, 1.0f, 0, 2, false);
+    Image fig = filmstrip(img, {{map.data(), H, W}}, Colormap::Viridis, 1.0f, 0, 2, false);
     uint8_t c0[3];
     colormap_rgb(Colormap::Viridis, 0.0f, c0);
     CHECK(fig.width == 32 + 2 * 2);
@@ -312,7 +312,7 @@ TEST_CASE("explain: guided Grad-CAM, overlay, filmstrip, gradient image and top_
     std::vector<float> ramp(64), ramp2(64), two(1, 2.0f);
     for (int i = 0; i < 64; i++) ramp[i] = i / 63.0f, ramp2[i] = 2 * ramp[i];
     const int gap = 3;
-    RgbImage fig = filmstrip(img, {{ramp.data(), 8, 8}, {ramp2.data(), 8, 8}, {two.data(), 1, 1}}, Colormap::Turbo,
+    Image fig = filmstrip(img, {{ramp.data(), 8, 8}, {ramp2.data(), 8, 8}, {two.data(), 1, 1}}, Colormap::Turbo,
                              1.0f, 2, gap);
     CHECK(fig.width == 2 * S + 3 * gap);
     CHECK(fig.height == 2 * S + 3 * gap);

@@ -46,7 +46,7 @@ TEST_CASE("figures: Grad-CAM and its overlay are aligned with the image") {
     add(tf, "features.0.bias", {2}, {0, 0});
     add(tf, "classifier.0.weight", {2, 2}, {1, 0, 0, 1});
     add(tf, "classifier.0.bias", {2}, {0, 0});
-    Vgg net(vgg_infer_arch(tf, {}, S), tf);
+    Vgg net(vgg_params(tf, {}, S));
     std::vector<float> x = prepare_input(img, net.arch(), ResizeMode::Exact, Preprocess::Torch);
     net.forward(x.data());
     const LayerInfo& l = net.layers()[0];

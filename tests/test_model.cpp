@@ -76,7 +76,7 @@ void check_against_naive(const std::vector<int>& cfg, int size, Head head, int t
     TensorFile tf = vgg_random_weights(cfg, 3, size, head, 24, 10, 42);
     VggArch arch = vgg_infer_arch(tf);
     REQUIRE(arch.input_size == size);
-    Vgg net(arch, tf);
+    Vgg net(vgg_params(tf));
     net.set_threads(threads);
     std::vector<float> x = random_values<float>((size_t)size * size * 3, 7, -2, 2);
     net.forward(x.data());
@@ -141,7 +141,7 @@ TEST_CASE("every weight format gives the oracle's activations and logits") {
             std::unique_ptr<Vgg> net = vgg_load(std::move(bytes), {}, img.width);   // adopts the file's bytes
             const VggArch& a = net->arch();
             REQUIRE(a.input_size == img.width);
-            for (const Vgg::Dense& d : net->dense())   // float32 dense weights are used in place, not copied
+            for (const DenseParams& d : net->dense())   // float32 dense weights are used in place, not copied
                 CHECK(d.w.own.empty() == !keras);
             std::vector<float> x = prepare_input(img, a, ResizeMode::Exact, c.pre);
             const int S = a.input_size;
@@ -181,7 +181,7 @@ TEST_CASE("the architecture is inferred from the file") {
     std::vector<uint8_t> h = read_file(data_path("oracle/tiny_fc_caffe/w.h5"));
     TensorFile th = load_weights(h.data(), h.size());
     VggArch k = vgg_infer_arch(th);
-    CHECK(k.layout == "keras");
+    CHECK(k.layout == Layout::Keras);
     CHECK(k.preprocess == Preprocess::Caffe);
     CHECK(k.cfg_string() == "8,M,16,M,32,32,M");
     std::vector<uint8_t> g = read_file(data_path("oracle/tiny_gap/w_legacy.pth"));
@@ -236,7 +236,7 @@ TEST_CASE("contradictions and broken state dicts give clear errors") {
 
     TensorFile nan = vgg_random_weights({4, 0}, 3, 8, Head::Gap, 0, 3, 1);
     ((float*)nan.owned[0]->data())[5] = NAN;
-    CHECK(has(error_of([&] { Vgg v(vgg_infer_arch(nan), nan); }), "NaN"));
+    CHECK(has(error_of([&] { Vgg v(vgg_params(nan)); }), "NaN"));
 }
 
 TEST_CASE("zero-sized and absurd layers are refused, naming the tensor") {
@@ -289,7 +289,7 @@ TEST_CASE("the working memory of a plan is checked against the budget before all
     std::string e = error_of([&] { vgg_infer_arch(gap, ov); });
     CHECK(has(e, "input size 600x600 needs"));
     CHECK(has(e, "the limit is"));
-    CHECK(has(error_of([&] { Vgg v(at600, gap); }), "input size 600x600 needs"));   // refused before allocating
+    CHECK(has(error_of([&] { Vgg v(vgg_params(gap), 600); }), "input size 600x600 needs"));   // refused before allocating
     set_activation_budget(saved);
     // metadata asking for 2^20 px (VGG16 there needs petabytes): refused, no allocation
     TensorFile huge = vgg_random_weights({8, 0, 16}, 3, 32, Head::Gap, 0, 5, 1);

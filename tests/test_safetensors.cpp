@@ -51,7 +51,7 @@ TEST_CASE("batch norm (vgg*_bn layout) is folded into the convs") {
         VggArch a = vgg_infer_arch(tf, {}, 32);
         CHECK(a.batch_norm);
         CHECK(a.cfg_string() == "8,M,16,16,M,12,M");
-        Vgg net(a, tf);
+        Vgg net(vgg_params(tf, {}, 32));
         Image img = image_load(data_path("oracle/tiny_fc/input.png"));
         std::vector<float> x = prepare_input(img, a, ResizeMode::Exact, Preprocess::Torch);
         net.forward(x.data());
@@ -73,7 +73,7 @@ static std::string load_error(const std::vector<uint8_t>& b) {
     try {
         TensorFile tf = load_weights(b.data(), b.size());
         VggArch a = vgg_infer_arch(tf, {}, 32);
-        Vgg net(a, tf);
+        Vgg net(vgg_params(tf, {}, 32));
     } catch (const Error& e) {
         return e.what();
     }

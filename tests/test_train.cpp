@@ -297,7 +297,7 @@ TEST_CASE("train: the same seed gives the same weights bit for bit") {
     TrainResult two = run(42);
     CHECK(std::memcmp(a.net->params.data(), two.net->params.data(), a.net->params.size() * 4) == 0);
     c.threads = 1;
-    c.opt.kind = "adam", c.opt.lr = 1e-3;
+    c.opt.kind = OptimKind::Adam, c.opt.lr = 1e-3;
     TrainResult e = run(5), f = run(5);
     CHECK(std::memcmp(e.net->params.data(), f.net->params.data(), e.net->params.size() * 4) == 0);
 }
@@ -344,7 +344,7 @@ TEST_CASE("train: the exported checkpoint loads in the inference engine with the
         CHECK(arch.head == Head::Gap);
         CHECK(arch.in_channels == 1);
         CHECK(arch.input_size == 16);
-        Vgg net(arch, tf);
+        Vgg net(vgg_params(tf));
         const int N = 5;
         std::vector<float> x((size_t)N * 256);
         std::vector<uint8_t> lab(N);
@@ -510,9 +510,9 @@ TEST_CASE("train: augmentation, normalisation and learning-rate schedules") {
     c.warmup_epochs = 1;
     CHECK(lr_at(c, 4, 100, 10) == doctest::Approx(0.05));
     CHECK(lr_at(c, 10, 100, 10) == doctest::Approx(0.1));
-    c.warmup_epochs = 0, c.schedule = "step", c.step_epochs = 3;
+    c.warmup_epochs = 0, c.schedule = Schedule::Step, c.step_epochs = 3;
     CHECK(lr_at(c, 29, 100, 10) == doctest::Approx(0.1));
     CHECK(lr_at(c, 30, 100, 10) == doctest::Approx(0.01));
-    c.schedule = "const";
+    c.schedule = Schedule::Const;
     CHECK(lr_at(c, 99, 100, 10) == doctest::Approx(0.1));
 }

@@ -23,7 +23,7 @@ const state = {
           method: params.get('method') || 'gradcam', cmap: params.get('colormap') || 'viridis',
           alpha: 0.5, guided: false, filmstrip: false },
   timings: { pageToFirstPrediction: null, load: null, read: null, forward: null, backward: null, explain: null },
-  imageName: '', explainAvailable: false, started: performance.now(), frames: 0, results: 0,
+  imageName: '', started: performance.now(), frames: 0, results: 0,
 };
 
 // ---------------------------------------------------------------------------- UI module
@@ -203,12 +203,8 @@ function layerIndex(name) {
 }
 function workerView() {
   const v = state.view;
-  const out = { layer: v.layer };
-  if (state.explainAvailable) {
-    out.explain = { layer: v.camLayer, cls: v.cls, cls2: v.cls2, method: v.method,
-                    guided: v.guided, filmstrip: v.filmstrip };
-  }
-  return out;
+  return { layer: v.layer, explain: { layer: v.camLayer, cls: v.cls, cls2: v.cls2, method: v.method,
+                                      guided: v.guided, filmstrip: v.filmstrip } };
 }
 
 function friendly(where, message, name) {
@@ -224,7 +220,6 @@ function onWorkerMessage(e) {
   watch();
   switch (m.op) {
     case 'ready':
-      state.explainAvailable = m.explain;
       threaded = m.threaded;
       threads = threaded ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)) : 1;
       window.cnnlens.threaded = threaded;
@@ -243,13 +238,9 @@ function onWorkerMessage(e) {
       state.timings.load = md.ms_load;
       state.timings.read = md.ms_read;
       state.heapBytes = md.heap;
-      ui('ui_on_model', ['string', 'string', 'string', 'string', 'string', 'string', 'number', 'number', 'number', 'number', 'number'],
-        [md.name, md.describe, md.layout, md.head, md.preprocess, md.resize, md.input_size, md.num_classes, md.threads,
-         md.explain ? 1 : 0, md.ms_load]);
-      for (const l of md.layers) ui('ui_add_layer', ['string', 'string', 'number', 'number', 'number'], [l.name, l.kind, l.h, l.w, l.c]);
-      for (const n of md.class_names || []) ui('ui_add_class_name', ['string'], [n]);
-      ui('ui_model_done', ['string', 'string'], [state.view.layer || '', state.view.camLayer || '']);
-      // the UI picked the layers it could: read them back through its next view message
+      // the model as the core describes it (cl_model_json), plus the layers the view names: the UI
+      // keeps them when the model has them and tells its choice through its next view message
+      ui('ui_on_model', ['string', 'string', 'string'], [JSON.stringify(md), state.view.layer || '', state.view.camLayer || '']);
       break;
     }
     case 'result': {
@@ -259,10 +250,7 @@ function onWorkerMessage(e) {
       state.timings.forward = r.ms.forward;
       state.heapBytes = r.heap;
       if (state.timings.pageToFirstPrediction == null) state.timings.pageToFirstPrediction = performance.now();
-      ui('ui_on_result', ['number', 'number', 'number', 'number', 'number', 'number'],
-        [r.image.width, r.image.height, r.ms.forward, r.ms.backward, r.ms.explain, r.ms.load]);
-      for (const p of r.top) ui('ui_add_pred', ['number', 'string', 'number', 'number'], [p.index, p.name, p.prob, p.logit]);
-      for (const [lo, hi] of r.range) ui('ui_add_range', ['number', 'number'], [lo, hi]);
+      ui('ui_on_result', ['string'], [JSON.stringify(r)]);
       state.input = { side: m.side, rgb: new Uint8Array(m.rgb) };
       uiBytes('ui_on_image', state.input.rgb, [m.side], [state.imageName]);
       break;
@@ -513,12 +501,11 @@ async function loadSamples() {
 // ---------------------------------------------------------------------------- start, URL parameters
 function applyUrlView() {
   const cls = params.get('class');
-  let c = -2;
-  if (cls != null) c = /^\d+$/.test(cls) ? +cls : ui('ui_class_find', ['string'], [cls]);
+  const c = cls == null ? -2 : ui('ui_class_find', ['string'], [cls]);   // an index, a name or a WordNet id (-1: unknown)
   const r = ui('ui_set_view', ['string', 'string', 'number', 'number', 'string', 'string', 'number'],
-    [params.get('layer') || '', params.get('camlayer') || '', c == null ? -2 : c, -2,
+    [params.get('layer') || '', params.get('camlayer') || '', c < 0 ? -2 : c, -2,
      params.get('method') || '', params.get('colormap') || '', params.has('alpha') ? +params.get('alpha') : -1]);
-  if (r) ui('ui_on_error', ['string'], ['Some URL parameters do not fit this model (layer, class, method or colormap) and were ignored.']);
+  if (r || c === -1) ui('ui_on_error', ['string'], ['Some URL parameters do not fit this model (layer, class, method or colormap) and were ignored.']);
 }
 
 async function start() {
@@ -544,7 +531,6 @@ async function start() {
 startWorker();
 
 // ---------------------------------------------------------------------------- window.cnnlens
-const METHODS = ['gradcam', 'gradcampp', 'layercam', 'cam', 'counterfactual'];
 window.cnnlens = {
   threaded,
   threads,
@@ -559,7 +545,9 @@ window.cnnlens = {
   async loadWeights(url) { await loadWeights(url); await this.ready(); return state.model ? state.model.name : null; },
   model: () => state.model && { name: state.model.name, layout: state.model.layout, inputSize: state.model.input_size,
                                 head: state.model.head, numClasses: state.model.num_classes,
-                                layers: state.model.layers.map((l) => l.name), explain: !!state.model.explain },
+                                layers: state.model.layers.map((l) => l.name),
+                                methods: state.model.methods.map((m) => ({ name: m.name, label: m.label,
+                                                                           unavailable: m.unavailable })) },
   top5: () => (state.result ? state.result.top.map((p) => ({ ...p })) : []),
   // The image as the network saw it (fitted to its input size): {side, rgb: number[] (side * side * 3)}.
   input: () => state.input && { side: state.input.side, rgb: Array.from(state.input.rgb) },
@@ -571,11 +559,12 @@ window.cnnlens = {
   setCamLayer(name) { return this._view('', name, -2, -2, '', ''); },
   setClass(c, c2) {
     const idx = typeof c === 'number' ? c : (c == null ? -1 : ui('ui_class_find', ['string'], [String(c)]));
-    if (idx == null || idx < -1) return Promise.reject(new Error('unknown class ' + c));
+    if (idx == null || idx < -1 || (typeof c === 'string' && idx < 0)) return Promise.reject(new Error('unknown class ' + c));
     return this._view('', '', idx, c2 == null ? -2 : c2, '', '');
   },
   setMethod(m) {
-    if (!METHODS.includes(m)) return Promise.reject(new Error('unknown method ' + m + ' (' + METHODS.join(', ') + ')'));
+    const names = state.model ? state.model.methods.map((x) => x.name) : [];   // the core's table (explain/methods.h)
+    if (!names.includes(m)) return Promise.reject(new Error('unknown method ' + m + ' (' + names.join(', ') + ')'));
     return this._view('', '', -2, -2, m, '');
   },
   setColormap(c) { return this._view('', '', -2, -2, '', c); },

@@ -11,6 +11,7 @@ let busy = null;         // AbortController of the running download
 let chain = Promise.resolve();
 let haveModel = false, haveImage = false;
 let layers = [];          // the current model's layers [{name, kind, h, w, c}]
+let lastConv = '';       // and the name of its last conv layer
 const CACHE = 'cnnlens-weights-v1';
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
@@ -27,6 +28,12 @@ function f32(ptr, n) { return new Float32Array(u8().buffer, ptr, n); }
 const str = (p) => M.UTF8ToString(p);
 function check(rc, where) {
   if (rc !== 0) throw Object.assign(new Error(str(M._cl_error())), { where });
+}
+// Calls f with a UTF-8 copy of s in the module's heap (never on its stack).
+function withString(s, f) {
+  const n = M.lengthBytesUTF8(s) + 1, p = M._cl_alloc(n);
+  M.stringToUTF8(s, p, n);
+  try { return f(p); } finally { M._cl_free(p); }
 }
 
 async function init(msg) {
@@ -52,7 +59,7 @@ async function init(msg) {
     }
   }
   if (!M) M = await load(false);
-  post({ op: 'ready', threaded, explain: !!M._cl_has_explain() });
+  post({ op: 'ready', threaded });
 }
 
 // Streams a Response body or a File into the compute module's weight buffer: one copy of the
@@ -148,6 +155,7 @@ async function loadWeights(msg) {
     runGen++;
     const model = JSON.parse(str(M._cl_model_json()));
     layers = model.layers;
+    lastConv = model.last_conv;
     model.name = msg.label || name;
     model.bytes = size;
     model.ms_read = tRead;
@@ -222,10 +230,9 @@ async function setImage(msg) {
 // back to the last conv layer, as the UI does.
 function resolve(view) {
   if (!view) return view;
-  const lastConv = layers.map((l) => l.kind).lastIndexOf('conv');
   const find = (name, convOnly) => {
     const i = layers.findIndex((l) => l.name === name && (!convOnly || l.kind === 'conv'));
-    return i >= 0 ? i : lastConv;
+    return i >= 0 ? i : layers.findIndex((l) => l.name === lastConv);
   };
   const out = { ...view, layerIndex: find(view.layer, false) };
   if (view.explain) out.explain = { ...view.explain, layerIndex: find(view.explain.layer, true) };
@@ -249,8 +256,7 @@ async function run(view) {
 
 function sendLayer(index) {
   if (index == null || index < 0) return;
-  const model = JSON.parse(str(M._cl_model_json()));
-  const l = model.layers[index];
+  const l = layers[index];
   if (!l) return;
   const p = M._cl_act(index);
   if (!p) return;
@@ -258,20 +264,20 @@ function sendLayer(index) {
   post({ op: 'layer', index, h: l.h, w: l.w, c: l.c, data: data.buffer }, [data.buffer]);
 }
 
-// Explanations (issue 3's backward pass). Only recomputed when what they depend on changed.
-const METHODS = ['gradcam', 'gradcampp', 'layercam', 'cam', 'counterfactual'];
+// Explanations (explain/methods.h, by name). Only recomputed when what they depend on changed.
 let runGen = 0;            // bumps on every forward
 let lastExplain = '';
 function explain(view) {
-  if (!M._cl_has_explain() || !view || !view.explain) return;
+  if (!view || !view.explain) return;
   const e = view.explain;
   if (e.layerIndex == null || e.layerIndex < 0) return;
-  const key = JSON.stringify([runGen, e.layerIndex, e.cls, e.cls2, e.method, !!e.guided, !!e.filmstrip]);
+  const request = JSON.stringify({ method: e.method, layer: e.layerIndex, cls: e.cls, cls2: e.cls2,
+                                   guided: !!e.guided, filmstrip: !!e.filmstrip });
+  const key = runGen + request;
   if (key === lastExplain) return;
-  const method = Math.max(0, METHODS.indexOf(e.method));
   const t0 = performance.now();
   progress('Computing ' + e.method, 0, 0, false);
-  const p = M._cl_explain(e.layerIndex, e.cls, e.cls2, method, e.guided ? 1 : 0, e.filmstrip ? 1 : 0);
+  const p = withString(request, (r) => M._cl_explain(r));
   if (!p) throw Object.assign(new Error(str(M._cl_error())), { where: 'explain' });
   lastExplain = key;
   const info = JSON.parse(str(p));
@@ -296,9 +302,8 @@ function explain(view) {
 
 // Grad-CAM weights of the feature-map layer's channels (to sort the grid), when it is a conv layer.
 function sendChannelWeights(view) {
-  if (!M._cl_has_explain() || !view || view.layerIndex == null || view.layerIndex < 0 || !view.explain) return;
-  const model = JSON.parse(str(M._cl_model_json()));
-  const l = model.layers[view.layerIndex];
+  if (!view || view.layerIndex == null || view.layerIndex < 0 || !view.explain) return;
+  const l = layers[view.layerIndex];
   if (!l || l.kind !== 'conv') return;
   const p = M._cl_channel_weights(view.layerIndex, view.explain.cls);
   if (!p) return;

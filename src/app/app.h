@@ -11,6 +11,12 @@ struct AppLayer {
     int h = 1, w = 1, c = 0;
 };
 
+struct AppMethod {           // a row of the core's method table (explain/methods.h), for this model
+    std::string name, label, about;
+    std::string unavailable;  // why this model cannot run it ("" if it can)
+    bool head_input_only = false;
+};
+
 struct AppPred {
     int index = 0;
     std::string name;
@@ -37,8 +43,9 @@ struct App {
     bool model_ready = false;
     std::string model_name, model_describe, layout, head, preprocess, resize;
     int input_size = 0, num_classes = 0, threads = 1;
-    bool explain_available = false;
     std::vector<AppLayer> layers;
+    std::string last_conv;        // its name
+    std::vector<AppMethod> methods;
     std::vector<std::string> class_names;   // the model's metadata; empty for ImageNet / unnamed
 
     // result of the last forward
@@ -64,10 +71,10 @@ struct App {
     bool sort_by_weight = false;
 
     // explanations
-    int method = 0;               // index into kMethods
+    std::string method = "gradcam";   // a method's name
     int cls = -1;                 // -1: top-1
     int cls2 = -1;                // second class for side by side (-1 = off)
-    int cmap = 0;                 // 0 viridis, 1 inferno, 2 turbo, 3 jet, 4 grey
+    int cmap = 0;                 // index into cnnlens::kColormaps
     float alpha = 0.5f;
     int cam_layer = -1;           // layer index for the heatmap (-1 = last conv)
     bool guided = false;
@@ -108,18 +115,11 @@ struct App {
 
 extern App g_app;
 
-extern const char* const kMethods[];   // display names, same order as web/app.js's method ids
-extern const char* const kMethodIds[];
-extern const int kNumMethods;
-extern const char* const kColormaps[];
-extern const int kNumColormaps;
-
 // A request to web/app.js, as a JSON object string: {"op": "...", ...}.
 void app_request(const std::string& json);
 // Sends the view state (layer, class, method, ...) so the worker computes what is shown.
 void app_request_view();
 
 void app_draw();                    // panels.cpp: the whole interface, once per frame
-std::string json_escape(const std::string& s);
-int class_search(const std::string& q, int num_classes, std::vector<int>& out, int max_out);
-std::string class_label(int index);
+std::string class_label(int index);   // the model's name for a class (model/predict.h)
+const AppMethod* app_method(const std::string& name);   // null if the model has no such method

@@ -2,32 +2,39 @@
 // web/worker.js calls from a dedicated Web Worker (the page's UI thread never computes).
 //
 //   p = cl_weights_buffer(n); <stream the file into HEAPU8[p..p+n)>; cl_load_weights(n, threads)
-//   cl_model_json()                      architecture and layer list (JSON)
+//   cl_model_json()                      the model: architecture, layers, methods (JSON)
 //   cl_set_image(bytes, n) | cl_set_image_rgba(w, h, rgba)
-//   cl_run()                             fit + preprocess + forward (+ explain when built)
-//   cl_result_json()                     top-5, per-layer min/max, timings (JSON)
-//   cl_fitted_rgb()                      the input_size^2 RGB image the network saw
+//   cl_run()                             fit (reshaping a gap model to the image) + preprocess + forward
+//   cl_result_json(k)                    top-k, per-layer value ranges, timings (JSON)
+//   cl_fitted_rgb(), cl_fitted_side()    the image the network saw (RGB)
 //   cl_act(layer)                        HWC float32 activations of a layer
+//   cl_explain(request_json)             explanation maps (explain/methods.h), described as JSON
+//   cl_channel_weights(layer, cls)       Grad-CAM's weight of every channel of a conv layer
 //
-// Every entry point returns 0 on success and -1 on failure, with the message in cl_error():
-// the core's errors are exceptions (cnnlens::Error), caught here so the worker keeps running.
+// Every entry point returns 0 (or a pointer) on success and -1 (or null) on failure, with the
+// message in cl_error(): the core's errors are exceptions, caught here so the worker keeps running.
+// It also builds natively (the tests call it as the worker does).
+#if defined(__EMSCRIPTEN__)
 #include <emscripten/emscripten.h>
+#else
+#define EMSCRIPTEN_KEEPALIVE
+#endif
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "core/json.h"
+#include "explain/colormap.h"
+#include "explain/explain.h"
+#include "explain/methods.h"
 #include "io/image.h"
 #include "io/weights.h"
 #include "model/predict.h"
-#include "explain/explain.h"
 
 using namespace cnnlens;
 
@@ -35,20 +42,14 @@ namespace {
 
 struct State {
     std::unique_ptr<Vgg> net;
-    std::vector<uint8_t> flexible_weights;   // gap models with no fixed input size: rebuilt per image side
     Image image;
     bool have_image = false;
     Image fitted;
     std::vector<float> input;
-    std::vector<float> lo, hi;               // per layer min/max of the last forward
+    std::vector<Range> ranges;               // per layer, of the last forward
     std::string error, json;
-    std::vector<float> scratch;
     double ms_load = 0, ms_forward = 0, ms_backward = 0, ms_explain = 0;
     int threads = 1;
-    // gradients currently held by the network: class, guided, and the lowest layer index they
-    // reach (-1: down to the input); cls -2 = none (after a forward)
-    int grad_cls = -2, grad_reach = 1 << 30;
-    bool grad_guided = false;
     std::vector<float> maps;                 // cl_explain's maps and weights, back to back
     std::vector<uint8_t> guided_rgb;         // guided Grad-CAM and guided backprop pictures
     std::vector<float> chan_w;
@@ -74,91 +75,24 @@ int guarded(F&& f) {
     return -1;
 }
 
-void json_str(std::string& o, const std::string& s) {
-    o += '"';
-    for (char c : s) {
-        if (c == '"' || c == '\\') o += '\\', o += c;
-        else if ((unsigned char)c < 0x20) {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\u%04x", c);
-            o += b;
-        } else o += c;
-    }
-    o += '"';
-}
-
-void json_num(std::string& o, double v) {
-    char b[32];
-    if (!std::isfinite(v)) v = 0;
-    std::snprintf(b, sizeof b, "%.9g", v);
-    o += b;
-}
-
-const char* kind_name(LayerInfo::Kind k) {
-    switch (k) {
-        case LayerInfo::Conv: return "conv";
-        case LayerInfo::Pool: return "pool";
-        case LayerInfo::Dense: return "dense";
-        case LayerInfo::Gap: return "gap";
-    }
-    return "?";
-}
-
-void need_net() {
+Vgg& net() {
     if (!S.net) fail("no model is loaded");
+    return *S.net;
 }
 
-// gap-head models take the image's side when it is square (as the CLI does): rebuild when the
-// side the file implies for this image differs from the current network's.
-void fit_model_to_image() {
-    if (S.flexible_weights.empty() || !S.have_image) return;
-    int side = S.image.width == S.image.height ? S.image.width : 0;
-    TensorFile tf = load_weights(S.flexible_weights.data(), S.flexible_weights.size());
-    VggArch arch = vgg_infer_arch(tf, {}, side);
-    if (arch.input_size == S.net->arch().input_size) return;
-    auto net = std::make_unique<Vgg>(arch, tf);
-    net->set_threads(S.threads);
-    S.net = std::move(net);
-    S.grad_cls = -2;
+const LayerInfo& layer_at(int index) {
+    const auto& L = net().layers();
+    if (index < 0 || index >= (int)L.size()) fail("no layer %d", index);
+    return L[(size_t)index];
 }
 
-int resolve_class(int cls) {
-    if (cls >= 0 && cls < S.net->num_classes()) return cls;
-    return top_k(S.net->logits(), S.net->num_classes(), 1)[0].index;
-}
-
-// One backward pass from logit `cls` unless the held gradients already cover `layer`.
-void ensure_grad(int cls, bool guided, int layer) {
-    if (S.grad_cls == cls && S.grad_guided == guided && S.grad_reach <= layer) return;
+// One explain() call, its time counted as backward when it ran a backward pass.
+ExplainResult timed(const ExplainRequest& r) {
+    const int before = net().stats().backwards;
     const double t0 = now_ms();
-    S.net->backward(cls, guided, layer >= 0 ? S.net->layers()[(size_t)layer].name : std::string());
-    S.ms_backward = now_ms() - t0;
-    S.grad_cls = cls, S.grad_guided = guided, S.grad_reach = layer;
-}
-
-const LayerInfo& conv_layer(int layer) {
-    const auto& L = S.net->layers();
-    if (layer < 0 || layer >= (int)L.size() || L[(size_t)layer].kind != LayerInfo::Conv) fail("not a conv layer");
-    return L[(size_t)layer];
-}
-
-// method: 0 gradcam, 1 gradcampp, 2 layercam, 3 cam, 4 counterfactual (web/app.js METHODS)
-void map_of(int method, const LayerInfo& l, int cls, float* map, float* w) {
-    const float* A = S.net->act(l);
-    if (method == 3) {
-        if (S.net->arch().head != Head::Gap) fail("CAM needs a model with a gap head (global average pooling); this one has an fc head");
-        const LayerInfo* last = nullptr;
-        for (const LayerInfo& x : S.net->layers())
-            if (x.kind == LayerInfo::Conv) last = &x;
-        if (&l != last) fail("CAM exists only at the last conv layer (%s)", last->name.c_str());
-        cam(A, l.h, l.w, l.c, S.net->dense().back().w.data() + (size_t)cls * l.c, map);
-        gradcam(A, S.net->grad(l), l.h, l.w, l.c, S.scratch.data(), w);
-        return;
-    }
-    const float* G = S.net->grad(l);
-    if (method == 0 || method == 4) gradcam(A, G, l.h, l.w, l.c, map, w, method == 4);
-    else if (method == 1) gradcampp(A, G, l.h, l.w, l.c, map, w);
-    else gradcam(A, G, l.h, l.w, l.c, S.scratch.data(), w), layercam(A, G, l.h, l.w, l.c, map);
+    ExplainResult out = explain(net(), r);
+    (net().stats().backwards != before ? S.ms_backward : S.ms_explain) += now_ms() - t0;
+    return out;
 }
 
 }  // namespace
@@ -168,7 +102,6 @@ extern "C" {
 EMSCRIPTEN_KEEPALIVE uint8_t* cl_alloc(size_t n) { return (uint8_t*)std::malloc(n ? n : 1); }
 EMSCRIPTEN_KEEPALIVE void cl_free(void* p) { std::free(p); }
 EMSCRIPTEN_KEEPALIVE const char* cl_error() { return S.error.c_str(); }
-EMSCRIPTEN_KEEPALIVE int cl_has_explain() { return 1; }   // kept for the worker's feature check
 
 // The buffer a weight file is streamed into (n bytes); cl_weights_resize grows it when the
 // length was unknown or wrong; cl_load_weights hands it to the network, which uses its float32
@@ -193,7 +126,8 @@ EMSCRIPTEN_KEEPALIVE uint8_t* cl_weights_resize(size_t n) {
 }
 EMSCRIPTEN_KEEPALIVE void cl_weights_drop() { S.incoming.reset(); }
 
-// Builds the network from the first `size` bytes of the streamed-in weight file.
+// Builds the network from the first `size` bytes of the streamed-in weight file: parsed once,
+// at the current image's size when the model takes any. A file that fails leaves the old model.
 EMSCRIPTEN_KEEPALIVE int cl_load_weights(size_t size, int threads) {
     const double t0 = now_ms();
     int rc = guarded([&] {
@@ -201,79 +135,56 @@ EMSCRIPTEN_KEEPALIVE int cl_load_weights(size_t size, int threads) {
         std::shared_ptr<std::vector<uint8_t>> buf = std::move(S.incoming);
         if (size > buf->size()) fail("weight file size mismatch");
         buf->resize(size);
-        const uint8_t* data = buf->data();
-        TensorFile tf = load_weights(data, size);
-        VggArch fixed = vgg_infer_arch(tf, {}, 0);
-        VggArch wide = vgg_infer_arch(tf, {}, fixed.input_size * 2);
-        const bool flexible = wide.input_size != fixed.input_size;
-        int side = 0;
-        if (flexible && S.have_image && S.image.width == S.image.height) side = S.image.width;
-        VggArch arch = side ? vgg_infer_arch(tf, {}, side) : fixed;
-        std::vector<uint8_t> keep;
-        if (flexible && size <= (64u << 20)) keep.assign(data, data + size);
-        // built before the old model goes, so a file that fails here leaves the old one working
-        auto net = std::make_unique<Vgg>(arch, tf, buf);
+        const int side = S.have_image && S.image.width == S.image.height ? S.image.width : 0;
+        auto n = vgg_load(std::move(buf), {}, side);
         S.threads = std::max(1, threads);
-        net->set_threads(S.threads);
-        S.flexible_weights = std::move(keep);
-        S.net = std::move(net);
-        S.lo.clear(), S.hi.clear();
-        S.grad_cls = -2;
+        n->set_threads(S.threads);
+        S.net = std::move(n);
+        S.ranges.clear();
     });
     S.ms_load = now_ms() - t0;
     return rc;
 }
 
-// Architecture and layers, for the UI.
+// The model for the UI: architecture, layers, the explanation methods it can run.
 EMSCRIPTEN_KEEPALIVE const char* cl_model_json() {
-    S.json.clear();
     if (!S.net) return "null";
     const VggArch& a = S.net->arch();
-    std::string& o = S.json;
-    o += "{\"layout\":";
-    json_str(o, a.layout);
-    o += ",\"cfg\":";
-    json_str(o, a.cfg_string());
-    o += ",\"input_size\":" + std::to_string(a.input_size);
-    o += ",\"head\":";
-    json_str(o, a.head == Head::Gap ? "gap" : "fc");
-    o += ",\"num_classes\":" + std::to_string(a.num_classes);
-    o += ",\"class_names\":[";
-    for (size_t i = 0; i < a.class_names.size(); i++) {
-        if (i) o += ',';
-        json_str(o, a.class_names[i]);
+    JsonWriter j;
+    j.begin_object()
+        .field("layout", layout_name(a.layout))
+        .field("cfg", a.cfg_string())
+        .field("input_size", a.input_size)
+        .field("head", a.head == Head::Gap ? "gap" : "fc")
+        .field("num_classes", a.num_classes)
+        .field("batch_norm", a.batch_norm)
+        .field("preprocess", preprocess_name(a.preprocess))
+        .field("resize", resize_mode_name(default_resize(a)))
+        .field("describe", a.describe())
+        .field("threads", S.threads)
+        .field("ms_load", S.ms_load)
+        .field("last_conv", S.net->last_conv().name);
+    j.key("class_names").begin_array();
+    for (const std::string& n : a.class_names) j.value(n);
+    j.end_array().key("layers").begin_array();
+    for (const LayerInfo& l : S.net->layers())
+        j.begin_object().field("name", l.name).field("kind", layer_kind_name(l.kind)).field("h", l.h).field("w", l.w)
+            .field("c", l.c).end_object();
+    j.end_array().key("methods").begin_array();
+    for (const MethodInfo& m : methods()) {
+        if (!m.in_menu) continue;
+        const std::string why = method_unavailable(m, *S.net, nullptr);
+        j.begin_object().field("name", m.name).field("label", m.label).field("about", m.about)
+            .field("at_head_input_only", m.head_input_only).field("unavailable", why).end_object();
     }
-    o += "]";
-    o += ",\"batch_norm\":" + std::string(a.batch_norm ? "true" : "false");
-    o += ",\"preprocess\":";
-    json_str(o, preprocess_name(a.preprocess));
-    o += ",\"resize\":";
-    json_str(o, resize_mode_name(default_resize(a)));
-    o += ",\"describe\":";
-    json_str(o, a.describe());
-    o += ",\"threads\":" + std::to_string(S.threads);
-    o += ",\"explain\":" + std::string(cl_has_explain() ? "true" : "false");
-    o += ",\"ms_load\":";
-    json_num(o, S.ms_load);
-    o += ",\"layers\":[";
-    for (size_t i = 0; i < S.net->layers().size(); i++) {
-        const LayerInfo& l = S.net->layers()[i];
-        if (i) o += ',';
-        o += "{\"name\":";
-        json_str(o, l.name);
-        o += ",\"kind\":";
-        json_str(o, kind_name(l.kind));
-        o += ",\"h\":" + std::to_string(l.h) + ",\"w\":" + std::to_string(l.w) + ",\"c\":" + std::to_string(l.c) + "}";
-    }
-    o += "]}";
-    return o.c_str();
+    S.json = j.end_array().end_object().str();
+    return S.json.c_str();
 }
 
-// An encoded image (JPEG, PNG, BMP, GIF, ...: whatever stb_image reads). The bytes stay the caller's.
+// An encoded image (PNG, JPEG, BMP, GIF). The bytes stay the caller's.
 EMSCRIPTEN_KEEPALIVE int cl_set_image(const uint8_t* data, size_t size) {
     return guarded([&] {
-        Image img = image_decode(data, size);
-        S.image = std::move(img);
+        S.image = image_decode(data, size);
         S.have_image = true;
     });
 }
@@ -297,67 +208,40 @@ EMSCRIPTEN_KEEPALIVE int cl_set_image_rgba(int w, int h, const uint8_t* rgba) {
     });
 }
 
-// Fit the image to the network, preprocess, forward. Keeps per-layer min/max for the UI's
-// "whole network" normalisation.
+// Fit the image to the network (a model that takes any size is reshaped to a square image's
+// side), preprocess, forward. Keeps per-layer value ranges for the "whole network" scale.
 EMSCRIPTEN_KEEPALIVE int cl_run() {
     return guarded([&] {
-        need_net();
+        Vgg& n = net();
         if (!S.have_image) fail("no image");
-        fit_model_to_image();
-        const VggArch& arch = S.net->arch();
+        n.set_input_size(vgg_input_size(n.arch(), S.image.width == S.image.height ? S.image.width : 0));
+        const VggArch& arch = n.arch();
         S.fitted = image_fit(S.image, arch.input_size, default_resize(arch));
         S.input = prepare_input(S.fitted, arch, ResizeMode::Exact, arch.preprocess);
         const double t0 = now_ms();
-        S.net->forward(S.input.data());
+        n.forward(S.input.data());
         S.ms_forward = now_ms() - t0;
-        S.grad_cls = -2;
-        const auto& L = S.net->layers();
-        S.lo.assign(L.size(), 0), S.hi.assign(L.size(), 0);
-        for (size_t i = 0; i < L.size(); i++) {
-            const float* a = S.net->act(L[i]);
-            float lo = INFINITY, hi = -INFINITY;
-            for (size_t k = 0; k < L[i].size(); k++) lo = std::min(lo, a[k]), hi = std::max(hi, a[k]);
-            S.lo[i] = lo, S.hi[i] = hi;
-        }
+        S.ranges.clear();
+        for (const LayerInfo& l : n.layers()) S.ranges.push_back(value_range(n.act(l), l.size()));
     });
 }
 
 EMSCRIPTEN_KEEPALIVE const char* cl_result_json(int k) {
-    S.json.clear();
-    if (!S.net || S.lo.empty()) return "null";
-    std::string& o = S.json;
-    o += "{\"top\":[";
-    auto top = top_k(S.net->logits(), S.net->num_classes(), std::max(1, k));
-    for (size_t i = 0; i < top.size(); i++) {
-        if (i) o += ',';
-        o += "{\"index\":" + std::to_string(top[i].index) + ",\"name\":";
-        json_str(o, class_name(S.net->arch(), top[i].index));
-        o += ",\"prob\":";
-        json_num(o, top[i].prob);
-        o += ",\"logit\":";
-        json_num(o, top[i].logit);
-        o += '}';
-    }
-    o += "],\"range\":[";
-    for (size_t i = 0; i < S.lo.size(); i++) {
-        if (i) o += ',';
-        o += '[';
-        json_num(o, S.lo[i]);
-        o += ',';
-        json_num(o, S.hi[i]);
-        o += ']';
-    }
-    o += "],\"image\":{\"width\":" + std::to_string(S.image.width) + ",\"height\":" + std::to_string(S.image.height) +
-         "},\"input_size\":" + std::to_string(S.net->arch().input_size) + ",\"ms\":{\"load\":";
-    json_num(o, S.ms_load);
-    o += ",\"forward\":";
-    json_num(o, S.ms_forward);
-    o += ",\"backward\":";
-    json_num(o, S.ms_backward);
-    o += ",\"explain\":";
-    json_num(o, S.ms_explain);
-    o += "}}";
-    return o.c_str();
+    if (!S.net || S.ranges.empty()) return "null";
+    JsonWriter j;
+    j.begin_object().key("top").begin_array();
+    for (const Prediction& p : top_k(S.net->logits(), S.net->num_classes(), std::max(1, k)))
+        j.begin_object().field("index", p.index).field("name", class_name(S.net->arch(), p.index))
+            .field("prob", (double)p.prob).field("logit", (double)p.logit).end_object();
+    j.end_array().key("range").begin_array();
+    for (const Range& r : S.ranges) j.begin_array().value((double)r.lo).value((double)r.hi).end_array();
+    j.end_array();
+    j.key("image").begin_object().field("width", S.image.width).field("height", S.image.height).end_object();
+    j.field("input_size", S.net->arch().input_size);
+    j.key("ms").begin_object().field("load", S.ms_load).field("forward", S.ms_forward).field("backward", S.ms_backward)
+        .field("explain", S.ms_explain).end_object();
+    S.json = j.end_object().str();
+    return S.json.c_str();
 }
 
 EMSCRIPTEN_KEEPALIVE const uint8_t* cl_fitted_rgb() { return S.fitted.rgb.empty() ? nullptr : S.fitted.rgb.data(); }
@@ -372,83 +256,58 @@ EMSCRIPTEN_KEEPALIVE int cl_num_classes() { return S.net ? S.net->num_classes() 
 
 EMSCRIPTEN_KEEPALIVE int cl_class_find(const char* q) { return S.net ? class_find(S.net->arch(), q) : -1; }
 
-// The explanation maps of the current view, after cl_run(): slot 0 the class `cls` (-1 = top-1)
-// at conv layer `layer` by `method`; slot 1 the same for `cls2` (if >= 0); slots 100+i every
-// conv layer (if strip; CAM falls back to Grad-CAM there); guided Grad-CAM then guided backprop
-// as two RGB pictures back to back in cl_guided_rgb() (if guided). Returns JSON describing the maps in cl_explain_buf() (raw, layer resolution;
-// "weights": the channel weights (Grad-CAM alpha, Grad-CAM++ weights) of the map), or null.
-EMSCRIPTEN_KEEPALIVE const char* cl_explain(int layer, int cls, int cls2, int method, int guided, int strip) {
-    S.json.clear();
+// The explanation maps of the current view, after cl_run(). request: {"method": name, "layer":
+// index of a conv layer, "cls": class (-1 = top-1), "cls2": a second class (-1 = none),
+// "guided": bool, "filmstrip": bool}. Slot 0 the class's map at the layer; slot 1 the same for
+// cls2; slots 100+i every conv layer (filmstrip; a method that exists at one layer only shows
+// Grad-CAM there); guided Grad-CAM then guided backprop as two RGB pictures back to back in
+// cl_guided_rgb() (guided). Returns JSON describing the maps in cl_explain_buf() (raw, layer
+// resolution, each followed by its channel weights), or null.
+EMSCRIPTEN_KEEPALIVE const char* cl_explain(const char* request) {
     int rc = guarded([&] {
-        need_net();
-        if (S.lo.empty()) fail("no image has been run");
-        if (method < 0 || method > 4) fail("unknown method %d", method);
-        const LayerInfo& l = conv_layer(layer);
-        const auto& L = S.net->layers();
-        const int c1 = resolve_class(cls);
-        double t_maps = 0;
+        Vgg& n = net();
+        if (S.ranges.empty()) fail("no image has been run");
+        const Json q = Json::parse(request ? request : "");
+        const MethodInfo* m = method_find(q["method"].string());
+        if (!m || !m->in_menu) fail("unknown method '%s' (%s)", q["method"].string().c_str(), method_names(true).c_str());
+        const LayerInfo& l = layer_at(q["layer"].integer(-1));
+        const int cls = q["cls"].integer(-1), cls2 = q["cls2"].integer(-1);
+        S.ms_backward = S.ms_explain = 0;
         S.maps.clear();
-        std::string& o = S.json;
-        o = "{\"maps\":[";
-        bool first = true;
-        auto add = [&](int slot, int meth, const LayerInfo& x, int c) {
-            S.scratch.assign((size_t)x.h * x.w, 0.0f);
-            std::vector<float> map((size_t)x.h * x.w), w((size_t)x.c, 0.0f);
-            const double t0 = now_ms();
-            map_of(meth, x, c, map.data(), w.data());
-            t_maps += now_ms() - t0;
+        JsonWriter j;
+        j.begin_object().key("maps").begin_array();
+        auto add = [&](int slot, const ExplainResult& r) {
             const size_t off = S.maps.size();
-            S.maps.insert(S.maps.end(), map.begin(), map.end());
-            S.maps.insert(S.maps.end(), w.begin(), w.end());
-            static const char* names[] = {"gradcam", "gradcampp", "layercam", "cam", "counterfactual"};
-            if (!first) o += ',';
-            first = false;
-            o += "{\"slot\":" + std::to_string(slot) + ",\"layer\":";
-            json_str(o, x.name);
-            o += ",\"method\":";
-            json_str(o, names[meth]);
-            o += ",\"cls\":" + std::to_string(c) + ",\"h\":" + std::to_string(x.h) + ",\"w\":" + std::to_string(x.w) +
-                 ",\"offset\":" + std::to_string(off) + ",\"nweights\":" + std::to_string(x.c) + "}";
+            S.maps.insert(S.maps.end(), r.map.begin(), r.map.end());
+            S.maps.insert(S.maps.end(), r.weights.begin(), r.weights.end());
+            j.begin_object().field("slot", slot).field("layer", r.layer->name).field("method", method_info(r.method).name)
+                .field("cls", r.cls).field("h", r.h).field("w", r.w).field("offset", (int64_t)off)
+                .field("nweights", (int64_t)r.weights.size()).end_object();
         };
-        int lowest = layer;   // the held gradient must reach this layer
-        if (strip)
-            for (size_t i = 0; i < L.size(); i++)
-                if (L[i].kind == LayerInfo::Conv) { lowest = (int)i; break; }
-        if (cls2 >= 0 && cls2 < S.net->num_classes()) {
-            ensure_grad(cls2, false, layer);
-            add(1, method, l, cls2);
-        }
-        ensure_grad(c1, false, lowest);
-        add(0, method, l, c1);
-        if (strip) {
+        const int c1 = cls >= 0 ? cls : top_k(n.logits(), n.num_classes(), 1)[0].index;
+        if (cls2 >= 0 && cls2 < n.num_classes()) add(1, timed({m->id, cls2, &l}));
+        if (q["filmstrip"].boolean()) {   // from the lowest layer up: one backward pass serves them all
+            const Method sm = m->head_input_only ? Method::GradCam : m->id;
             int k = 0;
-            for (const LayerInfo& x : L)
-                if (x.kind == LayerInfo::Conv) add(100 + k++, method == 3 ? 0 : method, x, c1);
+            for (const LayerInfo& x : n.layers())
+                if (x.kind == LayerInfo::Conv) add(100 + k++, timed({sm, c1, &x}));
         }
+        const ExplainResult main = timed({m->id, c1, &l});
+        add(0, main);
         S.guided_rgb.clear();
         int side = 0;
-        if (guided) {
-            std::vector<float> m0(S.maps.begin(), S.maps.begin() + (size_t)l.h * l.w);
-            ensure_grad(c1, true, -1);
-            const int n = S.net->arch().input_size;
-            const int C = S.net->arch().in_channels;
-            std::vector<float> gg((size_t)n * n * C);
-            const double t0 = now_ms();
-            guided_gradcam(m0.data(), l.h, l.w, S.net->input_grad(), n, n, C, gg.data());
-            const bool bgr = S.net->arch().preprocess == Preprocess::Caffe;
-            Image gi = gradient_image(gg.data(), n, n, C, bgr);                 // guided Grad-CAM
-            Image gb = gradient_image(S.net->input_grad(), n, n, C, bgr);       // guided backprop
-            t_maps += now_ms() - t0;
+        if (q["guided"].boolean()) {
+            const int S_ = n.arch().input_size, C = n.arch().in_channels;
+            const bool bgr = n.arch().preprocess == Preprocess::Caffe;
+            ExplainResult gg = timed({Method::GuidedGradCam, main.cls, &l}), gb = timed({Method::GuidedBackprop, main.cls});
+            Image gi = gradient_image(gg.map.data(), S_, S_, C, bgr), bi = gradient_image(gb.map.data(), S_, S_, C, bgr);
             S.guided_rgb = std::move(gi.rgb);
-            S.guided_rgb.insert(S.guided_rgb.end(), gb.rgb.begin(), gb.rgb.end());
-            side = n;
+            S.guided_rgb.insert(S.guided_rgb.end(), bi.rgb.begin(), bi.rgb.end());
+            side = S_;
         }
-        S.ms_explain = t_maps;
-        o += "],\"guided\":" + std::to_string(side) + ",\"cls\":" + std::to_string(c1) + ",\"ms\":{\"backward\":";
-        json_num(o, S.ms_backward);
-        o += ",\"maps\":";
-        json_num(o, t_maps);
-        o += "}}";
+        j.end_array().field("guided", side).field("cls", main.cls);
+        j.key("ms").begin_object().field("backward", S.ms_backward).field("maps", S.ms_explain).end_object();
+        S.json = j.end_object().str();
     });
     return rc == 0 ? S.json.c_str() : nullptr;
 }
@@ -458,15 +317,7 @@ EMSCRIPTEN_KEEPALIVE const uint8_t* cl_guided_rgb() { return S.guided_rgb.data()
 // Grad-CAM weights (alpha) of every channel of conv layer `layer` for class `cls` (-1 = top-1):
 // the order in which the feature-map grid can be sorted. Null if `layer` is not a conv layer.
 EMSCRIPTEN_KEEPALIVE const float* cl_channel_weights(int layer, int cls) {
-    int rc = guarded([&] {
-        need_net();
-        const LayerInfo& l = conv_layer(layer);
-        const int c = resolve_class(cls);
-        if (!(S.grad_cls == c && !S.grad_guided && S.grad_reach <= layer)) ensure_grad(c, false, layer);
-        S.chan_w.assign((size_t)l.c, 0.0f);
-        S.scratch.assign((size_t)l.h * l.w, 0.0f);
-        gradcam(S.net->act(l), S.net->grad(l), l.h, l.w, l.c, S.scratch.data(), S.chan_w.data());
-    });
+    int rc = guarded([&] { S.chan_w = timed({Method::GradCam, cls, &layer_at(layer)}).weights; });
     return rc == 0 ? S.chan_w.data() : nullptr;
 }
 

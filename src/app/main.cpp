@@ -9,9 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
+#include <utility>
 
 #include "app.h"
+#include "core/error.h"
+#include "core/json.h"
 #include "explain/colormap.h"
 #include "gpu.h"
 #include "imgui.h"
@@ -84,24 +88,25 @@ std::string str(const char* s) { return s ? s : ""; }
 
 void app_request(const std::string& json) { js_request(json.c_str()); }
 
-std::string json_escape(const std::string& s) {
-    std::string o = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') o += '\\', o += c;
-        else if ((unsigned char)c < 0x20) o += ' ';
-        else o += c;
-    }
-    return o + "\"";
-}
-
 void app_request_view() {
     const App& a = g_app;
-    auto lname = [&](int i) { return i >= 0 && i < (int)a.layers.size() ? json_escape(a.layers[(size_t)i].name) : "null"; };
-    char buf[160];
-    std::snprintf(buf, sizeof buf, ",\"cls\":%d,\"cls2\":%d,\"method\":\"%s\",\"cmap\":\"%s\",\"alpha\":%.3f,\"guided\":%s,"
-                  "\"filmstrip\":%s", a.cls, a.cls2, kMethodIds[a.method], kColormaps[a.cmap], a.alpha,
-                  a.guided ? "true" : "false", a.filmstrip ? "true" : "false");
-    app_request("{\"op\":\"view\",\"layer\":" + lname(a.layer) + ",\"camLayer\":" + lname(a.cam_layer) + buf + "}");
+    cnnlens::JsonWriter j;
+    j.begin_object().field("op", "view");
+    for (auto [key, i] : {std::pair<const char*, int>{"layer", a.layer}, {"camLayer", a.cam_layer}}) {
+        j.key(key);
+        if (i >= 0 && i < (int)a.layers.size()) j.value(a.layers[(size_t)i].name);
+        else j.null();
+    }
+    j.field("cls", a.cls).field("cls2", a.cls2).field("method", a.method)
+        .field("cmap", cnnlens::colormap_name(cnnlens::kColormaps[a.cmap])).field("alpha", (double)a.alpha)
+        .field("guided", a.guided).field("filmstrip", a.filmstrip);
+    app_request(j.end_object().str());
+}
+
+const AppMethod* app_method(const std::string& name) {
+    for (const AppMethod& m : g_app.methods)
+        if (m.name == name) return &m;
+    return nullptr;
 }
 
 // ---------------------------------------------------------------------------- called by web/app.js
@@ -120,65 +125,60 @@ EMSCRIPTEN_KEEPALIVE void ui_scroll(double dx, double dy) {
     wake();
 }
 
-EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* name, const char* describe, const char* layout, const char* head,
-                                      const char* preprocess, const char* resize, int input_size, int num_classes,
-                                      int threads, int explain, double ms_load) {
+// The model as the compute module describes it (cl_model_json), read by field name. The view
+// keeps the layers it names when the new model has them, else shows the last conv.
+EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* json, const char* want_layer, const char* want_cam_layer) {
     App& a = g_app;
+    const cnnlens::Json m = cnnlens::Json::parse(str(json));
     a.model_ready = true;
-    a.model_name = str(name), a.model_describe = str(describe), a.layout = str(layout), a.head = str(head);
-    a.preprocess = str(preprocess), a.resize = str(resize);
-    a.input_size = input_size, a.num_classes = num_classes, a.threads = threads;
-    a.explain_available = explain != 0;
-    a.ms_load = ms_load;
+    a.model_name = m["name"].string(), a.model_describe = m["describe"].string(), a.layout = m["layout"].string();
+    a.head = m["head"].string(), a.preprocess = m["preprocess"].string(), a.resize = m["resize"].string();
+    a.input_size = m["input_size"].integer(), a.num_classes = m["num_classes"].integer(), a.threads = m["threads"].integer(1);
+    a.ms_load = m["ms_load"].number();
+    a.last_conv = m["last_conv"].string();
+    a.class_names = m["class_names"].strings("class_names");
     a.layers.clear();
-    a.class_names.clear();
+    for (const cnnlens::Json& l : m["layers"].items())
+        a.layers.push_back({l["name"].string(), l["kind"].string(), l["h"].integer(), l["w"].integer(), l["c"].integer()});
+    a.methods.clear();
+    for (const cnnlens::Json& x : m["methods"].items())
+        a.methods.push_back({x["name"].string(), x["label"].string(), x["about"].string(), x["unavailable"].string(),
+                             x["at_head_input_only"].boolean()});
     a.have_result = false;
     a.act.clear(), a.act_layer = -1;
     a.heats.clear(), a.strip.clear();
     a.zoom_channel = -1;
-    if (a.cls >= num_classes) a.cls = -1;
-    if (a.cls2 >= num_classes) a.cls2 = -1;
-}
-
-// The model's own class names (its metadata), in class order; none for ImageNet or unnamed heads.
-EMSCRIPTEN_KEEPALIVE void ui_add_class_name(const char* name) { g_app.class_names.push_back(str(name)); }
-
-EMSCRIPTEN_KEEPALIVE void ui_add_layer(const char* name, const char* kind, int h, int w, int c) {
-    g_app.layers.push_back({str(name), str(kind), h, w, c});
-}
-
-// After the layers: keep the selected layer by name when the new model has it, else pick the last conv.
-EMSCRIPTEN_KEEPALIVE void ui_model_done(const char* want_layer, const char* want_cam_layer) {
-    App& a = g_app;
-    auto find = [&](const char* n) {
-        for (size_t i = 0; n && i < a.layers.size(); i++)
+    if (a.cls >= a.num_classes) a.cls = -1;
+    if (a.cls2 >= a.num_classes) a.cls2 = -1;
+    auto find = [&](const std::string& n) {
+        for (size_t i = 0; i < a.layers.size(); i++)
             if (a.layers[i].name == n) return (int)i;
         return -1;
     };
-    int last_conv = -1;
-    for (size_t i = 0; i < a.layers.size(); i++)
-        if (a.layers[i].kind == "conv") last_conv = (int)i;
-    a.layer = find(want_layer);
-    if (a.layer < 0) a.layer = last_conv;
-    a.cam_layer = find(want_cam_layer);
-    if (a.cam_layer < 0 || a.layers[(size_t)a.cam_layer].kind != "conv") a.cam_layer = last_conv;
+    const int last = find(a.last_conv);
+    a.layer = find(str(want_layer));
+    if (a.layer < 0) a.layer = last;
+    a.cam_layer = find(str(want_cam_layer));
+    if (a.cam_layer < 0 || a.layers[(size_t)a.cam_layer].kind != "conv") a.cam_layer = last;
+    const AppMethod* method = app_method(a.method);
+    if (!method || !method->unavailable.empty()) a.method = "gradcam";
     app_request_view();   // JS learns which layers are shown
 }
 
-EMSCRIPTEN_KEEPALIVE void ui_on_result(int image_w, int image_h, double ms_forward, double ms_backward,
-                                       double ms_explain, double ms_load) {
+// The result of a forward pass (cl_result_json): top-5, per-layer value ranges, timings.
+EMSCRIPTEN_KEEPALIVE void ui_on_result(const char* json) {
     App& a = g_app;
+    const cnnlens::Json r = cnnlens::Json::parse(str(json));
     a.have_result = true;
     a.top.clear(), a.lo.clear(), a.hi.clear();
-    a.image_w = image_w, a.image_h = image_h;
-    a.ms_forward = ms_forward, a.ms_backward = ms_backward, a.ms_explain = ms_explain, a.ms_load = ms_load;
+    for (const cnnlens::Json& p : r["top"].items())
+        a.top.push_back({p["index"].integer(), p["name"].string(), (float)p["prob"].number(), (float)p["logit"].number()});
+    for (const cnnlens::Json& x : r["range"].items()) a.lo.push_back((float)x[0].number()), a.hi.push_back((float)x[1].number());
+    a.image_w = r["image"]["width"].integer(), a.image_h = r["image"]["height"].integer();
+    const cnnlens::Json& ms = r["ms"];
+    a.ms_forward = ms["forward"].number(), a.ms_backward = ms["backward"].number(), a.ms_explain = ms["explain"].number();
+    a.ms_load = ms["load"].number();
     a.atlas_dirty = true;
-}
-EMSCRIPTEN_KEEPALIVE void ui_add_pred(int index, const char* name, double prob, double logit) {
-    g_app.top.push_back({index, str(name), (float)prob, (float)logit});
-}
-EMSCRIPTEN_KEEPALIVE void ui_add_range(double lo, double hi) {
-    g_app.lo.push_back((float)lo), g_app.hi.push_back((float)hi);
 }
 // The input as the network saw it, side x side RGB8 (copied).
 EMSCRIPTEN_KEEPALIVE void ui_on_image(int side, const uint8_t* rgb, const char* name) {
@@ -305,16 +305,15 @@ EMSCRIPTEN_KEEPALIVE int ui_set_view(const char* layer, const char* cam_layer, i
     if (cls >= -1 && cls != -2) a.cls = cls < a.num_classes ? cls : -1, changed = 1;
     if (cls2 >= -1 && cls2 != -2) a.cls2 = cls2 < a.num_classes ? cls2 : -1, changed = 1;
     if (method && *method) {
-        int m = -1;
-        for (int i = 0; i < kNumMethods; i++)
-            if (!std::strcmp(kMethodIds[i], method)) m = i;
-        if (m < 0) return -2;
-        a.method = m, changed = 1;
+        const AppMethod* m = app_method(method);
+        if (!m || !m->unavailable.empty()) return -2;
+        a.method = method, changed = 1;
+        if (m->head_input_only) a.cam_layer = find_layer(a.last_conv.c_str());
     }
     if (cmap && *cmap) {
         int m = -1;
-        for (int i = 0; i < kNumColormaps; i++)
-            if (!std::strcmp(kColormaps[i], cmap)) m = i;
+        for (int i = 0; i < (int)std::size(cnnlens::kColormaps); i++)
+            if (!std::strcmp(cnnlens::colormap_name(cnnlens::kColormaps[i]), cmap)) m = i;
         if (m < 0) return -3;
         a.cmap = m, changed = 1, a.atlas_dirty = true;
     }

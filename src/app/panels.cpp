@@ -10,21 +10,21 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include <emscripten/emscripten.h>
 
 #include "app.h"
+#include "core/json.h"
+#include "explain/colormap.h"
 #include "gpu.h"
 #include "imgui.h"
 #include "io/imagenet_labels.h"
+#include "model/predict.h"
 
-const char* const kMethods[] = {"Grad-CAM", "Grad-CAM++", "LayerCAM", "CAM (gap head)", "Counterfactual Grad-CAM"};
-const char* const kMethodIds[] = {"gradcam", "gradcampp", "layercam", "cam", "counterfactual"};
-const int kNumMethods = 5;
-const char* const kColormaps[] = {"viridis", "inferno", "turbo", "jet", "grey"};
-const int kNumColormaps = 5;
+using cnnlens::json_quote;
 
 namespace {
 
@@ -93,6 +93,17 @@ bool begin_tab(const char* name, const char* label = nullptr) {
     return open;
 }
 
+bool colormap_combo(const char* label) {
+    App& a = g_app;
+    bool changed = false;
+    if (ImGui::BeginCombo(label, cnnlens::colormap_name(cnnlens::kColormaps[a.cmap]))) {
+        for (int i = 0; i < (int)std::size(cnnlens::kColormaps); i++)
+            if (ImGui::Selectable(cnnlens::colormap_name(cnnlens::kColormaps[i]), i == a.cmap)) a.cmap = i, changed = true;
+        ImGui::EndCombo();
+    }
+    return changed;
+}
+
 // "281 tabby cat" for ImageNet, "7 Sneaker" for a model with named classes, "class 2" otherwise.
 std::string class_text(int c) {
     if (c < 0) return "-";
@@ -152,7 +163,7 @@ void panel_input_sources() {
                                           ImGuiInputTextFlags_EnterReturnsTrue);
     ImGui::SameLine();
     if ((ImGui::Button("Load") || enter) && a.image_url[0])
-        app_request("{\"op\":\"imageUrl\",\"url\":" + json_escape(a.image_url) + "}");
+        app_request("{\"op\":\"imageUrl\",\"url\":" + json_quote(a.image_url) + "}");
     if (!a.samples.empty()) {
         float x = 0;
         for (size_t i = 0; i < a.samples.size(); i++) {
@@ -166,7 +177,7 @@ void panel_input_sources() {
             if (x > 0 && x + t + 8 > avail) x = 0;
             else if (x > 0) ImGui::SameLine();
             if (ImGui::ImageButton(gpu_id(s.thumb), ImVec2(t, t), ImVec2(0, 0), ImVec2(1, 1), 2))
-                app_request("{\"op\":\"sample\",\"url\":" + json_escape(s.url) + ",\"name\":" + json_escape(s.name) + "}");
+                app_request("{\"op\":\"sample\",\"url\":" + json_quote(s.url) + ",\"name\":" + json_quote(s.name) + "}");
             if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", s.name.c_str());
             x += t + 8 + ImGui::GetStyle().ItemSpacing.x;
             ImGui::PopID();
@@ -212,7 +223,7 @@ void panel_predictions() {
                              a.search, sizeof a.search);
     if (a.search[0] && a.num_classes > 0) {
         std::vector<int> hits;
-        int n = class_search(a.search, a.num_classes, hits, 50);
+        int n = cnnlens::class_search(a.class_names, a.num_classes, a.search, hits, 50);
         ImGui::BeginChild("##hits", ImVec2(0, std::min(8, (int)hits.size() + 1) * ImGui::GetTextLineHeightWithSpacing()),
                           true);
         for (int c : hits) {
@@ -255,28 +266,18 @@ void build_atlas() {
     const int cols = std::max(1, (int)std::ceil(std::sqrt((double)C)));
     const int rows = (C + cols - 1) / cols;
     a.atlas_cols = cols;
-    std::vector<float> lo((size_t)C, INFINITY), hi((size_t)C, -INFINITY);
-    for (size_t p = 0; p < (size_t)H * W; p++)
-        for (int c = 0; c < C; c++) {
-            float v = a.act[p * C + c];
-            lo[(size_t)c] = std::min(lo[(size_t)c], v), hi[(size_t)c] = std::max(hi[(size_t)c], v);
-        }
-    float L = INFINITY, Hh = -INFINITY;
-    if (a.norm_scope == 1) {
-        for (int c = 0; c < C; c++) L = std::min(L, lo[(size_t)c]), Hh = std::max(Hh, hi[(size_t)c]);
-    } else if (a.norm_scope == 2) {
-        for (size_t i = 0; i < a.lo.size(); i++)
-            if (a.layers[i].kind == "conv" || a.layers[i].kind == "pool") L = std::min(L, a.lo[i]), Hh = std::max(Hh, a.hi[i]);
-    }
+    cnnlens::Range network;   // over every conv and pool layer of the last forward
+    for (size_t i = 0; i < a.lo.size(); i++)
+        if (a.layers[i].kind == "conv" || a.layers[i].kind == "pool")
+            network.lo = std::min(network.lo, a.lo[i]), network.hi = std::max(network.hi, a.hi[i]);
+    const std::vector<cnnlens::Range> ranges =
+        cnnlens::channel_ranges(a.act.data(), (size_t)H * W, C, (cnnlens::NormScope)a.norm_scope, network);
     std::vector<uint8_t> atlas((size_t)cols * W * rows * H, 0);
     for (int c = 0; c < C; c++) {
-        float l = a.norm_scope == 0 ? lo[(size_t)c] : L, h = a.norm_scope == 0 ? hi[(size_t)c] : Hh;
-        float range = h - l, inv = range > 1e-12f * std::max(1.0f, std::fabs(h)) ? 1.0f / range : 0.0f;
         const int tx = (c % cols) * W, ty = (c / cols) * H;
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) {
-                float t = (a.act[((size_t)y * W + x) * C + c] - l) * inv;
-                t = t < 0 ? 0 : t > 1 ? 1 : t;
+                const float t = cnnlens::scale01(a.act[((size_t)y * W + x) * C + c], ranges[(size_t)c]);
                 atlas[(size_t)(ty + y) * cols * W + tx + x] = (uint8_t)(t * 255.0f + 0.5f);
             }
     }
@@ -342,7 +343,7 @@ void panel_feature_maps() {
     ImGui::SliderInt("tile px", &a.tile, 16, 160);
     ImGui::SameLine();
     ImGui::SetNextItemWidth(110);
-    if (ImGui::Combo("colormap", &a.cmap, kColormaps, kNumColormaps)) app_request_view();
+    if (colormap_combo("colormap")) app_request_view();
     const std::vector<float>* hw = weights_for_layer(a.act_layer);
     if (!hw) ImGui::BeginDisabled();
     ImGui::Checkbox("sort by Grad-CAM weight", &a.sort_by_weight);
@@ -433,22 +434,44 @@ void heat_view(const AppHeat& h, float s, const char* caption) {
 void normalise_strip() {
     App& a = g_app;
     a.strip_dirty = false;
-    float lo = INFINITY, hi = -INFINITY;
-    for (const AppHeat& h : a.strip)
-        for (float v : h.map) lo = std::min(lo, v), hi = std::max(hi, v);
-    const float range = hi - lo, inv = range > 1e-12f * std::max(1.0f, std::fabs(hi)) ? 1.0f / range : 0.0f;
+    cnnlens::Range all;
+    for (const AppHeat& h : a.strip) {
+        const cnnlens::Range r = cnnlens::value_range(h.map.data(), h.map.size());
+        all.lo = std::min(all.lo, r.lo), all.hi = std::max(all.hi, r.hi);
+    }
     for (AppHeat& h : a.strip) {
         std::vector<uint8_t> u8(h.map.size());
-        for (size_t i = 0; i < u8.size(); i++) u8[i] = (uint8_t)(std::min(1.0f, std::max(0.0f, (h.map[i] - lo) * inv)) * 255.0f + 0.5f);
+        for (size_t i = 0; i < u8.size(); i++) u8[i] = (uint8_t)(cnnlens::scale01(h.map[i], all) * 255.0f + 0.5f);
         h.tex = gpu_texture_r8(h.tex, h.w, h.h, u8.data(), true);
     }
 }
 
-int last_conv() {
-    int k = -1;
+int layer_named(const std::string& name) {
     for (size_t i = 0; i < g_app.layers.size(); i++)
-        if (g_app.layers[i].kind == "conv") k = (int)i;
-    return k;
+        if (g_app.layers[i].name == name) return (int)i;
+    return -1;
+}
+
+// The model's methods (the core's table): those it cannot run are shown disabled, with the reason.
+bool method_combo(const char* label) {
+    App& a = g_app;
+    const AppMethod* cur = app_method(a.method);
+    bool changed = false;
+    if (ImGui::BeginCombo(label, cur ? cur->label.c_str() : a.method.c_str())) {
+        for (const AppMethod& m : a.methods) {
+            const bool off = !m.unavailable.empty();
+            if (off) ImGui::BeginDisabled();
+            if (ImGui::Selectable(m.label.c_str(), m.name == a.method)) {
+                a.method = m.name, changed = true;
+                if (m.head_input_only) a.cam_layer = layer_named(a.last_conv);   // CAM exists at one layer only
+            }
+            if (off) ImGui::EndDisabled();
+            if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+                ImGui::SetTooltip("%s", off ? m.unavailable.c_str() : m.about.c_str());
+        }
+        ImGui::EndCombo();
+    }
+    return changed;
 }
 
 void panel_where() {
@@ -457,23 +480,11 @@ void panel_where() {
         ImGui::TextDisabled("Loading the model...");
         return;
     }
-    if (!a.explain_available) {
-        ImGui::TextWrapped("Grad-CAM needs the network's backward pass, which this build does not include yet "
-                           "(issue 3). Feature maps and predictions work.");
-        return;
-    }
     const float w = ImGui::GetContentRegionAvail().x;
     const float cw = std::min(220.0f, w * 0.45f);
     bool changed = false;
     ImGui::SetNextItemWidth(cw);
-    if (ImGui::Combo("method", &a.method, kMethods, kNumMethods)) {
-        changed = true;
-        if (a.method == 3) a.cam_layer = last_conv();   // CAM exists at the last conv only
-    }
-    if (a.method == 3 && a.head != "gap") {
-        ImGui::SameLine();
-        ImGui::TextDisabled("(needs a gap-head model)");
-    }
+    changed |= method_combo("method");
     if (w > 560) ImGui::SameLine();
     ImGui::SetNextItemWidth(cw);
     changed |= layer_combo("layer##cam", a.cam_layer, true);
@@ -498,7 +509,7 @@ void panel_where() {
         ImGui::EndCombo();
     }
     ImGui::SetNextItemWidth(cw);
-    if (ImGui::Combo("colormap##cam", &a.cmap, kColormaps, kNumColormaps)) changed = true;
+    if (colormap_combo("colormap##cam")) changed = true;
     if (w > 560) ImGui::SameLine();
     ImGui::SetNextItemWidth(cw);
     ImGui::SliderFloat("overlay alpha", &a.alpha, 0.0f, 1.0f, "%.2f");
@@ -523,7 +534,9 @@ void panel_where() {
     for (int i = 0; i < n; i++) {
         const AppHeat& h = a.heats[(size_t)i];
         if (i && per_row > 1) ImGui::SameLine();
-        heat_view(h, s, fmt("%s of %s at %s", h.method.c_str(), class_text(h.cls).c_str(), h.layer.c_str()).c_str());
+        const AppMethod* m = app_method(h.method);
+        heat_view(h, s, fmt("%s of %s at %s", m ? m->label.c_str() : h.method.c_str(), class_text(h.cls).c_str(),
+                            h.layer.c_str()).c_str());
     }
     if (a.guided && a.guided_side) {
         static const char* captions[2] = {"guided Grad-CAM", "guided backprop (grey: no effect)"};
@@ -569,11 +582,11 @@ void panel_model() {
     if (ImGui::InputText("##wurl", a.weights_url, sizeof a.weights_url)) a.weights_size = -1;
     if (ImGui::Button("Check size")) {
         a.weights_size = -2;
-        app_request("{\"op\":\"headWeights\",\"url\":" + json_escape(a.weights_url) + "}");
+        app_request("{\"op\":\"headWeights\",\"url\":" + json_quote(a.weights_url) + "}");
     }
     ImGui::SameLine();
     if (a.busy) ImGui::BeginDisabled();
-    if (ImGui::Button("Download and load")) app_request("{\"op\":\"weightsUrl\",\"url\":" + json_escape(a.weights_url) + "}");
+    if (ImGui::Button("Download and load")) app_request("{\"op\":\"weightsUrl\",\"url\":" + json_quote(a.weights_url) + "}");
     if (a.busy) ImGui::EndDisabled();
     ImGui::SameLine();
     if (a.weights_size == -2) ImGui::TextDisabled("asking...");
@@ -634,50 +647,14 @@ extern "C" {
 // Opens a tab (or, in the wide layout, scrolls the left column) on the next frame; for tests.
 EMSCRIPTEN_KEEPALIVE void ui_select_tab(const char* name) { g_select_tab = name ? name : ""; }
 EMSCRIPTEN_KEEPALIVE const char* ui_open_tab() { return g_open_tab.c_str(); }
-// A class by index, name or WordNet id (as `cnnlens explain --class`); -3 if none.
+// A class by index, name or WordNet id (as `cnnlens explain --class`); -1 if none.
 EMSCRIPTEN_KEEPALIVE int ui_class_find(const char* q) {
-    std::string s = q ? q : "";
-    char* end = nullptr;
-    long v = std::strtol(s.c_str(), &end, 10);
-    if (!s.empty() && !*end) return v >= 0 && v < g_app.num_classes ? (int)v : -3;
-    for (size_t i = 0; i < g_app.class_names.size(); i++)
-        if (strcasecmp(g_app.class_names[i].c_str(), s.c_str()) == 0) return (int)i;
-    if (g_app.num_classes == cnnlens::kImageNetNumClasses) {
-        int i = cnnlens::imagenet_find(s);
-        return i >= 0 ? i : -3;
-    }
-    return -3;
+    return cnnlens::class_find(g_app.class_names, g_app.num_classes, q ? q : "");
 }
 }
 
 std::string class_label(int index) {
-    if (index < 0) return "";
-    if (index < (int)g_app.class_names.size()) return g_app.class_names[(size_t)index];
-    if (g_app.num_classes == cnnlens::kImageNetNumClasses) return cnnlens::imagenet_classes()[index].name;
-    return fmt("class %d", index);
-}
-
-int class_search(const std::string& q, int num_classes, std::vector<int>& out, int max_out) {
-    std::string lq;
-    for (char c : q) lq += (char)std::tolower((unsigned char)c);
-    while (!lq.empty() && lq.back() == ' ') lq.pop_back();
-    int total = 0;
-    char* end = nullptr;
-    long v = std::strtol(lq.c_str(), &end, 10);
-    if (!lq.empty() && !*end) {
-        if (v >= 0 && v < num_classes) out.push_back((int)v), total = 1;
-        return total;
-    }
-    for (int i = 0; i < num_classes; i++) {
-        std::string name = class_label(i), wnid;
-        if (num_classes == cnnlens::kImageNetNumClasses) wnid = cnnlens::imagenet_classes()[i].wnid;
-        for (char& c : name) c = (char)std::tolower((unsigned char)c);
-        if (name.find(lq) != std::string::npos || (!wnid.empty() && wnid.find(lq) == 0)) {
-            if ((int)out.size() < max_out) out.push_back(i);
-            total++;
-        }
-    }
-    return total;
+    return index < 0 ? std::string() : cnnlens::class_name(g_app.class_names, g_app.num_classes, index);
 }
 
 void app_draw() {

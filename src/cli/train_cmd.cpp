@@ -1,5 +1,5 @@
-// train_cmd.cpp: `cnnlens train`, `eval` and `samples` (issue 5), the command-line face of
-// src/train/. main.cpp's command table points here.
+// train_cmd.cpp: `cnnlens train`, `eval` and `samples`, the command-line face of src/train/.
+// main.cpp's command table points here.
 //
 //   cnnlens train --out fmnist.safetensors [--cfg 32,32,M,64,64,M,128,128] [--epochs 20] ...
 //   cnnlens eval  [--weights fmnist.safetensors]     test accuracy + confusion matrix + CAM check
@@ -17,8 +17,10 @@
 #include <map>
 #include <string>
 
-#include "core/error.h"
 #include "cli/cli.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/json.h"
 #include "io/idx.h"
 #include "io/image.h"
 #include "io/safetensors_write.h"
@@ -32,35 +34,11 @@ namespace cnnlens {
 
 namespace {
 
-std::string arg(Args& a, const char* k, const char* def) {
-    auto it = a.find(k);
-    return it == a.end() ? def : it->second;
-}
-double arg_num(Args& a, const char* k, double def, double lo, double hi) {
-    auto it = a.find(k);
-    if (it == a.end()) return def;
-    char* end = nullptr;
-    double v = std::strtod(it->second.c_str(), &end);
-    if (*end || !(v >= lo && v <= hi)) fail("--%s must be a number in [%g, %g], got '%s'", k, lo, hi, it->second.c_str());
-    return v;
-}
-int arg_int(Args& a, const char* k, int def, int lo, int hi) {
-    double v = arg_num(a, k, def, lo, hi);
-    if (v != std::floor(v)) fail("--%s must be an integer", k);
-    return (int)v;
-}
-
-void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
-    FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) fail("cannot write '%s'", path.c_str());
-    size_t n = std::fwrite(bytes.data(), 1, bytes.size(), f);
-    if (std::fclose(f) != 0 || n != bytes.size()) fail("cannot write '%s'", path.c_str());
-}
-
 std::string class_names_json() {
-    std::string s = "[";
-    for (int k = 0; k < 10; k++) s += (k ? "," : "") + json_quote(kFashionMnistClasses[k]);
-    return s + "]";
+    JsonWriter j;
+    j.begin_array();
+    for (const char* name : kFashionMnistClasses) j.value(name);
+    return j.end_array().str();
 }
 
 void print_confusion(const std::vector<int>& conf, const VggArch& arch) {
@@ -85,11 +63,11 @@ int cmd_train(Args& a) {
     c.net.batch_norm = arg_int(a, "bn", 1, 0, 1) == 1;
     c.epochs = arg_int(a, "epochs", 20, 1, 100000);
     c.batch = arg_int(a, "batch", 128, 1, 65536);
-    c.opt.kind = arg(a, "opt", "sgd");
-    c.opt.lr = arg_num(a, "lr", c.opt.kind == "adam" ? 1e-3 : 0.05, 0, 100);
+    c.opt.kind = optim_parse(arg(a, "opt", "sgd"));
+    c.opt.lr = arg_num(a, "lr", c.opt.kind == OptimKind::Adam ? 1e-3 : 0.05, 0, 100);
     c.opt.momentum = arg_num(a, "momentum", 0.9, 0, 1);
     c.opt.weight_decay = arg_num(a, "wd", 5e-4, 0, 1);
-    c.schedule = arg(a, "schedule", "cosine");
+    c.schedule = schedule_parse(arg(a, "schedule", "cosine"));
     c.warmup_epochs = arg_num(a, "warmup", 0, 0, 1000);
     c.step_epochs = arg_int(a, "step-epochs", 10, 1, 100000);
     c.seed = (uint64_t)arg_num(a, "seed", 1, 0, 9007199254740992.0);
@@ -103,9 +81,6 @@ int cmd_train(Args& a) {
     c.state_path = arg(a, "state", "");
     const std::string dir = arg(a, "data", kFashionMnistDir), out = arg(a, "out", "");
     if (out.empty() && !c.max_steps) fail("missing --out FILE.safetensors (see --help)");
-    if (c.schedule != "cosine" && c.schedule != "step" && c.schedule != "const")
-        fail("unknown --schedule '%s' (cosine, step or const)", c.schedule.c_str());
-    if (c.opt.kind != "sgd" && c.opt.kind != "adam") fail("unknown --opt '%s' (sgd or adam)", c.opt.kind.c_str());
 
     IdxDataset train = fashion_mnist_load(dir, "train"), test = fashion_mnist_load(dir, "test");
     FILE* logf = nullptr;
@@ -121,17 +96,15 @@ int cmd_train(Args& a) {
         if (logf && line.compare(0, 5, "epoch") == 0) { std::fprintf(logf, "%s\n", line.c_str()); std::fflush(logf); }
     };
     TrainNet probe(c.net, c.seed);
-    VggArch shown;
-    shown.cfg = c.net.cfg;
     log(strformat("training %s%s on %d images (%d test), %zu parameters, batch %d, %d epochs, %s lr %g, %s schedule, "
-                  "seed %llu, %d thread(s)", shown.cfg_string().c_str(), c.net.batch_norm ? " + batch norm" : "",
+                  "seed %llu, %d thread(s)", cfg_string(c.net.cfg).c_str(), c.net.batch_norm ? " + batch norm" : "",
                   c.subset ? std::min(c.subset, train.n) : train.n, test.n, probe.params.size(), c.batch, c.epochs,
-                  c.opt.kind.c_str(), c.opt.lr, c.schedule.c_str(), (unsigned long long)c.seed, c.threads));
+                  optim_name(c.opt.kind), c.opt.lr, schedule_name(c.schedule), (unsigned long long)c.seed, c.threads));
     TrainResult r = train_run(c, train, &test, log);
     if (logf) {
         std::fclose(logf);
         std::string text = "# " + command + "\n" + r.log;
-        write_file(a["log"], std::vector<uint8_t>(text.begin(), text.end()));
+        write_file(a["log"], text);
     }
     const long steps = (long)r.step_losses.size();   // this run's (a resumed run did the others before)
     std::printf("%ld steps in %.1f s: %.2f ms per step, %.1f s per epoch of %d images\n", steps, r.seconds,
@@ -191,7 +164,8 @@ int cmd_samples(Args& a) {
     const int per = arg_int(a, "per-class", 3, 1, 1000);
     IdxDataset d = fashion_mnist_load(dir, "test");
     int count[10] = {}, written = 0;
-    std::string index = "[";
+    JsonWriter index;
+    index.begin_array();
     for (int c = 0; c < 10; c++)   // class by class, in test-set order
         for (int i = 0; i < d.n && count[c] < per; i++) {
             if (d.labels[(size_t)i] != c) continue;
@@ -200,13 +174,11 @@ int cmd_samples(Args& a) {
                 if (!std::isalnum((unsigned char)ch)) ch = '-';
             std::string file = strformat("%d-%s-test%05d.png", c, slug.c_str(), i);
             png_write(out + "/" + file, d.cols, d.rows, 1, d.image(i));
-            index += strformat("%s\n{\"name\":%s,\"file\":%s}", written ? "," : "",
-                               json_quote(strformat("%s (test image %d)", kFashionMnistClasses[c], i)).c_str(),
-                               json_quote(file).c_str());
+            index.begin_object().field("name", strformat("%s (test image %d)", kFashionMnistClasses[c], i))
+                .field("file", file).end_object();
             count[c]++, written++;
         }
-    index += "\n]\n";
-    write_file(out + "/index.json", std::vector<uint8_t>(index.begin(), index.end()));
+    write_file(out + "/index.json", index.end_array().str() + "\n");
     std::printf("wrote %d test images (%d per class) and index.json to %s\n", written, per, out.c_str());
     return 0;
 }

@@ -8,11 +8,9 @@
 namespace cnnlens {
 
 Colormap colormap_parse(const std::string& n) {
-    if (n == "viridis") return Colormap::Viridis;
-    if (n == "inferno") return Colormap::Inferno;
-    if (n == "turbo") return Colormap::Turbo;
-    if (n == "jet") return Colormap::Jet;
-    if (n == "grey" || n == "gray") return Colormap::Grey;
+    for (Colormap c : kColormaps)
+        if (n == colormap_name(c)) return c;
+    if (n == "gray") return Colormap::Grey;
     fail("unknown colormap '%s' (viridis, inferno, turbo, jet, grey)", n.c_str());
 }
 
@@ -110,16 +108,41 @@ void colormap_rgb(Colormap cm, float t, uint8_t rgb[3]) {
     for (int k = 0; k < 3; k++) rgb[k] = (uint8_t)std::lround(std::clamp(f[k], 0.0f, 1.0f) * 255.0f);
 }
 
-void normalize01(const float* in, size_t n, float* out) {
-    float lo = INFINITY, hi = -INFINITY;
+Range value_range(const float* x, size_t n) {
+    Range r;
     for (size_t i = 0; i < n; i++)
-        if (std::isfinite(in[i])) lo = std::min(lo, in[i]), hi = std::max(hi, in[i]);
-    const float range = hi - lo;
-    for (size_t i = 0; i < n; i++)
-        out[i] = std::isfinite(in[i]) && range > 1e-12f * std::max(1.0f, std::fabs(hi)) ? (in[i] - lo) / range : 0.0f;
+        if (std::isfinite(x[i])) r.lo = std::min(r.lo, x[i]), r.hi = std::max(r.hi, x[i]);
+    return r;
 }
 
-RgbImage feature_grid(const float* hwc, int H, int W, int C, const std::vector<int>& channels, int cols, int tile,
+float scale01(float x, Range r) {
+    const float range = r.hi - r.lo;
+    if (!std::isfinite(x) || !(range > 1e-12f * std::max(1.0f, std::fabs(r.hi)))) return 0.0f;
+    return std::clamp((x - r.lo) / range, 0.0f, 1.0f);
+}
+
+void normalize01(const float* in, size_t n, float* out) {
+    const Range r = value_range(in, n);
+    for (size_t i = 0; i < n; i++) out[i] = scale01(in[i], r);
+}
+
+std::vector<Range> channel_ranges(const float* hwc, size_t HW, int C, NormScope scope, Range network) {
+    std::vector<Range> r((size_t)C);
+    for (size_t p = 0; p < HW; p++)
+        for (int c = 0; c < C; c++) {
+            const float v = hwc[p * C + c];
+            if (std::isfinite(v)) r[(size_t)c].lo = std::min(r[(size_t)c].lo, v), r[(size_t)c].hi = std::max(r[(size_t)c].hi, v);
+        }
+    if (scope == NormScope::Channel) return r;
+    Range all = network;
+    if (scope == NormScope::Layer) {
+        all = Range();
+        for (const Range& x : r) all.lo = std::min(all.lo, x.lo), all.hi = std::max(all.hi, x.hi);
+    }
+    return std::vector<Range>((size_t)C, all);
+}
+
+Image feature_grid(const float* hwc, int H, int W, int C, const std::vector<int>& channels, int cols, int tile,
                       Colormap cmap) {
     const int n = (int)channels.size();
     cols = std::max(1, std::min(cols, n));
@@ -128,21 +151,20 @@ RgbImage feature_grid(const float* hwc, int H, int W, int C, const std::vector<i
     const int big = std::max(H, W);
     const double scale = big <= tile ? std::max(1, tile / big) : (double)tile / big;
     const int th = std::max(1, (int)(H * scale)), tw = std::max(1, (int)(W * scale)), gap = 2;
-    RgbImage img;
+    Image img;
     img.width = cols * tw + (cols + 1) * gap;
     img.height = rows * th + (rows + 1) * gap;
     img.rgb.assign((size_t)img.width * img.height * 3, 255);
-    std::vector<float> ch((size_t)H * W), norm((size_t)H * W);
+    const std::vector<Range> ranges = channel_ranges(hwc, (size_t)H * W, C, NormScope::Channel);
     for (int k = 0; k < n; k++) {
         int c = channels[(size_t)k];
         CNN_ASSERT(c >= 0 && c < C);
-        for (size_t p = 0; p < (size_t)H * W; p++) ch[p] = hwc[p * C + c];
-        normalize01(ch.data(), ch.size(), norm.data());
         int x0 = gap + (k % cols) * (tw + gap), y0 = gap + (k / cols) * (th + gap);
         for (int y = 0; y < th; y++)
-            for (int x = 0; x < tw; x++)
-                colormap_rgb(cmap, norm[(size_t)std::min(H - 1, (int)(y / scale)) * W + std::min(W - 1, (int)(x / scale))],
-                             &img.rgb[((size_t)(y0 + y) * img.width + x0 + x) * 3]);
+            for (int x = 0; x < tw; x++) {
+                const size_t p = (size_t)std::min(H - 1, (int)(y / scale)) * W + std::min(W - 1, (int)(x / scale));
+                colormap_rgb(cmap, scale01(hwc[p * C + c], ranges[(size_t)c]), &img.rgb[((size_t)(y0 + y) * img.width + x0 + x) * 3]);
+            }
     }
     return img;
 }

@@ -136,7 +136,7 @@ Image overlay(const Image& img, const float* map01, Colormap cmap, float alpha) 
     return out;
 }
 
-RgbImage filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap cmap, float alpha, int cols, int gap,
+Image filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap cmap, float alpha, int cols, int gap,
                    bool with_image) {
     const int W = img.width, H = img.height, n = (int)maps.size() + (with_image ? 1 : 0);
     if (W <= 0 || H <= 0) fail("filmstrip: empty image");
@@ -151,7 +151,7 @@ RgbImage filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap c
     gap = std::max(gap, 0);
     cols = cols <= 0 ? n : std::min(cols, n);
     const int rows = (n + cols - 1) / cols;
-    RgbImage fig;
+    Image fig;
     fig.width = cols * W + (cols + 1) * gap;
     fig.height = rows * H + (rows + 1) * gap;
     fig.rgb.assign((size_t)fig.width * fig.height * 3, 255);

@@ -79,7 +79,7 @@ struct MapRef {
 // the tiles are comparable: e.g. Grad-CAM of every conv layer) and overlaid on the image
 // (overlay). Tiles are laid out `cols` per row (0 = all in one row), separated and framed by
 // `gap` white pixels.
-RgbImage filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap cmap, float alpha = 0.5f,
+Image filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap cmap, float alpha = 0.5f,
                    int cols = 0, int gap = 4, bool with_image = true);
 
 // The indices of the n largest weights (e.g. Grad-CAM alphas), by weight descending; ties keep

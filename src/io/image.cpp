@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "core/file.h"
 
 namespace cnnlens {
 
@@ -239,16 +240,7 @@ Image image_decode(const uint8_t* data, size_t size) {
 }
 
 Image image_load(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) fail("cannot open image '%s': %s", path.c_str(), std::strerror(errno));
-    std::vector<uint8_t> buf;
-    uint8_t chunk[65536];
-    size_t got = 0;
-    while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
-    const bool bad = std::ferror(f) != 0;
-    const int err = errno;
-    std::fclose(f);
-    if (bad) fail("cannot read image '%s': %s", path.c_str(), std::strerror(err));
+    const std::vector<uint8_t> buf = read_file(path, "image");
     try {
         return image_decode(buf.data(), buf.size());
     } catch (const Error& e) {
@@ -598,13 +590,7 @@ std::vector<uint8_t> png_encode(int w, int h, int channels, const uint8_t* pixel
 }
 
 void png_write(const std::string& path, int w, int h, int channels, const uint8_t* pixels) {
-    const std::vector<uint8_t> png = png_encode(w, h, channels, pixels);
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) fail("cannot write '%s': %s", path.c_str(), std::strerror(errno));
-    const bool ok = std::fwrite(png.data(), 1, png.size(), f) == png.size();
-    const int err = errno;
-    if (std::fclose(f) != 0 || !ok)
-        fail("cannot write '%s': %s", path.c_str(), std::strerror(ok ? errno : err));
+    write_file(path, png_encode(w, h, channels, pixels));
 }
 
 }  // namespace cnnlens

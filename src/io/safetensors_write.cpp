@@ -3,42 +3,30 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace cnnlens {
 
-std::string json_quote(const std::string& s) {
-    std::string o = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') o += '\\', o += (char)c;
-        else if (c < 0x20) o += strformat("\\u%04x", c);
-        else o += (char)c;
-    }
-    return o + "\"";
-}
-
 std::vector<uint8_t> safetensors_serialize(const std::vector<SafetensorsEntry>& tensors,
                                            const std::map<std::string, std::string>& metadata) {
-    std::string h = "{";
+    JsonWriter j;
+    j.begin_object();
     if (!metadata.empty()) {
-        h += "\"__metadata__\":{";
-        bool first = true;
-        for (const auto& [k, v] : metadata) {
-            h += (first ? "" : ",") + json_quote(k) + ":" + json_quote(v);
-            first = false;
-        }
-        h += "}";
+        j.key("__metadata__").begin_object();
+        for (const auto& [k, v] : metadata) j.field(k, v);
+        j.end_object();
     }
     size_t off = 0;
     for (const SafetensorsEntry& t : tensors) {
         size_t n = 1;
         for (int64_t d : t.shape) n *= (size_t)d;
         CNN_ASSERT(n == t.data.size());
-        h += (h.size() > 1 ? "," : "") + json_quote(t.name) + ":{\"dtype\":\"F32\",\"shape\":[";
-        for (size_t i = 0; i < t.shape.size(); i++) h += (i ? "," : "") + std::to_string(t.shape[i]);
-        h += strformat("],\"data_offsets\":[%zu,%zu]}", off, off + n * 4);
+        j.key(t.name).begin_object().field("dtype", "F32").key("shape").begin_array();
+        for (int64_t d : t.shape) j.value(d);
+        j.end_array().key("data_offsets").begin_array().value((int64_t)off).value((int64_t)(off + n * 4)).end_array().end_object();
         off += n * 4;
     }
-    h += "}";
+    std::string h = j.end_object().str();
     while (h.size() % 8) h += ' ';
     std::vector<uint8_t> out(8 + h.size() + off);
     uint64_t hl = h.size();

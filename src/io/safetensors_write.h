@@ -18,7 +18,4 @@ struct SafetensorsEntry {
 std::vector<uint8_t> safetensors_serialize(const std::vector<SafetensorsEntry>& tensors,
                                            const std::map<std::string, std::string>& metadata);
 
-// JSON string literal with quotes and escapes ("a\"b").
-std::string json_quote(const std::string& s);
-
 }  // namespace cnnlens

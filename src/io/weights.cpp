@@ -31,22 +31,5 @@ TensorFile load_weights(const uint8_t* data, size_t size) {
          data[0], size > 1 ? data[1] : 0, size > 2 ? data[2] : 0, size > 3 ? data[3] : 0);
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) fail("cannot open '%s': %s", path.c_str(), std::strerror(errno));
-    std::vector<uint8_t> buf;
-    if (std::fseek(f, 0, SEEK_END) == 0) {
-        long n = std::ftell(f);
-        if (n > 0) buf.reserve((size_t)n);
-        std::fseek(f, 0, SEEK_SET);
-    }
-    uint8_t chunk[1 << 16];
-    size_t got;
-    while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
-    bool err = std::ferror(f);
-    std::fclose(f);
-    if (err) fail("error reading '%s'", path.c_str());
-    return buf;
-}
 
 }  // namespace cnnlens

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file.h"   // read_file
 #include "io/tensor_file.h"
 
 namespace cnnlens {
@@ -17,7 +18,5 @@ std::string weights_sniff(const uint8_t* data, size_t size);
 // Parses a whole weight file held in memory (which must outlive the result).
 TensorFile load_weights(const uint8_t* data, size_t size);
 
-// Reads a whole file; throws Error naming the path if it cannot.
-std::vector<uint8_t> read_file(const std::string& path);
 
 }  // namespace cnnlens

@@ -1,9 +1,11 @@
 #include "model/predict.h"
 
+#include <strings.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
-#include <strings.h>
 
 #include "core/error.h"
 #include "io/imagenet_labels.h"
@@ -11,22 +13,23 @@
 
 namespace cnnlens {
 
-std::unique_ptr<Vgg> vgg_load(const uint8_t* data, size_t size, const ArchOverrides& ov, int image_side) {
-    TensorFile tf = load_weights(data, size);
-    VggArch arch = vgg_infer_arch(tf, ov, image_side);
-    return std::make_unique<Vgg>(arch, tf);
+std::unique_ptr<Vgg> vgg_load(std::shared_ptr<std::vector<uint8_t>> file, const ArchOverrides& ov, int image_side) {
+    TensorFile tf = load_weights(file->data(), file->size());
+    return std::make_unique<Vgg>(vgg_params(tf, ov, image_side, std::move(file)));
 }
 
 std::unique_ptr<Vgg> vgg_load(std::vector<uint8_t>&& bytes, const ArchOverrides& ov, int image_side) {
-    auto file = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
-    TensorFile tf = load_weights(file->data(), file->size());
-    VggArch arch = vgg_infer_arch(tf, ov, image_side);
-    return std::make_unique<Vgg>(arch, tf, file);
+    return vgg_load(std::make_shared<std::vector<uint8_t>>(std::move(bytes)), ov, image_side);
+}
+
+std::unique_ptr<Vgg> vgg_load(const uint8_t* data, size_t size, const ArchOverrides& ov, int image_side) {
+    TensorFile tf = load_weights(data, size);
+    return std::make_unique<Vgg>(vgg_params(tf, ov, image_side));
 }
 
 ResizeMode default_resize(const VggArch& arch) {
     if (arch.in_channels == 1) return ResizeMode::Object;
-    return arch.layout == "keras" ? ResizeMode::Squash : ResizeMode::CropTorchvision;
+    return arch.layout == Layout::Keras ? ResizeMode::Squash : ResizeMode::CropTorchvision;
 }
 
 std::vector<float> prepare_input(const Image& img, const VggArch& arch, ResizeMode mode, Preprocess pre) {
@@ -39,6 +42,14 @@ std::vector<float> prepare_input(const Image& img, const VggArch& arch, ResizeMo
     if (pre == Preprocess::MeanStd) image_preprocess_grey(fit, arch.mean, arch.std, x.data());
     else image_preprocess(fit, pre, x.data());
     return x;
+}
+
+std::vector<float> input_nchw(const float* hwc, int side, int channels) {
+    const size_t plane = (size_t)side * side;
+    std::vector<float> out(plane * channels);
+    for (int c = 0; c < channels; c++)
+        for (size_t p = 0; p < plane; p++) out[c * plane + p] = hwc[p * channels + c];
+    return out;
 }
 
 std::vector<Prediction> top_k(const float* logits, int n, int k) {
@@ -58,20 +69,52 @@ std::vector<Prediction> top_k(const float* logits, int n, int k) {
     return out;
 }
 
-std::string class_name(const VggArch& arch, int index) {
-    if (index >= 0 && index < (int)arch.class_names.size()) return arch.class_names[(size_t)index];
-    if (arch.num_classes == 1000 && index >= 0 && index < 1000) return imagenet_classes()[index].name;
+static bool imagenet_head(const std::vector<std::string>& names, int n) { return names.empty() && n == kImageNetNumClasses; }
+
+std::string class_name(const std::vector<std::string>& names, int n, int index) {
+    if (index >= 0 && index < (int)names.size()) return names[(size_t)index];
+    if (imagenet_head(names, n) && index >= 0 && index < n) return imagenet_classes()[index].name;
     return "class " + std::to_string(index);
 }
 
-int class_find(const VggArch& arch, const std::string& q) {
+// An index: digits only.
+static bool as_index(const std::string& q, long* v) {
     char* end = nullptr;
-    long v = std::strtol(q.c_str(), &end, 10);
-    if (!q.empty() && !*end) return v >= 0 && v < arch.num_classes ? (int)v : -1;
-    for (size_t i = 0; i < arch.class_names.size(); i++)
-        if (strcasecmp(arch.class_names[i].c_str(), q.c_str()) == 0) return (int)i;
-    if (arch.num_classes == 1000) return imagenet_find(q);
+    *v = std::strtol(q.c_str(), &end, 10);
+    return !q.empty() && std::isdigit((unsigned char)q[0]) && !*end;
+}
+
+int class_find(const std::vector<std::string>& names, int n, const std::string& q) {
+    long v;
+    if (as_index(q, &v)) return v >= 0 && v < n ? (int)v : -1;
+    for (size_t i = 0; i < names.size(); i++)
+        if (strcasecmp(names[i].c_str(), q.c_str()) == 0) return (int)i;
+    if (imagenet_head(names, n)) return imagenet_find(q);
     return -1;
+}
+
+int class_search(const std::vector<std::string>& names, int n, const std::string& query, std::vector<int>& out,
+                 int max_out) {
+    std::string q;
+    for (char c : query) q += (char)std::tolower((unsigned char)c);
+    while (!q.empty() && q.back() == ' ') q.pop_back();
+    long v;
+    if (as_index(q, &v)) {
+        if (v < 0 || v >= n) return 0;
+        if (max_out > 0) out.push_back((int)v);
+        return 1;
+    }
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        std::string name = class_name(names, n, i);
+        for (char& c : name) c = (char)std::tolower((unsigned char)c);
+        const bool wnid = imagenet_head(names, n) && std::string(imagenet_classes()[i].wnid).rfind(q, 0) == 0;
+        if (name.find(q) != std::string::npos || wnid) {
+            if ((int)out.size() < max_out) out.push_back(i);
+            total++;
+        }
+    }
+    return total;
 }
 
 }  // namespace cnnlens

@@ -1,5 +1,5 @@
 // predict.h: the steps every front end shares: weights -> network, image -> input, logits ->
-// top-k with names. The CLI and the web app are thin layers over these.
+// top-k with names, class names and search. The CLI and the web app are thin layers over these.
 #pragma once
 #include <memory>
 #include <string>
@@ -10,18 +10,23 @@
 
 namespace cnnlens {
 
-// Builds the network from a weight file held in memory (see vgg_infer_arch for ov and
-// image_side). The bytes may be freed afterwards.
-std::unique_ptr<Vgg> vgg_load(const uint8_t* data, size_t size, const ArchOverrides& ov = {}, int image_side = 0);
-// The same, taking the file's bytes over: float32 fully connected weights are used in place.
+// Builds the network from a weight file held in memory: parsed once, the architecture inferred
+// once (model/vgg_file.h: ov, image_side), the operators packed. The file's bytes are handed
+// over: float32 fully connected weights are used in place in them.
+std::unique_ptr<Vgg> vgg_load(std::shared_ptr<std::vector<uint8_t>> file, const ArchOverrides& ov = {},
+                              int image_side = 0);
 std::unique_ptr<Vgg> vgg_load(std::vector<uint8_t>&& bytes, const ArchOverrides& ov = {}, int image_side = 0);
+// A copy of the bytes is used (they may be freed afterwards).
+std::unique_ptr<Vgg> vgg_load(const uint8_t* data, size_t size, const ArchOverrides& ov = {}, int image_side = 0);
 
 // The resize a weight source expects when the image is not already the input size:
-// Keras -> squash, torchvision/timm -> resize + centre crop.
+// greyscale models -> object fit, Keras -> squash, torchvision/timm -> resize + centre crop.
 ResizeMode default_resize(const VggArch& arch);
 
 // image -> input_size x input_size x in_channels floats (HWC), ready for Vgg::forward.
 std::vector<float> prepare_input(const Image& img, const VggArch& arch, ResizeMode mode, Preprocess pre);
+// The same in the oracle's layout, [in_channels][input_size][input_size] (input_nchw.npy).
+std::vector<float> input_nchw(const float* hwc, int side, int channels);
 
 struct Prediction {
     int index;
@@ -30,9 +35,16 @@ struct Prediction {
 // The k highest logits with their softmax probabilities (computed in double).
 std::vector<Prediction> top_k(const float* logits, int n, int k);
 
-// The metadata's class name, "tabby cat" for ImageNet-sized heads, "class 7" otherwise.
-std::string class_name(const VggArch& arch, int index);
-// Resolves a class given by index, name or WordNet id; -1 if unknown.
-int class_find(const VggArch& arch, const std::string& query);
+// Class names: the model's own (metadata), ImageNet's for 1000-class heads, else "class 7".
+// The UI, which has the names but no network, calls the same functions.
+std::string class_name(const std::vector<std::string>& names, int num_classes, int index);
+// A class given by index, name (any case) or WordNet id; -1 if unknown.
+int class_find(const std::vector<std::string>& names, int num_classes, const std::string& query);
+// Every class whose name contains the query (any case), or whose WordNet id starts with it, or
+// whose index it is: the first max_out in `out`, the total count returned.
+int class_search(const std::vector<std::string>& names, int num_classes, const std::string& query,
+                 std::vector<int>& out, int max_out);
+inline std::string class_name(const VggArch& a, int index) { return class_name(a.class_names, a.num_classes, index); }
+inline int class_find(const VggArch& a, const std::string& q) { return class_find(a.class_names, a.num_classes, q); }
 
 }  // namespace cnnlens

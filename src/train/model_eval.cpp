@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "explain/explain.h"
+#include "explain/methods.h"
 #include "model/predict.h"
 
 namespace cnnlens {
@@ -23,12 +24,9 @@ ModelEval eval_model(Vgg& net, const IdxDataset& d, int count) {
     ModelEval r;
     r.n = count > 0 ? std::min(count, d.n) : d.n;
     r.confusion.assign((size_t)K * K, 0);
-    // the layer the gap head pools: the last one before the dense layers
-    const LayerInfo* last = nullptr;
-    for (const LayerInfo& l : net.layers())
-        if (l.kind == LayerInfo::Conv || l.kind == LayerInfo::Pool) last = &l;
-    const bool gap = arch.head == Head::Gap && last;
-    std::vector<float> map, up((size_t)S * S);
+    const LayerInfo* last = &net.head_input();   // the layer the gap head pools (CAM's)
+    const bool gap = arch.head == Head::Gap;
+    std::vector<float> up((size_t)S * S);
     std::vector<uint8_t> mask((size_t)S * S);
     for (int i = 0; i < r.n; i++) {
         const uint8_t* px = d.image(i);
@@ -40,9 +38,8 @@ ModelEval eval_model(Vgg& net, const IdxDataset& d, int count) {
         r.correct += pred == label;
         r.confusion[(size_t)label * K + pred]++;
         if (!gap) continue;
-        map.assign((size_t)last->h * last->w, 0.0f);
-        cam(net.act(*last), last->h, last->w, last->c, net.dense().back().w.data() + (size_t)pred * last->c, map.data());
-        upsample_bilinear(map.data(), last->h, last->w, S, S, up.data());
+        const ExplainResult cam = explain(net, {Method::Cam, pred, last});
+        upsample_bilinear(cam.map.data(), cam.h, cam.w, S, S, up.data());
         size_t area = 0;
         for (size_t p = 0; p < mask.size(); p++) area += mask[p] = px[p] > 0;
         r.object_area += (double)area / mask.size();

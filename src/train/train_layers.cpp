@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/xnn.h"
 
 namespace cnnlens {
 
@@ -26,10 +27,6 @@ struct WeightGradJob {
     size_t P, chunk, nchunks;
     WeightGradScratch* s;
 };
-
-void check(xnn_status s, const char* what) {
-    if (s != xnn_status_success) fail("XNNPACK: %s failed (status %d)", what, (int)s);
-}
 
 // Rows p0 .. p0 + Pc of the flattened (n, h, w): im2col b [Pc][9 cin] and dz^T a [cout][Pc].
 void im2col_chunk(const WeightGradJob& J, size_t p0, size_t Pc, float* a, float* b) {
@@ -62,15 +59,15 @@ void weight_grad_group(void* ctx, size_t gi) {
         im2col_chunk(J, p0, Pc, g.a.data(), g.b.data());
         if (Pc != g.shaped) {
             size_t ws = 0, align = 0;
-            check(xnn_reshape_batch_matrix_multiply_nc_f32(g.op, 0, nullptr, nullptr, M, Pc, K9, &ws, &align, nullptr),
+            xnn_check(xnn_reshape_batch_matrix_multiply_nc_f32(g.op, 0, nullptr, nullptr, M, Pc, K9, &ws, &align, nullptr),
                   "reshape batch-matrix-multiply");
-            if (g.workspace.size() < ws + align + 64) g.workspace.resize(ws + align + 64);
+            g.workspace.reserve(ws + align);
             g.shaped = Pc;
         }
-        void* wsp = (void*)(((uintptr_t)g.workspace.data() + 63) & ~(uintptr_t)63);
+        void* wsp = g.workspace.data();
         float* out = ci == c0 ? g.sum.data() : g.c.data();
-        check(xnn_setup_batch_matrix_multiply_nc_f32(g.op, wsp, g.a.data(), g.b.data(), out), "setup batch-matrix-multiply");
-        check(xnn_run_operator(g.op, nullptr), "run batch-matrix-multiply");
+        xnn_check(xnn_setup_batch_matrix_multiply_nc_f32(g.op, wsp, g.a.data(), g.b.data(), out), "setup batch-matrix-multiply");
+        xnn_check(xnn_run_operator(g.op, nullptr), "run batch-matrix-multiply");
         if (ci != c0)
             for (size_t i = 0; i < M * K9; i++) g.sum[i] += g.c[i];
     }
@@ -175,10 +172,10 @@ void conv3x3_weight_grad(const float* x, const float* dz, int N, int H, int W, i
     }
 #endif
     if (s.groups.size() != (size_t)kGroups || !s.groups[0].op) {
-        check(xnn_initialize(nullptr), "xnn_initialize");
+        xnn_init();
         s.groups.resize(kGroups);
         for (auto& g : s.groups)
-            if (!g.op) check(xnn_create_batch_matrix_multiply_nc_f32(0, &g.op), "create batch-matrix-multiply");
+            if (!g.op) xnn_check(xnn_create_batch_matrix_multiply_nc_f32(0, &g.op), "create batch-matrix-multiply");
     }
     for (auto& g : s.groups) {
         g.a.resize((size_t)cout * chunk + 16);

@@ -12,8 +12,7 @@
 #include <cstdint>
 #include <vector>
 
-typedef struct pthreadpool* pthreadpool_t;
-typedef struct xnn_operator* xnn_operator_t;
+#include "core/xnn.h"
 
 namespace cnnlens {
 
@@ -60,7 +59,7 @@ struct WeightGradScratch {
     struct Group {
         std::vector<float> a, b, sum;   // dz^T chunk, im2col chunk, this group's partial dw
         std::vector<float> c;           // one chunk's product
-        std::vector<uint8_t> workspace;
+        XnnWorkspace workspace;
         xnn_operator_t op = nullptr;
         size_t shaped = 0;              // the K the operator was last reshaped for
     };

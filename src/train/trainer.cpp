@@ -1,7 +1,6 @@
 #include "train/trainer.h"
 
 #include <pthreadpool.h>
-#include <xnnpack.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,33 +9,26 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/xnn.h"
 #include "explain/explain.h"
 #include "io/idx.h"
 #include "io/safetensors.h"
 #include "io/safetensors_write.h"
 #include "io/weights.h"
 #include "model/layers.h"
+#include "model/vgg_file.h"
 
 namespace cnnlens {
 
 namespace {
-void xnn_check(xnn_status s, const char* what) {
-    if (s != xnn_status_success) fail("XNNPACK: %s failed (status %d)", what, (int)s);
-}
 const double kBnEps = 1e-5, kBnMomentum = 0.1;
 const size_t kSlack = 16;   // XNNPACK may read a little past the end of an input
 }  // namespace
 
-double Rng::normal() {
-    double u1 = uniform(), u2 = uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-}
-
 // ---------------------------------------------------------------------------- network
 
 TrainNet::TrainNet(const NetSpec& spec, uint64_t seed) : spec_(spec) {
-    xnn_check(xnn_initialize(nullptr), "xnn_initialize");
+    xnn_init();
     if (spec.cfg.empty() || spec.cfg[0] == 0) fail("the layer list must start with a conv");
     auto add = [&](const std::string& name, std::vector<int64_t> shape, bool decay) {
         ParamTensor t;
@@ -121,9 +113,8 @@ void TrainNet::conv(const float* w, const float* b, const float* x, int N, int H
     size_t ws = 0, align = 0, oh = 0, ow = 0;
     xnn_status st = xnn_reshape_convolution2d_nhwc_f32(op, (size_t)N, (size_t)H, (size_t)W, &ws, &align, &oh, &ow, pool_);
     if (st == xnn_status_success) {
-        if (workspace_.size() < ws + align + 64) workspace_.resize(ws + align + 64);
-        void* wsp = (void*)(((uintptr_t)workspace_.data() + 63) & ~(uintptr_t)63);
-        st = xnn_setup_convolution2d_nhwc_f32(op, wsp, x, y);
+        workspace_.reserve(ws + align);
+        st = xnn_setup_convolution2d_nhwc_f32(op, workspace_.data(), x, y);
         if (st == xnn_status_success) st = xnn_run_operator(op, pool_);
     }
     xnn_delete_operator(op);
@@ -299,26 +290,20 @@ void TrainNet::backward(const uint8_t* labels) {
 std::vector<uint8_t> TrainNet::export_safetensors(std::map<std::string, std::string> metadata) const {
     std::vector<SafetensorsEntry> out;
     int idx = 0;
-    std::string cfg;
     for (const Layer& l : layers_) {
-        cfg += (cfg.empty() ? "" : ",") + (l.pool ? std::string("M") : std::to_string(l.cout));
         if (l.pool) { idx++; continue; }
         const int co = l.cout, ci = l.cin;
         SafetensorsEntry w{strformat("features.%d.weight", idx), {co, ci, 3, 3}, std::vector<float>((size_t)co * ci * 9)};
         SafetensorsEntry b{strformat("features.%d.bias", idx), {co}, std::vector<float>((size_t)co)};
-        for (int o = 0; o < co; o++) {
-            double sc = 1, bias = spec_.batch_norm ? 0.0 : params[l.b + (size_t)o];
-            if (spec_.batch_norm) {   // eval-mode BN folded: w' = w g / sqrt(var + eps), b' = beta - mean g / sqrt(var + eps)
-                const double gm = params[l.gamma + (size_t)o], be = params[l.beta + (size_t)o];
-                const double m = running_mean[l.stats + (size_t)o], v = running_var[l.stats + (size_t)o];
-                sc = gm / std::sqrt(v + kBnEps);
-                bias = be - m * sc;
-            }
-            b.data[(size_t)o] = (float)bias;
+        std::vector<float> ohwi(params.begin() + (long)l.w, params.begin() + (long)(l.w + (size_t)co * 9 * ci));
+        if (spec_.batch_norm)   // eval-mode batch norm folded into the conv (the same function loading uses)
+            fold_batch_norm(ohwi.data(), b.data.data(), co, (size_t)9 * ci, &params[l.gamma], &params[l.beta],
+                            &running_mean[l.stats], &running_var[l.stats]);
+        else
+            b.data.assign(params.begin() + (long)l.b, params.begin() + (long)(l.b + (size_t)co));
+        for (int o = 0; o < co; o++)
             for (int t = 0; t < 9; t++)   // OHWI -> OIHW
-                for (int i = 0; i < ci; i++)
-                    w.data[((size_t)o * ci + i) * 9 + t] = (float)(params[l.w + ((size_t)o * 9 + t) * ci + i] * sc);
-        }
+                for (int i = 0; i < ci; i++) w.data[((size_t)o * ci + i) * 9 + t] = ohwi[((size_t)o * 9 + t) * ci + i];
         out.push_back(std::move(w));
         out.push_back(std::move(b));
         idx += 2;   // conv, ReLU (the BN modules are folded away)
@@ -326,7 +311,7 @@ std::vector<uint8_t> TrainNet::export_safetensors(std::map<std::string, std::str
     const int K = spec_.num_classes, C = C_last_;
     out.push_back({"classifier.0.weight", {K, C}, std::vector<float>(params.begin() + (long)fc_w_, params.begin() + (long)(fc_w_ + (size_t)K * C))});
     out.push_back({"classifier.0.bias", {K}, std::vector<float>(params.begin() + (long)fc_b_, params.begin() + (long)(fc_b_ + (size_t)K))});
-    metadata["cfg"] = cfg;
+    metadata["cfg"] = cfg_string(spec_.cfg);
     metadata["head"] = "gap";
     metadata["input_size"] = std::to_string(spec_.input_size);
     metadata["in_channels"] = std::to_string(spec_.in_channels);
@@ -336,13 +321,25 @@ std::vector<uint8_t> TrainNet::export_safetensors(std::map<std::string, std::str
 
 // ---------------------------------------------------------------------------- optimiser
 
+const char* optim_name(OptimKind k) { return k == OptimKind::Adam ? "adam" : "sgd"; }
+OptimKind optim_parse(const std::string& name) {
+    if (name == "sgd") return OptimKind::Sgd;
+    if (name == "adam") return OptimKind::Adam;
+    fail("unknown optimiser '%s' (sgd or adam)", name.c_str());
+}
+const char* schedule_name(Schedule s) { return s == Schedule::Cosine ? "cosine" : s == Schedule::Step ? "step" : "const"; }
+Schedule schedule_parse(const std::string& name) {
+    for (Schedule s : {Schedule::Cosine, Schedule::Step, Schedule::Const})
+        if (name == schedule_name(s)) return s;
+    fail("unknown schedule '%s' (cosine, step or const)", name.c_str());
+}
+
 void Optimizer::step(TrainNet& net, double lr) {
     const size_t n = net.params.size();
     if (m.size() != n) m.assign(n, 0.0f);
-    if (cfg.kind == "adam" && v.size() != n) v.assign(n, 0.0f);
+    const bool adam = cfg.kind == OptimKind::Adam;
+    if (adam && v.size() != n) v.assign(n, 0.0f);
     t++;
-    const bool adam = cfg.kind == "adam";
-    if (!adam && cfg.kind != "sgd") fail("unknown optimiser '%s' (sgd or adam)", cfg.kind.c_str());
     const double bc1 = 1 - std::pow(cfg.beta1, (double)t), bc2 = 1 - std::pow(cfg.beta2, (double)t);
     for (const ParamTensor& pt : net.tensors) {
         float* p = net.params.data() + pt.offset;
@@ -369,13 +366,13 @@ void Optimizer::step(TrainNet& net, double lr) {
 double lr_at(const TrainConfig& c, long t, long T, long steps_per_epoch) {
     const double base = c.opt.lr, warm = c.warmup_epochs * (double)steps_per_epoch;
     if (warm > 0 && (double)t < warm) return base * ((double)t + 1) / warm;
-    if (c.schedule == "const") return base;
-    if (c.schedule == "step") return base * std::pow(c.step_gamma, (double)(t / (steps_per_epoch * c.step_epochs)));
-    if (c.schedule == "cosine") {
-        double span = (double)T - warm, done = (double)t - warm;
-        return span <= 0 ? base : base * 0.5 * (1 + std::cos(3.141592653589793 * done / span));
+    switch (c.schedule) {
+        case Schedule::Const: return base;
+        case Schedule::Step: return base * std::pow(c.step_gamma, (double)(t / (steps_per_epoch * c.step_epochs)));
+        case Schedule::Cosine: break;
     }
-    fail("unknown schedule '%s' (cosine, step or const)", c.schedule.c_str());
+    double span = (double)T - warm, done = (double)t - warm;
+    return span <= 0 ? base : base * 0.5 * (1 + std::cos(3.141592653589793 * done / span));
 }
 
 // ---------------------------------------------------------------------------- data
@@ -450,14 +447,12 @@ EvalResult evaluate(TrainNet& net, const IdxDataset& d, const Normalize& nz, int
 // ---------------------------------------------------------------------------- the loop
 
 std::string train_config_key(const TrainConfig& c) {
-    std::string cfg;
-    for (int v : c.net.cfg) cfg += (cfg.empty() ? "" : ",") + (v ? std::to_string(v) : std::string("M"));
     return strformat("cfg=%s bn=%d in=%d size=%d classes=%d opt=%s lr=%.17g momentum=%.17g wd=%.17g nesterov=%d "
                      "betas=%.17g,%.17g eps=%.17g epochs=%d batch=%d schedule=%s warmup=%.17g step=%d,%.17g seed=%llu "
                      "shift=%d flip=%d subset=%d",
-                     cfg.c_str(), c.net.batch_norm, c.net.in_channels, c.net.input_size, c.net.num_classes,
-                     c.opt.kind.c_str(), c.opt.lr, c.opt.momentum, c.opt.weight_decay, c.opt.nesterov, c.opt.beta1,
-                     c.opt.beta2, c.opt.eps, c.epochs, c.batch, c.schedule.c_str(), c.warmup_epochs, c.step_epochs,
+                     cfg_string(c.net.cfg).c_str(), c.net.batch_norm, c.net.in_channels, c.net.input_size, c.net.num_classes,
+                     optim_name(c.opt.kind), c.opt.lr, c.opt.momentum, c.opt.weight_decay, c.opt.nesterov, c.opt.beta1,
+                     c.opt.beta2, c.opt.eps, c.epochs, c.batch, schedule_name(c.schedule), c.warmup_epochs, c.step_epochs,
                      c.step_gamma, (unsigned long long)c.seed, c.shift, c.flip, c.subset) +
            (c.cam_weight > 0 ? strformat(" cam=%.17g", c.cam_weight) : std::string());
 }

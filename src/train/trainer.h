@@ -23,27 +23,12 @@
 #include <string>
 #include <vector>
 
+#include "core/rng.h"
+#include "core/xnn.h"
 #include "io/idx.h"
 #include "train/train_layers.h"
 
 namespace cnnlens {
-
-// ---------------------------------------------------------------------------- random numbers
-
-// splitmix64: tiny, fast, the same sequence on every platform.
-struct Rng {
-    uint64_t s;
-    explicit Rng(uint64_t seed) : s(seed) {}
-    uint64_t next() {
-        uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-    uint32_t below(uint32_t n) { return (uint32_t)(((next() >> 32) * (uint64_t)n) >> 32); }   // [0, n)
-    double uniform() { return (double)(next() >> 11) * (1.0 / 9007199254740992.0); }          // [0, 1)
-    double normal();                                                                          // N(0, 1), Box-Muller
-};
 
 // ---------------------------------------------------------------------------- the network
 
@@ -117,7 +102,7 @@ private:
     int N_ = 0, C_last_ = 0, S_last_ = 0;
     std::vector<float> input_, feat_, logits_, probs_, dlogits_, dfeat_, g0_, g1_, wflip_;
     std::vector<float> upsample_, dcam_;   // bilinear upsampling as a matrix [S*S][S_last^2]; d penalty / d CAM
-    std::vector<uint8_t> workspace_;
+    XnnWorkspace workspace_;
     pthreadpool_t pool_ = nullptr;
     int threads_ = 1;
 
@@ -126,8 +111,15 @@ private:
 
 // ---------------------------------------------------------------------------- optimisation
 
+enum class OptimKind { Sgd, Adam };   // SGD with momentum (Nesterov), AdamW (decoupled decay)
+enum class Schedule { Cosine, Step, Const };   // cosine to 0 over all steps, step decay, constant
+const char* optim_name(OptimKind k);           // "sgd", "adam"
+OptimKind optim_parse(const std::string& name);   // throws on an unknown name
+const char* schedule_name(Schedule s);         // "cosine", "step", "const"
+Schedule schedule_parse(const std::string& name);
+
 struct OptimConfig {
-    std::string kind = "sgd";    // "sgd" (momentum, Nesterov) or "adam" (AdamW: decoupled decay)
+    OptimKind kind = OptimKind::Sgd;
     double lr = 0.05, momentum = 0.9, weight_decay = 5e-4;
     bool nesterov = true;
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
@@ -145,7 +137,7 @@ struct TrainConfig {
     NetSpec net;
     OptimConfig opt;
     int epochs = 20, batch = 128;
-    std::string schedule = "cosine";   // "cosine" (to 0 over all steps), "step", "const"
+    Schedule schedule = Schedule::Cosine;
     double warmup_epochs = 0;          // linear warm-up from 0 (fraction of an epoch allowed)
     int step_epochs = 10;              // "step": lr *= step_gamma every step_epochs
     double step_gamma = 0.1;

@@ -1,0 +1,154 @@
+// The front ends over the core: the web page's compute module (src/app/compute_api.cpp, built
+// natively here and called as web/worker.js calls it) and the `cnnlens` binary give the same
+// maps, bit for bit; a load infers a file's architecture once; a model that takes any input
+// size is reshaped to a new size, not rebuilt; `cnnlens dump` writes the input the network saw.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/json.h"
+#include "explain/methods.h"
+#include "io/image.h"
+#include "io/npy.h"
+#include "io/weights.h"
+#include "model/predict.h"
+#include "test_util.h"
+
+extern "C" {
+uint8_t* cl_weights_buffer(size_t n);
+int cl_load_weights(size_t size, int threads);
+const char* cl_error();
+int cl_set_image(const uint8_t* data, size_t size);
+int cl_run();
+const char* cl_model_json();
+const char* cl_explain(const char* request);
+const float* cl_explain_buf();
+}
+
+using namespace cnnlens;
+using namespace cnnlens_test;
+
+namespace {
+
+const std::string kBuiltin = std::string(CNNLENS_TEST_DATA) + "/../../assets/fashion_mnist_vgg_gap.safetensors";
+
+// The compute module, as the worker drives it: stream the file in, build, set the image, run.
+void api_open(const std::string& weights, const std::string& image) {
+    std::vector<uint8_t> w = read_file(weights), im = read_file(image);
+    std::memcpy(cl_weights_buffer(w.size()), w.data(), w.size());
+    REQUIRE_MESSAGE(cl_load_weights(w.size(), 1) == 0, cl_error());
+    REQUIRE_MESSAGE(cl_set_image(im.data(), im.size()) == 0, cl_error());
+    REQUIRE_MESSAGE(cl_run() == 0, cl_error());
+}
+
+bool same_bits(const float* a, const std::vector<float>& b) { return std::memcmp(a, b.data(), b.size() * sizeof(float)) == 0; }
+
+}  // namespace
+
+#if defined(CNNLENS_CLI)   // natively: the CLI binary next to the tests
+
+TEST_CASE("frontends: the compute API and the CLI give bit-identical maps and weights for every method") {
+    struct Case { std::string weights, image; int cls; };
+    const std::vector<Case> cases = {
+        {kBuiltin, data_path("../../assets/fashion-mnist/9-Ankle-boot-test00000.png"), 7},   // gap, greyscale
+        {data_path("oracle/tiny_gap/w.pth"), data_path("oracle/tiny_gap/input.png"), 2},        // gap, reshaped to the image
+        {data_path("oracle/tiny_fc/w.safetensors"), data_path("oracle/tiny_fc/input.png"), 1},  // fc head
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.weights);
+        api_open(c.weights, c.image);
+        const Json model = Json::parse(cl_model_json());
+        const std::string dir = "frontends_cli_out";
+        const std::string cmd = std::string(CNNLENS_CLI) + " explain --weights '" + c.weights + "' --image '" + c.image +
+                                "' --class top1," + std::to_string(c.cls) + " --layer all --dump-npy " + dir + " > /dev/null";
+        REQUIRE(std::system(cmd.c_str()) == 0);
+        int compared = 0;
+        for (const Json& m : model["methods"].items()) {
+            if (!m["unavailable"].string().empty()) continue;
+            for (size_t li = 0; li < model["layers"].size(); li++) {
+                const Json& l = model["layers"][li];
+                if (l["kind"].string() != "conv") continue;
+                if (m["at_head_input_only"].boolean() && l["name"].string() != model["last_conv"].string()) continue;
+                for (int cls : {-1, c.cls}) {
+                    const std::string req = strformat(R"({"method":"%s","layer":%zu,"cls":%d,"cls2":-1})",
+                                                      m["name"].string().c_str(), li, cls);
+                    const char* out = cl_explain(req.c_str());
+                    REQUIRE_MESSAGE(out, cl_error());
+                    const Json info = Json::parse(out);
+                    const Json& map = info["maps"][0];
+                    const std::string file = dir + "/" + m["name"].string() + "_%s" + l["name"].string() + "_c" +
+                                             std::to_string(map["cls"].integer()) + ".npy";
+                    CAPTURE(file);
+                    NpyArray ref = npy_read(strformat(file.c_str(), ""));
+                    REQUIRE(ref.data.size() == (size_t)(map["h"].integer() * map["w"].integer()));
+                    const float* buf = cl_explain_buf() + (size_t)map["offset"].number();
+                    CHECK(same_bits(buf, ref.data));
+                    const size_t nw = (size_t)map["nweights"].number();
+                    if (nw) {
+                        NpyArray w = npy_read(strformat(file.c_str(), "weights_"));
+                        REQUIRE(w.data.size() == nw);
+                        CHECK(same_bits(buf + ref.data.size(), w.data));
+                    }
+                    compared++;
+                }
+            }
+        }
+        CHECK(compared >= 8);
+        std::system(("rm -rf " + dir).c_str());
+    }
+}
+
+TEST_CASE("frontends: cnnlens dump writes the input the network saw (greyscale: [1,1,28,28])") {
+    const std::string image = data_path("../../assets/fashion-mnist/0-T-shirt-top-test00019.png");
+    REQUIRE(std::system((std::string(CNNLENS_CLI) + " dump --image '" + image + "' --npy frontends_dump > /dev/null").c_str()) == 0);
+    NpyArray x = npy_read("frontends_dump/input_nchw.npy");
+    std::system("rm -rf frontends_dump");
+    std::unique_ptr<Vgg> net = vgg_load(read_file(kBuiltin));
+    const VggArch& a = net->arch();
+    std::vector<float> want = prepare_input(image_load(image), a, default_resize(a), a.preprocess);
+    CHECK(x.shape == std::vector<int64_t>{1, 1, 28, 28});
+    CHECK(same_bits(x.data.data(), want));
+}
+
+#endif
+
+TEST_CASE("frontends: a load infers the file's architecture once") {
+    const int n0 = vgg_inference_count();
+    std::unique_ptr<Vgg> net = vgg_load(read_file(kBuiltin));
+    CHECK(vgg_inference_count() == n0 + 1);
+    api_open(kBuiltin, data_path("oracle/tiny_fc/input.png"));   // the compute module's load
+    CHECK(vgg_inference_count() == n0 + 2);
+}
+
+TEST_CASE("frontends: a model that takes any input size is reshaped, not rebuilt, and computes as a fresh one") {
+    TensorFile tf = vgg_random_weights({8, 0, 16, 16}, 3, 32, Head::Gap, 0, 5, 1);
+    tf.metadata.erase("input_size");
+    Vgg net(vgg_params(tf), 32);
+    for (int side : {48, 20, 33, 32}) {
+        CAPTURE(side);
+        net.set_input_size(side);
+        Vgg fresh(vgg_params(tf), side);
+        std::vector<float> x = random_values<float>((size_t)side * side * 3, (uint32_t)side, -2, 2);
+        net.forward(x.data());
+        fresh.forward(x.data());
+        for (const LayerInfo& l : net.layers()) {
+            REQUIRE(fresh.layer(l.name)->size() == l.size());
+            CHECK(std::memcmp(net.act(l), fresh.act(l.name), l.size() * sizeof(float)) == 0);
+        }
+        net.backward(3);
+        fresh.backward(3);
+        CHECK(std::memcmp(net.input_grad(), fresh.input_grad(), x.size() * sizeof(float)) == 0);
+    }
+    CHECK(net.stats().operator_builds == 1);
+    CHECK(net.stats().reshapes == 5);
+    // an fc head keeps the final map its classifier takes
+    TensorFile fc = vgg_random_weights({8, 0}, 3, 8, Head::Fc, 6, 3, 2);
+    Vgg f(vgg_params(fc));
+    f.set_input_size(9);   // floors to the same 4x4
+    CHECK_THROWS_WITH_AS(f.set_input_size(12), doctest::Contains("classifier expects 4x4"), Error);
+    CHECK(f.arch().input_size == 9);
+}
