@@ -16,8 +16,14 @@
 // It also builds natively (the tests call it as the worker does).
 #if defined(__EMSCRIPTEN__)
 #include <emscripten/emscripten.h>
+// A costly method's progress goes straight to the page (the worker is busy until it returns):
+// it keeps the page's watchdog quiet and drives its progress bar; cancelling replaces the worker.
+EM_JS(void, js_progress, (const char* label, int done, int total), {
+    postMessage({op: 'progress', label: UTF8ToString(label), done: done, total: total, cancellable: true});
+});
 #else
 #define EMSCRIPTEN_KEEPALIVE
+static void js_progress(const char*, int, int) {}
 #endif
 
 #include <algorithm>
@@ -86,10 +92,13 @@ const LayerInfo& layer_at(int index) {
     return L[(size_t)index];
 }
 
-// One explain() call, its time counted as backward when it ran a backward pass.
-ExplainResult timed(const ExplainRequest& r) {
+// One explain() call, its time counted as backward when it ran a backward pass; costly methods
+// report their progress to the page.
+ExplainResult timed(ExplainRequest r) {
     const int before = net().stats().backwards;
     const double t0 = now_ms();
+    const std::string label = std::string("Computing ") + method_info(r.method).label;
+    r.progress = [&label](int done, int total) { js_progress(label.c_str(), done, total); };
     ExplainResult out = explain(net(), r);
     (net().stats().backwards != before ? S.ms_backward : S.ms_explain) += now_ms() - t0;
     return out;
@@ -175,7 +184,8 @@ EMSCRIPTEN_KEEPALIVE const char* cl_model_json() {
         if (!m.in_menu) continue;
         const std::string why = method_unavailable(m, *S.net, nullptr);
         j.begin_object().field("name", m.name).field("label", m.label).field("about", m.about)
-            .field("at_head_input_only", m.head_input_only).field("unavailable", why).end_object();
+            .field("at_head_input_only", m.head_input_only).field("costly", m.costly).field("unavailable", why)
+            .end_object();
     }
     S.json = j.end_array().end_object().str();
     return S.json.c_str();
@@ -287,7 +297,7 @@ EMSCRIPTEN_KEEPALIVE const char* cl_explain(const char* request) {
         const int c1 = cls >= 0 ? cls : top_k(n.logits(), n.num_classes(), 1)[0].index;
         if (cls2 >= 0 && cls2 < n.num_classes()) add(1, timed({m->id, cls2, &l}));
         if (q["filmstrip"].boolean()) {   // from the lowest layer up: one backward pass serves them all
-            const Method sm = m->head_input_only ? Method::GradCam : m->id;
+            const Method sm = m->head_input_only || m->costly ? Method::GradCam : m->id;
             int k = 0;
             for (const LayerInfo& x : n.layers())
                 if (x.kind == LayerInfo::Conv) add(100 + k++, timed({sm, c1, &x}));

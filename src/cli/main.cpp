@@ -199,8 +199,8 @@ std::vector<int> parse_classes(const std::string& spec, const Vgg& net) {
 
 // Figures of one class: the chosen method over the image, the filmstrip of every conv layer,
 // the top channels and guided Grad-CAM (layer methods), or the gradient picture (input methods).
-void explain_figures(Loaded& L, const MethodInfo& m, const LayerInfo& fig_layer, int c, const std::string& prefix,
-                     Colormap cmap, float alpha) {
+void explain_figures(Loaded& L, const MethodInfo& m, const ExplainRequest& opt, const LayerInfo& fig_layer, int c,
+                     const std::string& prefix, Colormap cmap, float alpha) {
     Vgg& net = *L.net;
     const int S = net.arch().input_size, C = net.arch().in_channels;
     const int zoom = S < 224 ? (224 + S - 1) / S : 1, D = S * zoom;   // small inputs enlarged (nearest)
@@ -210,21 +210,27 @@ void explain_figures(Loaded& L, const MethodInfo& m, const LayerInfo& fig_layer,
         png_write(file, im.width, im.height, 3, im.rgb.data());
         std::printf("wrote %s (%s)\n", file.c_str(), what.c_str());
     };
+    auto request = [&](Method id, const LayerInfo* l) {
+        ExplainRequest r = opt;
+        r.method = id, r.cls = c, r.layer = l;
+        return r;
+    };
     if (!m.at_layer) {
-        ExplainResult r = explain(net, {m.id, c, &fig_layer});
+        ExplainResult r = explain(net, request(m.id, &fig_layer));
         const std::string at = r.layer ? "_" + r.layer->name : "";
         write(strformat("%s_%s%s_c%d.png", prefix.c_str(), m.name, at.c_str(), c),
               image_zoom(gradient_image(r.map.data(), S, S, C, bgr), zoom), m.label);
         return;
     }
-    ExplainResult r = explain(net, {m.id, c, &fig_layer});
+    ExplainResult r = explain(net, request(m.id, &fig_layer));
     std::vector<float> up((size_t)D * D), up01((size_t)D * D);
     upsample_bilinear(r.map.data(), r.h, r.w, D, D, up.data());
     normalize01(up.data(), up.size(), up01.data());
     write(strformat("%s_%s_%s_c%d.png", prefix.c_str(), m.name, fig_layer.name.c_str(), c), overlay(img, up01.data(), cmap, alpha),
           strformat("%s for class %d '%s' at %s", m.label, c, class_name(net.arch(), c).c_str(), fig_layer.name.c_str()));
-    // every conv layer on one shared scale (a method that exists at one layer only: Grad-CAM)
-    const MethodInfo& sm = m.head_input_only ? method_info(Method::GradCam) : m;
+    // every conv layer on one shared scale (a method that exists at one layer only, or that runs
+    // the network per channel: Grad-CAM)
+    const MethodInfo& sm = m.head_input_only || m.costly ? method_info(Method::GradCam) : m;
     std::vector<ExplainResult> strip;
     std::vector<MapRef> refs;
     for (const LayerInfo& l : net.layers())
@@ -260,11 +266,22 @@ int cmd_explain(Args& a) {
     for (const LayerInfo& l : net.layers())
         if (l.kind == LayerInfo::Conv && (wanted.count("all") || wanted.count(l.name))) layers.push_back(&l);
     if (layers.empty()) fail("--layer is empty");
-    const MethodInfo* m = method_find(arg(a, "method", "gradcam"));
-    if (!m) fail("unknown --method '%s' (%s)", arg(a, "method").c_str(), method_names().c_str());
+    // --method: the figures' method (the first) and the costly methods to dump besides the others
+    std::vector<const MethodInfo*> chosen;
+    for (const std::string& name : split(arg(a, "method", "gradcam"))) {
+        const MethodInfo* m = method_find(name);
+        if (!m) fail("unknown --method '%s' (%s)", name.c_str(), method_names().c_str());
+        chosen.push_back(m);
+    }
+    if (chosen.empty()) fail("--method is empty");
+    const MethodInfo* m = chosen[0];
     const LayerInfo& fig_layer = layers.size() == 1 ? *layers[0] : net.last_conv();
     const std::string why = method_unavailable(*m, net, m->head_input_only ? &net.head_input() : &fig_layer);
     if (!why.empty()) fail("%s", why.c_str());
+    ExplainRequest opt;
+    opt.steps = arg_int(a, "steps", 0, 1, 100000);
+    opt.noise = (float)arg_num(a, "noise", 0.15, 0, 10);
+    opt.seed = (uint64_t)arg_num(a, "seed", 1, 0, 9007199254740992.0);
     std::vector<int> classes = parse_classes(arg(a, "class", "top1"), net);
     Colormap cmap = colormap_parse(arg(a, "colormap", "viridis"));
     const float alpha = (float)arg_num(a, "alpha", 0.5, 0, 1);
@@ -278,21 +295,25 @@ int cmd_explain(Args& a) {
         if (!dir.empty() && !d.empty()) npy_write(dir + "/" + name + ".npy", d.data(), shape);
     };
     for (int c : classes) {
-        // every method of the table at every chosen layer it applies to (input gradients once)
+        // every method of the table at every chosen layer it applies to (input gradients once);
+        // the costly ones only when --method names them
         for (const MethodInfo& mi : methods()) {
             if (dir.empty()) break;
+            if (mi.costly && std::find(chosen.begin(), chosen.end(), &mi) == chosen.end()) continue;
             std::vector<const LayerInfo*> at = mi.at_layer ? layers : std::vector<const LayerInfo*>{&fig_layer};
             if (mi.head_input_only) at = {&net.head_input()};
             for (const LayerInfo* l : at) {
                 if (!method_unavailable(mi, net, l).empty()) continue;
-                ExplainResult r = explain(net, {mi.id, c, l});
+                ExplainRequest req = opt;
+                req.method = mi.id, req.cls = c, req.layer = l;
+                ExplainResult r = explain(net, req);
                 save(map_file_name(r), r.map, r.c > 1 || !mi.at_layer ? std::vector<int64_t>{r.h, r.w, r.c}
                                                                      : std::vector<int64_t>{r.h, r.w});
                 save(map_file_name(r, true), r.weights, {(int64_t)r.weights.size()});
                 if (mi.head_input_only) save(strformat("%s_c%d", mi.name, c), r.map, {r.h, r.w});   // the oracle's name
             }
         }
-        if (!prefix.empty()) explain_figures(L, *m, fig_layer, c, prefix, cmap, alpha);
+        if (!prefix.empty()) explain_figures(L, *m, opt, fig_layer, c, prefix, cmap, alpha);
         std::printf("class %d (%s): logit %.4f\n", c, class_name(net.arch(), c).c_str(), net.logits()[c]);
     }
     if (!dir.empty()) std::printf("wrote arrays to %s\n", dir.c_str());
@@ -399,14 +420,18 @@ std::string explain_usage() {
     std::string s =
         "  --class LIST         indices, names, WordNet ids or top1..top5 (default top1)\n"
         "  --layer LIST         conv layer names, 'last' or 'all' (default all)\n"
-        "  --method NAME        the figures' method (default gradcam); --dump-npy writes every method:\n";
+        "  --method LIST        the figures' method first (default gradcam); --dump-npy writes every method,\n"
+        "                       the costly ones (*) only when listed here:\n";
     for (const MethodInfo& m : methods())
-        s += strformat("                         %-16s %s\n", m.name, m.about);
+        s += strformat("                       %s %-20s %s\n", m.costly ? "*" : " ", m.name, m.about);
     return s + "  --dump-npy DIR       write every array: {method}_{layer}_c{class}.npy at the layer's resolution (raw),\n"
                "                       {method}_c{class}.npy for input gradients, the weights, the forward's act_*.npy\n"
                "  --out PREFIX         write PNG figures: overlay, filmstrip of all conv layers, top channels, guided Grad-CAM\n"
                "  --colormap NAME      viridis (default), inferno, turbo, jet\n"
-               "  --alpha A            heatmap opacity over the image (default 0.5)\n";
+               "  --alpha A            heatmap opacity over the image (default 0.5)\n"
+               "  --steps N            SmoothGrad samples (default 25), Integrated Gradients steps (default 32)\n"
+               "  --noise X            SmoothGrad noise sd as a share of the input's range (default 0.15)\n"
+               "  --seed N             SmoothGrad's noise (default 1)\n";
 }
 
 const std::vector<Command>& commands() {
@@ -429,7 +454,7 @@ const std::vector<Command>& commands() {
          cmd_features},
         {"explain", "every explanation method (methods.h): arrays and figures", explain_flags.c_str(),
          {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "class", "layer",
-          "method", "dump-npy", "out", "colormap", "alpha"},
+          "method", "dump-npy", "out", "colormap", "alpha", "steps", "noise", "seed"},
          cmd_explain},
         {"info", "what was inferred from a weight file", "  --tensors 1          also list every tensor\n",
          {"weights", "cfg", "head", "input-size", "max-memory", "tensors"}, cmd_info},

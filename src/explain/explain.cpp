@@ -64,21 +64,155 @@ void layercam(const float* A, const float* G, int H, int W, int K, float* map) {
     }
 }
 
+void hirescam(const float* A, const float* G, int H, int W, int K, float* map) {
+    check_shape(H, W, K);
+    for (size_t p = 0, HW = (size_t)H * W; p < HW; p++) {
+        double s = 0;
+        for (int k = 0; k < K; k++) s += (double)G[p * K + k] * A[p * K + k];
+        map[p] = (float)std::max(s, 0.0);
+    }
+}
+
+void xgradcam(const float* A, const float* G, int H, int W, int K, float* map, float* weights) {
+    check_shape(H, W, K);
+    const size_t HW = (size_t)H * W;
+    std::vector<double> sa((size_t)K, 0.0), sga((size_t)K, 0.0);
+    for (size_t p = 0; p < HW; p++)
+        for (int k = 0; k < K; k++) sa[k] += A[p * K + k], sga[k] += (double)G[p * K + k] * A[p * K + k];
+    for (int k = 0; k < K; k++) sga[k] /= sa[k] + 1e-7;
+    if (weights)
+        for (int k = 0; k < K; k++) weights[k] = (float)sga[k];
+    weighted_sum(A, HW, K, sga.data(), true, map);
+}
+
+namespace {
+
+// The unit eigenvector of the largest eigenvalue of a symmetric n x n matrix (row-major, in
+// double), by cyclic Jacobi rotations: exact to rounding, whatever the gap between eigenvalues.
+std::vector<double> top_eigenvector(std::vector<double> a, int n, double* lambda) {
+    std::vector<double> v((size_t)n * n, 0.0);
+    for (int i = 0; i < n; i++) v[(size_t)i * n + i] = 1;
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0, diag = 0;
+        for (int i = 0; i < n; i++) {
+            diag += a[(size_t)i * n + i] * a[(size_t)i * n + i];
+            for (int j = i + 1; j < n; j++) off += a[(size_t)i * n + j] * a[(size_t)i * n + j];
+        }
+        if (off <= 1e-30 * diag || off == 0) break;
+        for (int p = 0; p < n; p++)
+            for (int q = p + 1; q < n; q++) {
+                const double apq = a[(size_t)p * n + q];
+                if (std::fabs(apq) < 1e-300) continue;
+                const double app = a[(size_t)p * n + p], aqq = a[(size_t)q * n + q];
+                const double theta = (aqq - app) / (2 * apq);
+                const double t = (theta >= 0 ? 1 : -1) / (std::fabs(theta) + std::sqrt(theta * theta + 1));
+                const double c = 1 / std::sqrt(t * t + 1), s = t * c;
+                for (int k = 0; k < n; k++) {   // A <- J^T A J, columns then rows
+                    const double akp = a[(size_t)k * n + p], akq = a[(size_t)k * n + q];
+                    a[(size_t)k * n + p] = c * akp - s * akq, a[(size_t)k * n + q] = s * akp + c * akq;
+                }
+                for (int k = 0; k < n; k++) {
+                    const double apk = a[(size_t)p * n + k], aqk = a[(size_t)q * n + k];
+                    a[(size_t)p * n + k] = c * apk - s * aqk, a[(size_t)q * n + k] = s * apk + c * aqk;
+                }
+                for (int k = 0; k < n; k++) {
+                    const double vkp = v[(size_t)k * n + p], vkq = v[(size_t)k * n + q];
+                    v[(size_t)k * n + p] = c * vkp - s * vkq, v[(size_t)k * n + q] = s * vkp + c * vkq;
+                }
+            }
+    }
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (a[(size_t)i * n + i] > a[(size_t)best * n + best]) best = i;
+    *lambda = a[(size_t)best * n + best];
+    std::vector<double> e((size_t)n);
+    for (int k = 0; k < n; k++) e[(size_t)k] = v[(size_t)k * n + best];
+    return e;
+}
+
+}  // namespace
+
+void eigencam(const float* M, int H, int W, int K, float* map) {
+    check_shape(H, W, K);
+    const int P = H * W;
+    std::vector<double> mean((size_t)K, 0.0), c((size_t)P * K), mean_map((size_t)P, 0.0);
+    for (int p = 0; p < P; p++)
+        for (int k = 0; k < K; k++) mean[(size_t)k] += M[(size_t)p * K + k], mean_map[(size_t)p] += M[(size_t)p * K + k];
+    for (int k = 0; k < K; k++) mean[(size_t)k] /= P;
+    for (int p = 0; p < P; p++)
+        for (int k = 0; k < K; k++) c[(size_t)p * K + k] = M[(size_t)p * K + k] - mean[(size_t)k];
+    // M_c v1 = s1 u1: the top eigenvector of the smaller Gram matrix gives it
+    std::vector<double> proj((size_t)P, 0.0);
+    double lambda = 0;
+    if (K <= P) {
+        std::vector<double> g((size_t)K * K, 0.0);
+        for (int p = 0; p < P; p++)
+            for (int i = 0; i < K; i++)
+                for (int j = i; j < K; j++) g[(size_t)i * K + j] += c[(size_t)p * K + i] * c[(size_t)p * K + j];
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < i; j++) g[(size_t)i * K + j] = g[(size_t)j * K + i];
+        std::vector<double> v = top_eigenvector(std::move(g), K, &lambda);
+        for (int p = 0; p < P; p++)
+            for (int k = 0; k < K; k++) proj[(size_t)p] += c[(size_t)p * K + k] * v[(size_t)k];
+    } else {
+        std::vector<double> g((size_t)P * P, 0.0);
+        for (int i = 0; i < P; i++)
+            for (int j = i; j < P; j++) {
+                double s = 0;
+                for (int k = 0; k < K; k++) s += c[(size_t)i * K + k] * c[(size_t)j * K + k];
+                g[(size_t)i * P + j] = g[(size_t)j * P + i] = s;
+            }
+        std::vector<double> u = top_eigenvector(std::move(g), P, &lambda);
+        const double s1 = std::sqrt(std::max(lambda, 0.0));
+        for (int p = 0; p < P; p++) proj[(size_t)p] = s1 * u[(size_t)p];
+    }
+    double corr = 0;
+    for (int p = 0; p < P; p++) corr += proj[(size_t)p] * mean_map[(size_t)p];
+    const double sign = corr < 0 ? -1 : 1;
+    for (int p = 0; p < P; p++) map[p] = (float)std::max(sign * proj[(size_t)p], 0.0);
+}
+
+double spearman(const float* a, const float* b, size_t n) {
+    auto ranks = [n](const float* x) {
+        std::vector<size_t> idx(n);
+        std::iota(idx.begin(), idx.end(), 0);
+        std::stable_sort(idx.begin(), idx.end(), [x](size_t i, size_t j) { return x[i] < x[j]; });
+        std::vector<double> r(n);
+        for (size_t i = 0; i < n;) {   // ties share their average rank
+            size_t j = i;
+            while (j + 1 < n && x[idx[j + 1]] == x[idx[i]]) j++;
+            for (size_t k = i; k <= j; k++) r[idx[k]] = (i + j) / 2.0 + 1;
+            i = j + 1;
+        }
+        return r;
+    };
+    const std::vector<double> ra = ranks(a), rb = ranks(b);
+    double ma = 0, mb = 0;
+    for (size_t i = 0; i < n; i++) ma += ra[i], mb += rb[i];
+    ma /= (double)n, mb /= (double)n;
+    double sab = 0, saa = 0, sbb = 0;
+    for (size_t i = 0; i < n; i++) {
+        sab += (ra[i] - ma) * (rb[i] - mb), saa += (ra[i] - ma) * (ra[i] - ma), sbb += (rb[i] - mb) * (rb[i] - mb);
+    }
+    return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;   // a constant map correlates with nothing
+}
+
 void cam(const float* A_last, int H, int W, int K, const float* w_row, float* map) {
     check_shape(H, W, K);
     std::vector<double> w(w_row, w_row + K);
     weighted_sum(A_last, (size_t)H * W, K, w.data(), false, map);
 }
 
-void upsample_bilinear(const float* map, int h, int w, int H, int W, float* out) {
+void upsample_bilinear(const float* map, int h, int w, int H, int W, float* out, bool align_corners) {
     CNN_ASSERT(h > 0 && w > 0 && H > 0 && W > 0);
     struct Tap { int i0, i1; double f; };
     // torch's area_pixel_compute_source_index (align_corners=False) and its clamping.
-    auto taps = [](int in, int n) {
+    auto taps = [align_corners](int in, int n) {
         std::vector<Tap> t((size_t)n);
         const double scale = (double)in / n;
         for (int d = 0; d < n; d++) {
-            const double src = std::max((d + 0.5) * scale - 0.5, 0.0);
+            const double src = align_corners ? (n > 1 ? d * (double)(in - 1) / (n - 1) : 0.0)
+                                             : std::max((d + 0.5) * scale - 0.5, 0.0);
             const int i0 = std::min((int)src, in - 1);
             t[(size_t)d] = {i0, std::min(i0 + 1, in - 1), std::min(std::max(src - i0, 0.0), 1.0)};
         }

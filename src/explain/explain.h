@@ -36,6 +36,26 @@ void gradcampp(const float* A, const float* G, int H, int W, int K, float* map, 
 // (With post-ReLU A every term is >= 0, so the ReLU only matters for signed activations.)
 void layercam(const float* A, const float* G, int H, int W, int K, float* map);
 
+// HiResCAM (Draelos & Carin 2020; pytorch-grad-cam hirescam.py): the gradient times the
+// activation, summed over channels, no averaging: map = max(0, sum_k G[h,w,k] A[h,w,k]).
+void hirescam(const float* A, const float* G, int H, int W, int K, float* map);
+
+// XGradCAM (Fu et al., BMVC 2020; pytorch-grad-cam xgrad_cam.py):
+//   w_k = sum_{h,w} G A / (sum_{h,w} A_k + 1e-7),  map = max(0, sum_k w_k A_k).
+// weights: K (may be null).
+void xgradcam(const float* A, const float* G, int H, int W, int K, float* map, float* weights);
+
+// EigenCAM (Muhammad & Yeasin, IJCNN 2020; pytorch-grad-cam get_2d_projection): the H*W x K
+// matrix M (the activations A for EigenCAM, G * A for EigenGradCAM), each channel centred on its
+// mean, projected on its first right singular vector v: map = max(0, M_c v). The sign of v is
+// the one that makes the projection correlate positively with the mean over channels of M (an
+// SVD's sign is arbitrary; this makes the map light up where the features are).
+void eigencam(const float* M, int H, int W, int K, float* map);
+
+// Spearman's rank correlation of two maps of n values (average ranks for ties), as
+// scipy.stats.spearmanr: the sanity check's measure of how much a map changed.
+double spearman(const float* a, const float* b, size_t n);
+
 // CAM (Zhou et al., CVPR 2016), gap head only: map[h,w] = sum_k w_row[k] A_last[h,w,k] with
 // w_row = row c of the gap head's linear weight (classifier.0.weight[c], K values). Signed: no
 // bias, no ReLU, no normalisation (the oracle's cam_c*.npy). For the gap head
@@ -48,7 +68,9 @@ void cam(const float* A_last, int H, int W, int K, const float* w_row, float* ma
 // half-pixel centres, src = max((dst + 0.5) * in / out - 0.5, 0), i0 = floor(src),
 // i1 = min(i0 + 1, in - 1), weights (1 - f, f) with f = src - i0; separable, in double.
 // cv2.resize(INTER_LINEAR), which pytorch-grad-cam uses, has the same geometry.
-void upsample_bilinear(const float* map, int h, int w, int H, int W, float* out);
+// align_corners: torch's align_corners=True instead (nn.UpsamplingBilinear2d, which ScoreCAM
+// uses): src = dst * (in - 1) / (out - 1).
+void upsample_bilinear(const float* map, int h, int w, int H, int W, float* out, bool align_corners = false);
 
 // Guided Grad-CAM (Selvaraju et al. sec. 3.2): out[y,x,ch] = up[y,x] * gb[y,x,ch], where
 // up = upsample_bilinear(normalize01(cam)) to the input size H x W, and gb is the guided

@@ -8,6 +8,8 @@
 // module and its menus all read this table; none keeps a list of its own. A new method is one
 // row in methods() and one case in explain() (methods.cpp), with its maths in explain.h.
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,7 +17,10 @@
 
 namespace cnnlens {
 
-enum class Method { GradCam, GradCamPP, LayerCam, Cam, Counterfactual, Saliency, GuidedBackprop, GuidedGradCam };
+enum class Method {
+    GradCam, GradCamPP, LayerCam, Cam, Counterfactual, HiResCam, XGradCam, EigenCam, EigenGradCam, ScoreCam,
+    AblationCam, Saliency, GuidedBackprop, GuidedGradCam, SmoothGrad, IntegratedGradients
+};
 
 struct MethodInfo {
     Method id;
@@ -26,6 +31,7 @@ struct MethodInfo {
     bool gap_only;           // needs a gap head (CAM)
     bool head_input_only;    // only at the layer the head reads (CAM)
     bool in_menu;            // one of the page's heatmap methods
+    bool costly;             // runs the network once per channel or step: progress, cancel; not in a default dump
 };
 
 const std::vector<MethodInfo>& methods();
@@ -36,10 +42,16 @@ std::string method_names(bool menu_only = false);         // "gradcam, gradcampp
 std::string method_unavailable(const MethodInfo& m, const Vgg& net, const LayerInfo* layer);
 
 struct ExplainRequest {
+    ExplainRequest(Method m = Method::GradCam, int c = -1, const LayerInfo* l = nullptr) : method(m), cls(c), layer(l) {}
     Method method = Method::GradCam;
     int cls = -1;                        // -1: the top-1 class
     const LayerInfo* layer = nullptr;    // at_layer methods: a conv layer (null: the last conv); for
                                          // guided Grad-CAM the layer of its Grad-CAM
+    int steps = 0;                       // SmoothGrad samples (default 25), Integrated Gradients steps (32)
+    float noise = 0.15f;                 // SmoothGrad: noise sd as a share of the input's value range
+    uint64_t seed = 1;                   // SmoothGrad's noise
+    // Costly methods report (done, total) as they go; throwing from it cancels.
+    std::function<void(int, int)> progress;
 };
 
 struct ExplainResult {
@@ -54,6 +66,8 @@ struct ExplainResult {
 
 // After net.forward(): the backward pass the method needs (Vgg::backward recomputes nothing the
 // held gradients cover), then its map. Throws for a method the network or layer cannot run.
+// Methods that run the network on other inputs (ScoreCAM, SmoothGrad, Integrated Gradients)
+// or edit a layer (AblationCAM) leave it as they found it: forwarded on the same input.
 ExplainResult explain(Vgg& net, const ExplainRequest& r);
 
 // The file --dump-npy writes for a result (without .npy): "{name}_{layer}_c{cls}" for maps made

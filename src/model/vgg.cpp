@@ -189,10 +189,21 @@ void Vgg::forward(const float* input) {
     // XNNPACK may read a few bytes past the end of an input: a padded copy (planned with the layers).
     const size_t n = (size_t)arch_.input_size * arch_.input_size * arch_.in_channels;
     std::memcpy(input_.data(), input, n * sizeof(float));
+    run_layers(0, input_.data());
+}
+
+void Vgg::forward_from(const LayerInfo& l) {
+    const size_t i = (size_t)layer_index(l);
+    CNN_ASSERT(i < layers_.size());
+    if (i + 1 < layers_.size()) run_layers(i + 1, act(l));
+}
+
+void Vgg::run_layers(size_t first, const float* x) {
     void* ws = workspace_.data();
-    const float* x = input_.data();
-    size_t k = 0;
-    for (const LayerInfo& l : layers_) {
+    size_t k = 0;   // the operator of layer `first`: one per conv or pool before it
+    for (size_t i = 0; i < first; i++) k += layers_[i].kind == LayerInfo::Conv || layers_[i].kind == LayerInfo::Pool;
+    for (size_t i = first; i < layers_.size(); i++) {
+        const LayerInfo& l = layers_[i];
         float* y = arena_.data() + l.offset;
         if (l.kind == LayerInfo::Conv) {
             xnn_check(xnn_setup_convolution2d_nhwc_f32(ops_[k], ws, x, y), "setup convolution");

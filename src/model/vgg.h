@@ -49,6 +49,10 @@ public:
 
     // input: input_size x input_size x in_channels, preprocessed, HWC.
     void forward(const float* input);
+    // The layers after l again, from l's output as it is now, edited in place through
+    // mutable_act (a channel ablated, a region occluded); a forward() restores everything.
+    float* mutable_act(const LayerInfo& l) { return arena_.data() + l.offset; }
+    void forward_from(const LayerInfo& l);
 
     const VggArch& arch() const { return arch_; }
     const std::vector<LayerInfo>& layers() const { return layers_; }   // every named output
@@ -101,6 +105,7 @@ private:
     Stats stats_;
 
     void check_input_size(int side) const;
+    void run_layers(size_t first, const float* x);   // layers first.. from x, the input of layer first
     void plan_layers();
     void reshape_ops();
 };
