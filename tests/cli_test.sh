@@ -49,6 +49,14 @@ check "built-in dump"        0 'wrote 11 arrays'                 dump --image "$
 # the greyscale input is [1,1,28,28]: 128 header bytes + 784 floats (3 channels were read past its end)
 [[ $(stat -c %s "$tmp/d/input_nchw.npy" 2>/dev/null) == 3264 ]] && pass=$((pass + 1)) ||
     { fail=$((fail + 1)); echo "FAIL built-in dump: input_nchw.npy is $(stat -c %s "$tmp/d/input_nchw.npy" 2>&1) bytes, want 3264"; }
+check "occlusion"            0 'class 9 \(Ankle boot\): 25x25 positions of a 4 px patch' occlusion --image "$fm" --patch 4 --stride 1 --dump-npy "$tmp/o"
+[[ -f $tmp/o/occlusion_c9.npy && -f $tmp/o/occlusion_logit_c9.npy ]] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL occlusion files"; }
+check "occlusion bad patch"  1 'error: --patch must be an integer in \[1, 28\]' occlusion --image "$fm" --patch 99 --dump-npy "$tmp/o"
+check "faithfulness"         0 'deletion AUC [0-9.]+ \(random ranking'  faithfulness --image "$fm" --csv "$tmp/f.csv"
+grep -q '^step,fraction,deletion_prob,insertion_prob$' "$tmp/f.csv" && grep -q '^auc,,' "$tmp/f.csv" && pass=$((pass + 1)) ||
+    { fail=$((fail + 1)); echo "FAIL faithfulness csv"; }
+check "sanity"               0 'steps x [0-9]+ methods'            sanity --image "$fm" --csv "$tmp/s.csv"
+check "unknown method"       1 'error: unknown --method .nosuch. \(gradcam, ' explain --image "$fm" --method nosuch --dump-npy "$tmp/x"
 check "grey input, rgb pre"  1 'error: .*does not fit'           predict --image "$fm" --preprocess torch
 check "unknown command"      2 'error: unknown command'          frobnicate
 echo "$pass passed, $fail failed"

@@ -142,7 +142,7 @@ TEST_CASE("every weight format gives the oracle's activations and logits") {
             const VggArch& a = net->arch();
             REQUIRE(a.input_size == img.width);
             for (const DenseParams& d : net->dense())   // float32 dense weights are used in place, not copied
-                CHECK(d.w.own.empty() == !keras);
+                CHECK(!d.w.own == !keras);
             std::vector<float> x = prepare_input(img, a, ResizeMode::Exact, c.pre);
             const int S = a.input_size;
             for (int ch = 0; ch < 3; ch++)   // bit-exact preprocessing

@@ -26,6 +26,7 @@
 #include "explain/colormap.h"
 #include "explain/explain.h"
 #include "explain/methods.h"
+#include "explain/tools.h"
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/weights.h"
@@ -320,6 +321,105 @@ int cmd_explain(Args& a) {
     return 0;
 }
 
+// ---------------------------------------------------------------------------- tools that test explanations
+
+// The input as the network saw it, enlarged (nearest) when small: the figures' background.
+Image figure_image(const Loaded& L, int* zoom) {
+    const int S = L.net->arch().input_size;
+    *zoom = S < 224 ? (224 + S - 1) / S : 1;
+    return image_zoom(image_fit(L.image, S, L.resize), *zoom);
+}
+
+// A conv layer by name ("last" or empty: the last conv).
+const LayerInfo& conv_arg(const Vgg& net, const std::string& name) {
+    if (name.empty() || name == "last") return net.last_conv();
+    const LayerInfo* l = net.layer(name);
+    if (!l || l->kind != LayerInfo::Conv)
+        fail("no conv layer '%s' (use a name like %s or 'last')", name.c_str(), net.last_conv().name.c_str());
+    return *l;
+}
+
+int cmd_occlusion(Args& a) {
+    Loaded L = load_and_run(a);
+    Vgg& net = *L.net;
+    const std::string dir = arg(a, "dump-npy"), prefix = arg(a, "out");
+    if (dir.empty() && prefix.empty()) fail("nothing to write: give --dump-npy DIR and/or --out PREFIX");
+    if (!dir.empty()) make_dir(dir);
+    const int S = net.arch().input_size;
+    for (int c : parse_classes(arg(a, "class", "top1"), net)) {
+        const double t0 = now_ms();
+        const Occlusion o = occlusion(net, c, arg_int(a, "patch", 0, 1, S), arg_int(a, "stride", 0, 1, S),
+                                      arg_int(a, "brute-force", 0, 0, 1) == 1);
+        std::printf("class %d (%s): %dx%d positions of a %d px patch, stride %d, %.0f ms; largest drop %.4f\n", c,
+                    class_name(net.arch(), c).c_str(), o.ny, o.nx, o.patch, o.stride, now_ms() - t0,
+                    *std::max_element(o.prob.begin(), o.prob.end()));
+        if (!dir.empty()) {
+            npy_write(strformat("%s/occlusion_c%d.npy", dir.c_str(), c), o.prob.data(), {o.ny, o.nx});
+            npy_write(strformat("%s/occlusion_logit_c%d.npy", dir.c_str(), c), o.logit.data(), {o.ny, o.nx});
+        }
+        if (!prefix.empty()) {
+            int zoom;
+            const Image img = figure_image(L, &zoom);
+            const Image fig = filmstrip(img, {{o.prob.data(), o.ny, o.nx}}, colormap_parse(arg(a, "colormap", "viridis")),
+                                        (float)arg_num(a, "alpha", 0.5, 0, 1), 0, 4, true);
+            const std::string f = strformat("%s_occlusion_c%d.png", prefix.c_str(), c);
+            png_write(f, fig.width, fig.height, 3, fig.rgb.data());
+            std::printf("wrote %s (the image, then the drop of the class probability where the patch sits)\n", f.c_str());
+        }
+    }
+    return 0;
+}
+
+int cmd_faithfulness(Args& a) {
+    Loaded L = load_and_run(a);
+    Vgg& net = *L.net;
+    const MethodInfo* m = method_find(arg(a, "method", "gradcam"));
+    if (!m) fail("unknown --method '%s' (%s)", arg(a, "method").c_str(), method_names().c_str());
+    const LayerInfo& l = conv_arg(net, m->head_input_only && !a.count("layer") ? net.head_input().name : arg(a, "layer"));
+    const int c = parse_classes(arg(a, "class", "top1"), net)[0];
+    const int S = net.arch().input_size, steps = arg_int(a, "steps", 20, 1, S * S);
+    ExplainRequest q(m->id, c, &l);
+    const ExplainResult r = explain(net, q);
+    const Faithfulness f = faithfulness(net, c, rank_pixels(map_magnitude(r), r.h, r.w, S), steps);
+    const Faithfulness base = faithfulness(net, c, random_ranking(S * S, (uint64_t)arg_num(a, "seed", 1, 0, 1e15)), steps);
+    const std::string csv = arg_need(a, "csv");
+    write_file(csv, faithfulness_csv(f));
+    std::printf("class %d (%s), %s at %s, %d steps: deletion AUC %.4f (random ranking %.4f), insertion AUC %.4f "
+                "(random %.4f); wrote %s\n", c, class_name(net.arch(), c).c_str(), m->name, l.name.c_str(), steps,
+                f.deletion_auc, base.deletion_auc, f.insertion_auc, base.insertion_auc, csv.c_str());
+    return 0;
+}
+
+int cmd_sanity(Args& a) {
+    Loaded L = load_and_run(a);
+    Vgg& net = *L.net;
+    const LayerInfo& l = conv_arg(net, arg(a, "layer"));
+    const int c = parse_classes(arg(a, "class", "top1"), net)[0];
+    const double t0 = now_ms();
+    const Sanity s = sanity(net, L.input, c, l, (uint64_t)arg_num(a, "seed", 1, 0, 1e15));
+    write_file(arg_need(a, "csv"), sanity_csv(s));
+    std::printf("class %d (%s) at %s: %zu steps x %zu methods in %.0f ms; wrote %s\n", c, class_name(net.arch(), c).c_str(),
+                l.name.c_str(), s.maps.size(), s.methods.size(), now_ms() - t0, arg(a, "csv").c_str());
+    for (const std::string& m : s.survivors)
+        std::printf("%s: its map survives randomising every layer above %s (Spearman > 0.5): it does not show what the "
+                    "network learned there\n", m.c_str(), l.name.c_str());
+    const std::string prefix = arg(a, "out");
+    if (prefix.empty()) return 0;
+    int zoom;
+    const Image img = figure_image(L, &zoom);
+    for (size_t k = 0; k < s.methods.size(); k++) {   // one filmstrip per method: the maps over the steps, each on its own scale
+        std::vector<std::vector<float>> mags;
+        std::vector<MapRef> refs;
+        for (const auto& step : s.maps) mags.push_back(map_magnitude(step[k]));
+        for (size_t i = 0; i < mags.size(); i++) refs.push_back({mags[i].data(), s.maps[i][k].h, s.maps[i][k].w});
+        const Image fig = filmstrip(img, refs, colormap_parse(arg(a, "colormap", "viridis")), 0.6f, 0, 4, true, false);
+        const std::string f = strformat("%s_sanity_%s_c%d.png", prefix.c_str(), method_info(s.methods[k]).name, c);
+        png_write(f, fig.width, fig.height, 3, fig.rgb.data());
+        std::printf("wrote %s\n", f.c_str());
+    }
+    return 0;
+}
+
 int cmd_info(Args& a) {
     const std::string wpath = weights_path(a);
     std::vector<uint8_t> bytes = read_file(wpath);
@@ -456,6 +556,34 @@ const std::vector<Command>& commands() {
          {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "class", "layer",
           "method", "dump-npy", "out", "colormap", "alpha", "steps", "noise", "seed"},
          cmd_explain},
+        {"occlusion", "occlusion sensitivity: the drop of the class where a mean-filled patch hides the image",
+         "  --class LIST         indices, names or top1..top5 (default top1)\n"
+         "  --patch P, --stride S  in input pixels (default: side / 7, half of it)\n"
+         "  --dump-npy DIR       occlusion_c{C}.npy (probability drop) and occlusion_logit_c{C}.npy, [ny, nx]\n"
+         "  --out PREFIX         the figure\n"
+         "  --brute-force 1      one whole forward pass per position (the reference; slower)\n"
+         "  --colormap NAME, --alpha A\n",
+         {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "class", "patch",
+          "stride", "dump-npy", "out", "brute-force", "colormap", "alpha"},
+         cmd_occlusion},
+        {"faithfulness", "deletion and insertion curves of a map (RISE): does the class fall where the map points?",
+         "  --class C            (default top1)\n"
+         "  --method NAME, --layer L   the map (default gradcam at the last conv)\n"
+         "  --steps N            points of the curves (default 20)\n"
+         "  --csv FILE           step,fraction,deletion_prob,insertion_prob; last row: auc,,<deletion>,<insertion>\n"
+         "  --seed N             the random ranking printed as the baseline (default 1)\n",
+         {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "class",
+          "method", "layer", "steps", "csv", "seed"},
+         cmd_faithfulness},
+        {"sanity", "cascading randomisation (Adebayo et al.): does each method's map change when the weights do?",
+         "  --class C, --layer L (default top1, the last conv)\n"
+         "  --seed N             the re-initialisation (default 1)\n"
+         "  --csv FILE           step,randomised_to,method,spearman\n"
+         "  --out PREFIX         a filmstrip per method over the steps\n"
+         "  --colormap NAME\n",
+         {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "class", "layer",
+          "seed", "csv", "out", "colormap"},
+         cmd_sanity},
         {"info", "what was inferred from a weight file", "  --tensors 1          also list every tensor\n",
          {"weights", "cfg", "head", "input-size", "max-memory", "tensors"}, cmd_info},
         {"bench", "forward timings: median ms over repeated runs (random VGG weights unless --weights)",

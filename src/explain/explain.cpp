@@ -271,7 +271,7 @@ Image overlay(const Image& img, const float* map01, Colormap cmap, float alpha) 
 }
 
 Image filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap cmap, float alpha, int cols, int gap,
-                   bool with_image) {
+                bool with_image, bool shared_scale) {
     const int W = img.width, H = img.height, n = (int)maps.size() + (with_image ? 1 : 0);
     if (W <= 0 || H <= 0) fail("filmstrip: empty image");
     if (n == 0) fail("filmstrip: nothing to show");
@@ -281,7 +281,9 @@ Image filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap cmap
         if (!maps[i].data || maps[i].h <= 0 || maps[i].w <= 0) fail("filmstrip: map %d is empty", (int)i);
         upsample_bilinear(maps[i].data, maps[i].h, maps[i].w, H, W, up.data() + i * HW);
     }
-    normalize01(up.data(), up.size(), norm.data());   // one shared scale
+    if (shared_scale) normalize01(up.data(), up.size(), norm.data());
+    else
+        for (size_t i = 0; i < maps.size(); i++) normalize01(up.data() + i * HW, HW, norm.data() + i * HW);
     gap = std::max(gap, 0);
     cols = cols <= 0 ? n : std::min(cols, n);
     const int rows = (n + cols - 1) / cols;

@@ -97,12 +97,12 @@ struct MapRef {
     int h = 0, w = 0;
 };
 // A figure: the image itself (if with_image), then every map upsampled to the image size
-// (upsample_bilinear), normalised on ONE shared scale (normalize01 over all maps together, so
-// the tiles are comparable: e.g. Grad-CAM of every conv layer) and overlaid on the image
+// (upsample_bilinear), normalised (normalize01) on ONE shared scale (shared_scale: the tiles
+// compare, e.g. Grad-CAM of every conv layer) or each on its own, and overlaid on the image
 // (overlay). Tiles are laid out `cols` per row (0 = all in one row), separated and framed by
 // `gap` white pixels.
 Image filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap cmap, float alpha = 0.5f,
-                   int cols = 0, int gap = 4, bool with_image = true);
+                int cols = 0, int gap = 4, bool with_image = true, bool shared_scale = true);
 
 // The indices of the n largest weights (e.g. Grad-CAM alphas), by weight descending; ties keep
 // the lower index first. n is clipped to [0, K].

@@ -63,7 +63,7 @@ const std::vector<MethodInfo>& methods() {
          "the input gradient averaged over noisy copies of the image (Smilkov et al. 2017)", false, false, false, false,
          true},
         {Method::IntegratedGradients, "integrated_gradients", "Integrated Gradients",
-         "the input gradient integrated along the path from the mean image (Sundararajan et al. 2017)", false, false,
+         "the input gradient integrated along the path from a blank image (Sundararajan et al. 2017)", false, false,
          false, false, true},
     };
     return table;
@@ -237,13 +237,14 @@ ExplainResult explain(Vgg& net, const ExplainRequest& req) {
                 for (size_t j = 0; j < g.size(); j++) r.map[j] = (float)g[j];
                 break;
             }
-            case Method::IntegratedGradients: {   // baseline: the mean image, 0 after preprocessing
+            case Method::IntegratedGradients: {   // baseline: the blank image (the mean; black for Fashion-MNIST)
                 const int n = req.steps > 0 ? req.steps : 32;
+                const double b = blank_value(a);
                 const std::vector<double> g = mean_input_grad(net, req, r.cls, n, [&](int i, const std::vector<float>& x, std::vector<float>& xi) {
                     const double t = (double)(i + 1) / n;   // right Riemann sum over (0, 1]
-                    for (size_t j = 0; j < x.size(); j++) xi[j] = (float)(t * x[j]);
+                    for (size_t j = 0; j < x.size(); j++) xi[j] = (float)(b + t * (x[j] - b));
                 });
-                for (size_t j = 0; j < g.size(); j++) r.map[j] = (float)(net.input()[j] * g[j]);
+                for (size_t j = 0; j < g.size(); j++) r.map[j] = (float)((net.input()[j] - b) * g[j]);
                 break;
             }
             default:

@@ -44,6 +44,8 @@ std::vector<float> prepare_input(const Image& img, const VggArch& arch, ResizeMo
     return x;
 }
 
+float blank_value(const VggArch& a) { return a.preprocess == Preprocess::MeanStd ? -a.mean / a.std : 0.0f; }
+
 std::vector<float> input_nchw(const float* hwc, int side, int channels) {
     const size_t plane = (size_t)side * side;
     std::vector<float> out(plane * channels);

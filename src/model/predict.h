@@ -25,6 +25,11 @@ ResizeMode default_resize(const VggArch& arch);
 
 // image -> input_size x input_size x in_channels floats (HWC), ready for Vgg::forward.
 std::vector<float> prepare_input(const Image& img, const VggArch& arch, ResizeMode mode, Preprocess pre);
+// A blank input value, what "nothing here" means to the model (after preprocessing): the mean
+// for photo models (0: the preprocessing subtracts it), black for greyscale models of objects on
+// a black background (Fashion-MNIST: -mean / std), where grey would be a pattern they never saw.
+// Occlusion patches, deleted pixels and the Integrated Gradients baseline are made of it.
+float blank_value(const VggArch& arch);
 // The same in the oracle's layout, [in_channels][input_size][input_size] (input_nchw.npy).
 std::vector<float> input_nchw(const float* hwc, int side, int channels);
 

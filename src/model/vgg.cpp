@@ -86,7 +86,8 @@ const LayerInfo& Vgg::head_input() const {
 
 // ---------------------------------------------------------------------------- operators
 
-Vgg::Vgg(VggParams p, int input_size) : arch_(std::move(p.arch)), dense_(std::move(p.dense)), file_(std::move(p.file)) {
+Vgg::Vgg(VggParams p, int input_size)
+    : arch_(std::move(p.arch)), convs_(std::move(p.convs)), dense_(std::move(p.dense)), file_(std::move(p.file)) {
     xnn_init();
     if (input_size > 0) check_input_size(input_size), arch_.input_size = input_size;
     plan_layers();
@@ -101,7 +102,7 @@ Vgg::Vgg(VggParams p, int input_size) : arch_(std::move(p.arch)), dense_(std::mo
                 ops_.push_back(op);
             }
             if (l.kind != LayerInfo::Conv) continue;
-            ConvParams& cp = p.convs[k++];
+            const ConvParams& cp = convs_[k++];
             CNN_ASSERT(cp.cin == l.cin && cp.cout == l.c);
             const int co = l.c, ci = l.cin;
             xnn_check(xnn_create_convolution2d_nhwc_f32(1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, ci, co, ci, co, cp.w.data(),
@@ -115,7 +116,6 @@ Vgg::Vgg(VggParams p, int input_size) : arch_(std::move(p.arch)), dense_(std::mo
                                                         nullptr, -inf, inf, 0, nullptr, nullptr, &op),
                       "create convolution (backward)");
             back_ops_.push_back(op);
-            cp = ConvParams();   // XNNPACK holds the packed copies
         }
         stats_.operator_builds++;
         reshape_ops();
@@ -180,12 +180,23 @@ void Vgg::reshape_ops() {
         s = l.h;
     }
     workspace_.reserve(ws_max);
+    windowed_ = false;
     stats_.reshapes++;
 }
 
 // ---------------------------------------------------------------------------- forward
 
+VggParams Vgg::params() const {
+    VggParams p;
+    p.arch = arch_;
+    p.convs = convs_;
+    p.dense = dense_;   // shares the weights
+    p.file = file_;
+    return p;
+}
+
 void Vgg::forward(const float* input) {
+    if (windowed_) reshape_ops();
     // XNNPACK may read a few bytes past the end of an input: a padded copy (planned with the layers).
     const size_t n = (size_t)arch_.input_size * arch_.input_size * arch_.in_channels;
     std::memcpy(input_.data(), input, n * sizeof(float));
@@ -193,6 +204,7 @@ void Vgg::forward(const float* input) {
 }
 
 void Vgg::forward_from(const LayerInfo& l) {
+    if (windowed_) reshape_ops();
     const size_t i = (size_t)layer_index(l);
     CNN_ASSERT(i < layers_.size());
     if (i + 1 < layers_.size()) run_layers(i + 1, act(l));
@@ -222,6 +234,93 @@ void Vgg::run_layers(size_t first, const float* x) {
     }
     grad_cls_ = -1;
     stats_.forwards++;
+}
+
+// ---------------------------------------------------------------------------- local edits
+
+// Each spatial layer again on the rectangle its input's edit reaches: a conv one pixel further
+// each way (its 3x3 taps), a max-pool half as far. The conv runs on a window of its input with a
+// one-pixel halo (zeros beyond the image, as its padding), whose inner part is exactly the
+// rectangle's output; the pool on the 2x2 blocks under the rectangle. Both are the network's own
+// operators, reshaped to the window: the same kernels, so the same numbers as a whole pass.
+void Vgg::forward_region(int y0, int x0, int y1, int x1) {
+    CNN_ASSERT(undo_.empty());   // one edit at a time
+    const int S = arch_.input_size;
+    y0 = std::max(y0, 0), x0 = std::max(x0, 0), y1 = std::min(y1, S), x1 = std::min(x1, S);
+    if (y0 >= y1 || x0 >= x1) return;
+    windowed_ = true;
+    const float* x = input_.data();
+    int H = S, W = S, C = arch_.in_channels;
+    size_t k = 0, i = 0;
+    for (; i < layers_.size(); i++) {
+        const LayerInfo& l = layers_[i];
+        if (l.kind != LayerInfo::Conv && l.kind != LayerInfo::Pool) break;
+        float* y = arena_.data() + l.offset;
+        size_t ws = 0, align = 0, oh = 0, ow = 0;
+        if (l.kind == LayerInfo::Conv) {
+            y0 = std::max(y0 - 1, 0), x0 = std::max(x0 - 1, 0), y1 = std::min(y1 + 1, l.h), x1 = std::min(x1 + 1, l.w);
+            const int wh = y1 - y0 + 2, ww = x1 - x0 + 2;   // the window with its halo
+            win_in_.assign((size_t)wh * ww * C + 16, 0.0f);
+            for (int r = 0; r < wh; r++) {
+                const int sy = y0 - 1 + r;
+                if (sy < 0 || sy >= H) continue;
+                const int c0 = std::max(x0 - 1, 0), c1 = std::min(x1 + 1, W);
+                std::memcpy(&win_in_[((size_t)r * ww + (c0 - (x0 - 1))) * C], x + ((size_t)sy * W + c0) * C,
+                            (size_t)(c1 - c0) * C * sizeof(float));
+            }
+            xnn_check(xnn_reshape_convolution2d_nhwc_f32(ops_[k], 1, wh, ww, &ws, &align, &oh, &ow, pool_),
+                      "reshape convolution");
+            workspace_.reserve(ws + align);
+            win_out_.resize(oh * ow * l.c + 16);
+            xnn_check(xnn_setup_convolution2d_nhwc_f32(ops_[k], workspace_.data(), win_in_.data(), win_out_.data()),
+                      "setup convolution");
+            xnn_check(xnn_run_operator(ops_[k++], pool_), "run convolution");
+            Saved s{i, y0, x0, y1, x1, {}};
+            for (int r = y0; r < y1; r++) {   // the window's inner part is the rectangle's output
+                float* row = y + ((size_t)r * l.w + x0) * l.c;
+                s.values.insert(s.values.end(), row, row + (size_t)(x1 - x0) * l.c);
+                std::memcpy(row, &win_out_[((size_t)(r - y0 + 1) * ow + 1) * l.c], (size_t)(x1 - x0) * l.c * sizeof(float));
+            }
+            undo_.push_back(std::move(s));
+        } else {
+            y0 /= 2, x0 /= 2, y1 = std::min((y1 + 1) / 2, l.h), x1 = std::min((x1 + 1) / 2, l.w);
+            const int wh = 2 * (y1 - y0), ww = 2 * (x1 - x0);
+            win_in_.resize((size_t)wh * ww * C + 16);
+            for (int r = 0; r < wh; r++)
+                std::memcpy(&win_in_[(size_t)r * ww * C], x + ((size_t)(2 * y0 + r) * W + 2 * x0) * C, (size_t)ww * C * sizeof(float));
+            xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(ops_[k], 1, wh, ww, C, C, C, &oh, &ow, pool_), "reshape max-pool");
+            win_out_.resize(oh * ow * C + 16);
+            xnn_check(xnn_setup_max_pooling2d_nhwc_f32(ops_[k], win_in_.data(), win_out_.data()), "setup max-pool");
+            xnn_check(xnn_run_operator(ops_[k++], pool_), "run max-pool");
+            Saved s{i, y0, x0, y1, x1, {}};
+            for (int r = y0; r < y1; r++) {
+                float* row = y + ((size_t)r * l.w + x0) * l.c;
+                s.values.insert(s.values.end(), row, row + (size_t)(x1 - x0) * l.c);
+                std::memcpy(row, &win_out_[(size_t)(r - y0) * ow * l.c], (size_t)(x1 - x0) * l.c * sizeof(float));
+            }
+            undo_.push_back(std::move(s));
+        }
+        x = y, H = l.h, W = l.w, C = l.c;
+    }
+    if (i < layers_.size()) run_layers(i, x);   // the head: whole (its first layer reads everything)
+    grad_cls_ = -1;
+}
+
+void Vgg::undo_region() {
+    for (const Saved& s : undo_) {
+        const LayerInfo& l = layers_[s.layer];
+        const size_t n = (size_t)(s.x1 - s.x0) * l.c;
+        for (int r = s.y0; r < s.y1; r++)
+            std::memcpy(arena_.data() + l.offset + ((size_t)r * l.w + s.x0) * l.c, &s.values[(size_t)(r - s.y0) * n],
+                        n * sizeof(float));
+    }
+    undo_.clear();
+    if (!layers_.empty()) {   // the head from the restored last spatial layer
+        size_t i = 0;
+        while (i < layers_.size() && (layers_[i].kind == LayerInfo::Conv || layers_[i].kind == LayerInfo::Pool)) i++;
+        if (i > 0 && i < layers_.size()) run_layers(i, act(layers_[i - 1]));
+    }
+    grad_cls_ = -1;
 }
 
 // ---------------------------------------------------------------------------- backward

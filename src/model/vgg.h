@@ -33,8 +33,9 @@ const char* layer_kind_name(LayerInfo::Kind k);   // "conv", "pool", "dense", "g
 
 class Vgg {
 public:
-    // Creates the XNNPACK operators from the parameters (their conv weights are packed and
-    // released; the fully connected weights are kept once) at input_size (0: the arch's).
+    // Creates the XNNPACK operators from the parameters at input_size (0: the arch's). The
+    // parameters are kept (conv weights once more beside XNNPACK's packed copies; fully connected
+    // weights once, shared): params() gives them to a second network (the sanity check).
     // The working memory is checked against activation_budget() before it is allocated.
     explicit Vgg(VggParams params, int input_size = 0);
     ~Vgg();
@@ -53,6 +54,15 @@ public:
     // mutable_act (a channel ablated, a region occluded); a forward() restores everything.
     float* mutable_act(const LayerInfo& l) { return arena_.data() + l.offset; }
     void forward_from(const LayerInfo& l);
+    // A local edit of the input (occlusion): after forward(), change the input in place
+    // (mutable_input(), HWC) inside rows y0..y1 and columns x0..x1 (ends exclusive); then
+    // forward_region recomputes only what depends on that region in every layer (the dense head
+    // whole), and undo_region() puts every layer back as forward() left them (the caller puts
+    // the input back).
+    float* mutable_input() { return input_.data(); }
+    void forward_region(int y0, int x0, int y1, int x1);
+    void undo_region();
+    VggParams params() const;
 
     const VggArch& arch() const { return arch_; }
     const std::vector<LayerInfo>& layers() const { return layers_; }   // every named output
@@ -94,6 +104,7 @@ private:
     std::vector<float> scratch_;        // a gradient through a ReLU
     std::vector<xnn_operator_t> ops_;     // one per conv/pool layer, in order
     std::vector<xnn_operator_t> back_ops_;  // one per conv: its input gradient
+    std::vector<ConvParams> convs_;
     std::vector<DenseParams> dense_;
     std::shared_ptr<std::vector<uint8_t>> file_;   // the weight file, when dense weights live in it
     XnnWorkspace workspace_;
@@ -102,6 +113,12 @@ private:
     // the gradients held: class (-1: none since the last forward), mode, lowest layer reached
     int grad_cls_ = -1, grad_reach_ = 0;
     bool grad_guided_ = false;
+    // forward_region: operators reshaped to windows (reshape_ops() before a whole pass), the
+    // window buffers, and the undo log (per spatial layer: its rectangle and the values it had)
+    bool windowed_ = false;
+    std::vector<float> win_in_, win_out_;
+    struct Saved { size_t layer; int y0, x0, y1, x1; std::vector<float> values; };
+    std::vector<Saved> undo_;
     Stats stats_;
 
     void check_input_size(int side) const;

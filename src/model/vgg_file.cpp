@@ -490,8 +490,8 @@ DenseParams convert_dense(const Plan& plan, const TensorFile& tf, size_t i, cons
         w = (float*)at;
         *used_file = true;
     } else {
-        d.w.own.resize((size_t)in * out);
-        w = d.w.own.data();
+        d.w.own = std::make_shared<std::vector<float>>((size_t)in * out);
+        w = d.w.own->data();
     }
     d.w.ptr = w;
     if (a.layout == Layout::Keras) {   // [in][out] -> [out][in], in blocks for the cache
@@ -543,6 +543,41 @@ VggParams vgg_params(const TensorFile& tf, const ArchOverrides& ov, int image_si
     for (size_t i = 0; i < plan.dense_w.size(); i++) p.dense.push_back(convert_dense(plan, tf, i, adopt, &used_file));
     if (used_file) p.file = std::move(adopt);
     return p;
+}
+
+std::string reinit_top_layers(VggParams& p, int count, uint64_t seed) {
+    // the layers with weights from the output down: dense layers last to first, then convs
+    std::vector<std::string> names;
+    const int nconv = (int)p.convs.size();
+    if (p.arch.head == Head::Fc) names = {"predictions", "fc2", "fc1"};
+    else names = {"predictions"};
+    {
+        int block = 1, conv_i = 0;
+        std::vector<std::string> convs;
+        for (int v : p.arch.cfg) {
+            if (v == 0) block++, conv_i = 0;
+            else convs.push_back(strformat("block%d_conv%d", block, ++conv_i));
+        }
+        names.insert(names.end(), convs.rbegin(), convs.rend());
+    }
+    if (count < 0 || count > (int)names.size()) fail("cannot re-initialise %d of %zu layers", count, names.size());
+    Rng rng(seed);
+    for (int i = 0; i < count; i++) {
+        const int nd = (int)p.dense.size();
+        if (i < nd) {
+            DenseParams& d = p.dense[(size_t)(nd - 1 - i)];
+            d.w.own = std::make_shared<std::vector<float>>((size_t)d.in * d.out);
+            for (float& x : *d.w.own) x = (float)(0.01 * rng.normal());
+            d.w.ptr = d.w.own->data();
+            std::fill(d.b.begin(), d.b.end(), 0.0f);
+        } else {
+            ConvParams& c = p.convs[(size_t)(nconv - 1 - (i - nd))];
+            const double sd = std::sqrt(2.0 / (9.0 * c.cin));
+            for (float& x : c.w) x = (float)(sd * rng.normal());
+            std::fill(c.b.begin(), c.b.end(), 0.0f);
+        }
+    }
+    return count ? names[(size_t)count - 1] : "none";
 }
 
 void fold_batch_norm(float* w, float* b, int cout, size_t k, const float* gamma, const float* beta, const float* mean,

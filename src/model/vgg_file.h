@@ -39,8 +39,8 @@ struct ConvParams {
 // A fully connected layer: weight [out][in] with `in` in the engine's HWC flatten order.
 struct DenseParams {
     struct Weights {
-        std::vector<float> own;      // converted weights, unless used in place in the file
-        const float* ptr = nullptr;  // own.data() or into VggParams::file
+        std::shared_ptr<std::vector<float>> own;   // converted weights, unless used in place in the file
+        const float* ptr = nullptr;                // own->data() or into VggParams::file
         const float* data() const { return ptr; }
     };
     Weights w;
@@ -68,6 +68,12 @@ VggParams vgg_params(const TensorFile& tf, const ArchOverrides& ov = {}, int ima
 VggArch vgg_infer_arch(const TensorFile& tf, const ArchOverrides& ov = {}, int image_side = 0);
 // How many times a file's architecture has been inferred in this process (a load does it once).
 int vgg_inference_count();
+
+// Cascading randomisation (the sanity check): re-initialises the `count` layers with weights
+// nearest the output (predictions, then fc2, fc1, the last conv, ...) with the training code's
+// rule: conv weights N(0, 2 / (9 cin)) (He), linear weights N(0, 0.01^2), biases 0; seeded.
+// Returns the name of the lowest layer re-initialised ("none" for count 0).
+std::string reinit_top_layers(VggParams& p, int count, uint64_t seed);
 
 // Batch norm (eval) folded into the conv before it: w' = w g / sqrt(var + eps),
 // b' = (b - mean) g / sqrt(var + eps) + beta, eps 1e-5 (PyTorch's). w: cout rows of k values.
