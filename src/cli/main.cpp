@@ -512,6 +512,33 @@ int cmd_bench(Args& a) {
                         both, both - fwd, (both - fwd) / fwd);
         }
     }
+    if (arg_int(a, "occlusion", 0, 0, 2)) {   // occlusion of the default patch and stride, in forward passes' worth
+        const int threads = std::atoi(split(arg(a, "threads", "1,2"))[0].c_str());
+        net->set_threads(std::max(1, threads));
+        net->forward(x.data());
+        std::vector<double> fwd;
+        for (int r = 0; r < 3; r++) {
+            const double s = now_ms();
+            net->forward(x.data());
+            fwd.push_back(now_ms() - s);
+        }
+        std::sort(fwd.begin(), fwd.end());
+        double s = now_ms();
+        const Occlusion fast = occlusion(*net, 0);
+        const double t_fast = now_ms() - s;
+        std::printf("occlusion (%dx%d positions, patch %d, stride %d), threads %d: %.0f ms = %.1f forward passes (forward %.1f ms)\n",
+                    fast.ny, fast.nx, fast.patch, fast.stride, net->threads(), t_fast, t_fast / fwd[1], fwd[1]);
+        if (arg_int(a, "occlusion", 0, 0, 2) == 2) {
+            s = now_ms();
+            const Occlusion slow = occlusion(*net, 0, fast.patch, fast.stride, true);
+            const double t_slow = now_ms() - s;
+            double num = 0, den = 0;
+            for (size_t i = 0; i < slow.logit.size(); i++)
+                num += std::pow((double)fast.logit[i] - slow.logit[i], 2), den += std::pow((double)slow.logit[i], 2);
+            std::printf("occlusion, brute force: %.0f ms = %.1f forward passes; fast vs brute force: relative L2 %.2g (logit drops)\n",
+                        t_slow, t_slow / fwd[1], std::sqrt(num / std::max(den, 1e-300)));
+        }
+    }
     std::printf("memory with forward and backward ready: %s; peak %s\n", proc_status("VmRSS").c_str(), proc_status("VmHWM").c_str());
     return 0;
 }
@@ -590,8 +617,10 @@ const std::vector<Command>& commands() {
          "  --cfg LIST           architecture for random weights (default D = VGG16)\n"
          "  --input-size N       (default 224)\n"
          "  --threads LIST       thread counts to time (default 1,2)\n"
-         "  --reps N             timed runs per setting (default 10)\n",
-         {"weights", "cfg", "input-size", "max-memory", "threads", "reps", "head"}, cmd_bench},
+         "  --reps N             timed runs per setting (default 10)\n"
+         "  --occlusion 1|2      also time occlusion (default patch and stride) at the first thread count;\n"
+         "                       2: and its brute force, with the difference\n",
+         {"weights", "cfg", "input-size", "max-memory", "threads", "reps", "head", "occlusion"}, cmd_bench},
         {"train", "train a VGG-GAP network on Fashion-MNIST with our own backward pass; write a safetensors checkpoint",
          "  --out FILE           checkpoint (.safetensors: torchvision keys, batch norm folded, metadata)\n"
          "  --data DIR           IDX files, plain or .gz (default /usr/share/datasets/fashion-mnist)\n"

@@ -55,26 +55,46 @@ Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, 
         for (int r = y; r < y + patch; r++)
             for (size_t j = ((size_t)r * S + x0) * C; j < ((size_t)r * S + x0 + patch) * C; j++) dst[j] = src ? src[j] : blank;
     };
+    // The fast path collects the head's input of kBatch positions, then runs the head on them at
+    // once (VGG16's fc6 is read once per batch instead of once per position).
+    constexpr int kBatch = 16;
+    const LayerInfo& hi = net.head_input();
+    const int K = net.num_classes(), n = o.ny * o.nx;
+    std::vector<float> maps, logits;
+    auto record = [&](int first, int count, const float* lg) {   // drops of positions first.. (logits [count][K])
+        for (int j = 0; j < count; j++) {
+            const float* l = lg + (size_t)j * K;
+            const double mx = *std::max_element(l, l + K);
+            double sum = 0;
+            for (int c = 0; c < K; c++) sum += std::exp((double)l[c] - mx);
+            o.prob[(size_t)(first + j)] = (float)(p0 - std::exp((double)l[cls] - mx) / sum);
+            o.logit[(size_t)(first + j)] = (float)(l0 - l[cls]);
+        }
+    };
     try {
-        for (int iy = 0; iy < o.ny; iy++)
-            for (int ix = 0; ix < o.nx; ix++) {
-                if (progress) progress(iy * o.nx + ix, o.ny * o.nx);
-                const int y = iy * stride, x0 = ix * stride;
-                if (brute_force) {
-                    fill(xi.data(), nullptr, y, x0);
-                    net.forward(xi.data());
-                    fill(xi.data(), x.data(), y, x0);
-                } else {
-                    fill(net.mutable_input(), nullptr, y, x0);
-                    net.forward_region(y, x0, y + patch, x0 + patch);
-                }
-                o.prob[(size_t)iy * o.nx + ix] = (float)(p0 - prob_of(net, cls));
-                o.logit[(size_t)iy * o.nx + ix] = (float)(l0 - net.logits()[cls]);
-                if (!brute_force) {
-                    net.undo_region();
-                    fill(net.mutable_input(), x.data(), y, x0);
-                }
+        for (int pos = 0; pos < n; pos++) {
+            if (progress) progress(pos, n);
+            const int y = pos / o.nx * stride, x0 = pos % o.nx * stride;
+            if (brute_force) {
+                fill(xi.data(), nullptr, y, x0);
+                net.forward(xi.data());
+                fill(xi.data(), x.data(), y, x0);
+                record(pos, 1, net.logits());
+                continue;
             }
+            fill(net.mutable_input(), nullptr, y, x0);
+            net.forward_region(y, x0, y + patch, x0 + patch, false);
+            maps.insert(maps.end(), net.act(hi), net.act(hi) + hi.size());
+            net.undo_region();
+            fill(net.mutable_input(), x.data(), y, x0);
+            const int count = (int)(maps.size() / hi.size());
+            if (count == kBatch || pos + 1 == n) {
+                logits.resize((size_t)count * K);
+                net.head_batch(maps.data(), count, logits.data());
+                record(pos + 1 - count, count, logits.data());
+                maps.clear();
+            }
+        }
     } catch (...) {   // cancelled: the network as it was
         net.forward(x.data());
         throw;

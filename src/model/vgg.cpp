@@ -181,6 +181,12 @@ void Vgg::reshape_ops() {
     }
     workspace_.reserve(ws_max);
     windowed_ = false;
+    op_hw_.clear();
+    for (const LayerInfo& l : layers_)
+        if (l.kind == LayerInfo::Conv || l.kind == LayerInfo::Pool) {
+            const int in = &l == &layers_[0] ? arch_.input_size : (&l)[-1].h;
+            op_hw_.push_back({in, in});
+        }
     stats_.reshapes++;
 }
 
@@ -243,8 +249,8 @@ void Vgg::run_layers(size_t first, const float* x) {
 // one-pixel halo (zeros beyond the image, as its padding), whose inner part is exactly the
 // rectangle's output; the pool on the 2x2 blocks under the rectangle. Both are the network's own
 // operators, reshaped to the window: the same kernels, so the same numbers as a whole pass.
-void Vgg::forward_region(int y0, int x0, int y1, int x1) {
-    CNN_ASSERT(undo_.empty());   // one edit at a time
+void Vgg::forward_region(int y0, int x0, int y1, int x1, bool head) {
+    CNN_ASSERT(undo_n_ == 0);   // one edit at a time
     const int S = arch_.input_size;
     y0 = std::max(y0, 0), x0 = std::max(x0, 0), y1 = std::min(y1, S), x1 = std::min(x1, S);
     if (y0 >= y1 || x0 >= x1) return;
@@ -257,69 +263,116 @@ void Vgg::forward_region(int y0, int x0, int y1, int x1) {
         if (l.kind != LayerInfo::Conv && l.kind != LayerInfo::Pool) break;
         float* y = arena_.data() + l.offset;
         size_t ws = 0, align = 0, oh = 0, ow = 0;
+        // an operator is reshaped only when its window's size changes (positions in a row share it)
+        auto shape = [&](int wh, int ww, bool pool) {
+            if (op_hw_[k] == std::make_pair(wh, ww)) return;
+            if (pool)
+                xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(ops_[k], 1, wh, ww, C, C, C, &oh, &ow, pool_), "reshape max-pool");
+            else
+                xnn_check(xnn_reshape_convolution2d_nhwc_f32(ops_[k], 1, wh, ww, &ws, &align, &oh, &ow, pool_),
+                          "reshape convolution");
+            workspace_.reserve(ws + align);
+            op_hw_[k] = {wh, ww};
+        };
         if (l.kind == LayerInfo::Conv) {
             y0 = std::max(y0 - 1, 0), x0 = std::max(x0 - 1, 0), y1 = std::min(y1 + 1, l.h), x1 = std::min(x1 + 1, l.w);
             const int wh = y1 - y0 + 2, ww = x1 - x0 + 2;   // the window with its halo
-            win_in_.assign((size_t)wh * ww * C + 16, 0.0f);
-            for (int r = 0; r < wh; r++) {
-                const int sy = y0 - 1 + r;
-                if (sy < 0 || sy >= H) continue;
-                const int c0 = std::max(x0 - 1, 0), c1 = std::min(x1 + 1, W);
-                std::memcpy(&win_in_[((size_t)r * ww + (c0 - (x0 - 1))) * C], x + ((size_t)sy * W + c0) * C,
-                            (size_t)(c1 - c0) * C * sizeof(float));
+            save_region(i, y0, x0, y1, x1);
+            if ((int64_t)wh * ww * 4 >= (int64_t)l.h * l.w * 3) {   // most of the layer: the whole layer, no halo
+                shape(H, W, false);
+                xnn_check(xnn_setup_convolution2d_nhwc_f32(ops_[k], workspace_.data(), x, y), "setup convolution");
+                xnn_check(xnn_run_operator(ops_[k++], pool_), "run convolution");
+                // outside the rectangle the values come out as they were (the same input there, the
+                // same operator shape as the whole pass): the undo log needs only the rectangle
+            } else {
+                win_in_.assign((size_t)wh * ww * C + 16, 0.0f);
+                for (int r = 0; r < wh; r++) {
+                    const int sy = y0 - 1 + r;
+                    if (sy < 0 || sy >= H) continue;
+                    const int c0 = std::max(x0 - 1, 0), c1 = std::min(x1 + 1, W);
+                    std::memcpy(&win_in_[((size_t)r * ww + (c0 - (x0 - 1))) * C], x + ((size_t)sy * W + c0) * C,
+                                (size_t)(c1 - c0) * C * sizeof(float));
+                }
+                shape(wh, ww, false);
+                ow = (size_t)ww;
+                win_out_.resize((size_t)wh * ww * l.c + 16);
+                xnn_check(xnn_setup_convolution2d_nhwc_f32(ops_[k], workspace_.data(), win_in_.data(), win_out_.data()),
+                          "setup convolution");
+                xnn_check(xnn_run_operator(ops_[k++], pool_), "run convolution");
+                for (int r = y0; r < y1; r++)   // the window's inner part is the rectangle's output
+                    std::memcpy(y + ((size_t)r * l.w + x0) * l.c, &win_out_[((size_t)(r - y0 + 1) * ow + 1) * l.c],
+                                (size_t)(x1 - x0) * l.c * sizeof(float));
             }
-            xnn_check(xnn_reshape_convolution2d_nhwc_f32(ops_[k], 1, wh, ww, &ws, &align, &oh, &ow, pool_),
-                      "reshape convolution");
-            workspace_.reserve(ws + align);
-            win_out_.resize(oh * ow * l.c + 16);
-            xnn_check(xnn_setup_convolution2d_nhwc_f32(ops_[k], workspace_.data(), win_in_.data(), win_out_.data()),
-                      "setup convolution");
-            xnn_check(xnn_run_operator(ops_[k++], pool_), "run convolution");
-            Saved s{i, y0, x0, y1, x1, {}};
-            for (int r = y0; r < y1; r++) {   // the window's inner part is the rectangle's output
-                float* row = y + ((size_t)r * l.w + x0) * l.c;
-                s.values.insert(s.values.end(), row, row + (size_t)(x1 - x0) * l.c);
-                std::memcpy(row, &win_out_[((size_t)(r - y0 + 1) * ow + 1) * l.c], (size_t)(x1 - x0) * l.c * sizeof(float));
-            }
-            undo_.push_back(std::move(s));
         } else {
             y0 /= 2, x0 /= 2, y1 = std::min((y1 + 1) / 2, l.h), x1 = std::min((x1 + 1) / 2, l.w);
             const int wh = 2 * (y1 - y0), ww = 2 * (x1 - x0);
             win_in_.resize((size_t)wh * ww * C + 16);
             for (int r = 0; r < wh; r++)
                 std::memcpy(&win_in_[(size_t)r * ww * C], x + ((size_t)(2 * y0 + r) * W + 2 * x0) * C, (size_t)ww * C * sizeof(float));
-            xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(ops_[k], 1, wh, ww, C, C, C, &oh, &ow, pool_), "reshape max-pool");
-            win_out_.resize(oh * ow * C + 16);
+            shape(wh, ww, true);
+            ow = (size_t)ww / 2;
+            win_out_.resize((size_t)wh / 2 * ow * C + 16);
             xnn_check(xnn_setup_max_pooling2d_nhwc_f32(ops_[k], win_in_.data(), win_out_.data()), "setup max-pool");
             xnn_check(xnn_run_operator(ops_[k++], pool_), "run max-pool");
-            Saved s{i, y0, x0, y1, x1, {}};
-            for (int r = y0; r < y1; r++) {
-                float* row = y + ((size_t)r * l.w + x0) * l.c;
-                s.values.insert(s.values.end(), row, row + (size_t)(x1 - x0) * l.c);
-                std::memcpy(row, &win_out_[(size_t)(r - y0) * ow * l.c], (size_t)(x1 - x0) * l.c * sizeof(float));
-            }
-            undo_.push_back(std::move(s));
+            save_region(i, y0, x0, y1, x1);
+            for (int r = y0; r < y1; r++)
+                std::memcpy(y + ((size_t)r * l.w + x0) * l.c, &win_out_[(size_t)(r - y0) * ow * l.c],
+                            (size_t)(x1 - x0) * l.c * sizeof(float));
         }
         x = y, H = l.h, W = l.w, C = l.c;
     }
-    if (i < layers_.size()) run_layers(i, x);   // the head: whole (its first layer reads everything)
+    if (head && i < layers_.size()) {   // the head: whole (its first layer reads everything)
+        head_offset_ = layers_[i].offset;
+        head_saved_.assign(arena_.begin() + (long)head_offset_, arena_.end());
+        run_layers(i, x);
+    }
     grad_cls_ = -1;
 }
 
+void Vgg::head_batch(const float* maps, int n, float* logits) {
+    const LayerInfo& in = head_input();
+    std::vector<float> a, b;
+    const float* x = maps;
+    int width = (int)in.size();
+    if (arch_.head == Head::Gap) {   // the pooled features of every map
+        a.resize((size_t)n * in.c);
+        for (int j = 0; j < n; j++) gap_forward(maps + (size_t)j * in.size(), in.h, in.w, in.c, a.data() + (size_t)j * in.c);
+        x = a.data(), width = in.c;
+    }
+    for (size_t d = 0; d < dense_.size(); d++) {
+        const DenseParams& p = dense_[d];
+        CNN_ASSERT(p.in == width);
+        float* y = d + 1 == dense_.size() ? logits : (b.resize((size_t)n * p.out), b.data());
+        linear_forward_batch(p.w.data(), p.b.data(), x, n, p.in, p.out, p.relu, y, pool_);
+        if (y == b.data()) std::swap(a, b), x = a.data();
+        width = p.out;
+    }
+}
+
+Vgg::Saved& Vgg::save_region(size_t layer, int y0, int x0, int y1, int x1) {
+    if (undo_n_ == undo_.size()) undo_.emplace_back();
+    Saved& s = undo_[undo_n_++];
+    s.layer = layer, s.y0 = y0, s.x0 = x0, s.y1 = y1, s.x1 = x1;
+    const LayerInfo& l = layers_[layer];
+    const size_t n = (size_t)(x1 - x0) * l.c;
+    s.values.resize((size_t)(y1 - y0) * n);
+    for (int r = y0; r < y1; r++)
+        std::memcpy(&s.values[(size_t)(r - y0) * n], arena_.data() + l.offset + ((size_t)r * l.w + x0) * l.c, n * sizeof(float));
+    return s;
+}
+
 void Vgg::undo_region() {
-    for (const Saved& s : undo_) {
+    for (size_t u = 0; u < undo_n_; u++) {
+        const Saved& s = undo_[u];
         const LayerInfo& l = layers_[s.layer];
         const size_t n = (size_t)(s.x1 - s.x0) * l.c;
         for (int r = s.y0; r < s.y1; r++)
             std::memcpy(arena_.data() + l.offset + ((size_t)r * l.w + s.x0) * l.c, &s.values[(size_t)(r - s.y0) * n],
                         n * sizeof(float));
     }
-    undo_.clear();
-    if (!layers_.empty()) {   // the head from the restored last spatial layer
-        size_t i = 0;
-        while (i < layers_.size() && (layers_[i].kind == LayerInfo::Conv || layers_[i].kind == LayerInfo::Pool)) i++;
-        if (i > 0 && i < layers_.size()) run_layers(i, act(layers_[i - 1]));
-    }
+    undo_n_ = 0;
+    if (head_offset_) std::copy(head_saved_.begin(), head_saved_.end(), arena_.begin() + (long)head_offset_);
+    head_offset_ = 0;
     grad_cls_ = -1;
 }
 

@@ -60,8 +60,12 @@ public:
     // whole), and undo_region() puts every layer back as forward() left them (the caller puts
     // the input back).
     float* mutable_input() { return input_.data(); }
-    void forward_region(int y0, int x0, int y1, int x1);
+    void forward_region(int y0, int x0, int y1, int x1, bool head = true);
     void undo_region();
+    // The head (gap, dense layers) on n feature maps of head_input()'s shape back to back, to
+    // logits [n][classes]: the dense weights read once for all n (forward_region without its
+    // head, for many positions at a time).
+    void head_batch(const float* maps, int n, float* logits);
     VggParams params() const;
 
     const VggArch& arch() const { return arch_; }
@@ -116,9 +120,14 @@ private:
     // forward_region: operators reshaped to windows (reshape_ops() before a whole pass), the
     // window buffers, and the undo log (per spatial layer: its rectangle and the values it had)
     bool windowed_ = false;
+    std::vector<std::pair<int, int>> op_hw_;   // the input size each forward operator is shaped for
     std::vector<float> win_in_, win_out_;
     struct Saved { size_t layer; int y0, x0, y1, x1; std::vector<float> values; };
-    std::vector<Saved> undo_;
+    std::vector<Saved> undo_;   // its first undo_n_ entries (kept allocated: no page faults per edit)
+    size_t undo_n_ = 0;
+    std::vector<float> head_saved_;   // the head's outputs (gap, dense) when forward_region ran it
+    size_t head_offset_ = 0;          // where they start in the arena (0: not saved)
+    Saved& save_region(size_t layer, int y0, int x0, int y1, int x1);
     Stats stats_;
 
     void check_input_size(int side) const;
