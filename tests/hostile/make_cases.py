@@ -119,12 +119,26 @@ def safetensors_cases(base, data):
         h = json.loads(json.dumps(header))
         fn(h[names[(j * 7) % len(names)]])
         write("weights", "%s.shape-%s.safetensors" % (base, tag), st_join(h, body))
-    # a zero-channel conv that still fits its bytes (shape [0,3,3,3], no data)
-    h = json.loads(json.dumps(header))
-    w0 = next(k for k in names if k.endswith("weight"))
-    h[w0]["shape"] = [0] + h[w0]["shape"][1:]
-    h[w0]["data_offsets"] = [h[w0]["data_offsets"][0]] * 2
-    write("weights", "%s.shape-zero-channels.safetensors" % base, st_join(h, body))
+    # zero-sized convs whose bytes still fit: the first conv with 0 output channels (and a
+    # [0] bias), then also the next conv with 0 input channels, as a consistent file would be
+    convs = sorted((int(k.split(".")[1]), k) for k in names
+                   if k.startswith("features.") and k.endswith(".weight") and len(header[k]["shape"]) == 4)
+    if len(convs) >= 2:
+        h = json.loads(json.dumps(header))
+
+        def empty(key, shape):
+            h[key]["shape"] = shape
+            h[key]["data_offsets"] = [h[key]["data_offsets"][0]] * 2
+
+        w0, w1 = convs[0][1], convs[1][1]
+        empty(w0, [0] + h[w0]["shape"][1:])
+        if w0[:-6] + "bias" in h:
+            empty(w0[:-6] + "bias", [0])
+        write("weights", "%s.shape-zero-out-channels.safetensors" % base, st_join(h, body))
+        empty(w1, [h[w1]["shape"][0], 0, 3, 3])
+        write("weights", "%s.shape-zero-channels.safetensors" % base, st_join(h, body))
+        h.pop("__metadata__", None)   # no cfg in the metadata to contradict the layers
+        write("weights", "%s.shape-zero-channels-nometa.safetensors" % base, st_join(h, body))
 
 
 def pickle_int_edits(pkl, count, tag):
