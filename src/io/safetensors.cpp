@@ -1,5 +1,6 @@
 #include "io/safetensors.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -179,9 +180,12 @@ TensorFile load_safetensors(const uint8_t* data, size_t size) {
                      (unsigned long long)data_size);
             DType dt;
             size_t elsize;
-            uint64_t numel = 1;
+            // Dimensions become int64: the product of the nonzero ones must fit, so that no partial
+            // product overflows even when a zero dimension makes the tensor empty.
+            uint64_t numel = 1, nonzero = 1;
             for (uint64_t d : shape) {
-                if (d != 0 && numel > UINT64_MAX / d) fail("safetensors: tensor '%s' shape overflows", key.c_str());
+                if (d != 0 && nonzero > (uint64_t)INT64_MAX / d) fail("safetensors: tensor '%s' shape overflows", key.c_str());
+                if (d != 0) nonzero *= d;
                 numel *= d;
             }
             if (parse_dtype(dtype, &dt, &elsize)) {

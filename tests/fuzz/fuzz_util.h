@@ -23,16 +23,19 @@ namespace cnnlens_fuzz {
     std::abort();
 }
 
-// Reads every byte of every tensor and checks nbytes = numel * dtype size.
+// Reads every byte of every tensor and checks nbytes = numel * dtype size, with no dimension
+// negative and numel() well defined (no partial product of the shape beyond int64).
 inline void check_tensors(const cnnlens::TensorFile& tf) {
     volatile uint8_t sink = 0;
     for (const cnnlens::TensorRef& t : tf.tensors) {
-        uint64_t n = 1;
+        uint64_t n = 1, nonzero = 1;
         for (int64_t d : t.shape) {
             if (d < 0) broken("negative dimension in", t.name.c_str());
-            if (d != 0 && n > UINT64_MAX / (uint64_t)d) broken("shape overflows in", t.name.c_str());
+            if (d != 0 && nonzero > (uint64_t)INT64_MAX / (uint64_t)d) broken("shape overflows int64 in", t.name.c_str());
+            if (d != 0) nonzero *= (uint64_t)d;
             n *= (uint64_t)d;
         }
+        if ((uint64_t)t.numel() != n) broken("numel() differs from the shape's product in", t.name.c_str());
         if (n > UINT64_MAX / 8 || t.nbytes != n * cnnlens::dtype_size(t.dtype)) broken("nbytes does not match the shape of", t.name.c_str());
         if (t.nbytes && !t.data) broken("null data for", t.name.c_str());
         uint8_t x = 0;
