@@ -44,6 +44,10 @@ check "built-in model"       0 '^ +9 +[0-9.]+% .*Ankle boot'     predict --image
 check "built-in, photo"      0 '^ +[0-9]+ +[0-9.]+% .*(T-shirt|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle)' predict --image "$img"
 check "built-in info"        0 'preprocessing mean_std'          info
 check "built-in class name"  0 'class 7 \(Sneaker\)'             explain --image "$fm" --class sneaker --dump-npy "$tmp/b"
+# a greyscale model's input is dumped with its one channel (28x28 floats after the 128-byte header)
+check "built-in dump"        0 'wrote .* input 28x28'            dump --image "$fm" --npy "$tmp/g"
+if [[ $(wc -c < "$tmp/g/input_nchw.npy") == $((128 + 28 * 28 * 4)) ]]; then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL built-in dump: input_nchw.npy is $(wc -c < "$tmp/g/input_nchw.npy") bytes, want $((128 + 28 * 28 * 4))"; fi
 check "grey input, rgb pre"  1 'error: .*does not fit'           predict --image "$fm" --preprocess torch
 check "unknown command"      2 'error: unknown command'          frobnicate
 echo "$pass passed, $fail failed"

@@ -138,11 +138,11 @@ void make_dir(const std::string& d) {
 // input_nchw.npy, logits.npy and act_<layer>.npy (HWC) for every layer; returns the count.
 int dump_forward(const Loaded& L, const std::string& dir) {
     const Vgg& net = *L.net;
-    const int S = net.arch().input_size;
-    std::vector<float> nchw((size_t)3 * S * S);   // the network input, as the oracle's input_nchw.npy
-    for (int c = 0; c < 3; c++)
-        for (int p = 0; p < S * S; p++) nchw[(size_t)c * S * S + p] = L.input[(size_t)p * 3 + c];
-    npy_write(dir + "/input_nchw.npy", nchw.data(), {1, 3, S, S});
+    const int S = net.arch().input_size, C = net.arch().in_channels;   // 1 for greyscale models
+    std::vector<float> nchw((size_t)C * S * S);   // the network input, as the oracle's input_nchw.npy
+    for (int c = 0; c < C; c++)
+        for (int p = 0; p < S * S; p++) nchw[(size_t)c * S * S + p] = L.input[(size_t)p * C + c];
+    npy_write(dir + "/input_nchw.npy", nchw.data(), {1, C, S, S});
     npy_write(dir + "/logits.npy", net.logits(), {net.num_classes()});
     int n = 2;
     for (const LayerInfo& l : net.layers()) {
