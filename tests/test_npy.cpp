@@ -3,9 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
-#include <unistd.h>
 
 #include "core/error.h"
 #include "io/npy.h"
@@ -50,9 +50,8 @@ std::vector<uint8_t> floats(std::initializer_list<float> v) {
 }  // namespace
 
 TEST_CASE("npy: write, read, float64 and version 2 headers") {
-    char dir[] = "/tmp/cnnlens_npy_XXXXXX";
-    REQUIRE(mkdtemp(dir));
-    const std::string path = std::string(dir) + "/a.npy";
+    const char* tmp = std::getenv("TMPDIR");
+    const std::string path = std::string(tmp ? tmp : "/tmp") + "/cnnlens_test_npy.npy";
     const float v[6] = {1, -2, 3.5f, 0, 1e-30f, 7};
     npy_write(path, v, {2, 3});
     NpyArray a = npy_read(path);
@@ -60,7 +59,6 @@ TEST_CASE("npy: write, read, float64 and version 2 headers") {
     REQUIRE(a.data.size() == 6);
     CHECK(std::memcmp(a.data.data(), v, sizeof v) == 0);
     std::remove(path.c_str());
-    rmdir(dir);
 
     double d[2] = {0.25, -1e10};
     std::vector<uint8_t> db(16);
