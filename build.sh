@@ -36,7 +36,7 @@ build_native() {
 
 # ASan + UBSan build of our own code (the CLI, the tests) and the libFuzzer targets; XNNPACK,
 # pthreadpool and cpuinfo are linked, uninstrumented, from build/native instead of compiled again.
-SANITIZER_PACKAGES=(clang libclang-rt-14-dev time)
+SANITIZER_PACKAGES=(clang libclang-rt-14-dev)   # clang 14 with its ASan, UBSan and libFuzzer runtimes
 build_asan() {
     build_native
     configure build/asan cmake -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCNNLENS_FUZZ=ON \
@@ -103,7 +103,7 @@ build_all() {
 run_tests() {
     setup
     # python3-torch: the independent reader of the built-in model (tests/torch_reader_test.sh);
-    # clang + its runtimes: the sanitizer tree and libFuzzer; time: peak memory in the hostile test
+    # clang + its runtimes: the sanitizer tree and libFuzzer
     scripts/deps.sh apt python3-torch "${SANITIZER_PACKAGES[@]}"
     build_native
     build_wasm build/wasm "-msimd128"
