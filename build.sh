@@ -5,9 +5,11 @@
 #   ./build.sh test       build, then run every test: native, and WebAssembly under node
 #   ./build.sh serve      build and serve the web app on http://127.0.0.1:8000 (PORT=... to change)
 #   ./build.sh bench      forward-pass benchmarks, native and WebAssembly
-#   ./build.sh native | wasm | wasm-mt | web | setup     one step only (web: the site in build/site)
+#   ./build.sh fuzz [TARGET|all] [SECONDS]   build build/asan, run the libFuzzer target(s) (default all, 60 s each)
+#   ./build.sh native | wasm | wasm-mt | asan | web | setup     one step only (web: the site in build/site)
 #
-# Build trees: build/native (g++), build/wasm (emscripten, SIMD), build/wasm-mt (SIMD + pthreads).
+# Build trees: build/native (g++), build/wasm (emscripten, SIMD), build/wasm-mt (SIMD + pthreads),
+# build/asan (clang, ASan + UBSan, libFuzzer targets; links build/native's XNNPACK).
 set -euo pipefail
 cd "$(dirname "$0")"
 export NODE_PATH=/usr/share/nodejs          # emcc needs acorn from Debian's node modules
@@ -30,6 +32,16 @@ build_native() {
     mkdir -p build
     configure build/native cmake
     cmake --build build/native -j"$JOBS"
+}
+
+# ASan + UBSan build of our own code (the CLI, the tests) and the libFuzzer targets; XNNPACK,
+# pthreadpool and cpuinfo are linked, uninstrumented, from build/native instead of compiled again.
+SANITIZER_PACKAGES=(clang libclang-rt-14-dev)   # clang 14 with its ASan, UBSan and libFuzzer runtimes
+build_asan() {
+    build_native
+    configure build/asan cmake -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCNNLENS_FUZZ=ON \
+        -DCNNLENS_XNNPACK_FROM="$PWD/build/native"
+    cmake --build build/asan -j"$JOBS"
 }
 
 build_wasm() {   # build_wasm DIR FLAGS
@@ -90,11 +102,17 @@ build_all() {
 
 run_tests() {
     setup
-    scripts/deps.sh apt python3-torch   # the independent reader of the built-in model (tests/torch_reader_test.sh)
+    # python3-torch: the independent reader of the built-in model (tests/torch_reader_test.sh);
+    # clang + its runtimes: the sanitizer tree and libFuzzer
+    scripts/deps.sh apt python3-torch "${SANITIZER_PACKAGES[@]}"
     build_native
     build_wasm build/wasm "-msimd128"
     echo "== native tests"
     (cd build/native && ctest --output-on-failure)
+    echo "== sanitizer tests (ASan + UBSan) and fuzzing (libFuzzer, 30 s per target)"
+    build_asan
+    (cd build/asan && ctest --output-on-failure -LE slow)   # the hostile corpus under ASan: ctest -L slow
+    tests/fuzz/run.sh build/asan all 30
     echo "== WebAssembly tests (node)"
     (cd build/wasm && ctest --output-on-failure)
     echo "== web app end-to-end tests (headless Chromium)"
@@ -119,8 +137,10 @@ case "${1:-all}" in
     wasm) setup; build_wasm build/wasm "-msimd128" ;;
     wasm-mt) setup; build_wasm build/wasm-mt "-msimd128 -pthread" ;;
     test) run_tests ;;
+    asan) setup; scripts/deps.sh apt "${SANITIZER_PACKAGES[@]}"; build_asan ;;
+    fuzz) shift; setup; scripts/deps.sh apt "${SANITIZER_PACKAGES[@]}"; build_asan; tests/fuzz/run.sh build/asan "$@" ;;
     bench) shift; bench "$@" ;;
     web) setup; build_web ;;
     serve) serve ;;
-    *) sed -n '2,12p' "$0"; exit 2 ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

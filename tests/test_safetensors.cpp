@@ -111,6 +111,11 @@ TEST_CASE("safetensors: truncated, corrupt and absurd files give an error, never
     CHECK(load_error(huge).find("header length") != std::string::npos);
     CHECK(load_error(with_header(R"({"a":{"dtype":"F32","shape":[1000000000,1000000000],"data_offsets":[0,16]}})", 16))
               .find("needs") != std::string::npos);
+    // empty tensors whose other dimensions do not fit int64 (a negative dimension, an overflowing numel())
+    CHECK(load_error(with_header(R"({"a":{"dtype":"F32","shape":[9223372036854775809,0],"data_offsets":[0,0]}})", 0))
+              .find("overflows") != std::string::npos);
+    CHECK(load_error(with_header(R"({"a":{"dtype":"F32","shape":[2305843009213693952,4,0],"data_offsets":[0,0]}})", 0))
+              .find("overflows") != std::string::npos);
     CHECK(load_error(with_header(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,64]}})", 16))
               .find("outside") != std::string::npos);
     CHECK(load_error(with_header(R"({"a":{"dtype":"C64","shape":[2],"data_offsets":[0,16]}})", 16))

@@ -1,5 +1,6 @@
 #include "io/safetensors.h"
 
+#include <cstdint>
 #include <cstring>
 #include <set>
 
@@ -193,10 +194,12 @@ TensorFile load_safetensors(const uint8_t* data, size_t size) {
                      (unsigned long long)data_size);
             DType dt;
             size_t elsize;
-            uint64_t numel = 1;
-            for (uint64_t d : shape) {  // every partial product fits int64, as TensorRef::numel() needs
-                if (d > (uint64_t)INT64_MAX || (d != 0 && numel > (uint64_t)INT64_MAX / d))
-                    fail("safetensors: tensor '%s' shape overflows", shown(key).c_str());
+            // Dimensions become int64: the product of the nonzero ones must fit, so that no partial
+            // product overflows even when a zero dimension makes the tensor empty.
+            uint64_t numel = 1, nonzero = 1;
+            for (uint64_t d : shape) {
+                if (d != 0 && nonzero > (uint64_t)INT64_MAX / d) fail("safetensors: tensor '%s' shape overflows", shown(key).c_str());
+                if (d != 0) nonzero *= d;
                 numel *= d;
             }
             if (parse_dtype(dtype, &dt, &elsize)) {

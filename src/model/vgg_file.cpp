@@ -410,10 +410,11 @@ Plan infer(const TensorFile& tf, const ArchOverrides& ov, int image_side) {
         fail("preprocessing '%s' does not fit a model with %d input channels", preprocess_name(a.preprocess), a.in_channels);
     if (a.preprocess == Preprocess::MeanStd) {
         for (auto [k, v] : {std::pair<const char*, float*>{"mean", &a.mean}, {"std", &a.std}}) {
-            if (meta(k).empty()) continue;
+            const std::string text = meta(k);   // strtof's end points into it: it must outlive the check
+            if (text.empty()) continue;
             char* end = nullptr;
-            *v = std::strtof(meta(k).c_str(), &end);
-            if (*end || !std::isfinite(*v)) fail("metadata '%s' is not a number: '%s'", k, meta(k).c_str());
+            *v = std::strtof(text.c_str(), &end);
+            if (*end || !std::isfinite(*v)) fail("metadata '%s' is not a number: '%s'", k, text.c_str());
         }
         if (!(a.std > 0)) fail("metadata 'std' must be positive, got %g", (double)a.std);
     }
