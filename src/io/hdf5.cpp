@@ -165,11 +165,14 @@ const char* filter_name(unsigned id) {
     return "unknown";
 }
 
+// The element count; the product of the nonzero dimensions must stay below 2^62 too, so that
+// no partial product overflows int64 (TensorRef::numel) even when a zero makes the set empty.
 uint64_t numel(const Space& s) {
     if (s.null) return 0;
-    uint64_t n = 1;
+    uint64_t n = 1, nonzero = 1;
     for (uint64_t d : s.dims) {
-        if (d && n > (uint64_t(1) << 62) / d) fail("HDF5: corrupt file: absurd dataspace size");
+        if (d && nonzero > (uint64_t(1) << 62) / d) fail("HDF5: corrupt file: absurd dataspace size");
+        if (d) nonzero *= d;
         n *= d;
     }
     return n;
