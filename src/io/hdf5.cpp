@@ -8,6 +8,10 @@
 // per call and per file for entries visited and bytes copied, so what is left of cycles and
 // blow-ups ends in an Error instead of a hang; collections are capped by what the file could
 // legitimately hold.
+//
+// Sections: cursor, superblock and dataspace/datatype helpers; H5Reader: object headers, groups
+// (symbol tables, link messages, B-tree v1), the fractal heap and v2 B-trees (dense storage),
+// attributes, datasets (contiguous and chunked layouts); the public API (H5File).
 #include "io/hdf5.h"
 
 #include <algorithm>
