@@ -156,10 +156,3 @@ TEST_CASE("builtin: on the 10k test set: accuracy >= 93% and CAM mass on the gar
     CHECK(r.cam_on_object >= 0.80);
 }
 
-TEST_CASE("builtin: CAM mass inside a mask") {
-    const float map[4] = {2, -5, 1, 1};
-    const uint8_t mask[4] = {1, 1, 0, 0};
-    CHECK(mass_inside(map, mask, 4) == doctest::Approx(0.5));
-    const float neg[2] = {-1, 0};
-    CHECK(mass_inside(neg, mask, 2) == -1);
-}

@@ -27,6 +27,7 @@ int cl_run();
 const char* cl_model_json();
 const char* cl_explain(const char* request);
 const float* cl_explain_buf();
+const char* cl_tool(const char* request);
 }
 
 using namespace cnnlens;
@@ -103,6 +104,51 @@ TEST_CASE("frontends: the compute API and the CLI give bit-identical maps and we
         CHECK(compared >= 8);
         std::system(("rm -rf " + dir).c_str());
     }
+}
+
+TEST_CASE("frontends: the compute API's tools give the CLI's occlusion map and faithfulness curve") {
+    const std::string image = data_path("../../assets/fashion-mnist/7-Sneaker-test00009.png");
+    api_open(kBuiltin, image);
+    const char* out = cl_tool(R"({"tool":"occlusion","cls":7,"patch":4,"stride":2})");
+    REQUIRE_MESSAGE(out, cl_error());
+    const Json o = Json::parse(out);
+    const size_t n = (size_t)(o["ny"].integer() * o["nx"].integer());
+    CHECK(n == 13 * 13);
+    const std::vector<float> api(cl_explain_buf(), cl_explain_buf() + 2 * n);
+    REQUIRE(std::system((std::string(CNNLENS_CLI) + " occlusion --image '" + image +
+                         "' --class 7 --patch 4 --stride 2 --dump-npy frontends_occ > /dev/null").c_str()) == 0);
+    NpyArray prob = npy_read("frontends_occ/occlusion_c7.npy"), logit = npy_read("frontends_occ/occlusion_logit_c7.npy");
+    std::system("rm -rf frontends_occ");
+    CHECK(prob.shape == std::vector<int64_t>{13, 13});
+    CHECK(std::memcmp(api.data(), prob.data.data(), n * sizeof(float)) == 0);
+    CHECK(std::memcmp(api.data() + n, logit.data.data(), n * sizeof(float)) == 0);
+
+    const Json model = Json::parse(cl_model_json());
+    int last = -1;
+    for (size_t i = 0; i < model["layers"].size(); i++)
+        if (model["layers"][i]["name"].string() == model["last_conv"].string()) last = (int)i;
+    out = cl_tool(strformat(R"({"tool":"faithfulness","cls":7,"method":"gradcam","layer":%d,"steps":10})", last).c_str());
+    REQUIRE_MESSAGE(out, cl_error());
+    const Json f = Json::parse(out);
+    REQUIRE(std::system((std::string(CNNLENS_CLI) + " faithfulness --image '" + image +
+                         "' --class 7 --steps 10 --csv frontends_f.csv > /dev/null").c_str()) == 0);
+    auto b = read_file("frontends_f.csv");
+    std::system("rm -f frontends_f.csv");
+    const std::vector<std::string> lines = split(std::string(b.begin(), b.end()), '\n');
+    REQUIRE(lines.size() == 13);   // header, 11 points, AUCs
+    for (int i = 0; i <= 10; i++) {
+        const std::vector<std::string> v = split(lines[(size_t)i + 1], ',');
+        CHECK(std::stod(v[2]) == doctest::Approx(f["map"]["deletion"][i].number()).epsilon(1e-8));
+        CHECK(std::stod(v[3]) == doctest::Approx(f["map"]["insertion"][i].number()).epsilon(1e-8));
+    }
+    CHECK(f["map"]["deletion_auc"].number() < f["random"]["deletion_auc"].number());
+    // the pointing game on the garment (the default mask of this model)
+    out = cl_tool(strformat(R"({"tool":"pointing","cls":7,"layer":%d})", last).c_str());
+    REQUIRE_MESSAGE(out, cl_error());
+    const Json p = Json::parse(out);
+    CHECK(p["rows"].size() >= 5);
+    CHECK(p["rows"][0]["method"].string() == "gradcam");
+    CHECK(p["rows"][0]["energy_inside"].number() > p["object_share"].number());
 }
 
 TEST_CASE("frontends: cnnlens dump writes the input the network saw (greyscale: [1,1,28,28])") {

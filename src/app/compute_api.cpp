@@ -10,6 +10,7 @@
 //   cl_act(layer)                        HWC float32 activations of a layer
 //   cl_explain(request_json)             explanation maps (explain/methods.h), described as JSON
 //   cl_channel_weights(layer, cls)       Grad-CAM's weight of every channel of a conv layer
+//   cl_tool(request_json)                the tools that test explanations (explain/tools.h)
 //
 // Every entry point returns 0 (or a pointer) on success and -1 (or null) on failure, with the
 // message in cl_error(): the core's errors are exceptions, caught here so the worker keeps running.
@@ -38,6 +39,7 @@ static void js_progress(const char*, int, int) {}
 #include "explain/colormap.h"
 #include "explain/explain.h"
 #include "explain/methods.h"
+#include "explain/tools.h"
 #include "io/image.h"
 #include "io/weights.h"
 #include "model/predict.h"
@@ -59,6 +61,7 @@ struct State {
     std::vector<float> maps;                 // cl_explain's maps and weights, back to back
     std::vector<uint8_t> guided_rgb;         // guided Grad-CAM and guided backprop pictures
     std::vector<float> chan_w;
+    std::vector<uint8_t> mask;               // the object the user marked (pointing game), fitted side^2
     std::shared_ptr<std::vector<uint8_t>> incoming;   // the weight file being streamed in
 };
 State S;
@@ -329,6 +332,103 @@ EMSCRIPTEN_KEEPALIVE const uint8_t* cl_guided_rgb() { return S.guided_rgb.data()
 EMSCRIPTEN_KEEPALIVE const float* cl_channel_weights(int layer, int cls) {
     int rc = guarded([&] { S.chan_w = timed({Method::GradCam, cls, &layer_at(layer)}).weights; });
     return rc == 0 ? S.chan_w.data() : nullptr;
+}
+
+// The object the user marked for the pointing game: side x side bytes (1 = object); side 0
+// clears it (the model's default: the garment for Fashion-MNIST models).
+EMSCRIPTEN_KEEPALIVE int cl_set_mask(const uint8_t* mask, int side) {
+    return guarded([&] {
+        if (side < 0 || side > kMaxImageSide) fail("mask side %d", side);
+        S.mask.assign(mask, mask + (size_t)side * side);
+    });
+}
+
+// A tool (explain/tools.h) on the current image. request: {"tool": name, "cls": class (-1 = top-1),
+// and per tool: occlusion "patch", "stride"; faithfulness "method", "layer" (index), "steps",
+// "seed"; sanity "layer", "seed"; pointing "layer"}. Maps go to cl_explain_buf(), described by
+// the JSON returned (null on failure). Long tools report progress to the page.
+EMSCRIPTEN_KEEPALIVE const char* cl_tool(const char* request) {
+    int rc = guarded([&] {
+        Vgg& n = net();
+        if (S.ranges.empty()) fail("no image has been run");
+        const Json q = Json::parse(request ? request : "");
+        const ToolInfo* t = tool_find(q["tool"].string());
+        if (!t) fail("unknown tool '%s'", q["tool"].string().c_str());
+        const int cls = q["cls"].integer(-1) >= 0 ? q["cls"].integer(-1) : top_k(n.logits(), n.num_classes(), 1)[0].index;
+        const std::string label = std::string("Running ") + t->label;
+        const Progress progress = [&label](int done, int total) { js_progress(label.c_str(), done, total); };
+        const double t0 = now_ms();
+        S.maps.clear();
+        JsonWriter j;
+        j.begin_object().field("tool", t->name).field("cls", cls);
+        switch (t->id) {
+            case Tool::Occlusion: {
+                const Occlusion o = occlusion(n, cls, q["patch"].integer(0), q["stride"].integer(0), false, progress);
+                S.maps = o.prob;
+                S.maps.insert(S.maps.end(), o.logit.begin(), o.logit.end());
+                j.field("ny", o.ny).field("nx", o.nx).field("patch", o.patch).field("stride", o.stride);
+                break;
+            }
+            case Tool::Faithfulness: {
+                const MethodInfo* m = method_find(q["method"].string());
+                if (!m) fail("unknown method '%s'", q["method"].string().c_str());
+                const ExplainResult r = explain(n, {m->id, cls, &layer_at(q["layer"].integer(-1))});
+                const int side = n.arch().input_size, steps = q["steps"].integer(20);
+                const Faithfulness f = faithfulness(n, cls, rank_pixels(map_magnitude(r), r.h, r.w, side), steps, progress);
+                const Faithfulness b = faithfulness(n, cls, random_ranking(side * side, (uint64_t)q["seed"].integer(1)), steps);
+                j.field("method", m->name);
+                for (auto [key, c] : {std::pair<const char*, const Faithfulness*>{"map", &f}, {"random", &b}}) {
+                    j.key(key).begin_object().field("deletion_auc", c->deletion_auc).field("insertion_auc", c->insertion_auc);
+                    for (auto [k, v] : {std::pair<const char*, const std::vector<double>*>{"fraction", &c->fraction},
+                                        {"deletion", &c->deletion}, {"insertion", &c->insertion}}) {
+                        j.key(k).begin_array();
+                        for (double x : *v) j.value(x);
+                        j.end_array();
+                    }
+                    j.end_object();
+                }
+                break;
+            }
+            case Tool::Sanity: {
+                const Sanity s = sanity(n, S.input, cls, layer_at(q["layer"].integer(-1)), (uint64_t)q["seed"].integer(1), progress);
+                j.key("rows").begin_array();
+                for (size_t i = 0; i < s.rows.size(); i++) {
+                    const ExplainResult& r = s.maps[(size_t)s.rows[i].step][i % s.methods.size()];
+                    const std::vector<float> mag = map_magnitude(r);
+                    j.begin_object().field("step", s.rows[i].step).field("randomised_to", s.rows[i].randomised_to)
+                        .field("method", s.rows[i].method).field("spearman", s.rows[i].spearman).field("h", r.h)
+                        .field("w", r.w).field("offset", (int64_t)S.maps.size()).end_object();
+                    S.maps.insert(S.maps.end(), mag.begin(), mag.end());
+                }
+                j.end_array().key("survivors").begin_array();
+                for (const std::string& m : s.survivors) j.value(m);
+                j.end_array();
+                break;
+            }
+            case Tool::Pointing: {   // every cheap menu method at the layer, against the object mask
+                const LayerInfo& l = layer_at(q["layer"].integer(-1));
+                const int side = n.arch().input_size;
+                std::vector<uint8_t> mask = S.mask.size() == (size_t)side * side ? S.mask : default_object_mask(S.fitted, n.arch());
+                if (mask.empty()) fail("mark the object first (no default object for this model)");
+                j.key("rows").begin_array();
+                for (const MethodInfo& m : methods()) {
+                    if (!m.in_menu || m.costly) continue;
+                    const LayerInfo* at = m.head_input_only ? &n.head_input() : &l;
+                    if (!method_unavailable(m, n, at).empty()) continue;
+                    const ExplainResult r = explain(n, {m.id, cls, at});
+                    const Pointing p = pointing(r.map, r.h, r.w, mask, side);
+                    j.begin_object().field("method", m.name).field("label", m.label).field("layer", at->name)
+                        .field("energy_inside", p.energy_inside).field("max_inside", p.max_inside).end_object();
+                }
+                size_t area = 0;
+                for (uint8_t v : mask) area += v != 0;
+                j.end_array().field("object_share", (double)area / (double)mask.size());
+                break;
+            }
+        }
+        S.json = j.field("ms", now_ms() - t0).end_object().str();
+    });
+    return rc == 0 ? S.json.c_str() : nullptr;
 }
 
 }  // extern "C"

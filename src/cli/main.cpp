@@ -583,7 +583,7 @@ const std::vector<Command>& commands() {
          {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "class", "layer",
           "method", "dump-npy", "out", "colormap", "alpha", "steps", "noise", "seed"},
          cmd_explain},
-        {"occlusion", "occlusion sensitivity: the drop of the class where a mean-filled patch hides the image",
+        {tool_info(Tool::Occlusion).name, tool_info(Tool::Occlusion).about,
          "  --class LIST         indices, names or top1..top5 (default top1)\n"
          "  --patch P, --stride S  in input pixels (default: side / 7, half of it)\n"
          "  --dump-npy DIR       occlusion_c{C}.npy (probability drop) and occlusion_logit_c{C}.npy, [ny, nx]\n"
@@ -593,7 +593,7 @@ const std::vector<Command>& commands() {
          {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "class", "patch",
           "stride", "dump-npy", "out", "brute-force", "colormap", "alpha"},
          cmd_occlusion},
-        {"faithfulness", "deletion and insertion curves of a map (RISE): does the class fall where the map points?",
+        {tool_info(Tool::Faithfulness).name, tool_info(Tool::Faithfulness).about,
          "  --class C            (default top1)\n"
          "  --method NAME, --layer L   the map (default gradcam at the last conv)\n"
          "  --steps N            points of the curves (default 20)\n"
@@ -602,7 +602,7 @@ const std::vector<Command>& commands() {
          {"weights", "image", "cfg", "head", "input-size", "max-memory", "threads", "preprocess", "resize", "class",
           "method", "layer", "steps", "csv", "seed"},
          cmd_faithfulness},
-        {"sanity", "cascading randomisation (Adebayo et al.): does each method's map change when the weights do?",
+        {tool_info(Tool::Sanity).name, tool_info(Tool::Sanity).about,
          "  --class C, --layer L (default top1, the last conv)\n"
          "  --seed N             the re-initialisation (default 1)\n"
          "  --csv FILE           step,randomised_to,method,spearman\n"

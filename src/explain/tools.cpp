@@ -35,6 +35,34 @@ std::vector<float> input_copy(const Vgg& net) {
 
 }  // namespace
 
+const std::vector<ToolInfo>& tools() {
+    static const std::vector<ToolInfo> table = {
+        {Tool::Occlusion, "occlusion", "Occlusion",
+         "hide each part of the image in turn: where does the class lose most? (Zeiler & Fergus 2014)"},
+        {Tool::Faithfulness, "faithfulness", "Faithfulness",
+         "delete (insert) the pixels a map ranks first: does the class fall (rise) faster than at random? (Petsiuk "
+         "et al. 2018)"},
+        {Tool::Sanity, "sanity", "Sanity check",
+         "randomise the weights from the top down: a map that stays the same does not show what was learned "
+         "(Adebayo et al. 2018)"},
+        {Tool::Pointing, "pointing", "Pointing game",
+         "how much of a map's heat lies on the object, and whether its peak does"},
+    };
+    return table;
+}
+
+const ToolInfo& tool_info(Tool t) {
+    for (const ToolInfo& i : tools())
+        if (i.id == t) return i;
+    CNN_ASSERT(false);
+}
+
+const ToolInfo* tool_find(const std::string& name) {
+    for (const ToolInfo& t : tools())
+        if (name == t.name) return &t;
+    return nullptr;
+}
+
 // ---------------------------------------------------------------------------- occlusion
 
 Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, const Progress& progress) {
@@ -229,6 +257,13 @@ Pointing pointing(const std::vector<float>& map, int h, int w, const std::vector
     r.energy_inside = all > 0 ? in / all : -1;
     r.max_inside = mask[best] != 0;
     return r;
+}
+
+std::vector<uint8_t> default_object_mask(const Image& fitted, const VggArch& arch) {
+    if (arch.preprocess != Preprocess::MeanStd) return {};
+    std::vector<uint8_t> mask((size_t)fitted.width * fitted.height);
+    for (size_t p = 0; p < mask.size(); p++) mask[p] = fitted.rgb[p * 3] > 0;   // grey: R = G = B
+    return mask;
 }
 
 }  // namespace cnnlens

@@ -21,6 +21,17 @@ namespace cnnlens {
 
 using Progress = std::function<void(int done, int total)>;
 
+enum class Tool { Occlusion, Faithfulness, Sanity, Pointing };
+struct ToolInfo {
+    Tool id;
+    const char* name;    // "occlusion": the CLI command, the page's API and URL parameter
+    const char* label;   // "Occlusion": the page
+    const char* about;   // one line
+};
+const std::vector<ToolInfo>& tools();   // the one list of tools; the CLI and the page read it
+const ToolInfo* tool_find(const std::string& name);
+const ToolInfo& tool_info(Tool t);
+
 // ---------------------------------------------------------------------------- occlusion
 
 // Zeiler & Fergus 2014: a patch x patch square of the blank value (model/predict.h: the
@@ -98,5 +109,9 @@ struct Pointing {
     bool max_inside = false;
 };
 Pointing pointing(const std::vector<float>& map, int h, int w, const std::vector<uint8_t>& mask, int side);
+// The object in an image a model saw: for models of objects on a black background (Fashion-MNIST)
+// its non-black pixels, as `cnnlens eval` measures CAM on the garment; empty for others (the user
+// marks the object). fitted: the input image at the model's input size.
+std::vector<uint8_t> default_object_mask(const Image& fitted, const VggArch& arch);
 
 }  // namespace cnnlens

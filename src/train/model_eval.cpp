@@ -5,16 +5,10 @@
 #include "core/error.h"
 #include "explain/explain.h"
 #include "explain/methods.h"
+#include "explain/tools.h"
 #include "model/predict.h"
 
 namespace cnnlens {
-
-double mass_inside(const float* map, const uint8_t* mask, size_t n) {
-    double all = 0, in = 0;
-    for (size_t i = 0; i < n; i++)
-        if (map[i] > 0) all += map[i], in += mask[i] ? map[i] : 0;
-    return all > 0 ? in / all : -1;
-}
 
 ModelEval eval_model(Vgg& net, const IdxDataset& d, int count) {
     const VggArch& arch = net.arch();
@@ -26,7 +20,6 @@ ModelEval eval_model(Vgg& net, const IdxDataset& d, int count) {
     r.confusion.assign((size_t)K * K, 0);
     const LayerInfo* last = &net.head_input();   // the layer the gap head pools (CAM's)
     const bool gap = arch.head == Head::Gap;
-    std::vector<float> up((size_t)S * S);
     std::vector<uint8_t> mask((size_t)S * S);
     for (int i = 0; i < r.n; i++) {
         const uint8_t* px = d.image(i);
@@ -39,11 +32,10 @@ ModelEval eval_model(Vgg& net, const IdxDataset& d, int count) {
         r.confusion[(size_t)label * K + pred]++;
         if (!gap) continue;
         const ExplainResult cam = explain(net, {Method::Cam, pred, last});
-        upsample_bilinear(cam.map.data(), cam.h, cam.w, S, S, up.data());
         size_t area = 0;
         for (size_t p = 0; p < mask.size(); p++) area += mask[p] = px[p] > 0;
         r.object_area += (double)area / mask.size();
-        const double share = mass_inside(up.data(), mask.data(), mask.size());
+        const double share = pointing(cam.map, cam.h, cam.w, mask, S).energy_inside;
         if (share >= 0) r.cam_on_object += share, r.cam_images++;   // else it adds 0
     }
     if (gap) {

@@ -24,7 +24,4 @@ struct ModelEval {
 // count = 0: the whole set. The network's input size must equal the images' side.
 ModelEval eval_model(Vgg& net, const IdxDataset& d, int count = 0);
 
-// sum(relu(map) where mask) / sum(relu(map)); -1 when the map has no positive value.
-double mass_inside(const float* map, const uint8_t* mask, size_t n);
-
 }  // namespace cnnlens
