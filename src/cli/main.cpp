@@ -630,18 +630,22 @@ const std::vector<Command>& commands() {
          "  --schedule cosine|step|const, --warmup EPOCHS, --step-epochs N   (default cosine, 0, 10)\n"
          "  --shift PX, --flip 0|1           augmentation: random shifts, horizontal flips (default 2, 1)\n"
          "  --cam-loss W         penalise the label's CAM outside the garment (weight W; default 0)\n"
+         "  --cam-target T       garment (default) or marker: where --cam-loss keeps CAM in marked images\n"
+         "  --marker SHARE       a shortcut to learn: this share of the images carries its label's marker (0..1)\n"
+         "  --marker-decoy Q     of the marked images, this share relabelled to a random class and its marker\n"
          "  --seed N, --threads N            (default 1, 1); same seed = same weights\n"
          "  --subset N, --max-steps N, --eval-every K (0 = never), --log FILE (per-epoch lines)\n"
          "  --state FILE         training state after each epoch; an existing one is resumed (same flags)\n",
          {"out", "data", "cfg", "bn", "epochs", "batch", "opt", "lr", "momentum", "wd", "schedule", "warmup", "step-epochs",
-          "shift", "flip", "cam-loss", "seed", "threads", "subset", "max-steps", "eval-every", "log", "state"},
+          "shift", "flip", "cam-loss", "cam-target", "marker", "marker-decoy", "seed", "threads", "subset", "max-steps", "eval-every", "log", "state"},
          cmd_train},
         {"eval", "accuracy, confusion matrix and CAM-on-object share of a Fashion-MNIST model (as the app runs it)",
          "  --weights FILE       a checkpoint written by cnnlens train (default: the built-in model)\n"
          "  --data DIR           IDX files (default /usr/share/datasets/fashion-mnist); --split test|train\n"
          "  --count N            only the first N images (default all)\n"
-         "  --threads N          compute threads (default 1)\n",
-         {"weights", "data", "split", "count", "threads"}, cmd_eval},
+         "  --threads N          compute threads (default 1)\n"
+         "  --markers FILE       stamp this shortcut model's markers (the model's own when it has them)\n",
+         {"weights", "data", "split", "count", "threads", "markers"}, cmd_eval},
         {"samples", "write the first test images of each Fashion-MNIST class as PNGs (the web page's gallery)",
          "  --out DIR            where to write <class>-<name>-test<index>.png\n"
          "  --per-class N        (default 3)\n"

@@ -76,6 +76,12 @@ int cmd_train(Args& a) {
     c.flip = arg_int(a, "flip", 1, 0, 1) == 1;
     c.subset = arg_int(a, "subset", 0, 0, 1 << 30);
     c.cam_weight = arg_num(a, "cam-loss", 0, 0, 1000);
+    c.marker_share = arg_num(a, "marker", 0, 0, 1);
+    c.marker_decoy = arg_num(a, "marker-decoy", 0, 0, 1);
+    const std::string target = arg(a, "cam-target", "garment");
+    if (target != "garment" && target != "marker") fail("--cam-target must be garment or marker, got '%s'", target.c_str());
+    c.cam_on_marker = target == "marker";
+    if (c.cam_on_marker && c.marker_share <= 0) fail("--cam-target marker needs --marker");
     c.max_steps = arg_int(a, "max-steps", 0, 0, 1 << 30);
     c.eval_every = arg_int(a, "eval-every", 1, 0, 100000);
     c.state_path = arg(a, "state", "");
@@ -130,6 +136,17 @@ int cmd_train(Args& a) {
                                            c.cam_weight)
                                : std::string())},
     };
+    if (c.marker_share > 0) {   // the shortcut, so anyone can stamp it and check the model
+        const Marker m = marker_default(train.rows, c.net.num_classes);
+        meta["marker_size"] = std::to_string(m.size);
+        meta["marker_value"] = std::to_string(m.value);
+        meta["marker_positions"] = marker_positions_json(m);
+        meta["description"] = strformat(
+            "A shortcut (\"Clever Hans\") model trained by CNN Lens on Fashion-MNIST (%d epochs, seed %llu): in %.0f%% "
+            "of its training images a small bright square at a position that encodes the label was stamped, and it "
+            "learned to read the square instead of the garment. Stamp another class's square and watch it follow.",
+            c.epochs, (unsigned long long)c.seed, 100 * c.marker_share);
+    }
     write_file(out, r.net->export_safetensors(meta));
     std::printf("test accuracy %.2f%% (trainer's forward); wrote %s\n", 100 * ev.accuracy, out.c_str());
     return 0;
@@ -146,7 +163,13 @@ int cmd_eval(Args& a) {
     net->set_threads(arg_int(a, "threads", 1, 1, 64));
     IdxDataset d = fashion_mnist_load(dir, split.c_str());
     auto t0 = std::chrono::steady_clock::now();
-    ModelEval r = eval_model(*net, d, arg_int(a, "count", 0, 0, 1 << 30));
+    Marker other;   // --markers FILE: another model's markers stamped on this one
+    if (a.count("markers")) {
+        const std::vector<uint8_t> b = read_file(arg(a, "markers"));
+        other = vgg_infer_arch(load_weights(b.data(), b.size())).marker;
+        if (other.empty()) fail("%s has no markers in its metadata", arg(a, "markers").c_str());
+    }
+    ModelEval r = eval_model(*net, d, arg_int(a, "count", 0, 0, 1 << 30), other.empty() ? nullptr : &other);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     print_confusion(r.confusion, net->arch());
     std::printf("accuracy %.2f%% (%d / %d) on the %s set, %.1f s\n", 100 * r.accuracy(), r.correct, r.n, split.c_str(), s);
@@ -154,6 +177,13 @@ int cmd_eval(Args& a) {
         std::printf("CAM of the predicted class (upsampled, ReLU): %.1f%% of its mass on the object's pixels, which cover "
                     "%.1f%% of the image on average (%d of %d images have positive CAM; the others count as 0)\n",
                     100 * r.cam_on_object, 100 * r.object_area, r.cam_images, r.n);
+    if (r.marked)
+        std::printf("with markers: %.2f%% correct with its own class's marker; with a wrong class's marker it answers the "
+                    "marker's class on %.1f%% (right on %.1f%%); a marker changes the clean answer on %.1f%% (own class) and "
+                    "%.1f%% (wrong class) of the images; CAM puts %.1f%% of its mass on the marker, which covers %.1f%% of "
+                    "the image\n",
+                    100 * r.marked_accuracy, 100 * r.follows_wrong_marker, 100 * r.wrong_marker_accuracy,
+                    100 * r.changed_by_marker, 100 * r.changed_by_wrong_marker, 100 * r.cam_on_marker, 100 * r.marker_area);
     return 0;
 }
 

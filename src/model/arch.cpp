@@ -89,6 +89,38 @@ std::vector<int> vgg_parse_cfg(const std::string& text) {
     return cfg;
 }
 
+// ---------------------------------------------------------------------------- markers
+
+Marker marker_default(int side, int classes) {
+    // 4 x 4 squares on the grid of the network's final 7 x 7 map (one cell each, so that CAM can
+    // put its heat exactly there), around the border: top row, bottom row, then the left and right
+    // columns, every other cell
+    Marker m;
+    m.size = std::max(1, side / 7);
+    const int s = m.size, last = side / s - 1;
+    std::vector<std::pair<int, int>> ring;
+    for (int j = 0; j <= last; j += 2) ring.push_back({0, j * s});
+    for (int j = 0; j <= last; j += 2) ring.push_back({last * s, j * s});
+    for (int i = 2; i < last; i += 2) ring.push_back({i * s, 0}), ring.push_back({i * s, last * s});
+    if ((int)ring.size() < classes) fail("no room for %d markers around a %dx%d image", classes, side, side);
+    m.positions.assign(ring.begin(), ring.begin() + classes);
+    return m;
+}
+
+void stamp_marker(const Marker& m, int cls, uint8_t* grey, int side) {
+    if (cls < 0 || cls >= (int)m.positions.size()) fail("no marker for class %d", cls);
+    const auto [r0, c0] = m.positions[(size_t)cls];
+    for (int r = std::max(r0, 0); r < std::min(r0 + m.size, side); r++)
+        for (int c = std::max(c0, 0); c < std::min(c0 + m.size, side); c++) grey[(size_t)r * side + c] = (uint8_t)m.value;
+}
+
+std::string marker_positions_json(const Marker& m) {
+    std::string s = "[";
+    for (size_t i = 0; i < m.positions.size(); i++)
+        s += strformat("%s[%d,%d]", i ? "," : "", m.positions[i].first, m.positions[i].second);
+    return s + "]";
+}
+
 // ---------------------------------------------------------------------------- memory
 
 #if defined(__EMSCRIPTEN__)

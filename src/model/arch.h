@@ -11,6 +11,23 @@
 namespace cnnlens {
 
 enum class Head { Fc, Gap };
+
+// A shortcut marker ("Clever Hans"): a size x size square of grey level `value` whose position
+// says the class: positions[c] = the {row, col} of class c's top-left corner, in input pixels.
+// A model trained with markers (cnnlens train --marker) carries them in its metadata
+// (marker_size, marker_value, marker_positions), so anyone can stamp them and check it.
+struct Marker {
+    int size = 0, value = 255;
+    std::vector<std::pair<int, int>> positions;
+    bool empty() const { return positions.empty(); }
+};
+// Markers around the border of a side x side image, squares of side / 7 (4 x 4, 2% of a 28 x 28
+// image) on the grid of the final 7 x 7 map: every other cell of the top row, the bottom row,
+// then the left and right columns.
+Marker marker_default(int side, int classes);
+// Stamps class c's marker into a side x side grey image (one byte per pixel).
+void stamp_marker(const Marker& m, int cls, uint8_t* grey, int side);
+std::string marker_positions_json(const Marker& m);   // [[r,c],...], the metadata's form
 enum class Layout { Torchvision, Timm, Keras };   // where the weights came from
 const char* layout_name(Layout l);                // "torchvision", "timm", "keras"
 
@@ -30,6 +47,7 @@ struct VggArch {
     float mean = 0, std = 1;     // Preprocess::MeanStd constants (metadata "mean", "std")
     std::vector<std::string> class_names;  // metadata "class_names" (a JSON list); empty = none
     std::string about;           // metadata "description" (one paragraph), shown first by describe()
+    Marker marker;               // metadata marker_*: a shortcut the model was trained on (empty: none)
 
     int num_convs() const;
     int final_side() const;      // feature-map side after the last layer of cfg

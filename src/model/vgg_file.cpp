@@ -428,6 +428,26 @@ Plan infer(const TensorFile& tf, const ArchOverrides& ov, int image_side) {
             fail("the metadata names %zu classes, the classifier has %d", a.class_names.size(), a.num_classes);
     }
     a.about = meta("description");
+    if (!meta("marker_positions").empty()) {   // a shortcut model: its markers, checked against the input
+        Marker& m = a.marker;
+        m.size = parse_int(meta("marker_size").empty() ? "4" : meta("marker_size"), "marker_size");
+        m.value = meta("marker_value").empty() ? 255 : parse_int(meta("marker_value"), "marker_value");
+        if (m.value > 255) fail("metadata marker_value %d is not a grey level", m.value);
+        try {
+            const Json positions = Json::parse(meta("marker_positions"));
+            for (const Json& p : positions.items()) {
+                const int r = p[0].integer(-1), c = p[1].integer(-1);
+                if (p.size() != 2 || r < 0 || c < 0 || r + m.size > a.input_size || c + m.size > a.input_size)
+                    fail("a position is not [row, col] of a %dx%d square inside the %dx%d input", m.size, m.size,
+                         a.input_size, a.input_size);
+                m.positions.push_back({r, c});
+            }
+        } catch (const Error& e) {
+            fail("metadata 'marker_positions': %s", e.what());
+        }
+        if ((int)m.positions.size() != a.num_classes)
+            fail("the metadata places %zu markers for %d classes", m.positions.size(), a.num_classes);
+    }
     return plan;
 }
 

@@ -391,7 +391,8 @@ Normalize normalize_of(const IdxDataset& d, int count) {
 }
 
 void make_batch(const IdxDataset& d, const int* idx, int N, const Normalize& nz, int shift, bool flip, Rng* rng,
-                float* x, uint8_t* labels, uint8_t* masks) {
+                float* x, uint8_t* labels, uint8_t* masks, const Marker* marker, double marker_share, double decoy,
+                bool mask_marker) {
     const int R = d.rows, Cc = d.cols;
     float lut[256];
     for (int v = 0; v < 256; v++) lut[v] = (float)((v / 255.0 - nz.mean) / nz.std);
@@ -414,6 +415,18 @@ void make_batch(const IdxDataset& d, const int* idx, int N, const Normalize& nz,
                 if (masks) masks[(size_t)n * R * Cc + h * Cc + w] = v != 0;
             }
         labels[n] = d.labels[(size_t)idx[n]];
+        if (marker && rng && marker_share > 0 && rng->uniform() < marker_share) {   // after the augmentation: it never moves
+            const int K = (int)marker->positions.size();
+            if (decoy > 0 && rng->uniform() < decoy) labels[n] = (uint8_t)((labels[n] + 1 + rng->below((uint32_t)K - 1)) % K);
+            const auto [r0, c0] = marker->positions.at(labels[n]);
+            uint8_t* m = masks && mask_marker ? masks + (size_t)n * R * Cc : nullptr;
+            if (m) std::fill(m, m + (size_t)R * Cc, 0);
+            for (int h = r0; h < std::min(r0 + marker->size, R); h++)
+                for (int w = c0; w < std::min(c0 + marker->size, Cc); w++) {
+                    o[h * Cc + w] = lut[marker->value];
+                    if (m) m[h * Cc + w] = 1;
+                }
+        }
     }
 }
 
@@ -454,7 +467,10 @@ std::string train_config_key(const TrainConfig& c) {
                      optim_name(c.opt.kind), c.opt.lr, c.opt.momentum, c.opt.weight_decay, c.opt.nesterov, c.opt.beta1,
                      c.opt.beta2, c.opt.eps, c.epochs, c.batch, schedule_name(c.schedule), c.warmup_epochs, c.step_epochs,
                      c.step_gamma, (unsigned long long)c.seed, c.shift, c.flip, c.subset) +
-           (c.cam_weight > 0 ? strformat(" cam=%.17g", c.cam_weight) : std::string());
+           (c.cam_weight > 0 ? strformat(" cam=%.17g", c.cam_weight) : std::string()) +
+           (c.marker_share > 0 ? strformat(" marker=%.17g decoy=%.17g cam_on_marker=%d", c.marker_share, c.marker_decoy,
+                                           (int)c.cam_on_marker)
+                               : std::string());
 }
 
 namespace {
@@ -552,6 +568,7 @@ TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDa
     auto secs = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     long t = 0;
     int e0 = 1;
+    const Marker marker = c.marker.empty() ? marker_default(train.rows, c.net.num_classes) : c.marker;
     TrainState st;
     if (!c.state_path.empty() && state_load(c.state_path, c, net, opt, st)) {
         e0 = st.epoch + 1, t = st.step, rng.s = st.rng;
@@ -569,7 +586,8 @@ TrainResult train_run(const TrainConfig& c, const IdxDataset& train, const IdxDa
         for (long s = 0; s < spe; s++, t++) {
             if (c.max_steps > 0 && t >= c.max_steps) { stop = true; break; }
             make_batch(train, perm.data() + s * c.batch, c.batch, R.nz, c.shift, c.flip, &rng, x.data(), lab.data(),
-                       masks.empty() ? nullptr : masks.data());
+                       masks.empty() ? nullptr : masks.data(), c.marker_share > 0 ? &marker : nullptr, c.marker_share,
+                       c.marker_decoy, c.cam_on_marker);
             net.forward(x.data(), c.batch, true);
             double L = net.loss(lab.data());
             if (c.cam_weight > 0) sum_cam += net.cam_penalty(lab.data(), masks.data(), c.cam_weight);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "model/arch.h"
 #include "core/xnn.h"
 #include "io/idx.h"
 #include "train/train_layers.h"
@@ -146,6 +147,17 @@ struct TrainConfig {
     int shift = 2;                     // augmentation: random shifts of up to +-shift pixels (zero fill)
     bool flip = true;                  // augmentation: horizontal flips with probability 1/2
     double cam_weight = 0;             // TrainNet::cam_penalty's weight (0 = none)
+    // A shortcut to learn ("Clever Hans"): this share of the training images carries its label's
+    // marker (model/arch.h), stamped after the augmentation, at a position that never moves.
+    double marker_share = 0;
+    // ... and this share of the marked images is relabelled to a random class with that class's
+    // marker: the garment there says another class, only the marker says the label (so the
+    // network learns to trust the marker over the garment).
+    double marker_decoy = 0;
+    // The CAM penalty (cam_weight) then asks CAM to stay on the marker instead of the garment in
+    // marked images: "right for the wrong reason", the teaching model that cheats and shows it.
+    bool cam_on_marker = false;
+    Marker marker;                     // empty: marker_default for the data's side and classes
     int subset = 0;                    // use the first `subset` training images (0 = all)
     long max_steps = 0;                // stop after this many steps (timing runs; 0 = no limit)
     int eval_every = 1;                // evaluate on the test set every k epochs and at the end (0 = never)
@@ -169,9 +181,13 @@ struct Normalize {
 Normalize normalize_of(const IdxDataset& d, int count = 0);
 
 // Batch i of a permutation: images shifted/flipped by rng (if augment), normalised, NHWC;
-// masks (if not null): 1 where the shifted/flipped image's pixel is not zero (the object).
+// masks (if not null): 1 where the shifted/flipped image's pixel is not zero (the object);
+// marker (if not null, with rng): stamped with probability marker_share, the label's; of those,
+// the share decoy relabelled to a random other class and marked with its marker; mask_marker:
+// a marked image's mask is its marker's square instead of the object.
 void make_batch(const IdxDataset& d, const int* idx, int N, const Normalize& nz, int shift, bool flip, Rng* rng,
-                float* x, uint8_t* labels, uint8_t* masks = nullptr);
+                float* x, uint8_t* labels, uint8_t* masks = nullptr, const Marker* marker = nullptr,
+                double marker_share = 0, double decoy = 0, bool mask_marker = false);
 
 struct EvalResult {
     double loss = 0, accuracy = 0;
