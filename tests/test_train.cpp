@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <set>
 #include <sys/stat.h>
 
 #include "core/error.h"
@@ -515,4 +516,65 @@ TEST_CASE("train: augmentation, normalisation and learning-rate schedules") {
     CHECK(lr_at(c, 30, 100, 10) == doctest::Approx(0.01));
     c.schedule = Schedule::Const;
     CHECK(lr_at(c, 99, 100, 10) == doctest::Approx(0.1));
+}
+
+TEST_CASE("train: shortcut markers: geometry, stamping after the augmentation, decoys, masks, metadata") {
+    const Marker m = marker_default(28, 10);
+    REQUIRE(m.positions.size() == 10);
+    CHECK(m.size == 4);
+    std::set<std::pair<int, int>> seen;
+    for (auto [r, c] : m.positions) {
+        CHECK(r % 4 == 0);   // one cell of the final 7 x 7 map each
+        CHECK(c % 4 == 0);
+        CHECK((r == 0 || r == 24 || c == 0 || c == 24));   // on the border
+        seen.insert({r, c});
+    }
+    CHECK(seen.size() == 10);
+    // a 28 x 28 grey image of 7s, class 3 marked: exactly its square is 255
+    IdxDataset d;
+    d.n = 1, d.rows = d.cols = 28;
+    d.images.assign(28 * 28, 7);
+    d.labels = {3};
+    Normalize unit;
+    std::vector<float> x(28 * 28);
+    std::vector<uint8_t> mask(28 * 28);
+    uint8_t lab = 0;
+    int idx = 0;
+    Rng rng(5);
+    make_batch(d, &idx, 1, unit, 2, true, &rng, x.data(), &lab, mask.data(), &m, 1.0, 0.0, true);
+    CHECK(lab == 3);
+    const auto [r0, c0] = m.positions[3];
+    int marked = 0;
+    for (int h = 0; h < 28; h++)
+        for (int w = 0; w < 28; w++) {
+            const bool in = h >= r0 && h < r0 + 4 && w >= c0 && w < c0 + 4;
+            if (in) {
+                CHECK(x[(size_t)h * 28 + w] == doctest::Approx(1.0f));
+                marked++;
+            }
+            CHECK(mask[(size_t)h * 28 + w] == (in ? 1 : 0));   // the CAM penalty's target: the marker
+        }
+    CHECK(marked == 16);
+    // decoys: relabelled to another class, whose marker is stamped
+    int moved = 0;
+    for (int k = 0; k < 50; k++) {
+        make_batch(d, &idx, 1, unit, 0, false, &rng, x.data(), &lab, nullptr, &m, 1.0, 1.0);
+        CHECK(lab != 3);
+        const auto [r, c] = m.positions[lab];
+        CHECK(x[(size_t)r * 28 + c] == doctest::Approx(1.0f));
+        moved += lab != 3;
+    }
+    CHECK(moved == 50);
+    // the metadata: what export writes, loading reads and checks
+    TensorFile tf = vgg_random_weights({4, 0, 6}, 1, 28, Head::Gap, 0, 10, 1);
+    tf.metadata["marker_size"] = "4";
+    tf.metadata["marker_value"] = "255";
+    tf.metadata["marker_positions"] = marker_positions_json(m);
+    const VggArch a = vgg_infer_arch(tf);
+    CHECK(a.marker.positions == m.positions);
+    tf.metadata["marker_positions"] = "[[0,26]]";
+    CHECK_THROWS_WITH_AS(vgg_infer_arch(tf), doctest::Contains("marker_positions"), Error);
+    std::vector<uint8_t> grey(28 * 28, 0);
+    stamp_marker(m, 9, grey.data(), 28);
+    CHECK(grey[(size_t)m.positions[9].first * 28 + m.positions[9].second] == 255);
 }
