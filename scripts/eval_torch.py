@@ -90,6 +90,25 @@ class Rng:
         return (((z ^ (z >> 31)) >> 32) * n) >> 32
 
 
+def predict_with_cam(model, img, mask, mean, std):
+    """Predictions for grey images [N, S, S] (uint8) and the mean share of CAM's positive mass
+    (predicted class, upsampled bilinearly) inside mask [N, S, S] (0 for an image without any)."""
+    x = torch.from_numpy(((img.astype(np.float64) / 255.0 - mean) / std).astype(np.float32)).unsqueeze(1)
+    W = model.classifier[0].weight
+    preds, shares = [], []
+    with torch.no_grad():
+        for i in range(0, len(x), 500):
+            A = model.features(x[i:i + 500])
+            p = model.classifier(model.flatten(model.pool(A))).argmax(1)
+            cam = torch.einsum("nkhw,nk->nhw", A, W[p])
+            up = F.interpolate(cam[:, None], size=x.shape[-1], mode="bilinear", align_corners=False)[:, 0].clamp(min=0)
+            all_ = up.sum((1, 2))
+            inside = (up * torch.from_numpy(mask[i:i + 500])).sum((1, 2))
+            shares.append(torch.where(all_ > 0, inside / all_.clamp(min=1e-30), torch.zeros_like(all_)))
+            preds.append(p)
+    return torch.cat(preds).numpy(), torch.cat(shares).double().mean().item()
+
+
 def markers_of(meta):
     if "marker_positions" not in meta:
         return None
@@ -111,25 +130,9 @@ def marker_stats(model, raw, y, mean, std, markers):
             m[i, r:r + size, q:q + size] = True
         return img, m
 
-    def run(img, m):
-        x = torch.from_numpy(((img.astype(np.float64) / 255.0 - mean) / std).astype(np.float32)).unsqueeze(1)
-        W = model.classifier[0].weight
-        preds, shares = [], []
-        with torch.no_grad():
-            for i in range(0, len(x), 500):
-                A = model.features(x[i:i + 500])
-                p = model.classifier(model.flatten(model.pool(A))).argmax(1)
-                cam = torch.einsum("nkhw,nk->nhw", A, W[p])
-                up = F.interpolate(cam[:, None], size=x.shape[-1], mode="bilinear", align_corners=False)[:, 0].clamp(min=0)
-                all_ = up.sum((1, 2))
-                inside = (up * torch.from_numpy(m[i:i + 500])).sum((1, 2))
-                shares.append(torch.where(all_ > 0, inside / all_.clamp(min=1e-30), torch.zeros_like(all_)))
-                preds.append(p)
-        return torch.cat(preds).numpy(), torch.cat(shares).double().mean().item()
-
-    clean, _ = run(raw, raw > 0)
-    right, on_marker = run(*stamped(y))
-    wrong_pred, _ = run(*stamped(wrong))
+    clean, _ = predict_with_cam(model, raw, raw > 0, mean, std)
+    right, on_marker = predict_with_cam(model, *stamped(y), mean, std)
+    wrong_pred, _ = predict_with_cam(model, *stamped(wrong), mean, std)
     print(f"with markers: {100 * (right == y).mean():.2f}% correct with its own class's marker; with a wrong class's "
           f"marker it answers the marker's class on {100 * (wrong_pred == wrong).mean():.1f}% (right on "
           f"{100 * (wrong_pred == y).mean():.1f}%); a marker changes the clean answer on {100 * (right != clean).mean():.1f}% "
@@ -148,33 +151,19 @@ def main():
     assert meta.get("head") in (None, "gap"), "this checker builds the gap head"
     model = build(meta, tensors)
     mean, std = float(meta["mean"]), float(meta["std"])
-    x = idx(data + "/t10k-images-idx3-ubyte.gz").astype(np.float64)
+    raw = idx(data + "/t10k-images-idx3-ubyte.gz")
     y = idx(data + "/t10k-labels-idx1-ubyte.gz").astype(np.int64)
-    x = torch.from_numpy(((x / 255.0 - mean) / std).astype(np.float32)).unsqueeze(1)
     torch.set_num_threads(2)
-    mask = torch.from_numpy(idx(data + "/t10k-images-idx3-ubyte.gz") > 0)
-    W = model.classifier[0].weight
-    preds, shares = [], []
-    with torch.no_grad():
-        for i in range(0, len(x), 500):
-            A = model.features(x[i:i + 500])
-            p = model.classifier(model.flatten(model.pool(A))).argmax(1)
-            cam = torch.einsum("nkhw,nk->nhw", A, W[p])
-            up = F.interpolate(cam[:, None], size=x.shape[-1], mode="bilinear", align_corners=False)[:, 0].clamp(min=0)
-            all_ = up.sum((1, 2))
-            inside = (up * mask[i:i + 500]).sum((1, 2))
-            shares.append(torch.where(all_ > 0, inside / all_.clamp(min=1e-30), torch.zeros_like(all_)))
-            preds.append(p)
-    pred = torch.cat(preds).numpy()
-    share = torch.cat(shares).double().mean().item()
+    mask = raw > 0
+    pred, share = predict_with_cam(model, raw, mask, mean, std)
     acc = (pred == y).mean()
     print(f"{path}: {len(tensors)} tensors, cfg {meta['cfg']}, classes {json.loads(meta['class_names'])}")
     print(f"PyTorch {torch.__version__}: accuracy {100 * acc:.2f}% ({(pred == y).sum()} / {len(y)}) on the test set")
     print(f"CAM of the predicted class: {100 * share:.2f}% of its mass on the garment's pixels, "
-          f"which cover {100 * mask.double().mean().item():.2f}% of the image")
+          f"which cover {100 * mask.mean():.2f}% of the image")
     markers = markers_of(read_safetensors(markers_file)[1]) if markers_file else markers_of(meta)
     if markers:
-        marker_stats(model, idx(data + "/t10k-images-idx3-ubyte.gz"), y, mean, std, markers)
+        marker_stats(model, raw, y, mean, std, markers)
 
 
 if __name__ == "__main__":

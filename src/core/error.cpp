@@ -24,6 +24,16 @@ std::string strformat(const char* fmt, ...) {
     return s;
 }
 
+std::string printable(const std::string& s, size_t max_len) {
+    std::string r;
+    for (size_t i = 0; i < s.size() && i < max_len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        r += (c >= 32 && c != 127) ? std::string(1, (char)c) : strformat("\\x%02x", c);
+    }
+    if (s.size() > max_len) r += strformat("... (%zu bytes)", s.size());
+    return r;
+}
+
 std::vector<std::string> split(const std::string& s, char sep) {
     std::vector<std::string> out;
     size_t p = 0;

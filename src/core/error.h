@@ -24,6 +24,10 @@ std::string strformat(const char* fmt, ...)
 #endif
     ;
 
+// A string from a file made safe for a one-line message: control bytes escaped as \xNN, long
+// strings cut after max_len bytes (with their length said).
+std::string printable(const std::string& s, size_t max_len = 120);
+
 // "a,b,,c" -> {"a", "b", "c"}: the non-empty pieces between separators.
 std::vector<std::string> split(const std::string& s, char sep = ',');
 

@@ -38,16 +38,6 @@ constexpr uint64_t kStringCost = 32;              // work per string besides its
 constexpr uint64_t kAssembleSlack = 16u << 20;    // chunked bytes assembled per file beyond its size
 constexpr unsigned kMaxRank = 32;
 
-// A name from the file made safe for a one-line message: control bytes escaped, long names cut.
-std::string shown(const std::string& s) {
-    std::string r;
-    for (size_t i = 0; i < s.size() && i < 120; i++) {
-        unsigned char c = (unsigned char)s[i];
-        r += (c >= 32 && c != 127) ? std::string(1, (char)c) : strformat("\\x%02x", c);
-    }
-    if (s.size() > 120) r += strformat("... (%zu bytes)", s.size());
-    return r;
-}
 
 unsigned floor_log2(uint64_t x) {
     unsigned r = 0;
@@ -603,9 +593,9 @@ struct H5Reader {
             auto it = std::find_if(ls.begin(), ls.end(), [&](const Link& l) { return l.name == name; });
             if (it == ls.end()) {
                 if (allow_missing) return kUndef;
-                fail("HDF5: no object named '%s' in '%s'", shown(name).c_str(), shown(path).c_str());
+                fail("HDF5: no object named '%s' in '%s'", printable(name).c_str(), printable(path).c_str());
             }
-            if (!it->hard) fail("HDF5: unsupported: '%s' is a soft or external link", shown(name).c_str());
+            if (!it->hard) fail("HDF5: unsupported: '%s' is a soft or external link", printable(name).c_str());
             cur = it->addr;
         }
         return cur;
@@ -725,7 +715,7 @@ struct H5Reader {
         if (t.cls == 3) {  // fixed-length
             if (t.size == 0) fail("HDF5: corrupt file: zero-length string type");
             if (n > d.left() / t.size)
-                fail("HDF5: corrupt file: attribute '%s' has less data than its shape needs", shown(a.name).c_str());
+                fail("HDF5: corrupt file: attribute '%s' has less data than its shape needs", printable(a.name).c_str());
             tick(n * (t.size + kStringCost));
             for (uint64_t i = 0; i < n; i++) {
                 const char* p = (const char*)d.bytes(t.size);
@@ -741,18 +731,18 @@ struct H5Reader {
         } else if (t.cls == 9 && (t.bits & 15) == 1) {  // variable-length: length + global heap ID
             uint64_t es = 4 + f.so_ + 4;
             if (n > d.left() / es)
-                fail("HDF5: corrupt file: attribute '%s' has less data than its shape needs", shown(a.name).c_str());
+                fail("HDF5: corrupt file: attribute '%s' has less data than its shape needs", printable(a.name).c_str());
             uint64_t total = 0;
             for (uint64_t i = 0; i < n; i++) {
                 uint64_t len = d.u(4), coll = d.addr(), index = d.u(4);
                 tick(kStringCost);
                 total += len;
                 if (total > f.size_)
-                    fail("HDF5: corrupt file: attribute '%s' strings longer than the file", shown(a.name).c_str());
+                    fail("HDF5: corrupt file: attribute '%s' strings longer than the file", printable(a.name).c_str());
                 out.push_back(len ? global_heap_object(coll, index, len) : std::string());
             }
         } else {
-            fail("HDF5: attribute '%s' is not a string (datatype class %s)", shown(a.name).c_str(),
+            fail("HDF5: attribute '%s' is not a string (datatype class %s)", printable(a.name).c_str(),
                  class_name(t.cls));
         }
         return out;
@@ -1042,7 +1032,7 @@ template <class F>
 auto in_context(const char* what, const std::string& path, F&& fn) -> decltype(fn()) {
     try {
         return fn();
-    } catch (const Error& e) { fail("%s (reading %s '%s')", e.what(), what, shown(path).c_str()); }
+    } catch (const Error& e) { fail("%s (reading %s '%s')", e.what(), what, printable(path).c_str()); }
 }
 
 }  // namespace
@@ -1137,7 +1127,7 @@ std::vector<std::string> H5File::string_attribute(const std::string& path, const
         H5Reader r(*this);
         for (const Attr& a : r.attrs(r.header(r.resolve(path, false))))
             if (a.name == name) return r.strings(a);
-        fail("HDF5: no attribute '%s'", shown(name).c_str());
+        fail("HDF5: no attribute '%s'", printable(name).c_str());
     });
 }
 

@@ -11,16 +11,6 @@ namespace cnnlens {
 
 namespace {
 
-// A name from the file made safe for a one-line message: control bytes escaped, long names cut.
-std::string shown(const std::string& s) {
-    std::string r;
-    for (size_t i = 0; i < s.size() && i < 120; i++) {
-        unsigned char c = (unsigned char)s[i];
-        r += (c >= 32 && c != 127) ? std::string(1, (char)c) : strformat("\\x%02x", c);
-    }
-    if (s.size() > 120) r += strformat("... (%zu bytes)", s.size());
-    return r;
-}
 
 }  // namespace
 
@@ -68,23 +58,23 @@ TensorFile load_keras_h5(const uint8_t* data, size_t size) {
         joined += (joined.empty() ? "" : ",") + layer;
         if (layer.empty()) fail("Keras HDF5: empty name in 'layer_names'");
         if (!seen_layers.insert(layer).second)
-            fail("Keras HDF5: layer '%s' is listed twice in 'layer_names'", shown(layer).c_str());
+            fail("Keras HDF5: layer '%s' is listed twice in 'layer_names'", printable(layer).c_str());
         std::vector<std::string> weights;
         if (!f.exists(root + layer))
-            fail("Keras HDF5: layer '%s' is listed in 'layer_names' but has no group", shown(layer).c_str());
+            fail("Keras HDF5: layer '%s' is listed in 'layer_names' but has no group", printable(layer).c_str());
         if (!read_names(f, root + layer, "weight_names", weights))
-            fail("Keras HDF5: layer '%s' has no 'weight_names' attribute", shown(layer).c_str());
+            fail("Keras HDF5: layer '%s' has no 'weight_names' attribute", printable(layer).c_str());
         std::set<std::string> seen_weights;
         for (const std::string& w : weights) {
             if (!seen_weights.insert(w).second)
-                fail("Keras HDF5: layer '%s' lists weight '%s' twice in 'weight_names'", shown(layer).c_str(), shown(w).c_str());
+                fail("Keras HDF5: layer '%s' lists weight '%s' twice in 'weight_names'", printable(layer).c_str(), printable(w).c_str());
             H5Dataset ds = f.dataset(root + layer + "/" + w);
             TensorRef t;
             t.name = layer + "/" + w;
             auto dup = seen_datasets.emplace(ds.address, t.name);
             if (!dup.second)
-                fail("Keras HDF5: weights '%s' and '%s' are the same dataset", shown(dup.first->second).c_str(),
-                     shown(t.name).c_str());
+                fail("Keras HDF5: weights '%s' and '%s' are the same dataset", printable(dup.first->second).c_str(),
+                     printable(t.name).c_str());
             t.shape = ds.shape;
             t.dtype = ds.dtype;
             t.data = ds.data;

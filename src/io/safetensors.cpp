@@ -109,16 +109,6 @@ struct Json {
     }
 };
 
-// A name from the file made safe for a one-line message: control bytes escaped, long names cut.
-std::string shown(const std::string& s) {
-    std::string r;
-    for (size_t i = 0; i < s.size() && i < 120; i++) {
-        unsigned char c = (unsigned char)s[i];
-        r += (c >= 32 && c != 127) ? std::string(1, (char)c) : strformat("\\x%02x", c);
-    }
-    if (s.size() > 120) r += strformat("... (%zu bytes)", s.size());
-    return r;
-}
 
 bool parse_dtype(const std::string& s, DType* out, size_t* elsize) {
     if (s == "F32") { *out = DType::F32; *elsize = 4; return true; }
@@ -171,7 +161,7 @@ TensorFile load_safetensors(const uint8_t* data, size_t size) {
                 break;
             }
         } else {
-            if (!names.insert(key).second) fail("safetensors: tensor '%s' appears twice in the header", shown(key).c_str());
+            if (!names.insert(key).second) fail("safetensors: tensor '%s' appears twice in the header", printable(key).c_str());
             std::string dtype;
             std::vector<uint64_t> shape, offs;
             bool have_shape = false;
@@ -187,10 +177,10 @@ TensorFile load_safetensors(const uint8_t* data, size_t size) {
             }
             js.p++;
             if (dtype.empty() || !have_shape || offs.size() != 2)
-                fail("safetensors: tensor '%s' lacks dtype, shape or data_offsets", shown(key).c_str());
+                fail("safetensors: tensor '%s' lacks dtype, shape or data_offsets", printable(key).c_str());
             if (offs[0] > offs[1] || offs[1] > data_size)
                 fail("safetensors: tensor '%s' has data_offsets [%llu,%llu] outside the %llu data bytes "
-                     "(file truncated?)", shown(key).c_str(), (unsigned long long)offs[0], (unsigned long long)offs[1],
+                     "(file truncated?)", printable(key).c_str(), (unsigned long long)offs[0], (unsigned long long)offs[1],
                      (unsigned long long)data_size);
             DType dt;
             size_t elsize;
@@ -198,14 +188,14 @@ TensorFile load_safetensors(const uint8_t* data, size_t size) {
             // product overflows even when a zero dimension makes the tensor empty.
             uint64_t numel = 1, nonzero = 1;
             for (uint64_t d : shape) {
-                if (d != 0 && nonzero > (uint64_t)INT64_MAX / d) fail("safetensors: tensor '%s' shape overflows", shown(key).c_str());
+                if (d != 0 && nonzero > (uint64_t)INT64_MAX / d) fail("safetensors: tensor '%s' shape overflows", printable(key).c_str());
                 if (d != 0) nonzero *= d;
                 numel *= d;
             }
             if (parse_dtype(dtype, &dt, &elsize)) {
                 if (numel > UINT64_MAX / elsize || numel * elsize != offs[1] - offs[0])
                     fail("safetensors: tensor '%s' of shape and dtype %s needs %llu bytes but data_offsets "
-                         "give %llu", shown(key).c_str(), shown(dtype).c_str(), (unsigned long long)(numel * elsize),
+                         "give %llu", printable(key).c_str(), printable(dtype).c_str(), (unsigned long long)(numel * elsize),
                          (unsigned long long)(offs[1] - offs[0]));
                 TensorRef t;
                 t.name = key;
@@ -217,7 +207,7 @@ TensorFile load_safetensors(const uint8_t* data, size_t size) {
             } else if (int_dtype_size(dtype)) {
                 skipped += (skipped.empty() ? "" : ",") + key;
             } else {
-                fail("safetensors: tensor '%s' has unsupported dtype '%s'", shown(key).c_str(), shown(dtype).c_str());
+                fail("safetensors: tensor '%s' has unsupported dtype '%s'", printable(key).c_str(), printable(dtype).c_str());
             }
         }
         if (js.peek(',')) { js.p++; continue; }

@@ -42,16 +42,6 @@ uint64_t rd64(const uint8_t* p) { return uint64_t(rd32(p)) | (uint64_t(rd32(p + 
 bool mul_overflows(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_mul_overflow(a, b, out); }
 bool add_overflows(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_add_overflow(a, b, out); }
 
-// A file-supplied string made safe for an error message.
-std::string printable(const std::string& s, size_t max_len = 80) {
-    std::string r;
-    for (size_t i = 0; i < s.size() && i < max_len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        r += (c >= 32 && c < 127) ? std::string(1, (char)c) : strformat("\\x%02x", c);
-    }
-    if (s.size() > max_len) r += "...";
-    return r;
-}
 
 // torch.<Name>Storage classes; dtype < 0 marks non-float storages, whose tensors are skipped.
 struct StorageType { const char* name; size_t elsize; int dtype; };
