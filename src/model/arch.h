@@ -30,6 +30,7 @@ struct VggArch {
     float mean = 0, std = 1;     // Preprocess::MeanStd constants (metadata "mean", "std")
     std::vector<std::string> class_names;  // metadata "class_names" (a JSON list); empty = none
     std::string about;           // metadata "description" (one paragraph), shown first by describe()
+    std::string dataset;         // metadata "dataset" (e.g. "fashion-mnist"); empty if the file does not say
 
     int num_convs() const;
     int final_side() const;      // feature-map side after the last layer of cfg

@@ -427,6 +427,7 @@ Plan infer(const TensorFile& tf, const ArchOverrides& ov, int image_side) {
             fail("the metadata names %zu classes, the classifier has %d", a.class_names.size(), a.num_classes);
     }
     a.about = meta("description");
+    a.dataset = meta("dataset");
     return plan;
 }
 
