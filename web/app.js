@@ -271,7 +271,7 @@ function friendly(where, message_, msg) {
   if (where === 'weights') {
     const what = msg && msg.url ? `from ${msg.url}` : `"${(msg && msg.label) || ''}"`;
     return `Could not load the weights ${what}: ${why}.` +
-      (state.model ? ' The previous model is still in use.' : msg && msg.fallback ? ' The built-in model is loaded instead.' : '');
+      (state.model ? ' The previous model is still in use.' : msg && msg.fallback ? ' Loading the built-in model instead.' : '');
   }
   if (where === 'image') return `Could not read the image${msg && msg.label ? ' "' + msg.label + '"' : ''}: ${why}`;
   if (where === 'explain') return `Could not compute the explanation: ${why}`;

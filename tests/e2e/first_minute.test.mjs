@@ -407,7 +407,7 @@ describe('the first minute', { timeout: 600000 }, () => {
       assert.equal(err.where, 'weights');
       assert.ok(err.text.includes(new URL(model, server.url).href), `${label}: the message names the URL: ${err.text}`);
       assert.match(err.text, why);
-      assert.match(err.text, /The built-in model is loaded instead\./);
+      assert.match(err.text, /Loading the built-in model instead\./);
       await page.evaluate(() => window.cnnlens.ready());
       if (label === '404') await shot(page, 'first_model_404_fallback');
       // a gallery click then predicts
@@ -418,6 +418,29 @@ describe('the first minute', { timeout: 600000 }, () => {
       assert.equal((await page.evaluate(() => window.cnnlens.top5())).length, 5);
       assert.deepEqual(consoleErrors(errors), []);
       await page.close();
+    }
+    // no model at all (the built-in one unreachable too, in a fresh profile without a cached copy):
+    // a gallery click says why nothing is classified; a model loaded later classifies that image
+    const offline = await launch();
+    try {
+      await offline.context.route(/models\/builtin\.safetensors/, (r) => r.fulfill({ status: 503, body: 'down' }));
+      const page = await offline.context.newPage();
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await page.goto(server.url + '?model=e2e-first/missing.safetensors');
+      await page.waitForFunction(() => window.cnnlens && window.cnnlens.errors().length >= 2, null, { timeout: 30000 });
+      await page.evaluate(() => window.cnnlens.ready());
+      assert.equal(await page.evaluate(() => window.cnnlens.model()), null);
+      const s = gallery().filter((x) => x.group === 'Photos')[2];   // a photo: it suits the model loaded below
+      await clickItem(page, 'sample ' + s.name);
+      await page.waitForFunction(() => /no model is loaded/.test((window.cnnlens.lastError() || {}).text), null, { timeout: 30000 });
+      await shot(page, 'first_no_model_says_why');
+      assert.equal(await page.evaluate(() => window.cnnlens.loadWeights(new URL('e2e-first/tiny_fc_timm.safetensors', location.href).href)),
+                   'tiny_fc_timm.safetensors');
+      assert.equal(await page.evaluate(() => window.cnnlens.imageName()), s.name);
+      assert.equal((await page.evaluate(() => window.cnnlens.top5())).length, 5);
+      await page.close();
+    } finally {
+      await offline.close();
     }
   });
 
