@@ -68,12 +68,14 @@ build_web() {
     cp $BUILTIN_MODEL $new/models/builtin.safetensors
     cp assets/samples/*.jpg assets/samples/LICENSES.md $new/samples/
     cp -r assets/fashion-mnist $new/samples/
-    python3 - $new/samples <<'EOF'   # the gallery: Fashion-MNIST test images first (the built-in model's), then photos
+    # the gallery: Fashion-MNIST test images first (the built-in model's), then photos; dataset: the
+    # model_dataset() of the models its images suit ("" for photos: ImageNet models and others)
+    python3 - $new/samples <<'EOF'
 import glob, json, os, sys
 d = sys.argv[1]
-items = [dict(e, file="fashion-mnist/" + e["file"], group="Fashion-MNIST test set", thumb=40)
+items = [dict(e, file="fashion-mnist/" + e["file"], group="Fashion-MNIST test set", dataset="fashion-mnist", thumb=40)
          for e in json.load(open(d + "/fashion-mnist/index.json"))]
-items += [{"name": os.path.basename(f)[:-4], "file": os.path.basename(f), "group": "Photos", "thumb": 64}
+items += [{"name": os.path.basename(f)[:-4], "file": os.path.basename(f), "group": "Photos", "dataset": "", "thumb": 64}
           for f in sorted(glob.glob(d + "/*.jpg"))]
 json.dump(items, open(d + "/index.json", "w"), indent=0)
 EOF

@@ -11,6 +11,7 @@ const DEFAULT_MODEL_LABEL = 'built-in: Fashion-MNIST VGG-GAP (ours)';
 const WEIGHT_EXT = /\.(safetensors|pth|pt|bin|h5|hdf5|keras|ckpt)$/i;
 
 const params = new URLSearchParams(location.search);
+const embed = /^(1|true|yes)$/i.test(params.get('embed') || '');   // the compact view for an iframe
 // The threaded compute module needs SharedArrayBuffer, i.e. a cross-origin isolated page.
 const isolated = self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
 let threaded = isolated;   // confirmed by the worker once its module is loaded
@@ -30,20 +31,65 @@ const state = {
 const canvas = document.getElementById('canvas');
 let uiReady = false;
 const uiQueue = [];
+window.Module = {
+  canvas,
+  cnnlensPixelRatio: 1,   // device pixels per CSS pixel of the canvas (main.cpp lays out in CSS pixels / UI scale)
+  print: (t) => console.log(t),
+  printErr: (t) => console.warn(t),
+  cnnlensUiReady() {
+    uiReady = true;
+    for (const f of uiQueue.splice(0)) f();
+    loadSamples();
+  },
+  cnnlensRequest: (req) => onUiRequest(req),
+};
+// The canvas at the device's pixel density (sharp text at devicePixelRatio 2 or 3, and at a
+// browser zoom, which changes devicePixelRatio); its CSS size is the window's (index.html).
 function fitCanvas() {
-  canvas.width = Math.max(320, window.innerWidth);
-  canvas.height = Math.max(240, window.innerHeight);
+  const dpr = window.devicePixelRatio || 1;
+  const w = Math.max(160, window.innerWidth), h = Math.max(120, window.innerHeight);
+  canvas.width = Math.round(w * dpr);
+  canvas.height = Math.round(h * dpr);
+  Module.cnnlensPixelRatio = canvas.width / w;
+  if (uiReady) Module._ui_wake();
 }
 fitCanvas();
 window.addEventListener('resize', fitCanvas);
-// The wheel, in notches, to the UI (before emscripten's GLFW handler, which gets it wrong).
+(function watchPixelRatio() {   // moved to another screen: same size, other density
+  const mq = matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+  mq.addEventListener('change', () => { fitCanvas(); watchPixelRatio(); }, { once: true });
+})();
+
+// The wheel, in notches, to the UI (before emscripten's GLFW handler, which gets it wrong) when
+// what is under the pointer can scroll further that way; otherwise the browser scrolls the page
+// (a blog around an embed). An embed takes no wheel at all until the reader clicks into it, and
+// again none once the pointer has left it.
+let engaged = !embed;
+canvas.addEventListener('pointerdown', () => { engaged = true; }, true);
+document.documentElement.addEventListener('mouseleave', () => { if (embed) engaged = false; });
 window.addEventListener('wheel', (e) => {
   if (e.target !== canvas || !uiReady) return;
-  const unit = e.deltaMode === 1 ? 3 : e.deltaMode === 2 ? 0.3 : 100;   // lines, pages, pixels per notch
-  Module.ccall('ui_scroll', null, ['number', 'number'], [e.deltaX / unit, e.deltaY / unit]);
   e.stopImmediatePropagation();
+  if (!engaged || e.ctrlKey) return;   // Ctrl+wheel: the browser's zoom
+  const unit = e.deltaMode === 1 ? 3 : e.deltaMode === 2 ? 0.3 : 100;   // lines, pages, pixels per notch
+  const dx = e.deltaX / unit, dy = e.deltaY / unit;
+  if (!Module._ui_wheel_scrolls(dx, dy)) return;
   e.preventDefault();
+  Module._ui_scroll(dx, dy);
 }, { capture: true, passive: false });
+
+// Tab and Shift+Tab move the keyboard focus between the widgets (src/app/main.cpp, ui_tab); at
+// the ends of an embed the browser moves it on, out of the frame. Entering the canvas with the
+// keyboard (Tab from the page around an embed) focuses its first widget.
+window.addEventListener('keydown', (e) => {
+  if (!uiReady || e.key !== 'Tab' || e.ctrlKey || e.altKey || e.metaKey) return;
+  e.stopImmediatePropagation();   // emscripten's GLFW would hold Tab back from the browser
+  if (Module._ui_tab(e.shiftKey ? -1 : 1)) e.preventDefault();
+}, true);
+canvas.addEventListener('focus', () => {
+  if (uiReady && canvas.matches(':focus-visible') && !window.cnnlens.focused()) Module._ui_tab(0);
+});
+
 // Touch: one finger is the mouse (tap = click, drag = drag). Emscripten's GLFW never moves its
 // cursor on touch events, so they become mouse events on the canvas, in order, with a UI frame
 // between the finger's arrival and the press and between press and release (Dear ImGui 1.86
@@ -72,8 +118,8 @@ for (const type of Object.keys(TOUCH_AS_MOUSE)) {
 
 // Calls a UI function. Strings go through the heap (malloc), never through ccall's 'string',
 // which copies them onto the 5 MB wasm stack unchecked: a long URL, file name or metadata text
-// would overwrite memory.
-function uiCall(fn, types, args) {
+// would overwrite memory. ret 'string': the function returns a C string (read, not freed).
+function uiCall(fn, types, args, ret) {
   const heap = [];
   const values = args.map((a, i) => {
     if (types[i] !== 'string') return a;
@@ -84,7 +130,8 @@ function uiCall(fn, types, args) {
     return p;
   });
   try {
-    return Module.ccall(fn, 'number', types.map((t) => (t === 'string' ? 'number' : t)), values);
+    const r = Module.ccall(fn, 'number', types.map((t) => (t === 'string' ? 'number' : t)), values);
+    return ret === 'string' ? Module.UTF8ToString(r) : r;
   } finally {
     heap.forEach((p) => Module._free(p));
   }
@@ -98,6 +145,11 @@ function ui(fn, types, args) {
   if (uiReady) return call();
   uiQueue.push(call);
 }
+// A UI function that answers with JSON (null before the UI module is ready).
+function uiJson(fn, types = [], args = []) {
+  if (!uiReady) return null;
+  return JSON.parse(uiCall(fn, types, args, 'string') || 'null');
+}
 function uiBytes(fn, bytes, before, after) {   // copies bytes into the UI heap for one call
   const go = () => {
     const p = Module._malloc(Math.max(1, bytes.byteLength));
@@ -110,17 +162,20 @@ function uiBytes(fn, bytes, before, after) {   // copies bytes into the UI heap 
   if (uiReady) go(); else uiQueue.push(go);
 }
 
-window.Module = {
-  canvas,
-  print: (t) => console.log(t),
-  printErr: (t) => console.warn(t),
-  cnnlensUiReady() {
-    uiReady = true;
-    for (const f of uiQueue.splice(0)) f();
-    loadSamples();
-  },
-  cnnlensRequest: (req) => onUiRequest(req),
-};
+// Messages go to the UI's toast area, by kind: when that kind of action later succeeds, its
+// messages go (clearMessages). Screen readers hear them through a live region (index.html).
+const liveRegion = document.getElementById('status');
+function message(kind, text) {
+  ui('ui_on_error', ['string', 'string'], [kind, text]);
+  if (liveRegion) liveRegion.textContent = text;
+}
+function clearMessages(...kinds) {
+  for (const k of kinds) ui('ui_clear_messages', ['string'], [k]);
+}
+function recordError(where, message_, text) {
+  state.lastError = { where, message: message_, text };
+  state.errors.push(state.lastError);
+}
 
 // ---------------------------------------------------------------------------- worker
 // A hostile file or link could still make the compute module spin, or break it (a wasm trap): a
@@ -132,8 +187,9 @@ let nextId = 1;
 const pending = new Map();
 let idleWaiters = [];
 let started = false;   // the initial model (and image) requests were sent
-const watchdog = { ms: 30000, timer: 0, restarts: 0, recovering: false, workers: 0 };
+const watchdog = { ms: 30000, timer: 0, restarts: 0, recovering: false, workers: 0, dead: false };
 const good = { weights: null, image: null };   // the last model and image the worker accepted
+let holdView = false;   // while the UI takes in a new model: its view goes with the next run
 
 function startWorker() {
   watchdog.workers++;
@@ -161,11 +217,13 @@ function restartWorker(why) {
                 `${Math.round(watchdog.ms / 1000)} s and was stopped.`) +
                (giveUp ? ' Reload the page to start again.'
                        : good.weights ? ' The previous model and image are back.' : '');
-  state.lastError = { where: 'worker', message: text, text };
-  state.errors.push(state.lastError);
-  ui('ui_on_error', ['string'], [text]);
+  recordError('worker', text, text);
+  message('worker', text);
   for (const p of stuck) p.resolve({ ok: false, error: state.lastError });
-  if (giveUp) return settleIdle();
+  if (giveUp) {
+    watchdog.dead = true;
+    return settleIdle();
+  }
   watchdog.recovering = true;
   startWorker();
 }
@@ -179,11 +237,16 @@ function accepted(p) {   // a job finished: remember what the worker holds now
   const msg = p.msg;
   watchdog.restarts = 0;
   if (msg.op === 'weights') good.weights = { src: msg.url || msg.file, label: msg.label };
-  if (msg.op === 'image') good.image = { src: p.keep || msg.url || msg.blob, name: msg.label };
+  if (msg.op === 'image') good.image = { src: p.keep || msg.url || msg.blob, name: msg.label, sample: msg.sample || '' };
 }
 
 function send(msg, transfer, keep) {   // keep: what a restart would need to send again
   msg.id = nextId++;
+  if (watchdog.dead) {   // the worker was given up: say so instead of waiting forever
+    const text = 'The compute worker stopped after repeated failures: reload the page to start again.';
+    message('worker', text);
+    return Promise.resolve({ ok: false, error: { where: 'worker', message: text, text } });
+  }
   return new Promise((resolve, reject) => {
     pending.set(msg.id, { resolve, reject, msg, keep });
     worker.postMessage(msg, transfer || []);
@@ -197,22 +260,33 @@ function settleIdle() {
   if (webcam.on) webcam.next();
 }
 
-function layerIndex(name) {
-  if (!state.model) return -1;
-  return state.model.layers.findIndex((l) => l.name === name);
-}
 function workerView() {
   const v = state.view;
   return { layer: v.layer, explain: { layer: v.camLayer, cls: v.cls, cls2: v.cls2, method: v.method,
                                       guided: v.guided, filmstrip: v.filmstrip } };
 }
 
-function friendly(where, message, name) {
-  if (where === 'weights') return `Could not load the weights${name ? ' "' + name + '"' : ''}: ${message}. ` +
-    (state.model ? 'The previous model is still in use.' : '');
-  if (where === 'image') return `Could not read the image${name ? ' "' + name + '"' : ''}: ${message}`;
-  if (where === 'explain') return `Could not compute the explanation: ${message}`;
-  return `Something went wrong (${where}): ${message}`;
+function friendly(where, message_, msg) {
+  const why = String(message_).replace(/\.+$/, '');
+  if (where === 'weights') {
+    const what = msg && msg.url ? `from ${msg.url}` : `"${(msg && msg.label) || ''}"`;
+    return `Could not load the weights ${what}: ${why}.` +
+      (state.model ? ' The previous model is still in use.' : msg && msg.fallback ? ' Loading the built-in model instead.' : '');
+  }
+  if (where === 'image') return `Could not read the image${msg && msg.label ? ' "' + msg.label + '"' : ''}: ${why}`;
+  if (where === 'explain') return `Could not compute the explanation: ${why}`;
+  return `Something went wrong (${where}): ${why}`;
+}
+
+// After a model change: the current image again, as the new model sees it, unless it is a gallery
+// image that does not suit the new model (the UI decides: ui_sample_for_model), which gives way
+// to the first gallery image that does.
+function afterModel() {
+  if (watchdog.recovering || !good.image) return;            // recover() sends the image itself
+  if ([...pending.values()].some((p) => p.msg.op === 'image')) return;   // a newer image is on its way
+  const swap = good.image.sample ? uiJson('ui_sample_for_model', ['string'], [good.image.sample]) : null;
+  if (swap) loadImage(swap.url, swap.name);
+  else send({ op: 'run', view: workerView(), label: good.image.name });
 }
 
 function onWorkerMessage(e) {
@@ -224,7 +298,7 @@ function onWorkerMessage(e) {
       threads = threaded ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)) : 1;
       window.cnnlens.threaded = threaded;
       window.cnnlens.threads = threads;
-      if (watchdog.recovering) recover(); else start();
+      if (watchdog.recovering) recover(); else if (!started) start();
       break;
     case 'progress':
       ui('ui_on_progress', ['string', 'number', 'number', 'number'], [m.label, m.done, m.total, m.cancellable ? 1 : 0]);
@@ -238,9 +312,13 @@ function onWorkerMessage(e) {
       state.timings.load = md.ms_load;
       state.timings.read = md.ms_read;
       state.heapBytes = md.heap;
+      clearMessages('weights', 'url', 'model');
       // the model as the core describes it (cl_model_json), plus the layers the view names: the UI
       // keeps them when the model has them and tells its choice through its next view message
+      holdView = uiReady;
       ui('ui_on_model', ['string', 'string', 'string'], [JSON.stringify(md), state.view.layer || '', state.view.camLayer || '']);
+      holdView = false;
+      afterModel();
       break;
     }
     case 'result': {
@@ -250,6 +328,7 @@ function onWorkerMessage(e) {
       state.timings.forward = r.ms.forward;
       state.heapBytes = r.heap;
       if (state.timings.pageToFirstPrediction == null) state.timings.pageToFirstPrediction = performance.now();
+      clearMessages('image', 'worker');
       ui('ui_on_result', ['string'], [JSON.stringify(r)]);
       state.input = { side: m.side, rgb: new Uint8Array(m.rgb) };
       uiBytes('ui_on_image', state.input.rgb, [m.side], [state.imageName]);
@@ -281,6 +360,7 @@ function onWorkerMessage(e) {
         Module._ui_wake();
       };
       if (uiReady) go(); else uiQueue.push(go);
+      if (m.slot === 0) clearMessages('explain');
       break;
     }
     case 'heatReset':
@@ -309,15 +389,22 @@ function onWorkerMessage(e) {
       const p = pending.get(m.id);
       pending.delete(m.id);
       if (m.op === 'error') {
-        const name = p && p.msg.label;
-        const text = m.cancelled ? 'Download cancelled.' : friendly(m.where, m.message, name);
-        state.lastError = { where: m.where, message: m.message, text };
-        state.errors.push(state.lastError);
-        ui('ui_on_error', ['string'], [text]);
+        const text = m.cancelled ? 'Download cancelled.' : friendly(m.where, m.message, p && p.msg);
+        recordError(m.where, m.message, text);
+        message(m.where, text);
+        if (m.where === 'explain') {
+          state.heat = null;
+          ui('ui_on_explain_error', ['string'], [m.message]);
+        }
         if (p) p.resolve({ ok: false, error: state.lastError });
         if (m.fatal) return restartWorker(text);   // the module trapped: it cannot be trusted any more
       } else if (p) {
         accepted(p);
+        if (p.msg.op === 'image' && !state.model && !pending.size) {
+          const text = 'The image is in, but no model is loaded to classify it: choose one in the Model tab.';
+          recordError('image', text, text);
+          message('image', text);
+        }
         p.resolve({ ok: true });
       }
       watch();
@@ -328,8 +415,9 @@ function onWorkerMessage(e) {
 }
 
 // ---------------------------------------------------------------------------- actions
-function loadWeights(src, label) {
-  const msg = { op: 'weights', threads, view: workerView() };
+// opts.fallback: a failure will be followed by the built-in model (the start-up ?model=).
+function loadWeights(src, label, opts = {}) {
+  const msg = { op: 'weights', threads, view: workerView(), run: false, fallback: !!opts.fallback };
   if (typeof src === 'string') {
     msg.url = new URL(src, location.href).href;
     msg.label = label || src.split('/').pop().split('?')[0];
@@ -340,11 +428,14 @@ function loadWeights(src, label) {
   return send(msg);
 }
 
+// The gallery's images by absolute URL -> their gallery URL (samples/...), once the list is in.
+const sampleUrls = new Map();
 function loadImage(src, name) {
   const msg = { op: 'image' };
   let keep = null;
   if (typeof src === 'string') {
     msg.url = new URL(src, location.href).href;
+    msg.sample = sampleUrls.get(msg.url) || '';
     state.imageName = name || src.split('/').pop().split('?')[0];
   } else if (src instanceof Blob) {
     msg.blob = src;
@@ -366,6 +457,18 @@ function handleFile(file) {
   if (WEIGHT_EXT.test(file.name)) loadWeights(file);
   else loadImage(file);
 }
+function handleUrl(u) {   // a link dropped or pasted on the page: weights or an image
+  let path = '';
+  try { path = new URL(u).pathname; } catch (e) { return; }
+  if (WEIGHT_EXT.test(path)) loadWeights(u); else loadImage(u);
+}
+
+function setScale(s) {
+  s = Math.min(3, Math.max(0.5, +s || 1));
+  ui('ui_set_scale', ['number'], [s]);
+  try { localStorage.setItem('cnnlens-scale', String(s)); } catch (e) { /* storage refused: this visit only */ }
+  return s;
+}
 
 function onUiRequest(req) {
   switch (req.op) {
@@ -373,7 +476,7 @@ function onUiRequest(req) {
       const layerChanged = req.layer !== state.view.layer || !state.layer || state.layer.name !== req.layer;
       Object.assign(state.view, req);
       delete state.view.op;
-      if (state.model) send({ op: 'view', view: workerView(), layerChanged });
+      if (state.model && !holdView) send({ op: 'view', view: workerView(), layerChanged });
       break;
     }
     case 'pickImage': pick('pick-image'); break;
@@ -383,10 +486,13 @@ function onUiRequest(req) {
     case 'sample': loadImage(req.url, req.name); break;
     case 'webcam': req.on ? webcam.start() : webcam.freeze(); break;
     case 'builtin': loadWeights(DEFAULT_MODEL, DEFAULT_MODEL_LABEL); break;
-    case 'weightsUrl': loadWeights(req.url); break;
+    case 'weightsUrl': loadWeights(req.url, req.label); break;
     case 'headWeights': headWeights(req.url); break;
     case 'cancel': worker.postMessage({ op: 'cancel' }); break;
     case 'clearCache': send({ op: 'clearCache' }); break;
+    case 'scale': setScale(req.value); break;
+    case 'openFull': window.open(window.cnnlens.link(), '_blank', 'noopener'); break;
+    case 'pastedText': pastedText(req.text); break;
   }
 }
 
@@ -409,15 +515,25 @@ async function headWeights(url) {
   }
 }
 
-async function pasteFromClipboard() {
+async function pasteFromClipboard() {   // the Paste button: an image, else a link
   try {
     for (const item of await navigator.clipboard.read()) {
       const type = item.types.find((t) => t.startsWith('image/'));
-      if (type) return loadImage(await item.getType(type), 'pasted image');
+      if (type) {
+        clearMessages('clipboard');
+        return loadImage(await item.getType(type), 'pasted image');
+      }
+      if (item.types.includes('text/plain')) {
+        const u = (await (await item.getType('text/plain')).text()).trim().split('\n')[0];
+        if (/^https?:\/\//.test(u)) {
+          clearMessages('clipboard');
+          return handleUrl(u);
+        }
+      }
     }
-    ui('ui_on_error', ['string'], ['The clipboard holds no image.']);
+    message('clipboard', 'The clipboard holds no image and no link to one.');
   } catch (e) {
-    ui('ui_on_error', ['string'], ['Reading the clipboard was not allowed: press Ctrl+V (Cmd+V) on the page instead.']);
+    message('clipboard', 'Reading the clipboard was not allowed: press Ctrl+V (Cmd+V) on the page instead.');
   }
 }
 
@@ -430,15 +546,36 @@ document.addEventListener('drop', (e) => {
   const dt = e.dataTransfer;
   if (dt.files && dt.files.length) return handleFile(dt.files[0]);
   const url = dt.getData('text/uri-list') || dt.getData('text/plain');
-  if (url && /^https?:/.test(url.trim())) {
-    const u = url.trim().split('\n')[0];
-    WEIGHT_EXT.test(new URL(u).pathname) ? loadWeights(u) : loadImage(u);
-  }
+  if (url && /^https?:/.test(url.trim())) handleUrl(url.trim().split('\n')[0]);
 });
+// Clipboard: emscripten's GLFW has none, so the page's clipboard events serve the UI's text
+// fields (main.cpp: ui_paste_text, ui_copy_text). Pasted outside a text field, a file or an
+// image is loaded, and so is a link.
 document.addEventListener('paste', (e) => {
   const f = [...(e.clipboardData.files || [])][0];
-  if (f) { e.preventDefault(); handleFile(f); }
+  if (f) {
+    e.preventDefault();
+    clearMessages('clipboard');
+    return handleFile(f);
+  }
+  const text = e.clipboardData.getData('text/plain');
+  if (!text || !uiReady) return;
+  e.preventDefault();
+  if (!uiCall('ui_paste_text', ['string'], [text])) pastedText(text);   // else: into the text field being edited
 });
+function pastedText(text) {   // pasted outside a text field: a link loads
+  const u = text.trim().split('\n')[0];
+  if (/^https?:\/\/\S+$/.test(u)) handleUrl(u);
+}
+for (const [type, cut] of [['copy', 0], ['cut', 1]]) {
+  document.addEventListener(type, (e) => {
+    if (!uiReady) return;
+    const t = uiCall('ui_copy_text', ['number'], [cut], 'string');
+    if (!t) return;
+    e.clipboardData.setData('text/plain', t);
+    e.preventDefault();
+  });
+}
 
 // webcam: frames go to the worker one at a time (the next when the last result is back)
 const webcam = {
@@ -447,9 +584,10 @@ const webcam = {
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
     } catch (e) {
-      ui('ui_on_error', ['string'], ['The webcam is not available: ' + e.message]);
+      message('webcam', 'The webcam is not available: ' + e.message);
       return;
     }
+    clearMessages('webcam');
     this.video = document.createElement('video');
     this.video.srcObject = this.stream;
     this.video.muted = true;
@@ -477,8 +615,11 @@ const webcam = {
   },
 };
 
+// The gallery (samples/index.json, made by build.sh): groups of images, each group with the
+// dataset its images come from ("" for photos).
 const samplesList = fetch('samples/index.json').then((r) => r.json());
-samplesList.catch(() => {});
+samplesList.then((list) => list.forEach((s) => sampleUrls.set(new URL('samples/' + s.file, location.href).href,
+                                                              'samples/' + s.file)), () => {});
 async function loadSamples() {
   try {
     const list = await samplesList;
@@ -491,7 +632,7 @@ async function loadSamples() {
       g.drawImage(bmp, 0, 0, t, t);
       return g.getImageData(0, 0, t, t).data;
     }));
-    list.forEach((s, i) => uiBytes('ui_add_sample', thumbs[i], [s.name, 'samples/' + s.file, s.group || '',
+    list.forEach((s, i) => uiBytes('ui_add_sample', thumbs[i], [s.name, 'samples/' + s.file, s.group || '', s.dataset || '',
                                                                 s.thumb || 64, s.thumb || 64]));
   } catch (e) {
     console.warn('samples:', e.message);
@@ -505,19 +646,40 @@ function applyUrlView() {
   const r = ui('ui_set_view', ['string', 'string', 'number', 'number', 'string', 'string', 'number'],
     [params.get('layer') || '', params.get('camlayer') || '', c < 0 ? -2 : c, -2,
      params.get('method') || '', params.get('colormap') || '', params.has('alpha') ? +params.get('alpha') : -1]);
-  if (r || c === -1) ui('ui_on_error', ['string'], ['Some URL parameters do not fit this model (layer, class, method or colormap) and were ignored.']);
+  if (r || c === -1) message('url', 'Some URL parameters do not fit this model (layer, class, method or colormap) and were ignored.');
 }
 
+// Settings the UI needs before its first frame: the compact embed, the UI scale (scale=, else
+// the reader's last choice), VGG16's URL (vgg16=), the tab (tab=).
+function applyUrlSettings() {
+  if (embed) ui('ui_set_embed', ['number'], [1]);
+  let scale = params.has('scale') ? +params.get('scale') : NaN;
+  if (!(scale > 0)) try { scale = +localStorage.getItem('cnnlens-scale'); } catch (e) { scale = NaN; }
+  if (scale > 0) ui('ui_set_scale', ['number'], [Math.min(3, Math.max(0.5, scale))]);
+  if (params.get('vgg16')) ui('ui_set_vgg16_url', ['string'], [new URL(params.get('vgg16'), location.href).href]);
+  const tab = params.get('tab');
+  if (tab) {
+    const go = () => {
+      if (!uiCall('ui_select_tab', ['string'], [tab]))
+        message('tab', `There is no tab "${tab}" (tab= takes maps, gradcam, model, input or top5).`);
+    };
+    if (uiReady) go(); else uiQueue.push(go);
+  }
+}
+applyUrlSettings();
+
 async function start() {
+  started = false;
   const model = params.get('model');
   const image = params.get('image');
-  const first = loadWeights(model || DEFAULT_MODEL, model ? undefined : DEFAULT_MODEL_LABEL);
   let next = null;
   try {
-    await first;
+    let r = await loadWeights(model || DEFAULT_MODEL, model ? undefined : DEFAULT_MODEL_LABEL, { fallback: !!model });
+    if (!r.ok && model) r = await loadWeights(DEFAULT_MODEL, DEFAULT_MODEL_LABEL);   // it says why in a message
     if (state.model) applyUrlView();
     if (image) next = loadImage(image);
-    else if (!model) {   // the built-in model opens with the first image of its gallery
+    else if (good.weights && good.weights.src === new URL(DEFAULT_MODEL, location.href).href) {
+      // the built-in model (also in place of a ?model= that failed) opens with the first image of its gallery
       const s = (await samplesList.catch(() => []))[0];
       if (s) next = loadImage('samples/' + s.file, s.name);
     }
@@ -545,6 +707,7 @@ window.cnnlens = {
   async loadWeights(url) { await loadWeights(url); await this.ready(); return state.model ? state.model.name : null; },
   model: () => state.model && { name: state.model.name, layout: state.model.layout, inputSize: state.model.input_size,
                                 head: state.model.head, numClasses: state.model.num_classes,
+                                dataset: state.model.dataset, knows: state.model.knows,
                                 layers: state.model.layers.map((l) => l.name),
                                 methods: state.model.methods.map((m) => ({ name: m.name, label: m.label,
                                                                            unavailable: m.unavailable })) },
@@ -557,24 +720,38 @@ window.cnnlens = {
                                       data: state.layer.data },
   setLayer(name) { return this._view(name, '', -2, -2, '', ''); },
   setCamLayer(name) { return this._view('', name, -2, -2, '', ''); },
+  // Classes by index, name or WordNet id (the core's class_find), both of them; c2: the class to
+  // compare with ('off' or -1: none; omitted: unchanged). c null: the top-1.
   setClass(c, c2) {
-    const idx = typeof c === 'number' ? c : (c == null ? -1 : ui('ui_class_find', ['string'], [String(c)]));
-    if (idx == null || idx < -1 || (typeof c === 'string' && idx < 0)) return Promise.reject(new Error('unknown class ' + c));
-    return this._view('', '', idx, c2 == null ? -2 : c2, '', '');
+    const n = state.model ? state.model.num_classes : 0;
+    const resolve = (x, second) => {
+      if (typeof x === 'number') return Number.isInteger(x) && x >= -1 && x < n ? x : null;
+      if (second && /^(off|none)$/i.test(String(x))) return -1;
+      const i = ui('ui_class_find', ['string'], [String(x)]);
+      return i >= 0 ? i : null;
+    };
+    const a = c == null ? -1 : resolve(c, false);
+    const b = c2 === undefined ? -2 : c2 === null ? -1 : resolve(c2, true);
+    if (a === null) return Promise.reject(new Error('unknown class ' + c));
+    if (b === null) return Promise.reject(new Error('unknown class ' + c2));
+    return this._view('', '', a, b, '', '');
   },
   setMethod(m) {
     const names = state.model ? state.model.methods.map((x) => x.name) : [];   // the core's table (explain/methods.h)
     if (!names.includes(m)) return Promise.reject(new Error('unknown method ' + m + ' (' + names.join(', ') + ')'));
+    const why = state.model.methods.find((x) => x.name === m).unavailable;
+    if (why) return Promise.reject(new Error(m + ' cannot run on this model: ' + why));
     return this._view('', '', -2, -2, m, '');
   },
   setColormap(c) { return this._view('', '', -2, -2, '', c); },
-  // {guided, filmstrip} (Where it looks), {channel, sortByWeight, normalise: 'channel'|'layer'|'network', tile} (Feature maps)
+  // {guided, filmstrip, sharedScale} (Where it looks), {channel, sortByWeight, normalise:
+  // 'channel'|'layer'|'network', tile} (Feature maps)
   async setOptions(o) {
     const b = (v) => (v == null ? -1 : v ? 1 : 0);
     const scope = { channel: 0, layer: 1, network: 2 }[o.normalise];
-    ui('ui_set_options', ['number', 'number', 'number', 'number', 'number', 'number'],
+    ui('ui_set_options', ['number', 'number', 'number', 'number', 'number', 'number', 'number'],
       [b(o.guided), b(o.filmstrip), o.channel == null ? -3 : o.channel < 0 ? -2 : o.channel, b(o.sortByWeight),
-       scope == null ? -1 : scope, o.tile || 0]);
+       scope == null ? -1 : scope, o.tile || 0, b(o.sharedScale)]);
     await new Promise((res) => setTimeout(res, 0));
     await this.ready();
   },
@@ -585,13 +762,20 @@ window.cnnlens = {
     await new Promise((res) => setTimeout(res, 0));
     await this.ready();
   },
-  // The current heatmap at layer resolution: {layer, method, cls, h, w, data: number[], weights}.
-  heatmap: () => state.heat && { layer: state.heat.layer, method: state.heat.method, cls: state.heat.cls,
-                                 h: state.heat.h, w: state.heat.w, data: Array.from(state.heat.data),
-                                 weights: state.heat.weights && Array.from(state.heat.weights) },
+  // The current heatmap at layer resolution: {layer, method, cls, h, w, data: number[], weights};
+  // slot 1: the class compared with.
+  heatmap(slot = 0) {
+    const h = slot ? state.heats[slot] : state.heat;
+    return h ? { layer: h.layer, method: h.method, cls: h.cls, h: h.h, w: h.w, data: Array.from(h.data),
+                 weights: h.weights && Array.from(h.weights) } : null;
+  },
+  // The filmstrip's maps and the scale each is drawn with: [{layer, min, max, lo, hi}].
+  filmstrip: () => uiJson('ui_filmstrip') || [],
   timings: () => ({ ...state.timings }),
   errors: () => state.errors.map((e) => ({ ...e })),
   lastError: () => state.lastError,
+  // The messages the toast area shows now: [{kind, text, error}].
+  messages: () => uiJson('ui_messages') || [],
   cancel() { worker.postMessage({ op: 'cancel' }); },        // stops a running weights download
   // How long the compute worker may stay silent with work to do before it is replaced (ms).
   setWatchdog(ms) { watchdog.ms = Math.max(1, +ms || 30000); watch(); },
@@ -606,7 +790,35 @@ window.cnnlens = {
   frames: () => Module.cnnlensFrames || 0,   // frames drawn (the UI draws nothing while idle)
   redraw() { ui('ui_wake', [], []); },
   memory: () => ({ wasmHeapBytes: state.heapBytes }),   // the compute module's linear memory
-  selectTab(name) { ui('ui_select_tab', ['string'], [name]); },
-  tab: () => (uiReady ? Module.ccall('ui_open_tab', 'string', [], []) : ''),   // the open tab's name
+  // Tabs by id: input, top5, maps, gradcam, model (as tab=). selectTab is false for an unknown name.
+  selectTab(name) { return !!ui('ui_select_tab', ['string'], [name]); },
+  tab: () => (uiReady ? uiCall('ui_open_tab', [], [], 'string') : ''),   // the open tab's id
+  layout: () => (uiReady ? uiCall('ui_layout', [], [], 'string') : ''),   // 'wide', 'narrow' or 'embed'
+  // Input events (mouse buttons, keys, text) the UI has not handled yet: it takes them in order,
+  // about one per frame.
+  inputPending: () => (uiReady ? Module._ui_pending_input() : 0),
+  // What has the keyboard focus: {label, x, y, w, h, editing} (CSS pixels), or null.
+  focused: () => uiJson('ui_focused'),
+  // A named part of the UI as last drawn (a gallery image "sample <name>", "heatmap", "tab gradcam",
+  // "Load VGG16", ...): {x, y, w, h, visible} in CSS pixels, or null.
+  item: (name) => uiJson('ui_item', ['string'], [name]),
+  scale: () => (uiReady ? Module._ui_get_scale() : 1),   // the UI scale (1 = 100%), on top of devicePixelRatio
+  setScale(s) { return setScale(s); },
+  // A link to this view in the full page (the embed's "Open in full page").
+  link() {
+    const p = new URLSearchParams(), v = state.view;
+    const set = (k, x) => { if (x != null && x !== '') p.set(k, String(x)); };
+    if (good.weights && typeof good.weights.src === 'string' && !good.weights.src.endsWith(DEFAULT_MODEL)) set('model', good.weights.src);
+    if (good.image && typeof good.image.src === 'string') set('image', good.image.sample || good.image.src);
+    set('tab', this.tab());
+    set('layer', v.layer);
+    set('camlayer', v.camLayer);
+    if (v.cls >= 0) set('class', v.cls);
+    set('method', v.method);
+    set('colormap', v.cmap);
+    if (v.alpha !== 0.5) set('alpha', v.alpha);
+    set('vgg16', params.get('vgg16'));
+    return base + 'index.html?' + p.toString();
+  },
   view: () => ({ ...state.view }),
 };

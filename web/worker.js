@@ -10,6 +10,7 @@ let threaded = false;
 let busy = null;         // AbortController of the running download
 let chain = Promise.resolve();
 let haveModel = false, haveImage = false;
+let fresh = false;       // the current model has run on the current image (maps can be asked for)
 let layers = [];          // the current model's layers [{name, kind, h, w, c}]
 let lastConv = '';       // and the name of its last conv layer
 const CACHE = 'cnnlens-weights-v1';
@@ -93,6 +94,22 @@ async function streamToHeap(stream, total, label, signal) {
   return off;
 }
 
+// fetch, with an error that says why in words (the page adds the URL).
+async function fetchOrSay(url, signal) {
+  let resp;
+  try {
+    resp = await fetch(url, { signal });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new Error('the server cannot be reached, or it does not let other sites read the file (CORS)');
+  }
+  if (!resp.ok) {
+    const why = { 404: 'no such file on the server', 403: 'the server refuses it', 401: 'the server asks for a login' }[resp.status];
+    throw new Error(`HTTP ${resp.status}${resp.statusText ? ' ' + resp.statusText : ''}${why ? ': ' + why : ''}`);
+  }
+  return resp;
+}
+
 // fetch through Cache Storage: a hit streams from disk; a miss streams the download into the
 // cache (counting bytes for the progress bar), then reads it back. Falls back to a plain fetch.
 async function openWeights(url, signal) {
@@ -101,8 +118,7 @@ async function openWeights(url, signal) {
     const hit = await cache.match(url).catch(() => null);
     if (hit) return { resp: hit, cached: true };
   }
-  const resp = await fetch(url, { signal });
-  if (!resp.ok) throw new Error(`HTTP ${resp.status} ${resp.statusText} for ${url}`);
+  const resp = await fetchOrSay(url, signal);
   const total = +resp.headers.get('content-length') || 0;
   if (!cache || !total || !/^https?:/.test(new URL(url, self.location.href).protocol)) return { resp, cached: false };
   let done = 0, last = 0;
@@ -120,8 +136,7 @@ async function openWeights(url, signal) {
   } catch (e) {
     if (e.name === 'AbortError' || signal.aborted) throw new DOMException('cancelled', 'AbortError');
     // quota or other storage trouble: no cache, fetch again and stream straight into memory
-    const again = await fetch(url, { signal });
-    if (!again.ok) throw new Error(`HTTP ${again.status} for ${url}`);
+    const again = await fetchOrSay(url, signal);
     return { resp: again, cached: false };
   }
   const stored = await cache.match(url);
@@ -152,6 +167,7 @@ async function loadWeights(msg) {
     progress('Building the network', 0, 0, false);
     check(M._cl_load_weights(size, msg.threads || 1), 'weights');
     haveModel = true;
+    fresh = false;
     runGen++;
     const model = JSON.parse(str(M._cl_model_json()));
     layers = model.layers;
@@ -161,7 +177,8 @@ async function loadWeights(msg) {
     model.ms_read = tRead;
     model.heap = u8().length;
     post({ op: 'model', model });
-    if (haveImage) await run(msg.view || {});
+    // the page may send the image again (or another) itself: run: false
+    if (haveImage && msg.run !== false) await run(msg.view || {});
   } finally {
     busy = null;
   }
@@ -196,8 +213,12 @@ async function setImage(msg) {
   } else {
     let blob = msg.file || msg.blob;
     if (!blob && msg.url) {   // with progress: the page takes silence for a hang
-      const resp = await fetch(msg.url);
-      if (!resp.ok) throw Object.assign(new Error(`HTTP ${resp.status} for ${msg.url}`), { where: 'image' });
+      let resp;
+      try {
+        resp = await fetchOrSay(msg.url);
+      } catch (e) {
+        throw Object.assign(new Error(`${e.message} (${msg.url})`), { where: 'image' });
+      }
       const total = +resp.headers.get('content-length') || 0, parts = [];
       let done = 0, last = 0;
       for (const reader = resp.body.getReader(); ;) {
@@ -223,6 +244,7 @@ async function setImage(msg) {
     }
   }
   haveImage = true;
+  fresh = false;
   if (haveModel) await run(msg.view || {});
 }
 
@@ -248,6 +270,7 @@ async function run(view) {
   const side = M._cl_fitted_side();
   const rgb = u8().slice(M._cl_fitted_rgb(), M._cl_fitted_rgb() + side * side * 3);
   runGen++;
+  fresh = true;
   post({ op: 'result', result, side, rgb: rgb.buffer }, [rgb.buffer]);
   sendLayer(view.layerIndex);
   explain(view);
@@ -317,9 +340,10 @@ async function handle(msg) {
     case 'weights': return loadWeights(msg);
     case 'image': return setImage(msg);
     case 'layer': return sendLayer(msg.index);
+    case 'run': if (haveModel && haveImage) await run(msg.view || {}); return;
     case 'view':
       msg.view = resolve(msg.view);
-      if (haveModel && haveImage) {
+      if (haveModel && haveImage && fresh) {
         if (msg.layerChanged) sendLayer(msg.view.layerIndex);
         explain(msg.view);
         sendChannelWeights(msg.view);

@@ -25,6 +25,7 @@ struct AppPred {
 
 struct AppSample {
     std::string name, url, group;   // group: a heading in the gallery
+    std::string dataset;            // the dataset its group belongs to (model_dataset), "" for photos
     unsigned thumb = 0;
     int w = 0, h = 0;
 };
@@ -38,10 +39,19 @@ struct AppHeat {
     unsigned tex = 0;
 };
 
+// A message in the toast area (drawn over the layout). kind: what caused it ("weights", "image",
+// "explain", ...): when that kind of action later succeeds, web/app.js clears it.
+struct AppMessage {
+    std::string kind, text;
+    bool error = true;
+    double until = 0;             // ms (emscripten_get_now) when an info message goes; 0 = stays
+};
+
 struct App {
     // model
     bool model_ready = false;
     std::string model_name, model_describe, layout, head, preprocess, resize;
+    std::string dataset, knows;   // model_dataset(), model_knows() of the core
     int input_size = 0, num_classes = 0, threads = 1;
     std::vector<AppLayer> layers;
     std::string last_conv;        // its name
@@ -85,14 +95,19 @@ struct App {
     int guided_side = 0;
     std::string chan_w_layer;     // Grad-CAM weights of the feature-map layer's channels
     std::vector<float> chan_w;
-    bool strip_dirty = false;     // the filmstrip is normalised on one shared scale
+    bool strip_dirty = false;     // the filmstrip's textures must be scaled again
+    bool strip_shared = false;    // false: every filmstrip map on its own scale; true: one scale for all
+    std::vector<float> strip_lo, strip_hi;   // the scale each filmstrip map is shown with
+    std::string explain_error;    // why the current map could not be computed ("" = fine)
 
     // input
     std::vector<AppSample> samples;
     char image_url[512] = "";
     bool webcam_on = false;
 
-    // model loading
+    // model loading: VGG16's URL (the `vgg16=` URL parameter, else timm's vgg16.tv_in1k) is behind the
+    // "Load VGG16" buttons; the Model tab's URL field starts with it
+    std::string vgg16_url = "https://huggingface.co/timm/vgg16.tv_in1k/resolve/main/model.safetensors";
     char weights_url[512] = "https://huggingface.co/timm/vgg16.tv_in1k/resolve/main/model.safetensors";
     double weights_size = -1;     // from a HEAD request; -1 unknown, -2 asking
     std::string weights_size_error;
@@ -102,14 +117,15 @@ struct App {
     std::string progress_label;
     double progress_done = 0, progress_total = 0;   // total 0 = indeterminate
     bool progress_cancellable = false;
-    std::vector<std::string> errors;
-    std::string status;
+    std::vector<AppMessage> messages;
 
     // class search
     char search[128] = "";
 
-    // layout
+    // layout: the canvas in device pixels; the UI is laid out in logical pixels (CSS pixels / ui_scale)
     int width = 1280, height = 800;
+    float ui_scale = 1;           // the user's UI scale (projectors), on top of the device pixel ratio
+    bool embed = false;           // embed=1: a compact view for an iframe
     int frame = 0;
 };
 
@@ -120,6 +136,11 @@ void app_request(const std::string& json);
 // Sends the view state (layer, class, method, ...) so the worker computes what is shown.
 void app_request_view();
 
+void app_message(const std::string& kind, const std::string& text, bool error = true);
 void app_draw();                    // panels.cpp: the whole interface, once per frame
+// main.cpp: names the last item (cnnlens.item(name), cnnlens.focused()); marks it as a text field
+// (Tab into it starts editing, as in a browser)
+void app_mark(const std::string& name);
+void app_mark_text_field();
 std::string class_label(int index);   // the model's name for a class (model/predict.h)
 const AppMethod* app_method(const std::string& name);   // null if the model has no such method

@@ -173,6 +173,8 @@ EMSCRIPTEN_KEEPALIVE const char* cl_model_json() {
         .field("preprocess", preprocess_name(a.preprocess))
         .field("resize", resize_mode_name(default_resize(a)))
         .field("describe", a.describe())
+        .field("dataset", model_dataset(a))
+        .field("knows", model_knows(a))
         .field("threads", S.threads)
         .field("ms_load", S.ms_load)
         .field("last_conv", S.net->last_conv().name);

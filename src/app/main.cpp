@@ -6,12 +6,17 @@
 #include <GLES3/gl3.h>
 #include <GLFW/glfw3.h>
 
+#include <cfloat>
+#include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <iterator>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "app.h"
 #include "core/error.h"
@@ -21,6 +26,7 @@
 #include "imgui.h"
 #include "imgui_impl_glfw.h"
 #include "imgui_impl_opengl3.h"
+#include "imgui_internal.h"
 
 App g_app;
 
@@ -36,50 +42,311 @@ void wake(double ms = 1000) {
     const double t = emscripten_get_now() + ms;
     if (t > g_awake_until) g_awake_until = t;
 }
+
+// The input, in order: mouse buttons, keys, characters, pasted text, Tab. Dear ImGui 1.86 reads
+// its input once per frame, so events that come faster than frames (a weak laptop's slow frames,
+// a quick tap, a test) would be lost or merged: a key pressed and released between two frames, a
+// click on a tab right after the pointer jumped to it, text typed right after the click into a
+// field, Ctrl+V and Enter in one frame. Here each frame takes the events up to one button or key
+// change (modifiers and characters ride along), a button press only once a frame has shown the
+// pointer where it was pressed: the input queue Dear ImGui 1.87 later got.
+struct InputEvent {
+    enum Kind { Key, Char, Button, Paste, Tab } kind;
+    int code = 0;             // Key: GLFW key; Char: code point; Button: 0 left, 1 right, 2 middle
+    bool down = false;        // Key, Button: pressed; Tab: forward (else Shift+Tab)
+    ImVec2 pos;               // Button: where, in device pixels
+    std::string text;         // Paste
+};
+std::deque<InputEvent> g_input;
+bool g_buttons[5] = {};       // the mouse buttons as the UI has seen them
+ImVec2 g_mouse(-FLT_MAX, -FLT_MAX);   // the pointer as the UI saw it last frame (logical pixels)
+ImVec2 cursor_device() {
+    double x, y;
+    glfwGetCursorPos(g_window, &x, &y);
+    return ImVec2((float)x, (float)y);
+}
 void on_cursor(GLFWwindow*, double, double) { wake(); }
-void on_button(GLFWwindow*, int, int, int) { wake(); }
+void on_button(GLFWwindow*, int button, int action, int) {   // replaces imgui_impl_glfw's
+    wake();
+    if (button >= 0 && button < 5 && action != GLFW_REPEAT) {
+        InputEvent e{InputEvent::Button};
+        e.code = button, e.down = action == GLFW_PRESS, e.pos = cursor_device();
+        g_input.push_back(e);
+    }
+}
 void on_scroll(GLFWwindow*, double, double) { wake(); }
-void on_key(GLFWwindow*, int, int, int, int) { wake(); }
-void on_char(GLFWwindow*, unsigned int) { wake(); }
+void on_key(GLFWwindow*, int key, int, int action, int) {   // replaces imgui_impl_glfw's
+    wake();
+    if (action == GLFW_REPEAT || key < 0 || key >= 512) return;
+    InputEvent e{InputEvent::Key};
+    e.code = key, e.down = action == GLFW_PRESS;
+    g_input.push_back(e);
+}
+void on_char(GLFWwindow*, unsigned int c) {   // replaces imgui_impl_glfw's
+    wake();
+    InputEvent e{InputEvent::Char};
+    e.code = (int)c;
+    g_input.push_back(e);
+}
 void on_focus(GLFWwindow*, int) { wake(); }
 
 EM_JS(int, js_canvas_width, (), { return Module.canvas.width; });
 EM_JS(int, js_canvas_height, (), { return Module.canvas.height; });
+// Device pixels per CSS pixel of the canvas (web/app.js sizes the canvas at devicePixelRatio).
+EM_JS(double, js_pixel_ratio, (), { return Module.cnnlensPixelRatio || 1; });
 EM_JS(void, js_request, (const char* json), {
     const msg = UTF8ToString(json);
     if (Module.cnnlensRequest) Module.cnnlensRequest(JSON.parse(msg));
 });
 EM_JS(void, js_frame, (int n), { Module.cnnlensFrames = n; });
+// What Dear ImGui copies (Ctrl+C / Ctrl+X in a text field) goes to the system clipboard. In an
+// iframe without the clipboard-write permission this may be refused: the page's copy event
+// (ui_copy_text) has already put the selection there.
+EM_JS(void, js_clipboard_write, (const char* text), {
+    const t = UTF8ToString(text);
+    if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(t).catch(() => {});
+});
+
+// ---------------------------------------------------------------------------- items
+// Every item Dear ImGui adds (through its test-engine hooks, below) is recorded each frame, in
+// submission order: the Tab order of the page, what cnnlens.focused() and cnnlens.item() report.
+struct UiItem {
+    ImGuiID id = 0;
+    ImGuiWindow* window = nullptr;
+    ImRect rect, clip;
+    ImGuiID scope = 0;
+    int layer = 0;
+    ImGuiItemFlags flags = 0;
+    std::string label, name;
+    bool text = false;            // a text field
+};
+struct UiMark {                   // a named rectangle (app_mark): also images, which have no ID
+    std::string name;
+    ImRect rect, clip;
+    ImGuiID id = 0;
+};
+std::vector<UiItem> g_items, g_items_prev;   // this frame's and the last complete frame's
+std::vector<UiMark> g_marks, g_marks_prev;
+ImGuiWindow* g_main_root = nullptr;          // the root window of the layout
+
+float g_scale = 0;              // device pixels per logical pixel: devicePixelRatio x ui_scale
+float g_font_scale = 0;         // the scale the font atlas was rasterised at
+
+// The default font rasterised at the device's pixel size, drawn at 13 logical pixels.
+void rebuild_fonts(float scale) {
+    ImGuiIO& io = ImGui::GetIO();
+    io.Fonts->Clear();
+    ImFontConfig cfg;
+    cfg.SizePixels = std::max(8.0f, std::round(13.0f * scale));
+    io.Fonts->AddFontDefault(&cfg);
+    io.FontGlobalScale = 13.0f / cfg.SizePixels;
+    ImGui_ImplOpenGL3_DestroyFontsTexture();
+    ImGui_ImplOpenGL3_CreateFontsTexture();
+    g_font_scale = scale;
+}
+
+bool is_modifier(int key) {
+    return key == GLFW_KEY_LEFT_CONTROL || key == GLFW_KEY_RIGHT_CONTROL || key == GLFW_KEY_LEFT_SHIFT ||
+           key == GLFW_KEY_RIGHT_SHIFT || key == GLFW_KEY_LEFT_ALT || key == GLFW_KEY_RIGHT_ALT ||
+           key == GLFW_KEY_LEFT_SUPER || key == GLFW_KEY_RIGHT_SUPER;
+}
+
+void update_modifiers(ImGuiIO& io) {   // as imgui_impl_glfw's key callback
+    io.KeyCtrl = io.KeysDown[GLFW_KEY_LEFT_CONTROL] || io.KeysDown[GLFW_KEY_RIGHT_CONTROL];
+    io.KeyShift = io.KeysDown[GLFW_KEY_LEFT_SHIFT] || io.KeysDown[GLFW_KEY_RIGHT_SHIFT];
+    io.KeyAlt = io.KeysDown[GLFW_KEY_LEFT_ALT] || io.KeysDown[GLFW_KEY_RIGHT_ALT];
+    io.KeySuper = io.KeysDown[GLFW_KEY_LEFT_SUPER] || io.KeysDown[GLFW_KEY_RIGHT_SUPER];
+}
+
+bool text_editing() {
+    const ImGuiContext& g = *GImGui;
+    return g.ActiveId != 0 && g.InputTextState.ID == g.ActiveId;
+}
+
+const UiItem* item_by_id(const std::vector<UiItem>& items, ImGuiID id) {
+    for (const UiItem& it : items)
+        if (it.id == id) return &it;
+    return nullptr;
+}
+
+// The keyboard focus ring: every focused item gets the same visible ring (Dear ImGui draws none
+// around invisible buttons and images), clipped to its panel.
+void draw_focus_ring() {
+    const ImGuiContext& g = *GImGui;
+    if (g.NavDisableHighlight || !g.NavId) return;
+    const UiItem* it = item_by_id(g_items, g.NavId);
+    if (!it) return;
+    ImDrawList* dl = ImGui::GetForegroundDrawList();
+    dl->PushClipRect(it->clip.Min, it->clip.Max, true);
+    dl->AddRect(ImVec2(it->rect.Min.x - 3, it->rect.Min.y - 3), ImVec2(it->rect.Max.x + 3, it->rect.Max.y + 3),
+                IM_COL32(255, 190, 40, 255), 4.0f, 0, 3.0f);
+    dl->PopClipRect();
+}
+
+// Moves the keyboard focus to an item recorded last frame: its panel gets the focus (arrow keys
+// then move within it), the item is scrolled into view, a text field starts editing.
+void focus_item(const UiItem& t) {
+    ImGuiContext& g = *GImGui;
+    if (g.ActiveId && g.ActiveId != t.id) ImGui::ClearActiveID();
+    ImGui::FocusWindow(t.window);
+    ImGui::SetNavID(t.id, (ImGuiNavLayer)t.layer, t.scope, ImGui::WindowRectAbsToRel(t.window, t.rect));
+    g.NavDisableHighlight = false;
+    g.NavDisableMouseHover = true;
+    g.NavInputSource = ImGuiInputSource_Keyboard;
+    ImGui::ScrollToRectEx(t.window, t.rect, ImGuiScrollFlags_KeepVisibleEdgeY);
+    if (t.text) {
+        g.NavNextActivateId = t.id;
+        g.NavNextActivateFlags = ImGuiActivateFlags_PreferInput | ImGuiActivateFlags_TryToPreserveState;
+    }
+}
+
+// A rectangle in CSS pixels of the page, as JSON fields.
+void rect_json(cnnlens::JsonWriter& j, const ImRect& r) {
+    const float s = g_app.ui_scale;
+    j.field("x", (double)(r.Min.x * s)).field("y", (double)(r.Min.y * s)).field("w", (double)(r.GetWidth() * s))
+        .field("h", (double)(r.GetHeight() * s));
+}
+
+// The keyboard focus moves to the next widget in reading order, across panels (Dear ImGui 1.86's
+// own Tab only cycles the text fields of one panel); in an open popup (a menu) it cycles the
+// popup. leave: past the first or last widget, let the focus go (0) instead of wrapping around.
+int tab_move(int dir, bool leave) {
+    ImGuiContext& g = *GImGui;
+    ImGuiWindow* root = g.NavWindow && (g.NavWindow->RootWindow->Flags & ImGuiWindowFlags_Popup) ? g.NavWindow->RootWindow
+                                                                                                   : g_main_root;
+    // the items of that root in order; Tab stops at those without NoTabStop (the first image of a
+    // gallery group, the first feature map), the arrow keys reach the others
+    std::vector<const UiItem*> list;
+    for (const UiItem& it : g_items_prev)
+        if (it.window->RootWindow == root && !(it.flags & (ImGuiItemFlags_Disabled | ImGuiItemFlags_NoNav)))
+            list.push_back(&it);
+    auto stop = [&](int i) { return !(list[(size_t)i]->flags & ImGuiItemFlags_NoTabStop); };
+    int at = -1;
+    if (g.NavId && !(g.NavDisableHighlight && dir == 0))
+        for (size_t i = 0; i < list.size(); i++)
+            if (list[i]->id == g.NavId) at = (int)i;
+    const int n = (int)list.size();
+    int next = -1;
+    if (dir == 0 || at < 0) {   // from outside: the first (Shift+Tab: the last) stop
+        for (int k = 0; k < n && next < 0; k++)
+            if (stop(dir >= 0 ? k : n - 1 - k)) next = dir >= 0 ? k : n - 1 - k;
+    } else {
+        for (int i = at + dir; i >= 0 && i < n && next < 0; i += dir)
+            if (stop(i)) next = i;
+        if (next < 0) {   // past the last (first) stop
+            if (leave) {
+                if (text_editing()) ImGui::ClearActiveID();
+                g.NavDisableHighlight = true;
+                return 0;
+            }
+            for (int k = 0; k < n && next < 0; k++)
+                if (stop(dir > 0 ? k : n - 1 - k)) next = dir > 0 ? k : n - 1 - k;
+        }
+    }
+    if (next < 0) return 0;
+    focus_item(*list[(size_t)next]);
+    return 1;
+}
+
 
 void frame() {
-    // 1. poll: the canvas follows the window (web/app.js sizes it); GLFW and ImGui follow the canvas
+    // 1. poll: web/app.js sizes the canvas (device pixels); the UI is laid out in logical pixels
     const int w = js_canvas_width(), h = js_canvas_height();
-    if (w != g_app.width || h != g_app.height) {
-        g_app.width = w, g_app.height = h;
-        glfwSetWindowSize(g_window, w, h);
+    const float scale = (float)js_pixel_ratio() * g_app.ui_scale;
+    if (w != g_app.width || h != g_app.height || scale != g_scale) {
+        g_app.width = w, g_app.height = h, g_scale = scale;
         wake();
     }
     glfwPollEvents();
-    if (g_app.busy || g_app.webcam_on || ImGui::GetIO().WantTextInput) wake(300);
+    ImGuiIO& io = ImGui::GetIO();
+    bool timed_message = false;   // an info message disappears by itself
+    for (const AppMessage& m : g_app.messages) timed_message |= m.until > 0;
+    if (g_app.busy || g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
     if (emscripten_get_now() > g_awake_until) return;
 
-    // 2. update + 3. build the panels
+    // 2. update
     gpu_new_frame();
     ImGui_ImplOpenGL3_NewFrame();
+    if (g_scale != g_font_scale) rebuild_fonts(g_scale);
     ImGui_ImplGlfw_NewFrame();
+    io.DisplaySize = ImVec2((float)w / g_scale, (float)h / g_scale);
+    io.DisplayFramebufferScale = ImVec2(g_scale, g_scale);
+    // the input events of the queue up to one button or key change (see g_input); emscripten's
+    // GLFW reports the pointer in canvas (device) pixels
+    bool paste = false;
+    while (!g_input.empty()) {
+        InputEvent& e = g_input.front();
+        if (e.kind == InputEvent::Button) {
+            const ImVec2 at(e.pos.x / scale, e.pos.y / scale);
+            if (e.down && (at.x != g_mouse.x || at.y != g_mouse.y)) {   // first a frame with the pointer there
+                g_mouse = at;
+                break;
+            }
+            g_mouse = at;
+            g_buttons[e.code] = e.down;
+            g_input.pop_front();
+            break;
+        }
+        if (e.kind == InputEvent::Char) {
+            io.AddInputCharacter((unsigned)e.code);
+            g_input.pop_front();
+            continue;
+        }
+        if (e.kind == InputEvent::Paste) {   // into the field being edited; else the page takes it (a link)
+            if (text_editing()) io.AddInputCharactersUTF8(e.text.c_str()), paste = true;
+            else app_request("{\"op\":\"pastedText\",\"text\":" + cnnlens::json_quote(e.text) + "}");
+            g_input.pop_front();
+            break;
+        }
+        if (e.kind == InputEvent::Tab) {
+            const bool forward = e.down;
+            g_input.pop_front();
+            tab_move(forward ? 1 : -1, false);
+            break;
+        }
+        const InputEvent k = e;   // a key
+        g_input.pop_front();
+        if (io.KeysDown[k.code] == k.down) continue;
+        io.KeysDown[k.code] = k.down;
+        if (!is_modifier(k.code)) break;
+    }
+    if (g_input.empty()) {   // nothing waiting: the pointer is where it is now
+        const ImVec2 d = cursor_device();
+        if (d.x > -FLT_MAX / 2) g_mouse = ImVec2(d.x / scale, d.y / scale);
+    } else {
+        wake();
+    }
+    io.MousePos = g_mouse;
+    for (int b = 0; b < 5; b++) io.MouseDown[b] = g_buttons[b];
+    update_modifiers(io);
+    if (paste) io.KeyCtrl = io.KeySuper = false;   // the text field takes characters only without them
+    // Enter activates the focused widget, as Space does (Dear ImGui 1.86 maps Enter to "input"
+    // only); not while a text field is being edited, which takes Enter itself
+    static bool enter_was = false, enter_activates = false;
+    const bool enter = io.KeysDown[GLFW_KEY_ENTER] || io.KeysDown[GLFW_KEY_KP_ENTER];
+    if (enter && !enter_was) enter_activates = !text_editing();
+    if (!enter) enter_activates = false;
+    enter_was = enter;
+    if (enter_activates) io.NavInputs[ImGuiNavInput_Activate] = 1.0f;
+
+    // 3. build the panels
+    g_items.clear();
+    g_marks.clear();
     ImGui::NewFrame();
     app_draw();
+    g_main_root = ImGui::FindWindowByName("CNN Lens");
+    draw_focus_ring();
     ImGui::Render();
 
     // 4. render
-    int fw, fh;
-    glfwGetFramebufferSize(g_window, &fw, &fh);
-    glViewport(0, 0, fw, fh);
+    glViewport(0, 0, w, h);
     glClearColor(0.09f, 0.10f, 0.12f, 1.0f);
     glClear(GL_COLOR_BUFFER_BIT);
     ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
     glfwSwapBuffers(g_window);
     js_frame(++g_app.frame);
+    g_items_prev.swap(g_items);
+    g_marks_prev.swap(g_marks);
 }
 
 std::string str(const char* s) { return s ? s : ""; }
@@ -109,11 +376,93 @@ const AppMethod* app_method(const std::string& name) {
     return nullptr;
 }
 
+// A message in the toast area; the same text again replaces the older one.
+void app_message(const std::string& kind, const std::string& text, bool error) {
+    std::vector<AppMessage>& ms = g_app.messages;
+    for (size_t i = 0; i < ms.size(); i++)
+        if (ms[i].text == text) ms.erase(ms.begin() + (long)i--);
+    ms.push_back({kind, text, error, error ? 0.0 : emscripten_get_now() + 8000});
+    if (ms.size() > 4) ms.erase(ms.begin());
+    wake();
+}
+
+void app_mark(const std::string& name) {
+    const ImGuiContext& g = *GImGui;
+    const ImGuiWindow* w = g.CurrentWindow;
+    g_marks.push_back({name, g.LastItemData.Rect, w ? w->ClipRect : ImRect(), g.LastItemData.ID});
+    if (g.LastItemData.ID && !g_items.empty() && g_items.back().id == g.LastItemData.ID) g_items.back().name = name;
+}
+
+void app_mark_text_field() {
+    const ImGuiContext& g = *GImGui;
+    if (!g_items.empty() && g_items.back().id == g.LastItemData.ID) g_items.back().text = true;
+}
+
+// ---------------------------------------------------------------------------- Dear ImGui's item hooks
+// Compiled with IMGUI_ENABLE_TEST_ENGINE (src/app/CMakeLists.txt): Dear ImGui calls these for
+// every item it adds; they record the items (g_items) and their labels.
+void ImGuiTestEngineHook_ItemAdd(ImGuiContext* ctx, const ImRect& bb, ImGuiID id) {
+    if (ctx->LastItemData.ID != id) return;   // parts of a widget (scrollbars) that are not items
+    ImGuiWindow* w = ctx->CurrentWindow;
+    for (ImGuiWindow* c : ctx->Windows)
+        if (c->ChildId == id && c->ParentWindow == w) return;   // a child window, as an item of its parent
+    UiItem it;
+    it.id = id, it.window = w, it.rect = bb, it.clip = w->ClipRect;
+    it.scope = w->DC.NavFocusScopeIdCurrent, it.layer = w->DC.NavLayerCurrent;
+    it.flags = ctx->LastItemData.InFlags;
+    g_items.push_back(std::move(it));
+}
+void ImGuiTestEngineHook_ItemInfo(ImGuiContext*, ImGuiID id, const char* label, ImGuiItemStatusFlags) {
+    if (g_items.empty() || g_items.back().id != id || !label) return;
+    const char* end = std::strstr(label, "##");
+    g_items.back().label.assign(label, end ? (size_t)(end - label) : std::strlen(label));
+}
+void ImGuiTestEngineHook_Log(ImGuiContext*, const char*, ...) {}
+const char* ImGuiTestEngine_FindItemDebugLabel(ImGuiContext*, ImGuiID) { return nullptr; }
+
 // ---------------------------------------------------------------------------- called by web/app.js
 extern "C" {
 
 // web/app.js calls this after each ui_* call: draw the news.
 EMSCRIPTEN_KEEPALIVE void ui_wake() { wake(); }
+
+// Whether a wheel turn (in notches, positive dy = scroll down) would scroll something in the UI:
+// the panel under the pointer (or the one Dear ImGui scrolls instead: the same walk up the
+// parents as its UpdateMouseWheel) can move further that way. If not, web/app.js lets the
+// browser scroll the page (an embedding blog).
+EMSCRIPTEN_KEEPALIVE int ui_wheel_scrolls(double dx, double dy) {
+    const ImGuiContext& g = *GImGui;
+    const ImGuiIO& io = g.IO;
+    // the window under the pointer where it is now (the last frame may be older than its last
+    // move): the front-most one whose rectangle holds it, as Dear ImGui's FindHoveredWindow
+    const ImVec2 at = cursor_device();
+    const ImVec2 p(at.x / g_scale, at.y / g_scale);
+    ImGuiWindow* w = nullptr;
+    for (int i = g.Windows.Size - 1; i >= 0 && !w; i--) {
+        ImGuiWindow* c = g.Windows[i];
+        if (c->Active && !c->Hidden && !(c->Flags & ImGuiWindowFlags_NoMouseInputs) && c->OuterRectClipped.Contains(p)) w = c;
+    }
+    const ImVec2 moved(p.x - g.WheelingWindowRefMousePos.x, p.y - g.WheelingWindowRefMousePos.y);
+    const bool same_gesture = g.WheelingWindow && ImLengthSqr(moved) <= io.MouseDragThreshold * io.MouseDragThreshold;
+    if (same_gesture) w = g.WheelingWindow;   // Dear ImGui keeps a wheel gesture on its window
+    if (!w || w->Collapsed || io.KeyCtrl) return 0;
+    if ((g.ActiveId != 0 && g.ActiveIdUsingMouseWheel) || (g.HoveredIdPreviousFrame != 0 && g.HoveredIdPreviousFrameUsingMouseWheel))
+        return 1;
+    const bool vertical = std::fabs(dy) >= std::fabs(dx) && !io.KeyShift;
+    const double d = vertical ? (std::fabs(dy) >= std::fabs(dx) ? dy : dx) : (dx != 0 ? dx : dy);
+    if (d == 0) return 0;
+    const int axis = vertical ? 1 : 0;
+    while ((w->Flags & ImGuiWindowFlags_ChildWindow) &&
+           (w->ScrollMax[axis] == 0.0f ||
+            ((w->Flags & ImGuiWindowFlags_NoScrollWithMouse) && !(w->Flags & ImGuiWindowFlags_NoMouseInputs))))
+        w = w->ParentWindow;
+    if ((w->Flags & (ImGuiWindowFlags_NoScrollWithMouse | ImGuiWindowFlags_NoMouseInputs)) || w->ScrollMax[axis] <= 0) return 0;
+    // where it will be once the notches not yet drawn are applied
+    const float step = std::floor(std::min(5 * w->CalcFontSize(), (axis ? w->InnerRect.GetHeight() : w->InnerRect.GetWidth()) * 0.67f));
+    const float pending = axis ? io.MouseWheel : io.MouseWheelH;
+    const float pos = w->Scroll[axis] - pending * step;
+    return d > 0 ? pos < w->ScrollMax[axis] - 0.5f : pos > 0.5f;
+}
 
 // Mouse wheel / touchpad scrolling in notches (positive dy = towards the user, i.e. scroll
 // down), from web/app.js: emscripten 3.1.6's GLFW passes raw pixel deltas with the wrong sign,
@@ -132,6 +481,7 @@ EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* json, const char* want_layer, 
     const cnnlens::Json m = cnnlens::Json::parse(str(json));
     a.model_ready = true;
     a.model_name = m["name"].string(), a.model_describe = m["describe"].string(), a.layout = m["layout"].string();
+    a.dataset = m["dataset"].string(), a.knows = m["knows"].string();
     a.head = m["head"].string(), a.preprocess = m["preprocess"].string(), a.resize = m["resize"].string();
     a.input_size = m["input_size"].integer(), a.num_classes = m["num_classes"].integer(), a.threads = m["threads"].integer(1);
     a.ms_load = m["ms_load"].number();
@@ -147,6 +497,7 @@ EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* json, const char* want_layer, 
     a.have_result = false;
     a.act.clear(), a.act_layer = -1;
     a.heats.clear(), a.strip.clear();
+    a.explain_error.clear();
     a.zoom_channel = -1;
     if (a.cls >= a.num_classes) a.cls = -1;
     if (a.cls2 >= a.num_classes) a.cls2 = -1;
@@ -214,14 +565,15 @@ EMSCRIPTEN_KEEPALIVE void ui_on_heat(int slot, const char* layer, const char* me
     hm->map.assign(map, map + (size_t)h * w);
     if (weights) hm->weights.assign(weights, weights + n_weights);
     else hm->weights.clear();
-    // min-max to [0,1] (an all-zero map stays zero), as the core's normalize01; the filmstrip
-    // shares one scale over all its layers (set in ui_strip_done)
+    // min-max to [0,1] (an all-zero map stays zero), as the core's normalize01; the filmstrip's
+    // scales are set by panels.cpp (each map's own, or one shared)
     std::vector<float> n01(hm->map.size());
     cnnlens::normalize01(hm->map.data(), hm->map.size(), n01.data());
     std::vector<uint8_t> u8(n01.size());
     for (size_t i = 0; i < u8.size(); i++) u8[i] = (uint8_t)(n01[i] * 255.0f + 0.5f);
     hm->tex = gpu_texture_r8(hm->tex, w, h, u8.data(), true);
     if (slot >= 100) a.strip_dirty = true;
+    if (slot == 0) a.explain_error.clear();
 }
 // Keeps the textures (reused by the next maps), forgets the maps.
 EMSCRIPTEN_KEEPALIVE void ui_clear_heats() {
@@ -256,11 +608,31 @@ EMSCRIPTEN_KEEPALIVE void ui_on_idle() {
     g_app.busy = false;
     g_app.progress_label.clear();
 }
-EMSCRIPTEN_KEEPALIVE void ui_on_error(const char* message) {
-    g_app.errors.push_back(str(message));
-    if (g_app.errors.size() > 5) g_app.errors.erase(g_app.errors.begin());
+// A message for the toast area; kind says what caused it (ui_clear_messages removes them when
+// that kind of action succeeds later).
+EMSCRIPTEN_KEEPALIVE void ui_on_error(const char* kind, const char* message) { app_message(str(kind), str(message)); }
+EMSCRIPTEN_KEEPALIVE void ui_on_status(const char* message) { app_message("status", str(message), false); }
+EMSCRIPTEN_KEEPALIVE void ui_clear_messages(const char* kind) {
+    std::vector<AppMessage>& ms = g_app.messages;
+    for (size_t i = 0; i < ms.size(); i++)
+        if (ms[i].kind == str(kind)) ms.erase(ms.begin() + (long)i--);
 }
-EMSCRIPTEN_KEEPALIVE void ui_on_status(const char* message) { g_app.status = str(message); }
+// The toast area's messages: [{kind, text, error}].
+EMSCRIPTEN_KEEPALIVE const char* ui_messages() {
+    static std::string out;
+    cnnlens::JsonWriter j;
+    j.begin_array();
+    for (const AppMessage& m : g_app.messages)
+        j.begin_object().field("kind", m.kind).field("text", m.text).field("error", m.error).end_object();
+    out = j.end_array().str();
+    return out.c_str();
+}
+// Why the current explanation could not be computed: shown instead of a stale picture.
+EMSCRIPTEN_KEEPALIVE void ui_on_explain_error(const char* message) {
+    for (AppHeat& h : g_app.heats) gpu_texture_delete(h.tex);
+    g_app.heats.clear();
+    g_app.explain_error = str(message);
+}
 EMSCRIPTEN_KEEPALIVE void ui_on_weights_size(double bytes, const char* error) {
     g_app.weights_size = bytes;
     g_app.weights_size_error = str(error);
@@ -268,13 +640,26 @@ EMSCRIPTEN_KEEPALIVE void ui_on_weights_size(double bytes, const char* error) {
 EMSCRIPTEN_KEEPALIVE void ui_set_weights_url(const char* url) {
     std::snprintf(g_app.weights_url, sizeof g_app.weights_url, "%s", url);
 }
+// The URL behind the "Load VGG16" buttons (the vgg16= URL parameter).
+EMSCRIPTEN_KEEPALIVE void ui_set_vgg16_url(const char* url) {
+    g_app.vgg16_url = str(url);
+    std::snprintf(g_app.weights_url, sizeof g_app.weights_url, "%s", url);
+}
+// The UI scale (projectors: 1.5, 2), on top of the device pixel ratio; the layout is unchanged
+// in logical pixels. embed: the compact layout for an iframe.
+EMSCRIPTEN_KEEPALIVE void ui_set_scale(double s) {
+    if (s >= 0.5 && s <= 4) g_app.ui_scale = (float)s;
+    wake();
+}
+EMSCRIPTEN_KEEPALIVE double ui_get_scale() { return g_app.ui_scale; }
+EMSCRIPTEN_KEEPALIVE void ui_set_embed(int on) { g_app.embed = on != 0; }
 EMSCRIPTEN_KEEPALIVE void ui_on_webcam(int on) { g_app.webcam_on = on != 0; }
 
 // A sample image of the gallery with its thumbnail (RGBA8, copied).
-EMSCRIPTEN_KEEPALIVE void ui_add_sample(const char* name, const char* url, const char* group, int w, int h,
-                                        const uint8_t* rgba) {
+EMSCRIPTEN_KEEPALIVE void ui_add_sample(const char* name, const char* url, const char* group, const char* dataset,
+                                        int w, int h, const uint8_t* rgba) {
     AppSample s;
-    s.name = str(name), s.url = str(url), s.group = str(group), s.w = w, s.h = h;
+    s.name = str(name), s.url = str(url), s.group = str(group), s.dataset = str(dataset), s.w = w, s.h = h;
     std::vector<uint8_t> rgb((size_t)w * h * 3);
     for (size_t i = 0; i < (size_t)w * h; i++)
         for (int k = 0; k < 3; k++) rgb[i * 3 + k] = rgba[i * 4 + k];
@@ -322,11 +707,13 @@ EMSCRIPTEN_KEEPALIVE int ui_set_view(const char* layer, const char* cam_layer, i
     return 0;
 }
 
-// Options of the two map panels; -1 = unchanged. guided/filmstrip: Where it looks;
+// Options of the two map panels; -1 = unchanged. guided/filmstrip/shared_scale (the filmstrip's): Where it looks;
 // channel (zoomed, -2 = none), sort (by Grad-CAM weight), scope (0 channel, 1 layer, 2 network): Feature maps.
-EMSCRIPTEN_KEEPALIVE void ui_set_options(int guided, int filmstrip, int channel, int sort, int scope, int tile) {
+EMSCRIPTEN_KEEPALIVE void ui_set_options(int guided, int filmstrip, int channel, int sort, int scope, int tile,
+                                         int shared_scale) {
     App& a = g_app;
     bool view = false;
+    if (shared_scale >= 0) a.strip_shared = shared_scale != 0, a.strip_dirty = true;
     if (guided >= 0) a.guided = guided != 0, view = true;
     if (filmstrip >= 0) a.filmstrip = filmstrip != 0, view = true;
     if (channel >= -1) a.zoom_channel = channel;
@@ -337,7 +724,106 @@ EMSCRIPTEN_KEEPALIVE void ui_set_options(int guided, int filmstrip, int channel,
     if (view) app_request_view();
 }
 
+// Tab (dir 1) / Shift+Tab (dir -1) / the first widget (dir 0), from web/app.js (which keeps Tab
+// from the browser). Returns 0 when an embedded page's focus leaves its first or last widget: the
+// browser then moves the focus on, out of the frame (no keyboard trap). Keys still queued go first.
+EMSCRIPTEN_KEEPALIVE int ui_tab(int dir) {
+    wake();
+    if (!g_input.empty() && dir != 0) {
+        InputEvent e{InputEvent::Tab};
+        e.down = dir > 0;
+        g_input.push_back(e);
+        return 1;
+    }
+    return tab_move(dir, g_app.embed);
+}
+// Input events not yet given to Dear ImGui (g_input).
+EMSCRIPTEN_KEEPALIVE int ui_pending_input() { return (int)g_input.size(); }
+
+// What has the keyboard focus (null when no focus is shown): {label, x, y, w, h, editing}, in
+// CSS pixels. label: the item's name (app_mark) or its visible label.
+EMSCRIPTEN_KEEPALIVE const char* ui_focused() {
+    static std::string out;
+    const ImGuiContext& g = *GImGui;
+    const UiItem* it = nullptr;
+    if (text_editing()) it = item_by_id(g_items_prev, g.ActiveId);
+    else if (!g.NavDisableHighlight && g.NavId) it = item_by_id(g_items_prev, g.NavId);
+    if (!it) return "null";
+    cnnlens::JsonWriter j;
+    j.begin_object().field("label", it->name.empty() ? it->label : it->name);
+    rect_json(j, it->rect);
+    out = j.field("editing", text_editing()).end_object().str();
+    return out.c_str();
+}
+
+// A named item of the last frame (app_mark): {x, y, w, h, visible} in CSS pixels, or null.
+// visible: entirely inside its panel and the window (not scrolled away).
+EMSCRIPTEN_KEEPALIVE const char* ui_item(const char* name) {
+    static std::string out;
+    for (const UiMark& m : g_marks_prev) {
+        if (m.name != str(name)) continue;
+        const ImVec2 d = ImGui::GetIO().DisplaySize;
+        const bool visible = m.clip.Contains(m.rect) && m.rect.Min.x >= 0 && m.rect.Min.y >= 0 && m.rect.Max.x <= d.x + 0.5f &&
+                             m.rect.Max.y <= d.y + 0.5f;
+        cnnlens::JsonWriter j;
+        j.begin_object();
+        rect_json(j, m.rect);
+        out = j.field("visible", visible).end_object().str();
+        return out.c_str();
+    }
+    return "null";
+}
+
+// Clipboard, through the page's paste/copy/cut events (emscripten's GLFW has no clipboard).
+// Paste (Ctrl+V, Cmd+V, the browser's menu): the text is typed into the field being edited, in
+// its place among the input (after the click into the field, after a Ctrl+A). Returns 0 when no
+// field is being edited and no input waits; with input waiting, a paste that finds no field is
+// handed back as a "pastedText" request.
+EMSCRIPTEN_KEEPALIVE int ui_paste_text(const char* text) {
+    wake();
+    if (!text_editing() && g_input.empty()) return 0;
+    InputEvent e{InputEvent::Paste};
+    e.text = str(text);
+    g_input.push_back(e);
+    return 1;
+}
+// Copy / cut: the selected text of the field being edited ("" if none). Ctrl+X is Dear ImGui's
+// own; for another cut (Cmd+X, the menu) the selection is deleted here.
+EMSCRIPTEN_KEEPALIVE const char* ui_copy_text(int cut) {
+    static std::string out;
+    out.clear();
+    ImGuiContext& g = *GImGui;
+    if (!text_editing()) return "";
+    const ImGuiInputTextState& st = g.InputTextState;
+    int a = std::min(st.Stb.select_start, st.Stb.select_end), b = std::max(st.Stb.select_start, st.Stb.select_end);
+    a = std::max(0, std::min(a, st.CurLenW)), b = std::max(0, std::min(b, st.CurLenW));
+    if (a == b) return "";
+    out.resize((size_t)(b - a) * 4 + 1);
+    const int n = ImTextStrToUtf8(&out[0], (int)out.size(), st.TextW.Data + a, st.TextW.Data + b);
+    out.resize((size_t)n);
+    // the modifiers as Dear ImGui will see them when it gets to the keys queued so far
+    bool down[512];
+    std::memcpy(down, g.IO.KeysDown, sizeof down);
+    for (const InputEvent& e : g_input)
+        if (e.kind == InputEvent::Key) down[e.code] = e.down;
+    const bool ctrl = down[GLFW_KEY_LEFT_CONTROL] || down[GLFW_KEY_RIGHT_CONTROL];
+    const bool super = down[GLFW_KEY_LEFT_SUPER] || down[GLFW_KEY_RIGHT_SUPER];
+    if (cut && !(ctrl && !super))
+        for (bool d : {true, false}) {
+            InputEvent e{InputEvent::Key};
+            e.code = GLFW_KEY_DELETE, e.down = d;
+            g_input.push_back(e);
+        }
+    wake();
+    return out.c_str();
+}
+
 }  // extern "C"
+
+namespace {
+const char* get_clipboard(void*) { return ""; }   // Dear ImGui's own Ctrl+V: the paste event has typed it
+void set_clipboard(void*, const char* text) { js_clipboard_write(text ? text : ""); }
+}  // namespace
 
 int main() {
     if (!glfwInit()) return 1;
@@ -348,12 +834,9 @@ int main() {
     g_window = glfwCreateWindow(g_app.width, g_app.height, "CNN Lens", nullptr, nullptr);
     if (!g_window) return 1;
     glfwMakeContextCurrent(g_window);
-    // installed before ImGui's, which chains to them
+    // installed before ImGui's, which chains to them (buttons, keys, characters: after, replacing them)
     glfwSetCursorPosCallback(g_window, on_cursor);
-    glfwSetMouseButtonCallback(g_window, on_button);
     glfwSetScrollCallback(g_window, on_scroll);
-    glfwSetKeyCallback(g_window, on_key);
-    glfwSetCharCallback(g_window, on_char);
     glfwSetWindowFocusCallback(g_window, on_focus);
     wake(2000);
 
@@ -366,9 +849,16 @@ int main() {
     ImGuiStyle& st = ImGui::GetStyle();
     st.WindowRounding = 0, st.FrameRounding = 3, st.GrabRounding = 3, st.TabRounding = 3;
     st.FramePadding = ImVec2(8, 5), st.ItemSpacing = ImVec2(8, 6), st.ScrollbarSize = 16;
+    st.Colors[ImGuiCol_NavHighlight] = ImVec4(1.0f, 0.75f, 0.16f, 0.0f);   // draw_focus_ring() draws it
     ImGui_ImplGlfw_InitForOpenGL(g_window, true);
+    glfwSetMouseButtonCallback(g_window, on_button);
+    glfwSetKeyCallback(g_window, on_key);
+    glfwSetCharCallback(g_window, on_char);
+    io.GetClipboardTextFn = get_clipboard;
+    io.SetClipboardTextFn = set_clipboard;
+    ImGui::GetCurrentContext()->TestEngineHookItems = true;   // the item hooks above
     ImGui_ImplOpenGL3_Init("#version 300 es");
-    if (!gpu_init()) g_app.errors.push_back("WebGL2 shader setup failed: maps cannot be drawn");
+    if (!gpu_init()) app_message("webgl", "WebGL2 shader setup failed: maps cannot be drawn");
 
     EM_ASM({ if (Module.cnnlensUiReady) Module.cnnlensUiReady(); });
     emscripten_set_main_loop(frame, 0, true);

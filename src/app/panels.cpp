@@ -1,8 +1,14 @@
 // panels.cpp: the interface, rebuilt every frame from g_app (Dear ImGui immediate mode).
 //
-// Wide windows (>= 860 px): Input + Predictions on the left, tabs Feature maps / Where it looks /
-// Model on the right. Narrow windows: one tab per panel. Everything is a plain ImGui widget, so
-// mouse, touch (GLFW turns it into mouse events) and keyboard (Tab / arrows / Enter) all work.
+// Three layouts, all in logical pixels (CSS pixels / UI scale; main.cpp scales to the device):
+//   wide (>= kWideMin): Input and Predictions on the left (side by side when there is room), the
+//         gallery below them, tabs Feature maps / Where it looks / Model on the right;
+//   narrow (phones): one tab per panel;
+//   embed (embed=1, an iframe): the chosen view sized to the frame, the few controls it needs and a
+//         link to the full page; never the phone layout at a blog's usual widths.
+// Messages go to a toast area drawn over the layout, so nothing moves when one comes or goes.
+// Everything is a plain ImGui widget: mouse, touch (web/app.js makes a finger the mouse) and the
+// keyboard (Tab / Shift+Tab, arrows, Enter or Space, Escape; main.cpp) all work.
 #include <strings.h>
 
 #include <algorithm>
@@ -21,6 +27,7 @@
 #include "explain/colormap.h"
 #include "gpu.h"
 #include "imgui.h"
+#include "imgui_internal.h"
 #include "io/imagenet_labels.h"
 #include "model/predict.h"
 
@@ -28,8 +35,28 @@ using cnnlens::json_quote;
 
 namespace {
 
-std::string g_select_tab;   // set by ui_select_tab(): that tab opens on the next frame
+constexpr float kWideMin = 720;     // logical px: 150% zoom on a 1280-px screen (853) stays wide
+constexpr float kEmbedSideBySide = 480;   // an embed this wide shows its view and controls side by side
+
+// The tabs: `id` is what tab=, cnnlens.selectTab() and cnnlens.tab() use. The wide layout shows
+// Input and Predictions as its left column and the other three as tabs; the narrow one has all
+// five; an embed shows Input and Predictions together as "top5".
+struct TabDef {
+    const char *id, *label, *short_label;
+};
+const TabDef kTabs[] = {
+    {"input", "Input", "Input"},
+    {"top5", "Predictions", "Top-5"},
+    {"maps", "Feature maps", "Maps"},
+    {"gradcam", "Where it looks", "Grad-CAM"},
+    {"model", "Model", "Model"},
+};
+
+std::string g_select_tab;   // a tab id, set by ui_select_tab(): that tab opens on the next frame
 std::string g_open_tab;     // the tab drawn last (of the right column in the wide layout)
+std::string g_layout;       // "wide", "narrow" or "embed", as drawn last
+char g_class_query[2][96];  // the search fields of the two class menus
+std::string g_filmstrip_json = "[]";
 
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 std::string fmt(const char* f, ...) {
@@ -49,7 +76,7 @@ std::string bytes_text(double b) {
     return fmt("%.0f B", b);
 }
 
-// Dim text that wraps at the window edge (narrow windows).
+// Dim text that wraps at the window edge.
 void dim_wrapped(const char* f, ...) __attribute__((format(printf, 1, 2)));
 void dim_wrapped(const char* f, ...) {
     char buf[1024];
@@ -80,16 +107,31 @@ void section(const char* title) {
     ImGui::Separator();
 }
 
+// An InputText with a hint that Tab can land in (it starts editing, as in a browser).
+bool text_field(const char* id, const char* hint, char* buf, size_t size, ImGuiInputTextFlags flags = 0) {
+    const bool r = ImGui::InputTextWithHint(id, hint, buf, size, flags);
+    app_mark_text_field();
+    return r;
+}
+
 int top1() { return g_app.top.empty() ? -1 : g_app.top[0].index; }
 int shown_class() { return g_app.cls >= 0 ? g_app.cls : top1(); }
 
-// A tab whose ID is `name` (what ui_select_tab takes) and whose label may be shorter.
-bool begin_tab(const char* name, const char* label = nullptr) {
+const TabDef* tab_def(const std::string& name) {
+    for (const TabDef& t : kTabs)
+        if (!strcasecmp(name.c_str(), t.id) || !strcasecmp(name.c_str(), t.label) || !strcasecmp(name.c_str(), t.short_label))
+            return &t;
+    return nullptr;
+}
+
+// A tab whose ID is its id (what ui_select_tab takes) and whose label depends on the layout.
+bool begin_tab(const char* id, const char* label) {
     ImGuiTabItemFlags f = 0;
-    if (g_select_tab == name) f |= ImGuiTabItemFlags_SetSelected;
-    std::string id = std::string(label ? label : name) + "###" + name;
-    const bool open = ImGui::BeginTabItem(id.c_str(), nullptr, f);
-    if (open) g_open_tab = name;
+    if (g_select_tab == id) f |= ImGuiTabItemFlags_SetSelected;
+    std::string full = std::string(label) + "###" + id;
+    const bool open = ImGui::BeginTabItem(full.c_str(), nullptr, f);
+    app_mark(std::string("tab ") + id);
+    if (open) g_open_tab = id;
     return open;
 }
 
@@ -112,27 +154,207 @@ std::string class_text(int c) {
     return class_label(c);
 }
 
+// A class menu over all the model's classes: a search field (name, index or WordNet id, as the
+// core's class_search), the top-5 first, then every class. slot: which search field (0, 1).
+// cls: -1 = the top-1 (main class) or off (with_off). Returns true when the choice changed.
+bool class_picker(const char* label, int slot, int& cls, bool with_off) {
+    App& a = g_app;
+    bool changed = false;
+    const std::string preview = with_off ? (cls < 0 ? std::string("off") : class_text(cls)) : class_text(shown_class());
+    const bool open = ImGui::BeginCombo(label, preview.c_str(), ImGuiComboFlags_HeightLarge);
+    app_mark(label);
+    if (!open) return false;
+    char* q = g_class_query[slot];
+    if (ImGui::IsWindowAppearing()) {
+        q[0] = 0;
+        ImGui::SetKeyboardFocusHere();
+    }
+    ImGui::SetNextItemWidth(-1);
+    const std::string hint = a.num_classes == cnnlens::kImageNetNumClasses
+                                 ? fmt("search all %d classes: name, index or WordNet id", a.num_classes)
+                                 : fmt("search all %d classes: name or index", a.num_classes);
+    text_field("##search", hint.c_str(), q, sizeof g_class_query[slot]);
+    const int current = with_off ? cls : shown_class();
+    auto choose = [&](int c) {
+        cls = (!with_off && c == top1()) ? -1 : c;
+        changed = true;
+        ImGui::CloseCurrentPopup();
+    };
+    if (!q[0]) {
+        if (with_off && ImGui::Selectable("off", cls < 0)) cls = -1, changed = true;
+        ImGui::PushID("top");
+        for (const AppPred& p : a.top)
+            if (ImGui::Selectable(fmt("%s (%.1f%%)", class_text(p.index).c_str(), 100 * p.prob).c_str(), p.index == current))
+                choose(p.index);
+        ImGui::PopID();
+        ImGui::Separator();
+        ImGuiListClipper clip;
+        clip.Begin(a.num_classes);
+        while (clip.Step())
+            for (int c = clip.DisplayStart; c < clip.DisplayEnd; c++)
+                if (ImGui::Selectable(class_text(c).c_str(), c == current)) choose(c);
+    } else {
+        std::vector<int> hits;
+        const int n = cnnlens::class_search(a.class_names, a.num_classes, q, hits, 200);
+        for (int c : hits) {
+            const char* wnid = a.num_classes == cnnlens::kImageNetNumClasses ? cnnlens::imagenet_classes()[c].wnid : "";
+            if (ImGui::Selectable(fmt("%s  %s", class_text(c).c_str(), wnid).c_str(), c == current)) choose(c);
+        }
+        if (hits.empty()) ImGui::TextDisabled("no class matches");
+        else if (n > (int)hits.size()) ImGui::TextDisabled("... %d more", n - (int)hits.size());
+    }
+    ImGui::EndCombo();
+    return changed;
+}
+
+int layer_named(const std::string& name) {
+    for (size_t i = 0; i < g_app.layers.size(); i++)
+        if (g_app.layers[i].name == name) return (int)i;
+    return -1;
+}
+
+// The model's methods (the core's table): those it cannot run are shown disabled, with the reason.
+bool method_combo(const char* label) {
+    App& a = g_app;
+    const AppMethod* cur = app_method(a.method);
+    bool changed = false;
+    const bool open = ImGui::BeginCombo(label, cur ? cur->label.c_str() : a.method.c_str());
+    app_mark(label);
+    if (open) {
+        for (const AppMethod& m : a.methods) {
+            const bool off = !m.unavailable.empty();
+            if (off) ImGui::BeginDisabled();
+            if (ImGui::Selectable(m.label.c_str(), m.name == a.method)) {
+                a.method = m.name, changed = true;
+                if (m.head_input_only) a.cam_layer = layer_named(a.last_conv);   // CAM exists at one layer only
+            }
+            app_mark("method " + m.name);
+            if (off) ImGui::EndDisabled();
+            if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+                ImGui::SetTooltip("%s", off ? m.unavailable.c_str() : m.about.c_str());
+        }
+        ImGui::EndCombo();
+    }
+    return changed;
+}
+
+bool layer_combo(const char* label, int& layer, bool conv_only) {
+    App& a = g_app;
+    bool changed = false;
+    const char* preview = layer >= 0 ? a.layers[(size_t)layer].name.c_str() : "-";
+    const bool open = ImGui::BeginCombo(label, preview, ImGuiComboFlags_HeightLarge);
+    app_mark(label);
+    if (open) {
+        for (size_t i = 0; i < a.layers.size(); i++) {
+            const AppLayer& l = a.layers[i];
+            if (l.kind == "dense" || l.kind == "gap" || (conv_only && l.kind != "conv")) continue;
+            std::string item = fmt("%-14s %3dx%-3d x %d", l.name.c_str(), l.h, l.w, l.c);
+            if (ImGui::Selectable(item.c_str(), layer == (int)i)) layer = (int)i, changed = true;
+        }
+        ImGui::EndCombo();
+    }
+    return changed;
+}
+
+// The next conv (or pool, for the feature maps) layer before (step -1) or after (+1) `layer`.
+bool step_layer(int& layer, int step, bool conv_only) {
+    const App& a = g_app;
+    for (int i = layer + step; i >= 0 && i < (int)a.layers.size(); i += step) {
+        const std::string& k = a.layers[(size_t)i].kind;
+        if (k == "conv" || (!conv_only && k == "pool")) {
+            layer = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+// ---------------------------------------------------------------------------- model fit
+
+// Whether a gallery image suits the model: a dataset's images suit the models of that dataset;
+// photos suit ImageNet models and models that do not say what they know.
+bool sample_fits(const AppSample& s) {
+    const std::string& d = g_app.dataset;
+    return s.dataset.empty() ? (d.empty() || d == "imagenet") : s.dataset == d;
+}
+
+// The image is a photo (not the model's input size) and the model was made for a dataset of
+// another kind (the built-in model: 10 kinds of clothing): its answer is one of those classes,
+// however unlike the photo.
+// (Photos suit the models sample_fits() gives them to: ImageNet's, and those that do not say.)
+bool photo_on_small_model() {
+    const App& a = g_app;
+    return a.have_result && !a.dataset.empty() && a.dataset != "imagenet" &&
+           (a.image_w != a.input_size || a.image_h != a.input_size);
+}
+
+void vgg16_button() {
+    App& a = g_app;
+    if (a.busy) ImGui::BeginDisabled();
+    if (ImGui::Button("Load VGG16 (ImageNet, 553 MB)"))
+        app_request("{\"op\":\"weightsUrl\",\"url\":" + json_quote(a.vgg16_url) + ",\"label\":\"VGG16 (ImageNet)\"}");
+    app_mark("Load VGG16");
+    if (a.busy) ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("%s\nDownloaded once, then kept in the browser's cache.", a.vgg16_url.c_str());
+}
+
+// What the model knows, where its answers are; a photo on a small model gets a notice.
+void model_knows_line() {
+    App& a = g_app;
+    if (!a.model_ready) return;
+    ImGui::TextWrapped("This model knows %s. Its best guesses (click one to see where it looks):", a.knows.c_str());
+    if (!photo_on_small_model()) return;
+    // a box as tall as its text: the background is drawn behind the group once its size is known
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->ChannelsSplit(2);
+    dl->ChannelsSetCurrent(1);
+    ImGui::BeginGroup();
+    ImGui::Dummy(ImVec2(0, 2));
+    ImGui::Indent(6);
+    ImGui::PushTextWrapPos(ImGui::GetWindowContentRegionMax().x - 6);
+    ImGui::TextWrapped("A photo? This model only knows %s, so its answer is one of them whatever the photo shows%s.",
+                       a.knows.c_str(), a.resize == "object" ? " (the grey image is what it sees)" : "");
+    ImGui::PopTextWrapPos();
+    vgg16_button();
+    ImGui::Unindent(6);
+    ImGui::Dummy(ImVec2(0, 2));
+    ImGui::EndGroup();
+    dl->ChannelsSetCurrent(0);
+    const ImVec2 r0 = ImGui::GetItemRectMin();
+    const ImVec2 r1(ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x, ImGui::GetItemRectMax().y);
+    dl->AddRectFilled(r0, r1, IM_COL32(82, 62, 20, 255), 4.0f);
+    dl->ChannelsMerge();
+    app_mark("photo notice");
+}
+
 // ---------------------------------------------------------------------------- input
 
 // The image as the network saw it, or the drop zone.
-void panel_input_image() {
+void panel_input_image(float max_side) {
     App& a = g_app;
     const float avail = ImGui::GetContentRegionAvail().x;
-    const float side = std::min(avail, 320.0f);
+    const float side = std::min(avail, max_side);
     if (a.image_tex) {
         ImGui::Image(gpu_id(a.image_tex), ImVec2(side, side));
+        app_mark("input image");
+        ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + std::max(side, 160.0f));
         ImGui::TextWrapped("%s  %dx%d -> %dx%d (%s)", a.image_name.c_str(), a.image_w, a.image_h, a.image_side,
                            a.image_side, a.resize.c_str());
+        ImGui::PopTextWrapPos();
         if (a.resize == "object") {
-            ImGui::TextDisabled("the network's view: grey, light on dark");
+            ImGui::TextDisabled("what the network sees");
             help_marker("What the network sees: greyscale, the object light on a dark background (a light "
                         "background is inverted), trimmed to the object and centred, like the Fashion-MNIST "
                         "images it learned from.");
+        } else {
+            ImGui::TextDisabled("what the network sees");
+            help_marker("The image resized and cropped to the network's input, as its weights expect.");
         }
     } else {
         ImVec2 p = ImGui::GetCursorScreenPos();
-        ImGui::InvisibleButton("##dropzone", ImVec2(side, side * 0.6f));
-        bool clicked = ImGui::IsItemClicked();
+        const bool clicked = ImGui::InvisibleButton("##dropzone", ImVec2(side, side * 0.6f));
+        app_mark("drop zone");
         ImDrawList* dl = ImGui::GetWindowDrawList();
         dl->AddRect(p, ImVec2(p.x + side, p.y + side * 0.6f), IM_COL32(140, 140, 160, 255), 6.0f, 0, 2.0f);
         const char* t1 = "Drop an image here";
@@ -144,8 +366,8 @@ void panel_input_image() {
     }
 }
 
-// Where images come from: file picker, clipboard, webcam, URL, the gallery.
-void panel_input_sources() {
+// Where images come from: file picker, clipboard, webcam, URL.
+void panel_input_buttons() {
     App& a = g_app;
     const float avail = ImGui::GetContentRegionAvail().x;
     if (ImGui::Button("Open image...")) app_request("{\"op\":\"pickImage\"}");
@@ -159,43 +381,58 @@ void panel_input_sources() {
         if (ImGui::Button("Freeze frame")) app_request("{\"op\":\"webcam\",\"on\":false}");
     }
     ImGui::SetNextItemWidth(std::max(80.0f, avail - ImGui::CalcTextSize("Load").x - 24));
-    bool enter = ImGui::InputTextWithHint("##imageurl", "image URL (https://...)", a.image_url, sizeof a.image_url,
-                                          ImGuiInputTextFlags_EnterReturnsTrue);
+    bool enter = text_field("##imageurl", "image URL (https://...)", a.image_url, sizeof a.image_url,
+                            ImGuiInputTextFlags_EnterReturnsTrue);
+    app_mark("image URL");
     ImGui::SameLine();
-    if ((ImGui::Button("Load") || enter) && a.image_url[0])
+    if ((ImGui::Button("Load##image") || enter) && a.image_url[0])
         app_request("{\"op\":\"imageUrl\",\"url\":" + json_quote(a.image_url) + "}");
-    if (!a.samples.empty()) {
-        float x = 0;
-        for (size_t i = 0; i < a.samples.size(); i++) {
-            const AppSample& s = a.samples[i];
-            const float t = (float)s.w;
-            if (i == 0 || s.group != a.samples[i - 1].group) {
-                ImGui::TextDisabled("%s", s.group.empty() ? "Samples" : s.group.c_str());
-                x = 0;
-            }
-            ImGui::PushID((int)i);
-            if (x > 0 && x + t + 8 > avail) x = 0;
-            else if (x > 0) ImGui::SameLine();
-            if (ImGui::ImageButton(gpu_id(s.thumb), ImVec2(t, t), ImVec2(0, 0), ImVec2(1, 1), 2))
-                app_request("{\"op\":\"sample\",\"url\":" + json_quote(s.url) + ",\"name\":" + json_quote(s.name) + "}");
-            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", s.name.c_str());
-            x += t + 8 + ImGui::GetStyle().ItemSpacing.x;
-            ImGui::PopID();
-        }
-    }
+    app_mark("load image URL");
 }
 
-void panel_input() {
-    panel_input_image();
-    panel_input_sources();
+// The gallery, group by group. Tab reaches the first image of each group; the arrow keys move
+// between the images. A group that does not suit the model says so.
+void panel_gallery() {
+    App& a = g_app;
+    const float avail = ImGui::GetContentRegionAvail().x;
+    float x = 0;
+    for (size_t i = 0; i < a.samples.size(); i++) {
+        const AppSample& s = a.samples[i];
+        const float t = (float)s.w;
+        const bool first = i == 0 || s.group != a.samples[i - 1].group;
+        if (first) {
+            ImGui::TextDisabled("%s", s.group.empty() ? "Samples" : s.group.c_str());
+            if (a.model_ready && !sample_fits(s)) {
+                ImGui::SameLine();
+                ImGui::TextDisabled(s.dataset.empty() ? "(for ImageNet models such as VGG16)" : "(for another model)");
+            }
+            x = 0;
+        }
+        ImGui::PushID((int)i);
+        if (x > 0 && x + t + 8 > avail) x = 0;
+        else if (x > 0) ImGui::SameLine();
+        ImGui::PushItemFlag(ImGuiItemFlags_NoTabStop, !first);
+        if (ImGui::ImageButton(gpu_id(s.thumb), ImVec2(t, t), ImVec2(0, 0), ImVec2(1, 1), 2))
+            app_request("{\"op\":\"sample\",\"url\":" + json_quote(s.url) + ",\"name\":" + json_quote(s.name) + "}");
+        ImGui::PopItemFlag();
+        app_mark("sample " + s.name);
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", s.name.c_str());
+        x += t + 4 + ImGui::GetStyle().ItemSpacing.x;
+        ImGui::PopID();
+    }
 }
 
 // ---------------------------------------------------------------------------- predictions
 
-void panel_predictions() {
+void panel_predictions(bool with_search = true) {
     App& a = g_app;
+    if (!a.model_ready) {
+        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded: choose one in the Model tab.");
+        return;
+    }
+    model_knows_line();
     if (!a.have_result) {
-        ImGui::TextDisabled(a.model_ready ? "No image yet." : "Loading the model...");
+        ImGui::TextDisabled(a.busy ? "Computing..." : "No image yet: drop one, or pick one from the gallery.");
     } else {
         const float w = ImGui::GetContentRegionAvail().x;
         for (size_t i = 0; i < a.top.size(); i++) {
@@ -204,34 +441,38 @@ void panel_predictions() {
             bool sel = shown_class() == p.index;
             char label[64];
             std::snprintf(label, sizeof label, "%5.1f%%", 100.0 * p.prob);
-            ImGui::ProgressBar(p.prob, ImVec2(std::min(110.0f, w * 0.3f), 0), label);
+            ImGui::ProgressBar(p.prob, ImVec2(std::min(100.0f, w * 0.3f), 0), label);
             ImGui::SameLine();
             if (ImGui::Selectable(fmt("%s  [%d]", p.name.c_str(), p.index).c_str(), sel)) {
                 a.cls = (i == 0) ? -1 : p.index;
                 app_request_view();
             }
+            app_mark(fmt("prediction %d", (int)i));
             if (ImGui::IsItemHovered()) ImGui::SetTooltip("logit %.4f; click to explain this class", p.logit);
             ImGui::PopID();
         }
         ImGui::TextDisabled("forward %.0f ms", a.ms_forward);
     }
-    ImGui::Spacing();
+    if (!with_search) return;
     ImGui::SetNextItemWidth(-1);
-    ImGui::InputTextWithHint("##search",
-                             a.num_classes == cnnlens::kImageNetNumClasses ? "search classes: name, index or WordNet id"
-                                                                            : "search classes: name or index",
-                             a.search, sizeof a.search);
+    text_field("##search",
+               a.num_classes == cnnlens::kImageNetNumClasses ? "explain another class: name, index or WordNet id"
+                                                              : "explain another class: name or index",
+               a.search, sizeof a.search);
+    app_mark("class search");
     if (a.search[0] && a.num_classes > 0) {
         std::vector<int> hits;
         int n = cnnlens::class_search(a.class_names, a.num_classes, a.search, hits, 50);
         ImGui::BeginChild("##hits", ImVec2(0, std::min(8, (int)hits.size() + 1) * ImGui::GetTextLineHeightWithSpacing()),
                           true);
-        for (int c : hits) {
+        for (size_t k = 0; k < hits.size(); k++) {
+            const int c = hits[k];
             const char* wnid = a.num_classes == cnnlens::kImageNetNumClasses ? cnnlens::imagenet_classes()[c].wnid : "";
             if (ImGui::Selectable(fmt("%4d  %s  %s", c, wnid, class_label(c).c_str()).c_str(), shown_class() == c)) {
                 a.cls = c;
                 app_request_view();
             }
+            app_mark(fmt("search hit %d", (int)k));
         }
         if (hits.empty()) ImGui::TextDisabled("no class matches");
         else if (n > (int)hits.size()) ImGui::TextDisabled("... %d more", n - (int)hits.size());
@@ -291,91 +532,23 @@ void channel_uv(int c, ImVec2& uv0, ImVec2& uv1) {
     uv1 = ImVec2(uv0.x + 1.0f / cols, uv0.y + 1.0f / rows);
 }
 
-bool layer_combo(const char* label, int& layer, bool conv_only) {
+void feature_layer_row() {
     App& a = g_app;
-    bool changed = false;
-    const char* preview = layer >= 0 ? a.layers[(size_t)layer].name.c_str() : "-";
-    if (ImGui::BeginCombo(label, preview, ImGuiComboFlags_HeightLarge)) {
-        for (size_t i = 0; i < a.layers.size(); i++) {
-            const AppLayer& l = a.layers[i];
-            if (l.kind == "dense" || l.kind == "gap" || (conv_only && l.kind != "conv")) continue;
-            std::string item = fmt("%-14s %3dx%-3d x %d", l.name.c_str(), l.h, l.w, l.c);
-            if (ImGui::Selectable(item.c_str(), layer == (int)i)) layer = (int)i, changed = true;
-        }
-        ImGui::EndCombo();
-    }
-    return changed;
-}
-
-void panel_feature_maps() {
-    App& a = g_app;
-    if (!a.model_ready) {
-        ImGui::TextDisabled("Loading the model...");
-        return;
-    }
-    ImGui::SetNextItemWidth(std::min(280.0f, ImGui::GetContentRegionAvail().x));
+    ImGui::SetNextItemWidth(std::min(280.0f, ImGui::GetContentRegionAvail().x - 100));
     if (layer_combo("Layer", a.layer, false)) {
         a.zoom_channel = -1;
         app_request_view();
     }
     ImGui::SameLine();
-    // keyboard: [ and ] step through the layers
-    if (ImGui::ArrowButton("##prev", ImGuiDir_Left) || (!ImGui::GetIO().WantTextInput && ImGui::IsKeyPressed(91 /* GLFW_KEY_LEFT_BRACKET */))) {
-        for (int i = a.layer - 1; i >= 0; i--)
-            if (a.layers[(size_t)i].kind == "conv" || a.layers[(size_t)i].kind == "pool") { a.layer = i; a.zoom_channel = -1; app_request_view(); break; }
-    }
+    if (ImGui::ArrowButton("##prev", ImGuiDir_Left) && step_layer(a.layer, -1, false)) a.zoom_channel = -1, app_request_view();
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("previous layer (key [)");
     ImGui::SameLine();
-    if (ImGui::ArrowButton("##next", ImGuiDir_Right) || (!ImGui::GetIO().WantTextInput && ImGui::IsKeyPressed(93 /* GLFW_KEY_RIGHT_BRACKET */))) {
-        for (int i = a.layer + 1; i < (int)a.layers.size(); i++)
-            if (a.layers[(size_t)i].kind == "conv" || a.layers[(size_t)i].kind == "pool") { a.layer = i; a.zoom_channel = -1; app_request_view(); break; }
-    }
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("previous / next layer (keys [ and ])");
+    if (ImGui::ArrowButton("##next", ImGuiDir_Right) && step_layer(a.layer, +1, false)) a.zoom_channel = -1, app_request_view();
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("next layer (key ])");
+}
 
-    ImGui::TextUnformatted("Normalise:");
-    ImGui::SameLine();
-    bool renorm = ImGui::RadioButton("per channel", &a.norm_scope, 0);
-    ImGui::SameLine();
-    renorm |= ImGui::RadioButton("per layer", &a.norm_scope, 1);
-    ImGui::SameLine();
-    renorm |= ImGui::RadioButton("whole network", &a.norm_scope, 2);
-    if (renorm) a.atlas_dirty = true;
-    ImGui::SetNextItemWidth(140);
-    ImGui::SliderInt("tile px", &a.tile, 16, 160);
-    ImGui::SameLine();
-    ImGui::SetNextItemWidth(110);
-    if (colormap_combo("colormap")) app_request_view();
-    const std::vector<float>* hw = weights_for_layer(a.act_layer);
-    if (!hw) ImGui::BeginDisabled();
-    ImGui::Checkbox("sort by Grad-CAM weight", &a.sort_by_weight);
-    if (!hw) {
-        ImGui::EndDisabled();
-        help_marker("Conv layers only: channels ordered by their Grad-CAM weight (alpha) for the class shown in "
-                    "Where it looks, the channels that build its heatmap first.");
-    }
-
-    if (a.act.empty() || a.act_layer != a.layer) {
-        ImGui::TextDisabled(a.have_result ? "Computing..." : "Drop an image to see its feature maps.");
-        return;
-    }
-    if (a.atlas_dirty) build_atlas();
-    const AppLayer& L = a.layers[(size_t)a.act_layer];
-    dim_wrapped("%s: %d channels of %dx%d. Click a map to zoom.", L.name.c_str(), L.c, L.h, L.w);
-
-    // zoom: the input and the chosen channel side by side
-    if (a.zoom_channel >= 0) {
-        const float s = std::min(240.0f, (ImGui::GetContentRegionAvail().x - 16) / 2);
-        if (a.image_tex) ImGui::Image(gpu_id(a.image_tex), ImVec2(s, s));
-        ImGui::SameLine();
-        ImVec2 uv0, uv1;
-        channel_uv(a.zoom_channel, uv0, uv1);
-        gpu_map_image(a.atlas_tex, ImVec2(s, s), a.cmap, GPU_MAP, 0, 0, uv0, uv1);
-        std::string extra;
-        if (hw) extra = fmt(", Grad-CAM weight %.4g", (*hw)[(size_t)a.zoom_channel]);
-        ImGui::Text("channel %d%s", a.zoom_channel, extra.c_str());
-        ImGui::SameLine();
-        if (ImGui::SmallButton("close zoom")) a.zoom_channel = -1;
-    }
-
+void feature_grid() {
+    App& a = g_app;
     // the grid, row by row through a clipper (512 channels stay cheap)
     ImGui::BeginChild("##grid", ImVec2(0, 0), false);
     const std::vector<int> order = channel_order();
@@ -388,6 +561,7 @@ void panel_feature_maps() {
     ImGuiListClipper clip;
     clip.Begin(rows, t + gap);
     gpu_map_begin(dl, a.cmap);
+    bool first = true;   // Tab reaches the first map shown; the arrow keys move between the maps
     while (clip.Step()) {
         for (int r = clip.DisplayStart; r < clip.DisplayEnd; r++) {
             ImVec2 row0 = ImGui::GetCursorScreenPos();
@@ -398,7 +572,11 @@ void panel_feature_maps() {
                 ImVec2 p0(row0.x + k * (t + gap), row0.y), p1(p0.x + t, p0.y + t);
                 ImGui::SetCursorScreenPos(p0);
                 ImGui::PushID(c);
+                ImGui::PushItemFlag(ImGuiItemFlags_NoTabStop, !first);
+                first = false;
                 if (ImGui::InvisibleButton("##ch", ImVec2(t, t))) a.zoom_channel = c;
+                ImGui::PopItemFlag();
+                app_mark(fmt("channel %d", c));
                 bool hov = ImGui::IsItemHovered();
                 if (hov) ImGui::SetTooltip("channel %d", c);
                 ImGui::PopID();
@@ -417,21 +595,81 @@ void panel_feature_maps() {
     ImGui::EndChild();
 }
 
+void panel_feature_maps(bool compact = false) {
+    App& a = g_app;
+    if (!a.model_ready) {
+        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
+        return;
+    }
+    feature_layer_row();
+    if (!compact) {
+        ImGui::TextUnformatted("Normalise:");
+        ImGui::SameLine();
+        bool renorm = ImGui::RadioButton("per channel", &a.norm_scope, 0);
+        ImGui::SameLine();
+        renorm |= ImGui::RadioButton("per layer", &a.norm_scope, 1);
+        ImGui::SameLine();
+        renorm |= ImGui::RadioButton("whole network", &a.norm_scope, 2);
+        if (renorm) a.atlas_dirty = true;
+        ImGui::SetNextItemWidth(140);
+        ImGui::SliderInt("tile px", &a.tile, 16, 160);
+        ImGui::SameLine();
+        ImGui::SetNextItemWidth(110);
+        if (colormap_combo("colormap")) app_request_view();
+        const std::vector<float>* hw = weights_for_layer(a.act_layer);
+        if (!hw) ImGui::BeginDisabled();
+        ImGui::Checkbox("sort by Grad-CAM weight", &a.sort_by_weight);
+        if (!hw) {
+            ImGui::EndDisabled();
+            help_marker("Conv layers only: channels ordered by their Grad-CAM weight (alpha) for the class shown in "
+                        "Where it looks, the channels that build its heatmap first.");
+        }
+    }
+    if (a.act.empty() || a.act_layer != a.layer) {
+        ImGui::TextDisabled(a.have_result ? "Computing..." : "Drop an image to see its feature maps.");
+        return;
+    }
+    if (a.atlas_dirty) build_atlas();
+    const AppLayer& L = a.layers[(size_t)a.act_layer];
+    dim_wrapped("What each of the %d filters of %s responds to in this image, as %dx%d maps (bright = strong): early "
+                "layers respond to edges and textures, deep ones to parts. Click a map to zoom.",
+                L.c, L.name.c_str(), L.h, L.w);
+
+    // zoom: the input and the chosen channel side by side
+    const std::vector<float>* hw = weights_for_layer(a.act_layer);
+    if (a.zoom_channel >= 0) {
+        const float s = std::min(240.0f, (ImGui::GetContentRegionAvail().x - 16) / 2);
+        if (a.image_tex) ImGui::Image(gpu_id(a.image_tex), ImVec2(s, s));
+        ImGui::SameLine();
+        ImVec2 uv0, uv1;
+        channel_uv(a.zoom_channel, uv0, uv1);
+        gpu_map_image(a.atlas_tex, ImVec2(s, s), a.cmap, GPU_MAP, 0, 0, uv0, uv1);
+        std::string extra;
+        if (hw) extra = fmt(", Grad-CAM weight %.4g", (*hw)[(size_t)a.zoom_channel]);
+        ImGui::Text("channel %d%s", a.zoom_channel, extra.c_str());
+        ImGui::SameLine();
+        if (ImGui::SmallButton("close zoom")) a.zoom_channel = -1;
+    }
+    feature_grid();
+}
+
 // ---------------------------------------------------------------------------- where it looks
 
-void heat_view(const AppHeat& h, float s, const char* caption) {
+void heat_view(const AppHeat& h, float s, const char* caption, const std::string& mark) {
     App& a = g_app;
     ImGui::BeginGroup();
     if (h.tex && a.image_tex) gpu_map_image(h.tex, ImVec2(s, s), a.cmap, GPU_OVERLAY, a.image_tex, a.alpha);
     else ImGui::Dummy(ImVec2(s, s));
+    app_mark(mark);
     ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + s);
     ImGui::TextWrapped("%s", caption);
     ImGui::PopTextWrapPos();
     ImGui::EndGroup();
 }
 
-// The filmstrip's maps on one shared scale (as the core's filmstrip figure), so layers compare.
-void normalise_strip() {
+// The filmstrip's textures: each map on its own scale (where each layer looks, however weakly),
+// or all on one shared scale (how strongly each layer points at the class: deep layers dominate).
+void rescale_strip() {
     App& a = g_app;
     a.strip_dirty = false;
     cnnlens::Range all;
@@ -439,147 +677,200 @@ void normalise_strip() {
         const cnnlens::Range r = cnnlens::value_range(h.map.data(), h.map.size());
         all.lo = std::min(all.lo, r.lo), all.hi = std::max(all.hi, r.hi);
     }
+    a.strip_lo.clear(), a.strip_hi.clear();
+    cnnlens::JsonWriter j;
+    j.begin_array();
     for (AppHeat& h : a.strip) {
+        const cnnlens::Range own = cnnlens::value_range(h.map.data(), h.map.size());
+        const cnnlens::Range r = a.strip_shared ? all : own;
         std::vector<uint8_t> u8(h.map.size());
-        for (size_t i = 0; i < u8.size(); i++) u8[i] = (uint8_t)(cnnlens::scale01(h.map[i], all) * 255.0f + 0.5f);
+        for (size_t i = 0; i < u8.size(); i++) u8[i] = (uint8_t)(cnnlens::scale01(h.map[i], r) * 255.0f + 0.5f);
         h.tex = gpu_texture_r8(h.tex, h.w, h.h, u8.data(), true);
+        a.strip_lo.push_back(r.lo), a.strip_hi.push_back(r.hi);
+        j.begin_object().field("layer", h.layer).field("min", (double)own.lo).field("max", (double)own.hi)
+            .field("lo", (double)r.lo).field("hi", (double)r.hi).end_object();
+    }
+    g_filmstrip_json = j.end_array().str();
+}
+
+// The filmstrip in a W x H region: the largest tiles that fit it (at least 56 px; below that the
+// region scrolls).
+void filmstrip(float W, float H) {
+    App& a = g_app;
+    if (a.strip_dirty) rescale_strip();
+    const float y0 = ImGui::GetCursorPosY();
+    ImGui::TextUnformatted("All conv layers");
+    ImGui::SameLine();
+    if (ImGui::Checkbox("one shared scale", &a.strip_shared)) a.strip_dirty = true;
+    dim_wrapped(a.strip_shared ? "One scale for all layers: how strongly each layer points at the class (deep layers "
+                                 "usually dominate)."
+                               : "Each map on its own scale: where each layer looks, however weakly.");
+    const float line = ImGui::GetTextLineHeightWithSpacing(), gap = 8;
+    const int k = (int)a.strip.size();
+    H -= ImGui::GetCursorPosY() - y0;   // what the lines above took
+    float fs = 56;
+    for (float t = 160; t >= 56; t -= 4) {
+        const int cols = std::max(1, (int)((W + gap) / (t + gap)));
+        const int rows = (k + cols - 1) / cols;
+        const float caption = t < 92 ? 2 * line : line;
+        if (rows * (t + caption + ImGui::GetStyle().ItemSpacing.y) <= H) {
+            fs = t;
+            break;
+        }
+    }
+    float x = 0;
+    for (int i = 0; i < k; i++) {
+        if (i && x + fs <= W) ImGui::SameLine(0, gap);
+        else if (i) x = 0;
+        heat_view(a.strip[(size_t)i], fs, a.strip[(size_t)i].layer.c_str(), "filmstrip " + a.strip[(size_t)i].layer);
+        x += fs + gap;
     }
 }
 
-int layer_named(const std::string& name) {
-    for (size_t i = 0; i < g_app.layers.size(); i++)
-        if (g_app.layers[i].name == name) return (int)i;
-    return -1;
-}
-
-// The model's methods (the core's table): those it cannot run are shown disabled, with the reason.
-bool method_combo(const char* label) {
+// The controls of Where it looks. compact: the embed's column (one per row, fewer).
+bool where_controls(float w, bool compact) {
     App& a = g_app;
-    const AppMethod* cur = app_method(a.method);
+    const bool two = !compact && w > 500;
+    const float cw = compact ? std::max(80.0f, w - ImGui::CalcTextSize("colormap").x - 16)
+                             : two ? std::min(220.0f, w * 0.5f - 110) : std::min(260.0f, w - 110);
     bool changed = false;
-    if (ImGui::BeginCombo(label, cur ? cur->label.c_str() : a.method.c_str())) {
-        for (const AppMethod& m : a.methods) {
-            const bool off = !m.unavailable.empty();
-            if (off) ImGui::BeginDisabled();
-            if (ImGui::Selectable(m.label.c_str(), m.name == a.method)) {
-                a.method = m.name, changed = true;
-                if (m.head_input_only) a.cam_layer = layer_named(a.last_conv);   // CAM exists at one layer only
-            }
-            if (off) ImGui::EndDisabled();
-            if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
-                ImGui::SetTooltip("%s", off ? m.unavailable.c_str() : m.about.c_str());
-        }
-        ImGui::EndCombo();
+    ImGui::SetNextItemWidth(cw);
+    changed |= method_combo("method");
+    if (two) ImGui::SameLine();
+    ImGui::SetNextItemWidth(cw);
+    changed |= layer_combo(compact ? "layer" : "layer##cam", a.cam_layer, true);
+    ImGui::SetNextItemWidth(cw);
+    changed |= class_picker("class", 0, a.cls, false);
+    if (!compact) {
+        if (two) ImGui::SameLine();
+        ImGui::SetNextItemWidth(cw);
+        changed |= class_picker("compare with", 1, a.cls2, true);
+    }
+    ImGui::SetNextItemWidth(cw);
+    if (colormap_combo("colormap##cam")) changed = true;
+    if (two) ImGui::SameLine();
+    ImGui::SetNextItemWidth(cw);
+    ImGui::SliderFloat(compact ? "alpha" : "overlay alpha", &a.alpha, 0.0f, 1.0f, "%.2f");
+    if (!compact) {
+        changed |= ImGui::Checkbox("guided backprop", &a.guided);
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("guided Grad-CAM and guided backprop: the input pixels that raise the class score");
+        ImGui::SameLine();
+        changed |= ImGui::Checkbox("filmstrip of all conv layers", &a.filmstrip);
     }
     return changed;
+}
+
+std::string heat_caption(const AppHeat& h) {
+    const AppMethod* m = app_method(h.method);
+    return fmt("%s of %s at %s", m ? m->label.c_str() : h.method.c_str(), class_text(h.cls).c_str(), h.layer.c_str());
+}
+
+// Instead of a map: why there is none (yet).
+bool no_map() {
+    App& a = g_app;
+    if (!a.explain_error.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.6f, 0.5f, 1));
+        ImGui::TextWrapped("No map: %s", a.explain_error.c_str());
+        ImGui::PopStyleColor();
+        return true;
+    }
+    if (!a.have_result || a.heats.empty()) {
+        ImGui::TextDisabled(a.have_result ? "Computing..." : "Drop an image first.");
+        return true;
+    }
+    return false;
 }
 
 void panel_where() {
     App& a = g_app;
     if (!a.model_ready) {
-        ImGui::TextDisabled("Loading the model...");
+        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
         return;
     }
     const float w = ImGui::GetContentRegionAvail().x;
-    const float cw = std::min(220.0f, w * 0.45f);
-    bool changed = false;
-    ImGui::SetNextItemWidth(cw);
-    changed |= method_combo("method");
-    if (w > 560) ImGui::SameLine();
-    ImGui::SetNextItemWidth(cw);
-    changed |= layer_combo("layer##cam", a.cam_layer, true);
-
-    // class: top-5 or any class by search (Predictions panel)
-    ImGui::SetNextItemWidth(cw);
-    std::string cprev = class_text(shown_class());
-    if (ImGui::BeginCombo("class", cprev.c_str())) {
-        for (const AppPred& p : a.top)
-            if (ImGui::Selectable(fmt("%s (%.1f%%)", class_text(p.index).c_str(), 100 * p.prob).c_str(), p.index == shown_class()))
-                a.cls = p.index == top1() ? -1 : p.index, changed = true;
-        ImGui::EndCombo();
-    }
-    if (w > 560) ImGui::SameLine();
-    ImGui::SetNextItemWidth(cw);
-    std::string c2prev = a.cls2 >= 0 ? class_text(a.cls2) : "off";
-    if (ImGui::BeginCombo("compare with", c2prev.c_str())) {
-        if (ImGui::Selectable("off", a.cls2 < 0)) a.cls2 = -1, changed = true;
-        for (const AppPred& p : a.top)
-            if (ImGui::Selectable(fmt("%s (%.1f%%)", class_text(p.index).c_str(), 100 * p.prob).c_str(), p.index == a.cls2))
-                a.cls2 = p.index, changed = true;
-        ImGui::EndCombo();
-    }
-    ImGui::SetNextItemWidth(cw);
-    if (colormap_combo("colormap##cam")) changed = true;
-    if (w > 560) ImGui::SameLine();
-    ImGui::SetNextItemWidth(cw);
-    ImGui::SliderFloat("overlay alpha", &a.alpha, 0.0f, 1.0f, "%.2f");
-    changed |= ImGui::Checkbox("guided backprop", &a.guided);
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("guided Grad-CAM and guided backprop: the input pixels that raise the class score");
-    ImGui::SameLine();
-    changed |= ImGui::Checkbox("filmstrip of all conv layers", &a.filmstrip);
-    if (changed) app_request_view();
-
+    if (where_controls(w, false)) app_request_view();
+    if (a.have_result)
+        dim_wrapped("Where the model looks: the parts of the image that raised its score for %s (bright = more).",
+                    class_text(shown_class()).c_str());
     gpu_colorbar(ImVec2(std::min(w, 300.0f), 10), a.cmap);
     ImGui::TextDisabled("low"), ImGui::SameLine(std::min(w, 300.0f) - 24), ImGui::TextDisabled("high");
+    if (no_map()) return;
 
-    if (!a.have_result || a.heats.empty()) {
-        ImGui::TextDisabled(a.have_result ? "Computing..." : "Drop an image first.");
+    const int n = (a.cls2 >= 0 && a.heats.size() > 1) ? 2 : 1;
+    const int views = n + (a.guided && a.guided_side ? 2 : 0);
+    static const char* guided_captions[2] = {"guided Grad-CAM", "guided backprop (grey: no effect)"};
+    const float line = ImGui::GetTextLineHeightWithSpacing();
+    const bool strip = a.filmstrip && !a.strip.empty();
+    if (strip && w >= 520) {
+        // the maps stacked on the left, the filmstrip on the right: all in view without scrolling
+        const float H = ImGui::GetContentRegionAvail().y - line;
+        const float m = std::max(96.0f, std::min({384.0f, w * 0.4f, (H - views * 2 * line) / views}));
+        ImGui::BeginGroup();
+        for (int i = 0; i < n; i++) heat_view(a.heats[(size_t)i], m, heat_caption(a.heats[(size_t)i]).c_str(), i ? "heatmap 2" : "heatmap");
+        if (a.guided && a.guided_side)
+            for (int k = 0; k < 2; k++) {
+                ImGui::Image(gpu_id(a.guided_tex[k]), ImVec2(m, m));
+                ImGui::TextUnformatted(guided_captions[k]);
+            }
+        ImGui::TextDisabled("backward %.0f ms, maps %.0f ms", a.ms_backward, a.ms_explain);
+        ImGui::EndGroup();
+        ImGui::SameLine(0, 16);
+        ImGui::BeginGroup();
+        filmstrip(w - m - 16, H + line);
+        ImGui::EndGroup();
         return;
     }
-    const int n = (a.cls2 >= 0 && a.heats.size() > 1) ? 2 : 1;
-    const int views = n + (a.guided && a.guided_side ? 2 : 0);   // side by side when each can be >= 200 px
-    int per_row = views;
+    int per_row = views;   // side by side when each can be >= 200 px
     while (per_row > 1 && (w - 16 * (per_row - 1)) / per_row < 200) per_row--;
-    const float s = std::min(384.0f, (w - 16 * (per_row - 1)) / per_row);
+    const int rows = (views + per_row - 1) / per_row;   // as tall as fits (at least 200 px)
+    const float fit_h = (ImGui::GetContentRegionAvail().y - line) / rows - 2 * line;
+    const float s = std::min({384.0f, (w - 16 * (per_row - 1)) / per_row, std::max(200.0f, fit_h)});
     for (int i = 0; i < n; i++) {
-        const AppHeat& h = a.heats[(size_t)i];
         if (i && per_row > 1) ImGui::SameLine();
-        const AppMethod* m = app_method(h.method);
-        heat_view(h, s, fmt("%s of %s at %s", m ? m->label.c_str() : h.method.c_str(), class_text(h.cls).c_str(),
-                            h.layer.c_str()).c_str());
+        heat_view(a.heats[(size_t)i], s, heat_caption(a.heats[(size_t)i]).c_str(), i ? "heatmap 2" : "heatmap");
     }
     if (a.guided && a.guided_side) {
-        static const char* captions[2] = {"guided Grad-CAM", "guided backprop (grey: no effect)"};
         for (int k = 0; k < 2; k++) {
             if ((n + k) % per_row != 0) ImGui::SameLine();   // continue the row while there is room
             ImGui::BeginGroup();
             ImGui::Image(gpu_id(a.guided_tex[k]), ImVec2(s, s));
-            ImGui::TextUnformatted(captions[k]);
+            ImGui::TextUnformatted(guided_captions[k]);
             ImGui::EndGroup();
         }
     }
     ImGui::TextDisabled("backward %.0f ms, maps %.0f ms", a.ms_backward, a.ms_explain);
-    if (a.filmstrip && !a.strip.empty()) {
-        if (a.strip_dirty) normalise_strip();
-        section("All conv layers (one shared scale)");
-        const float fs = std::max(72.0f, std::min(140.0f, w / 5 - 8));
-        float x = 0;
-        for (size_t i = 0; i < a.strip.size(); i++) {
-            if (i && x + fs + 8 <= w) ImGui::SameLine();
-            else if (i) x = 0;
-            heat_view(a.strip[i], fs, a.strip[i].layer.c_str());
-            x += fs + 8;
-        }
+    if (strip) {
+        ImGui::Spacing();
+        filmstrip(w, 1e9f);
     }
 }
 
 // ---------------------------------------------------------------------------- model
+// UI sizes offered (A- / A+ in the title row, the Model tab); scale= takes any from 0.5 to 3.
+const float kScales[] = {0.75f, 1.0f, 1.25f, 1.5f, 1.75f, 2.0f, 2.5f, 3.0f};
+
+void request_scale(float s) { app_request(fmt("{\"op\":\"scale\",\"value\":%g}", (double)s)); }
+
 
 void panel_model() {
     App& a = g_app;
     if (a.model_ready) {
-        ImGui::TextWrapped("Model: %s", a.model_name.c_str());
+        ImGui::TextWrapped("Model: %s. It knows %s.", a.model_name.c_str(), a.knows.c_str());
         ImGui::TextWrapped("%s", a.model_describe.c_str());
         dim_wrapped("input %dx%d, %s preprocessing, %s; built in %.0f ms; %d thread%s", a.input_size, a.input_size,
                     a.preprocess.c_str(), a.resize.c_str(), a.ms_load, a.threads, a.threads == 1 ? "" : "s");
     } else {
-        ImGui::TextDisabled("No model yet.");
+        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
     }
     if (ImGui::Button("Use the built-in model")) app_request("{\"op\":\"builtin\"}");
+    app_mark("Use the built-in model");
+    ImGui::SameLine();
+    vgg16_button();
     ImGui::Separator();
-    ImGui::TextWrapped("VGG16 ImageNet weights by URL (safetensors, .pth or Keras .h5):");
+    ImGui::TextWrapped("VGG weights by URL (safetensors, .pth or Keras .h5):");
     ImGui::SetNextItemWidth(-1);
-    if (ImGui::InputText("##wurl", a.weights_url, sizeof a.weights_url)) a.weights_size = -1;
+    if (text_field("##wurl", "weights URL (https://...)", a.weights_url, sizeof a.weights_url)) a.weights_size = -1;
+    app_mark("weights URL");
     if (ImGui::Button("Check size")) {
         a.weights_size = -2;
         app_request("{\"op\":\"headWeights\",\"url\":" + json_quote(a.weights_url) + "}");
@@ -587,6 +878,7 @@ void panel_model() {
     ImGui::SameLine();
     if (a.busy) ImGui::BeginDisabled();
     if (ImGui::Button("Download and load")) app_request("{\"op\":\"weightsUrl\",\"url\":" + json_quote(a.weights_url) + "}");
+    app_mark("Download and load");
     if (a.busy) ImGui::EndDisabled();
     ImGui::SameLine();
     if (a.weights_size == -2) ImGui::TextDisabled("asking...");
@@ -598,58 +890,303 @@ void panel_model() {
     ImGui::SameLine();
     dim_wrapped("or drop a .safetensors / .pth / .h5 file anywhere");
     if (ImGui::Button("Clear cached downloads")) app_request("{\"op\":\"clearCache\"}");
-    if (!a.status.empty()) dim_wrapped("%s", a.status.c_str());
+
+    section("Display");
+    ImGui::TextUnformatted("UI size:");
+    for (float s : {1.0f, 1.25f, 1.5f, 2.0f}) {
+        ImGui::SameLine();
+        if (ImGui::RadioButton(fmt("%.0f%%", s * 100).c_str(), std::fabs(a.ui_scale - s) < 0.01f)) request_scale(s);
+        app_mark(fmt("scale %.0f", s * 100));
+    }
+    dim_wrapped("Larger text and controls for a projector or a classroom screen (also A- / A+ at the top "
+                "right, and the scale= URL parameter); the browser's zoom works too.");
 }
 
 // ---------------------------------------------------------------------------- frame
 
-void header() {
+// The title row. The progress of a running job shares it, so nothing below moves; so do the UI
+// size buttons (right) or, in an embed, the link to the full page.
+void header(bool embed) {
     App& a = g_app;
     ImGui::TextUnformatted("CNN Lens");
     ImGui::SameLine();
-    if (ImGui::GetContentRegionAvail().x > 480) ImGui::TextDisabled("what a VGG network sees; everything runs in your browser");
-    else ImGui::TextDisabled("what a VGG sees");
+    const ImGuiStyle& st = ImGui::GetStyle();
+    const float link_w = embed ? ImGui::CalcTextSize("Open in full page").x + 2 * st.FramePadding.x
+                               : ImGui::CalcTextSize("A- 100% A+").x + 4 * st.FramePadding.x + 2 * st.ItemSpacing.x;
+    float avail = ImGui::GetContentRegionAvail().x - link_w - 8;
     if (a.busy) {
-        float frac = a.progress_total > 0 ? (float)(a.progress_done / a.progress_total) : -1.0f * (float)ImGui::GetTime();
         std::string text = a.progress_label;
         if (a.progress_total > 0) text += fmt("  %s / %s", bytes_text(a.progress_done).c_str(), bytes_text(a.progress_total).c_str());
-        const float bw = ImGui::GetContentRegionAvail().x - (a.progress_cancellable ? 80 : 0);
-        if (a.progress_total > 0) ImGui::ProgressBar(frac, ImVec2(bw, 0), text.c_str());
-        else {
-            // indeterminate: a bar sweeping back and forth
+        const float bw = std::max(60.0f, avail - (a.progress_cancellable ? 70 : 0));
+        float frac;
+        if (a.progress_total > 0) frac = (float)(a.progress_done / a.progress_total);
+        else {   // indeterminate: a bar sweeping back and forth
             float t = (float)std::fmod(ImGui::GetTime() * 0.8, 2.0);
-            ImGui::ProgressBar(t < 1 ? t : 2 - t, ImVec2(bw, 0), text.c_str());
+            frac = t < 1 ? t : 2 - t;
         }
+        ImGui::PushStyleVar(ImGuiStyleVar_FramePadding, ImVec2(4, 0));
+        ImGui::ProgressBar(frac, ImVec2(bw, ImGui::GetTextLineHeight()), text.c_str());
+        ImGui::PopStyleVar();
         if (a.progress_cancellable) {
             ImGui::SameLine();
-            if (ImGui::Button("Cancel")) app_request("{\"op\":\"cancel\"}");
+            if (ImGui::SmallButton("Cancel")) app_request("{\"op\":\"cancel\"}");
         }
+    } else if (embed && a.have_result && !a.top.empty()) {
+        ImGui::TextDisabled("%s: %.1f%%", a.top[0].name.c_str(), 100 * a.top[0].prob);
+    } else if (avail > 420) {
+        ImGui::TextDisabled("what a VGG network sees; everything runs in your browser");
+    } else {
+        ImGui::TextDisabled("what a VGG sees");
     }
-    for (size_t i = 0; i < a.errors.size(); i++) {
-        ImGui::PushID((int)i + 1000);
+    ImGui::SameLine(std::max(ImGui::GetCursorPosX(), ImGui::GetWindowContentRegionMax().x - link_w));
+    if (embed) {
+        if (ImGui::SmallButton("Open in full page")) app_request("{\"op\":\"openFull\"}");
+        app_mark("Open in full page");
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("This view in a new tab, with every panel");
+        return;
+    }
+    const int n = (int)std::size(kScales);
+    int at = 0;   // the offered size nearest the current one
+    for (int i = 0; i < n; i++)
+        if (std::fabs(kScales[i] - a.ui_scale) < std::fabs(kScales[at] - a.ui_scale)) at = i;
+    if (ImGui::SmallButton("A-") && at > 0) request_scale(kScales[at - 1]);
+    app_mark("UI smaller");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Smaller text and controls");
+    ImGui::SameLine();
+    ImGui::TextDisabled("%3.0f%%", a.ui_scale * 100);
+    ImGui::SameLine();
+    if (ImGui::SmallButton("A+") && at + 1 < n) request_scale(kScales[at + 1]);
+    app_mark("UI larger");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Larger text and controls (a projector, a classroom screen)");
+}
+
+// Messages over the layout, bottom right: errors stay until dismissed or until what caused them
+// works again (web/app.js clears them); others go after a few seconds.
+void toasts() {
+    App& a = g_app;
+    const double now = emscripten_get_now();
+    for (size_t i = 0; i < a.messages.size(); i++)
+        if (a.messages[i].until > 0 && now > a.messages[i].until) a.messages.erase(a.messages.begin() + (long)i--);
+    if (a.messages.empty()) return;
+    const ImGuiViewport* vp = ImGui::GetMainViewport();
+    const float w = std::min(460.0f, vp->Size.x - 16);
+    ImGui::SetNextWindowPos(ImVec2(vp->Pos.x + vp->Size.x - 8, vp->Pos.y + vp->Size.y - 8), ImGuiCond_Always, ImVec2(1, 1));
+    ImGui::SetNextWindowSizeConstraints(ImVec2(std::min(w, 200.0f), 0), ImVec2(w, vp->Size.y * 0.5f));
+    ImGui::PushStyleColor(ImGuiCol_WindowBg, ImVec4(0.20f, 0.10f, 0.10f, 0.96f));
+    ImGui::PushStyleColor(ImGuiCol_Border, ImVec4(0.9f, 0.45f, 0.35f, 0.9f));
+    ImGui::PushStyleVar(ImGuiStyleVar_WindowBorderSize, 1.0f);
+    ImGui::Begin("##toasts", nullptr,
+                 ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoFocusOnAppearing |
+                     ImGuiWindowFlags_NoNav | ImGuiWindowFlags_NoSavedSettings | ImGuiWindowFlags_NoMove);
+    for (size_t i = 0; i < a.messages.size(); i++) {
+        const AppMessage& m = a.messages[i];
+        ImGui::PushID((int)i);
         const bool dismiss = ImGui::SmallButton("x");
         if (ImGui::IsItemHovered()) ImGui::SetTooltip("dismiss");
         ImGui::SameLine();
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.55f, 0.45f, 1));
-        ImGui::TextWrapped("%s", a.errors[i].c_str());
+        ImGui::PushTextWrapPos(w - 16);
+        ImGui::PushStyleColor(ImGuiCol_Text, m.error ? ImVec4(1.0f, 0.62f, 0.52f, 1) : ImVec4(0.85f, 0.88f, 0.95f, 1));
+        ImGui::TextWrapped("%s", m.text.c_str());
         ImGui::PopStyleColor();
+        ImGui::PopTextWrapPos();
+        app_mark(fmt("toast %d", (int)i));
         ImGui::PopID();
         if (dismiss) {
-            a.errors.erase(a.errors.begin() + (long)i);
+            a.messages.erase(a.messages.begin() + (long)i);
             break;
         }
     }
+    ImGui::End();
+    ImGui::PopStyleVar();
+    ImGui::PopStyleColor(2);
+}
+
+// [ and ] step through the layers of the open view (Grad-CAM's layer on Where it looks, else the
+// feature maps' layer), whichever widget has the focus, except while typing.
+void layer_keys() {
+    App& a = g_app;
+    if (!a.model_ready || ImGui::GetIO().WantTextInput) return;
+    const int step = ImGui::IsKeyPressed(91 /* GLFW_KEY_LEFT_BRACKET */) ? -1 : ImGui::IsKeyPressed(93 /* GLFW_KEY_RIGHT_BRACKET */) ? 1 : 0;
+    if (!step) return;
+    const AppMethod* m = app_method(a.method);
+    if (g_open_tab == "gradcam") {
+        if (!(m && m->head_input_only) && step_layer(a.cam_layer, step, true)) app_request_view();
+    } else if (step_layer(a.layer, step, false)) {
+        a.zoom_channel = -1;
+        app_request_view();
+    }
+}
+
+void layout_wide(const ImGuiViewport* vp) {
+    App& a = g_app;
+    // the left column: room for the image beside its predictions on a large screen; otherwise
+    // narrower, so the tabs keep two controls per row
+    const float left = vp->Size.x >= 1200 ? std::min(520.0f, vp->Size.x * 0.4f) : std::max(260.0f, vp->Size.x * 0.35f);
+    ImGui::BeginChild("##left", ImVec2(left, 0), true);
+    if (g_select_tab == "input" || g_select_tab == "top5") ImGui::SetScrollY(0);
+    const float inner = ImGui::GetContentRegionAvail().x;
+    if (inner >= 460) {   // the image and its predictions side by side
+        const float side = std::min(200.0f, inner * 0.42f);
+        ImGui::BeginGroup();
+        panel_input_image(side);
+        ImGui::EndGroup();
+        ImGui::SameLine(0, 12);
+        ImGui::BeginGroup();
+        ImGui::PushTextWrapPos(inner);
+        panel_predictions();
+        ImGui::PopTextWrapPos();
+        ImGui::EndGroup();
+    } else {
+        panel_input_image(240);
+        section("Predictions");
+        panel_predictions();
+    }
+    section("Another image");
+    panel_input_buttons();
+    if (!a.samples.empty()) panel_gallery();
+    ImGui::EndChild();
+    ImGui::SameLine();
+    ImGui::BeginChild("##right", ImVec2(0, 0), true);
+    if (ImGui::BeginTabBar("##tabs")) {
+        for (const char* id : {"maps", "gradcam", "model"}) {
+            const TabDef* t = tab_def(id);
+            if (!begin_tab(t->id, t->label)) continue;
+            if (!std::strcmp(id, "maps")) panel_feature_maps();
+            else if (!std::strcmp(id, "gradcam")) panel_where();
+            else panel_model();
+            ImGui::EndTabItem();
+        }
+        ImGui::EndTabBar();
+    }
+    ImGui::EndChild();
+}
+
+void layout_narrow() {
+    App& a = g_app;
+    if (!ImGui::BeginTabBar("##tabs", ImGuiTabBarFlags_FittingPolicyScroll)) return;
+    for (const TabDef& t : kTabs) {
+        if (!begin_tab(t.id, t.short_label)) continue;
+        const std::string id = t.id;
+        if (id == "maps") panel_feature_maps();
+        else {
+            ImGui::BeginChild("##c");
+            if (id == "input") {
+                panel_input_image(320);
+                panel_input_buttons();
+                if (!a.samples.empty()) panel_gallery();
+            } else if (id == "top5") panel_predictions();
+            else if (id == "gradcam") panel_where();
+            else panel_model();
+            ImGui::EndChild();
+        }
+        ImGui::EndTabItem();
+    }
+    ImGui::EndTabBar();
+}
+
+// The embed's Grad-CAM: the map as large as the frame allows, the controls beside it (or below
+// it in a frame narrower than kEmbedSideBySide).
+void embed_where() {
+    App& a = g_app;
+    if (!a.model_ready) {
+        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
+        return;
+    }
+    const ImVec2 avail = ImGui::GetContentRegionAvail();
+    const float caption = 2 * ImGui::GetTextLineHeightWithSpacing();
+    const bool beside = ImGui::GetMainViewport()->Size.x >= kEmbedSideBySide;
+    const float s = beside ? std::max(120.0f, std::min(avail.y - caption, avail.x - 200)) : std::min(avail.x, avail.y * 0.62f);
+    ImGui::BeginGroup();
+    if (!no_map()) heat_view(a.heats[0], s, heat_caption(a.heats[0]).c_str(), "heatmap");
+    else ImGui::Dummy(ImVec2(s, 1));
+    ImGui::EndGroup();
+    if (beside) ImGui::SameLine(0, 12);
+    ImGui::BeginChild("##controls", ImVec2(0, 0), false);
+    const float w = ImGui::GetContentRegionAvail().x;
+    if (where_controls(w, true)) app_request_view();
+    gpu_colorbar(ImVec2(std::min(w, 200.0f), 8), a.cmap);
+    if (a.image_tex) {
+        const float t = std::min(96.0f, w);
+        ImGui::Image(gpu_id(a.image_tex), ImVec2(t, t));
+        app_mark("input image");
+        ImGui::TextDisabled("what the network sees");
+    }
+    ImGui::EndChild();
+}
+
+void layout_embed() {
+    App& a = g_app;
+    if (!ImGui::BeginTabBar("##tabs", ImGuiTabBarFlags_FittingPolicyScroll)) return;
+    for (const char* id : {"top5", "maps", "gradcam", "model"}) {
+        const TabDef* t = tab_def(id);
+        if (!begin_tab(t->id, t->short_label)) continue;
+        const std::string tab = id;
+        if (tab == "gradcam") embed_where();
+        else if (tab == "maps") panel_feature_maps(true);
+        else {
+            ImGui::BeginChild("##c");
+            if (tab == "top5") {
+                const float inner = ImGui::GetContentRegionAvail().x;
+                const bool beside = ImGui::GetMainViewport()->Size.x >= kEmbedSideBySide;
+                ImGui::BeginGroup();
+                panel_input_image(beside ? std::min(ImGui::GetContentRegionAvail().y - 40, inner * 0.45f) : 240);
+                ImGui::EndGroup();
+                if (beside) ImGui::SameLine(0, 12);
+                ImGui::BeginGroup();
+                ImGui::PushTextWrapPos(inner);
+                panel_predictions(false);
+                ImGui::Spacing();
+                panel_input_buttons();
+                ImGui::PopTextWrapPos();
+                ImGui::EndGroup();
+            } else {
+                panel_model();
+            }
+            ImGui::EndChild();
+        }
+        ImGui::EndTabItem();
+    }
+    ImGui::EndTabBar();
 }
 
 }  // namespace
 
 extern "C" {
-// Opens a tab (or, in the wide layout, scrolls the left column) on the next frame; for tests.
-EMSCRIPTEN_KEEPALIVE void ui_select_tab(const char* name) { g_select_tab = name ? name : ""; }
+// Opens a tab on the next frame (in the wide layout, input and top5 scroll the left column up).
+// name: a tab id (input, top5, maps, gradcam, model) or its label. 0 if there is no such tab.
+EMSCRIPTEN_KEEPALIVE int ui_select_tab(const char* name) {
+    const TabDef* t = tab_def(name ? name : "");
+    if (!t) return 0;
+    // an embed shows the input with the predictions
+    g_select_tab = g_app.embed && !std::strcmp(t->id, "input") ? "top5" : t->id;
+    return 1;
+}
 EMSCRIPTEN_KEEPALIVE const char* ui_open_tab() { return g_open_tab.c_str(); }
+EMSCRIPTEN_KEEPALIVE const char* ui_layout() { return g_layout.c_str(); }
+// The filmstrip's maps and the scale each is shown with: [{layer, min, max, lo, hi}].
+EMSCRIPTEN_KEEPALIVE const char* ui_filmstrip() { return g_filmstrip_json.c_str(); }
 // A class by index, name or WordNet id (as `cnnlens explain --class`); -1 if none.
 EMSCRIPTEN_KEEPALIVE int ui_class_find(const char* q) {
     return cnnlens::class_find(g_app.class_names, g_app.num_classes, q ? q : "");
+}
+// After a model change: the gallery image to show instead of `image_url` when that is a gallery
+// image which does not suit the new model (a Fashion-MNIST image on VGG16, a photo on the
+// built-in model): the first one that does, as {"url", "name"}; "" to keep the image.
+EMSCRIPTEN_KEEPALIVE const char* ui_sample_for_model(const char* image_url) {
+    static std::string out;
+    out.clear();
+    const std::string url = image_url ? image_url : "";
+    const AppSample* current = nullptr;
+    for (const AppSample& s : g_app.samples)
+        if (s.url == url) current = &s;
+    if (!current || sample_fits(*current)) return "";
+    for (const AppSample& s : g_app.samples)
+        if (sample_fits(s)) {
+            cnnlens::JsonWriter j;
+            out = j.begin_object().field("url", s.url).field("name", s.name).end_object().str();
+            break;
+        }
+    return out.c_str();
 }
 }
 
@@ -665,35 +1202,15 @@ void app_draw() {
     ImGui::Begin("CNN Lens", nullptr,
                  ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
                      ImGuiWindowFlags_NoBringToFrontOnFocus);
-    header();
-    const bool wide = vp->Size.x >= 860;
-    if (wide) {
-        const float left = std::min(360.0f, vp->Size.x * 0.34f);
-        ImGui::BeginChild("##left", ImVec2(left, 0), true);
-        if (g_select_tab == "Input" || g_select_tab == "Predictions") ImGui::SetScrollY(0);
-        panel_input_image();
-        section("Predictions");
-        panel_predictions();
-        section("Another image");
-        panel_input_sources();
-        ImGui::EndChild();
-        ImGui::SameLine();
-        ImGui::BeginChild("##right", ImVec2(0, 0), true);
-        if (ImGui::BeginTabBar("##tabs")) {
-            if (begin_tab("Feature maps")) { panel_feature_maps(); ImGui::EndTabItem(); }
-            if (begin_tab("Where it looks")) { panel_where(); ImGui::EndTabItem(); }
-            if (begin_tab("Model")) { panel_model(); ImGui::EndTabItem(); }
-            ImGui::EndTabBar();
-        }
-        ImGui::EndChild();
-    } else if (ImGui::BeginTabBar("##tabs", ImGuiTabBarFlags_FittingPolicyScroll)) {
-        if (begin_tab("Input")) { ImGui::BeginChild("##c"); panel_input(); ImGui::EndChild(); ImGui::EndTabItem(); }
-        if (begin_tab("Predictions", "Top-5")) { ImGui::BeginChild("##c"); panel_predictions(); ImGui::EndChild(); ImGui::EndTabItem(); }
-        if (begin_tab("Feature maps", "Maps")) { panel_feature_maps(); ImGui::EndTabItem(); }
-        if (begin_tab("Where it looks", "Grad-CAM")) { ImGui::BeginChild("##c"); panel_where(); ImGui::EndChild(); ImGui::EndTabItem(); }
-        if (begin_tab("Model")) { ImGui::BeginChild("##c"); panel_model(); ImGui::EndChild(); ImGui::EndTabItem(); }
-        ImGui::EndTabBar();
-    }
+    const std::string layout = a.embed ? "embed" : vp->Size.x >= kWideMin ? "wide" : "narrow";
+    if (layout != g_layout && !g_layout.empty() && g_select_tab.empty()) g_select_tab = g_open_tab;   // keep the tab
+    g_layout = layout;
+    header(a.embed);
+    if (layout == "wide") layout_wide(vp);
+    else if (layout == "narrow") layout_narrow();
+    else layout_embed();
     g_select_tab.clear();
+    layer_keys();
     ImGui::End();
+    toasts();
 }

@@ -48,6 +48,7 @@ struct VggArch {
     std::vector<std::string> class_names;  // metadata "class_names" (a JSON list); empty = none
     std::string about;           // metadata "description" (one paragraph), shown first by describe()
     Marker marker;               // metadata marker_*: a shortcut the model was trained on (empty: none)
+    std::string dataset;         // metadata "dataset" (e.g. "fashion-mnist"); empty if the file does not say
 
     int num_convs() const;
     int final_side() const;      // feature-map side after the last layer of cfg

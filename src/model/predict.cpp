@@ -95,6 +95,40 @@ int class_find(const std::vector<std::string>& names, int n, const std::string& 
     return -1;
 }
 
+namespace {
+struct DatasetInfo {
+    const char *id, *name, *kinds;   // id as the metadata spells it; kinds: what each class is
+};
+const DatasetInfo kDatasets[] = {
+    {"fashion-mnist", "Fashion-MNIST", "kinds of clothing"},
+    {"mnist", "MNIST", "handwritten digits"},
+    {"cifar10", "CIFAR-10", "kinds of vehicles and animals"},
+    {"cifar100", "CIFAR-100", "kinds of objects, plants and animals"},
+    {"imagenet", "ImageNet", "kinds of objects and animals"},
+};
+}  // namespace
+
+std::string model_dataset(const VggArch& a) {
+    std::string d;
+    for (char c : a.dataset) d += (char)std::tolower((unsigned char)c);
+    if (d.empty() && imagenet_head(a.class_names, a.num_classes)) d = "imagenet";
+    return d;
+}
+
+std::string model_knows(const VggArch& a) {
+    const std::string d = model_dataset(a);
+    for (const DatasetInfo& k : kDatasets)
+        if (d == k.id) return std::to_string(a.num_classes) + " " + k.kinds + " (" + k.name + ")";
+    std::string s = std::to_string(a.num_classes) + (a.num_classes == 1 ? " class" : " classes");
+    if (!d.empty()) s += " (" + a.dataset + ")";
+    if (!a.class_names.empty()) {
+        s += ": ";
+        for (size_t i = 0; i < a.class_names.size() && i < 4; i++) s += (i ? ", " : "") + a.class_names[i];
+        if (a.class_names.size() > 4) s += ", ...";
+    }
+    return s;
+}
+
 int class_search(const std::vector<std::string>& names, int n, const std::string& query, std::vector<int>& out,
                  int max_out) {
     std::string q;

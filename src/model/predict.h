@@ -49,6 +49,13 @@ int class_find(const std::vector<std::string>& names, int num_classes, const std
 // whose index it is: the first max_out in `out`, the total count returned.
 int class_search(const std::vector<std::string>& names, int num_classes, const std::string& query,
                  std::vector<int>& out, int max_out);
+// The images a model was trained on: its metadata's "dataset" (lower case), "imagenet" for an
+// unnamed 1000-class head, else "". The page matches it with its gallery's groups.
+std::string model_dataset(const VggArch& a);
+// What a model knows, in a few words for the page ("10 kinds of clothing (Fashion-MNIST)", "1000
+// kinds of objects and animals (ImageNet)", "10 classes: cat, dog, ..."), from the same sources.
+std::string model_knows(const VggArch& a);
+
 inline std::string class_name(const VggArch& a, int index) { return class_name(a.class_names, a.num_classes, index); }
 inline int class_find(const VggArch& a, const std::string& q) { return class_find(a.class_names, a.num_classes, q); }
 

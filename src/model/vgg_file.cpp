@@ -448,6 +448,7 @@ Plan infer(const TensorFile& tf, const ArchOverrides& ov, int image_side) {
         if ((int)m.positions.size() != a.num_classes)
             fail("the metadata places %zu markers for %d classes", m.positions.size(), a.num_classes);
     }
+    a.dataset = meta("dataset");
     return plan;
 }
 

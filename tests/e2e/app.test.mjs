@@ -14,8 +14,6 @@ import { ROOT, SITE, cli, dropFile, launch, openApp, parsePredict, readNpy, shot
 
 const ORACLE = path.join(ROOT, 'tests/data/oracle');
 const BUILTIN = path.join(ROOT, 'assets/fashion_mnist_vgg_gap.safetensors');   // the site's models/builtin.safetensors
-const TOUCH_THUMB = [81, 518], TOUCH_TAB = [206, 39];   // narrow layout (420x800), from its screenshot
-const SEARCH_HIT_Y = 662;   // the first hit below the class search field (wide layout)
 const FASHION_IMAGE = path.join(ROOT, 'assets/fashion-mnist/9-Ankle-boot-test00000.png');
 const DATA = path.join(SITE, 'e2e-data');   // fixtures served next to the page for URL loading
 
@@ -25,6 +23,13 @@ function maxAbsDiff(a, b) {
   return m;
 }
 const maxAbs = (a) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+// The centre of a named part of the UI as last drawn (cnnlens.item), in CSS pixels.
+async function centre(page, name) {
+  await page.waitForFunction((n) => { window.cnnlens.redraw(); const r = window.cnnlens.item(n); return r && r.visible; },
+                             name, { timeout: 20000 });
+  const r = await page.evaluate((n) => window.cnnlens.item(n), name);
+  return [r.x + r.w / 2, r.y + r.h / 2];
+}
 // The only console error allowed: none.
 const consoleErrors = (errors) => errors.filter((e) => !/favicon/.test(e));
 
@@ -102,8 +107,8 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
-      await page.evaluate(() => window.cnnlens.selectTab('Where it looks'));
-      await shot(page, `wide_where_it_looks_${path.basename(image).split('.')[0]}`);
+      await page.evaluate(() => window.cnnlens.selectTab('gradcam'));
+      await shot(page, `wide_gradcam_${path.basename(image).split('.')[0]}`);
     }
     assert.deepEqual(consoleErrors(errors), []);
     await page.close();
@@ -232,25 +237,18 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
   test('mouse and keyboard: click a sample, type a class search', async () => {
     const { page, errors } = await openApp(browser.context, server.url);
     await page.waitForFunction(() => { window.cnnlens.redraw(); return window.cnnlens.frames() > 10; });
-    await new Promise((r) => setTimeout(r, 1500));   // the sample thumbnails load after the UI
-    // wide layout (the start-up image shows): three wheel notches down bring the gallery into view;
-    // its second Fashion-MNIST thumbnail is then at about (89, 577)
+    // wide layout: the whole gallery is in view at 1280x800; click its second Fashion-MNIST image
     const gallery = JSON.parse(fs.readFileSync(path.join(SITE, 'samples/index.json')));
-    await page.mouse.move(180, 400);
-    await page.mouse.wheel(0, 300);
-    await shot(page, 'wide_left_scrolled');
-    await page.mouse.click(89, 577);
+    await page.mouse.click(...await centre(page, 'sample ' + gallery[1].name));
     await page.waitForFunction((name) => window.cnnlens.imageName() === name && window.cnnlens.top5().length === 5,
                                gallery[1].name, { timeout: 30000 });
     await page.evaluate(() => window.cnnlens.ready());
     await shot(page, 'wide_after_sample_click');
-    // back up; type in the class search field (about y = 624) and click the only hit: Sneaker
-    await page.mouse.wheel(0, -300);
-    await shot(page, 'wide_left_top');
-    await page.mouse.click(180, 624);
+    // type in the class search field and click the only hit: Sneaker
+    await page.mouse.click(...await centre(page, 'class search'));
     await page.keyboard.type('sneak');
     await shot(page, 'wide_class_search');
-    await page.mouse.click(180, SEARCH_HIT_Y);
+    await page.mouse.click(...await centre(page, 'search hit 0'));
     await page.waitForFunction(() => window.cnnlens.view().cls === 7, null, { timeout: 30000 });
     await page.evaluate(() => window.cnnlens.ready());
     assert.equal((await page.evaluate(() => window.cnnlens.heatmap())).cls, 7);
@@ -265,12 +263,13 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
       const { page, errors } = await openApp(phone.context, server.url, { width: 420, height: 800 });
       await new Promise((r) => setTimeout(r, 1500));   // the sample thumbnails load after the UI
       const gallery = JSON.parse(fs.readFileSync(path.join(SITE, 'samples/index.json')));
+      assert.equal(await page.evaluate(() => window.cnnlens.layout()), 'narrow');
       await shot(page, 'narrow_touch_start');
-      await page.touchscreen.tap(...TOUCH_THUMB);      // the Input tab's second Fashion-MNIST thumbnail
+      await page.touchscreen.tap(...await centre(page, 'sample ' + gallery[1].name));   // the Input tab's gallery
       await page.waitForFunction((name) => window.cnnlens.imageName() === name, gallery[1].name, { timeout: 30000 });
       await page.evaluate(() => window.cnnlens.ready());
-      await page.touchscreen.tap(...TOUCH_TAB);        // the "Grad-CAM" tab
-      await page.waitForFunction(() => { window.cnnlens.redraw(); return window.cnnlens.tab() === 'Where it looks'; },
+      await page.touchscreen.tap(...await centre(page, 'tab gradcam'));   // the "Grad-CAM" tab
+      await page.waitForFunction(() => { window.cnnlens.redraw(); return window.cnnlens.tab() === 'gradcam'; },
                                  null, { timeout: 30000 });
       await shot(page, 'narrow_touch_where');
       assert.deepEqual(consoleErrors(errors), []);
@@ -304,11 +303,11 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
       const view = await page.evaluate(() => window.cnnlens.view());
       assert.equal(view.layer, 'block2_conv1');
       assert.equal(view.cmap, 'inferno');
-      const tabs = label === 'wide' ? ['Feature maps', 'Where it looks', 'Model']
-                                    : ['Input', 'Predictions', 'Feature maps', 'Where it looks', 'Model'];
+      const tabs = label === 'wide' ? ['maps', 'gradcam', 'model'] : ['input', 'top5', 'maps', 'gradcam', 'model'];
       for (const t of tabs) {
-        await page.evaluate((t) => window.cnnlens.selectTab(t), t);
-        await shot(page, `${label}_${t.toLowerCase().replace(/ /g, '_')}`);
+        assert.equal(await page.evaluate((t) => window.cnnlens.selectTab(t), t), true);
+        await page.waitForFunction((t) => { window.cnnlens.redraw(); return window.cnnlens.tab() === t; }, t);
+        await shot(page, `${label}_${t}`);
       }
       assert.deepEqual(consoleErrors(errors), []);
       await page.close();

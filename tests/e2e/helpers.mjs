@@ -39,7 +39,7 @@ export async function startServer({ coi = true } = {}) {
   return { url: `http://127.0.0.1:${port}/`, stop: () => proc.kill() };
 }
 
-export async function launch({ hasTouch = false } = {}) {
+export async function launch({ hasTouch = false, deviceScaleFactor = 1 } = {}) {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnnlens-e2e-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -49,6 +49,7 @@ export async function launch({ hasTouch = false } = {}) {
            '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],   // a test-pattern webcam
     viewport: { width: 1280, height: 800 },
     hasTouch,   // a touch screen (page.touchscreen.tap)
+    deviceScaleFactor,   // devicePixelRatio (2: a high-DPI laptop; 1.5 with a 2/3 viewport: 150% browser zoom)
   });
   return {
     context,
