@@ -131,11 +131,12 @@ NpyArray npy_parse(const uint8_t* b, size_t size) {
     if (fortran) fail("Fortran order is not supported");
     const size_t es = descr == "<f8" ? 8 : 4, off = start + hl, avail = size - off;
     // The element count, checked against the bytes present at every step, so it cannot overflow.
-    size_t n = 1;
+    // In 64 bits: on wasm32 a size_t cast would wrap a dimension of 2^32 to 0.
+    uint64_t n = 1;
     bool fits = true;
     for (int64_t d : a.shape) {
-        if (d != 0 && n > avail / es / (size_t)d) { fits = false; break; }
-        n *= (size_t)d;
+        if (d != 0 && n > (uint64_t)(avail / es) / (uint64_t)d) { fits = false; break; }
+        n *= (uint64_t)d;
     }
     if (!fits || n > avail / es)   // the last test: a scalar, shape (), with fewer than es bytes
         fail("truncated .npy data: shape %s needs more than the %zu bytes present", shape_str(a.shape).c_str(), avail);

@@ -3,6 +3,8 @@
 
     /usr/bin/python3 tests/hostile/run_cases.py CNNLENS REPO_DIR CASE_DIR [--sanitized] [--jobs N]
 
+CNNLENS may be a command line ("node --no-experimental-fetch build/wasm/cnnlens.js").
+
 Weight files: `cnnlens info --weights F` and `cnnlens predict --weights F --image <a 32x32 PNG>`.
 Images: `cnnlens predict --image F` with the built-in model twice, with malloc filling fresh
 and freed memory differently (MALLOC_PERTURB_=0 and 165; under ASan its malloc_fill_byte and
@@ -15,6 +17,7 @@ as /usr/bin/time -f %M reports it). The two built-in runs of an image must print
 memory budget is not checked (shadow memory and quarantine are not the program's).
 """
 import concurrent.futures
+import shlex
 import os
 import signal
 import subprocess
@@ -44,7 +47,7 @@ def run(argv, perturb=None):
     env["ASAN_OPTIONS"] = san
     env["UBSAN_OPTIONS"] = "abort_on_error=1:print_stacktrace=1"
     t0 = time.monotonic()
-    p = subprocess.Popen([cli] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    p = subprocess.Popen(shlex.split(cli) + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                          start_new_session=True)
     bufs = {}
 
