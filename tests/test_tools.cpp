@@ -51,8 +51,16 @@ TEST_CASE("tools: occlusion's fast path recomputes only what a patch reaches, wi
         const Occlusion slow = occlusion(net, 3, c.patch, c.stride, true);
         const Occlusion fast = occlusion(net, 3, c.patch, c.stride, false);
         CHECK(fast.ny == (c.size - c.patch) / c.stride + 1);
-        CHECK(rel_l2(fast.logit.data(), slow.logit.data(), slow.logit.size()) < 1e-5);
-        CHECK(rel_l2(fast.prob.data(), slow.prob.data(), slow.prob.size()) < 1e-5);
+        // A map is a drop, the difference of two forwards, so its rounding error is that of a forward:
+        // relative to the logits (or to probability 1), not to the drops (1-px patches move them ~1%).
+        float scale = 0;
+        for (float v : logits) scale = std::max(scale, std::fabs(v));
+        CHECK(max_abs_diff(fast.logit.data(), slow.logit.data(), slow.logit.size()) < 1e-5 * scale);
+        CHECK(max_abs_diff(fast.prob.data(), slow.prob.data(), slow.prob.size()) < 1e-5);
+        if (c.patch > 1) {   // and to 1e-5 relative to the drops themselves where they are not tiny
+            CHECK(rel_l2(fast.logit.data(), slow.logit.data(), slow.logit.size()) < 1e-5);
+            CHECK(rel_l2(fast.prob.data(), slow.prob.data(), slow.prob.size()) < 1e-5);
+        }
         CHECK(std::memcmp(logits.data(), net.logits(), logits.size() * sizeof(float)) == 0);   // left as found
         net.forward(x.data());   // and a whole pass after the windows gives the same as before
         CHECK(std::memcmp(logits.data(), net.logits(), logits.size() * sizeof(float)) == 0);
