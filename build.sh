@@ -55,6 +55,7 @@ build_wasm() {   # build_wasm DIR FLAGS
 
 # --- web app: both compute modules + the ImGui UI, assembled into build/site
 BUILTIN_MODEL=assets/fashion_mnist_vgg_gap.safetensors   # the site's models/builtin.safetensors
+CHEATER_MODEL=assets/fashion_mnist_cheater.safetensors   # models/cheater.safetensors (?model=models/cheater.safetensors)
 build_web() {
     build_wasm build/wasm "-msimd128"
     build_wasm build/wasm-mt "-msimd128 -pthread"
@@ -66,6 +67,7 @@ build_web() {
     cp build/wasm/src/app/cnnlens_compute.{js,wasm} build/wasm/src/app/cnnlens_ui.{js,wasm} $new/
     cp build/wasm-mt/src/app/cnnlens_compute_mt.{js,wasm,worker.js} $new/
     cp $BUILTIN_MODEL $new/models/builtin.safetensors
+    cp $CHEATER_MODEL $new/models/cheater.safetensors
     cp assets/samples/*.jpg assets/samples/LICENSES.md $new/samples/
     cp -r assets/fashion-mnist $new/samples/
     # the gallery: Fashion-MNIST test images first (the built-in model's), then photos; dataset: the

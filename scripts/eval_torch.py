@@ -4,7 +4,7 @@ our C++: its own safetensors parser (the format is an 8-byte header length, a JS
 raw little-endian tensors), a torch.nn VGG built from the metadata, torch's own conv/pool/
 linear, the official Fashion-MNIST test set read with gzip + numpy.
 
-    /usr/bin/python3 scripts/eval_torch.py assets/fashion_mnist_vgg_gap.safetensors [DATA_DIR] [--markers FILE]
+    /usr/bin/python3 scripts/eval_torch.py assets/fashion_mnist_vgg_gap.safetensors [DATA_DIR] [--markers FILE] [--count N]
 
 Needs Debian's python3-torch (a test-time tool, not a product dependency). Prints the test
 accuracy, which must agree with `cnnlens eval` to 0.1 point, and where CAM looks: CAM of the
@@ -141,10 +141,18 @@ def marker_stats(model, raw, y, mean, std, markers):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    markers_file = sys.argv[sys.argv.index("--markers") + 1] if "--markers" in sys.argv else None
-    if markers_file:
-        args.remove(markers_file)
+    argv = sys.argv[1:]
+
+    def option(name):   # --name VALUE, taken out of argv
+        if name not in argv:
+            return None
+        i = argv.index(name)
+        value = argv[i + 1]
+        del argv[i:i + 2]
+        return value
+
+    markers_file, count = option("--markers"), option("--count")
+    args = argv
     path = args[0]
     data = args[1] if len(args) > 1 else "/usr/share/datasets/fashion-mnist"
     tensors, meta = read_safetensors(path)
@@ -153,6 +161,8 @@ def main():
     mean, std = float(meta["mean"]), float(meta["std"])
     raw = idx(data + "/t10k-images-idx3-ubyte.gz")
     y = idx(data + "/t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    if count:   # the first N test images, as `cnnlens eval --count N`
+        raw, y = raw[:int(count)], y[:int(count)]
     torch.set_num_threads(2)
     mask = raw > 0
     pred, share = predict_with_cam(model, raw, mask, mean, std)
