@@ -58,6 +58,9 @@ grep -q '^step,fraction,deletion_prob,insertion_prob$' "$tmp/f.csv" && grep -q '
 check "sanity"               0 'steps x [0-9]+ methods'            sanity --image "$fm" --csv "$tmp/s.csv"
 check "unknown method"       1 'error: unknown --method .nosuch. \(gradcam, ' explain --image "$fm" --method nosuch --dump-npy "$tmp/x"
 check "grey input, rgb pre"  1 'error: .*does not fit'           predict --image "$fm" --preprocess torch
+check "pack int8-fc"          0 '1 images: top-1 the same on 1; largest logits relative error' pack --out "$tmp/p.safetensors" --kind int8-fc --check "$fm"
+check "packed predicts"      0 '^ +9 +[0-9.]+% .*Ankle boot'     predict --weights "$tmp/p.safetensors" --image "$fm"
+check "pack bad kind"        1 'error: unknown pack kind .int4. \(f16 or int8-fc\)' pack --out "$tmp/q.safetensors" --kind int4
 check "unknown command"      2 'error: unknown command'          frobnicate
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]

@@ -30,6 +30,7 @@
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/weights.h"
+#include "model/pack.h"
 #include "model/predict.h"
 
 using namespace cnnlens;
@@ -440,6 +441,54 @@ int cmd_info(Args& a) {
     return 0;
 }
 
+// A compact copy of a weight file (model/pack.h), and with --check the error it costs: the
+// logits of both on each image, their relative L2 difference, top-1 and top-5 agreement.
+int cmd_pack(Args& a) {
+    const std::string wpath = weights_path(a), out = arg_need(a, "out");
+    const PackKind kind = pack_kind_parse(arg(a, "kind", "f16"));
+    std::vector<uint8_t> bytes = read_file(wpath);
+    const size_t in_bytes = bytes.size();
+    std::vector<uint8_t> packed;
+    try {
+        TensorFile tf = load_weights(bytes.data(), bytes.size());
+        const VggParams p = vgg_params(tf, overrides(a));
+        std::string from = wpath.substr(wpath.find_last_of('/') + 1);
+        packed = vgg_pack(p, kind, {{"packed_from", from}});
+    } catch (const Error& e) {
+        fail("%s: %s", wpath.c_str(), e.what());
+    }
+    write_file(out, packed);
+    std::printf("wrote %s: %s, %.1f MB (%.1f%% of %s's %.1f MB)\n", out.c_str(), pack_kind_name(kind), packed.size() / 1e6,
+                100.0 * packed.size() / in_bytes, wpath.c_str(), in_bytes / 1e6);
+    if (!a.count("check")) return 0;
+    std::unique_ptr<Vgg> ref = vgg_load(std::move(bytes), overrides(a)), small = vgg_load(std::move(packed));
+    const VggArch& arch = ref->arch();
+    const int K = arch.num_classes;
+    double worst = 0;
+    int same1 = 0, n = 0;
+    for (const std::string& path : split(arg(a, "check"), ',')) {
+        const Image img = image_load(path);
+        const std::vector<float> x = prepare_input(img, arch, default_resize(arch), arch.preprocess);
+        ref->forward(x.data());
+        small->forward(x.data());
+        double num = 0, den = 0;
+        for (int k = 0; k < K; k++) {
+            const double d = (double)small->logits()[k] - ref->logits()[k];
+            num += d * d, den += (double)ref->logits()[k] * ref->logits()[k];
+        }
+        const double rel = std::sqrt(num / std::max(den, 1e-300));
+        const std::vector<Prediction> t1 = top_k(ref->logits(), K, 5), t2 = top_k(small->logits(), K, 5);
+        int common = 0;
+        for (const Prediction& p : t1)
+            for (const Prediction& q : t2) common += p.index == q.index;
+        worst = std::max(worst, rel), same1 += t1[0].index == t2[0].index, n++;
+        std::printf("%s: logits relative L2 error %.2e; top-1 %s (%s); top-5 in common %d of 5\n", path.c_str(), rel,
+                    t1[0].index == t2[0].index ? "same" : "DIFFERENT", class_name(arch, t1[0].index).c_str(), common);
+    }
+    std::printf("%d images: top-1 the same on %d; largest logits relative error %.2e\n", n, same1, worst);
+    return 0;
+}
+
 // Resident memory now / at its peak (native, /proc/self/status VmRSS / VmHWM), or the
 // WebAssembly heap size (which only grows, so it is both).
 std::string proc_status(const char* key) {
@@ -613,6 +662,12 @@ const std::vector<Command>& commands() {
          cmd_sanity},
         {"info", "what was inferred from a weight file", "  --tensors 1          also list every tensor\n",
          {"weights", "cfg", "head", "input-size", "max-memory", "tensors"}, cmd_info},
+        {"pack", "write a compact copy of a weight file: float16, or int8 fully connected layers",
+         "  --out FILE           the .safetensors to write (torchvision keys, everything in its metadata)\n"
+         "  --kind K             f16 (every weight float16: half the bytes) or int8-fc (float16 convs, int8\n"
+         "                       fully connected rows with a float scale each: under 30% for VGG16)\n"
+         "  --check IMAGES       comma-separated images: compare both files' logits and top-5 on each\n",
+         {"weights", "out", "kind", "check", "cfg", "head", "input-size", "max-memory"}, cmd_pack},
         {"bench", "forward timings: median ms over repeated runs (random VGG weights unless --weights)",
          "  --cfg LIST           architecture for random weights (default D = VGG16)\n"
          "  --input-size N       (default 224)\n"

@@ -260,9 +260,8 @@ ExplainResult explain(Vgg& net, const ExplainRequest& req) {
     const float* A = net.act(l);
     switch (req.method) {   // from the forward pass alone
         case Method::Cam: {
-            const float* row = net.dense().back().w.data() + (size_t)r.cls * l.c;
-            cam(A, l.h, l.w, l.c, row, r.map.data());
-            r.weights.assign(row, row + l.c);
+            net.dense().back().w.rows.row((size_t)r.cls, (size_t)l.c, 0, (size_t)l.c, r.weights.data());
+            cam(A, l.h, l.w, l.c, r.weights.data(), r.map.data());
             return r;
         }
         case Method::EigenCam:

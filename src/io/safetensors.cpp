@@ -115,6 +115,7 @@ bool parse_dtype(const std::string& s, DType* out, size_t* elsize) {
     if (s == "F16") { *out = DType::F16; *elsize = 2; return true; }
     if (s == "BF16") { *out = DType::BF16; *elsize = 2; return true; }
     if (s == "F64") { *out = DType::F64; *elsize = 8; return true; }
+    if (s == "I8") { *out = DType::I8; *elsize = 1; return true; }   // fc weights with row scales
     return false;
 }
 

@@ -20,11 +20,12 @@ std::vector<uint8_t> safetensors_serialize(const std::vector<SafetensorsEntry>& 
     for (const SafetensorsEntry& t : tensors) {
         size_t n = 1;
         for (int64_t d : t.shape) n *= (size_t)d;
-        CNN_ASSERT(n == t.data.size());
-        j.key(t.name).begin_object().field("dtype", "F32").key("shape").begin_array();
+        const size_t nb = t.bytes.empty() ? t.data.size() * 4 : t.bytes.size();
+        CNN_ASSERT(nb == n * (t.dtype == "F32" ? 4 : t.dtype == "F16" ? 2 : 1));
+        j.key(t.name).begin_object().field("dtype", t.dtype).key("shape").begin_array();
         for (int64_t d : t.shape) j.value(d);
-        j.end_array().key("data_offsets").begin_array().value((int64_t)off).value((int64_t)(off + n * 4)).end_array().end_object();
-        off += n * 4;
+        j.end_array().key("data_offsets").begin_array().value((int64_t)off).value((int64_t)(off + nb)).end_array().end_object();
+        off += nb;
     }
     std::string h = j.end_object().str();
     while (h.size() % 8) h += ' ';
@@ -34,8 +35,8 @@ std::vector<uint8_t> safetensors_serialize(const std::vector<SafetensorsEntry>& 
     std::memcpy(out.data() + 8, h.data(), h.size());
     uint8_t* p = out.data() + 8 + h.size();
     for (const SafetensorsEntry& t : tensors) {   // little-endian hosts (x86, wasm)
-        std::memcpy(p, t.data.data(), t.data.size() * 4);
-        p += t.data.size() * 4;
+        if (!t.bytes.empty()) std::memcpy(p, t.bytes.data(), t.bytes.size()), p += t.bytes.size();
+        else if (!t.data.empty()) std::memcpy(p, t.data.data(), t.data.size() * 4), p += t.data.size() * 4;
     }
     return out;
 }

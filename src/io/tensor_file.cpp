@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/half.h"
 
 namespace cnnlens {
 
@@ -12,6 +13,7 @@ const char* dtype_name(DType t) {
         case DType::F16: return "F16";
         case DType::BF16: return "BF16";
         case DType::F64: return "F64";
+        case DType::I8: return "I8";
     }
     return "?";
 }
@@ -22,6 +24,7 @@ size_t dtype_size(DType t) {
         case DType::F16: return 2;
         case DType::BF16: return 2;
         case DType::F64: return 8;
+        case DType::I8: return 1;
     }
     return 0;
 }
@@ -44,26 +47,6 @@ const TensorRef* TensorFile::find(const std::string& name) const {
     return nullptr;
 }
 
-// IEEE half -> float, exact for every value including subnormals, inf and NaN.
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    } else if (man == 0) {
-        bits = sign;
-    } else {  // subnormal: normalise
-        int e = -1;
-        do { man <<= 1; e++; } while (!(man & 0x400));
-        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ff) << 13);
-    }
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
 
 void tensor_to_f32(const TensorRef& t, float* out) {
     const size_t n = (size_t)t.numel();
@@ -71,6 +54,9 @@ void tensor_to_f32(const TensorRef& t, float* out) {
     if (n == 0) return;
     const uint8_t* p = t.data;
     switch (t.dtype) {
+        case DType::I8:
+            fail("tensor '%s' is int8: only fully connected weights may be, with their row scales ('%s_scale')",
+                 t.name.c_str(), t.name.c_str());
         case DType::F32: std::memcpy(out, p, n * 4); break;
         case DType::F64:
             for (size_t i = 0; i < n; i++) { double d; std::memcpy(&d, p + 8 * i, 8); out[i] = (float)d; }

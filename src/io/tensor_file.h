@@ -16,7 +16,8 @@
 
 namespace cnnlens {
 
-enum class DType { F32, F16, BF16, F64 };
+// I8: only as fully connected weights with one float scale per row (tensor NAME_scale, [out]).
+enum class DType { F32, F16, BF16, F64, I8 };
 
 const char* dtype_name(DType t);
 size_t dtype_size(DType t);
@@ -41,7 +42,7 @@ struct TensorFile {
     const TensorRef* find(const std::string& name) const;
 };
 
-// Converts any supported dtype to float32 (n = t.numel() values into out).
+// Converts any float dtype to float32 (n = t.numel() values into out); I8 (no scale here) throws.
 void tensor_to_f32(const TensorRef& t, float* out);
 
 }  // namespace cnnlens

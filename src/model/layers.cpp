@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
+
+#include "core/half.h"
 
 namespace cnnlens {
 
@@ -18,62 +21,130 @@ void conv3x3_flip_kernel(const float* w, int cout, int cin, float* wt) {
 // GCC/Clang vector extension: SSE/AVX natively, SIMD128 in WebAssembly.
 typedef float v4f __attribute__((vector_size(16), aligned(4)));
 
-static float dot(const float* a, const float* x, int n) {
+// Four weights as float32: float32 as they are, float16 by moving its bits into a float32 and
+// scaling by 2^112 (exact for every finite half, subnormals too: the loaders refuse inf and NaN),
+// int8 by conversion (the row's scale is applied to the whole dot product).
+typedef uint16_t v4h __attribute__((vector_size(8), aligned(2)));
+typedef uint32_t v4u __attribute__((vector_size(16), aligned(4)));
+typedef int8_t v4b __attribute__((vector_size(4), aligned(1)));
+static inline v4f load4(const float* p) { return *(const v4f*)p; }
+static inline v4f load4(const uint16_t* p) {
+    const v4u u = __builtin_convertvector(*(const v4h*)p, v4u);
+    const v4u mag = (u & 0x7fff) << 13, sign = (u & 0x8000) << 16;
+    v4f f;
+    std::memcpy(&f, &mag, 16);
+    f *= 0x1p112f;
+    v4u bits;
+    std::memcpy(&bits, &f, 16);
+    bits |= sign;
+    std::memcpy(&f, &bits, 16);
+    return f;
+}
+static inline v4f load4(const int8_t* p) { return __builtin_convertvector(*(const v4b*)p, v4f); }
+static inline float load1(const float* p) { return *p; }
+static inline float load1(const uint16_t* p) { return half_to_float(*p); }
+static inline float load1(const int8_t* p) { return (float)*p; }
+
+template <typename T>
+static float dot(const T* a, const float* x, int n) {
     v4f s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0;
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        s0 += *(const v4f*)(a + i) * *(const v4f*)(x + i);
-        s1 += *(const v4f*)(a + i + 4) * *(const v4f*)(x + i + 4);
-        s2 += *(const v4f*)(a + i + 8) * *(const v4f*)(x + i + 8);
-        s3 += *(const v4f*)(a + i + 12) * *(const v4f*)(x + i + 12);
+        s0 += load4(a + i) * *(const v4f*)(x + i);
+        s1 += load4(a + i + 4) * *(const v4f*)(x + i + 4);
+        s2 += load4(a + i + 8) * *(const v4f*)(x + i + 8);
+        s3 += load4(a + i + 12) * *(const v4f*)(x + i + 12);
     }
     v4f s = (s0 + s1) + (s2 + s3);
     float acc = (s[0] + s[1]) + (s[2] + s[3]);
-    for (; i < n; i++) acc += a[i] * x[i];
+    for (; i < n; i++) acc += load1(a + i) * x[i];
     return acc;
 }
 
 // y += g * a
-static void axpy(float g, const float* a, float* y, int n) {
+template <typename T>
+static void axpy(float g, const T* a, float* y, int n) {
     const v4f gv = {g, g, g, g};
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        *(v4f*)(y + i) += gv * *(const v4f*)(a + i);
-        *(v4f*)(y + i + 4) += gv * *(const v4f*)(a + i + 4);
+        *(v4f*)(y + i) += gv * load4(a + i);
+        *(v4f*)(y + i + 4) += gv * load4(a + i + 4);
     }
-    for (; i < n; i++) y[i] += g * a[i];
+    for (; i < n; i++) y[i] += g * load1(a + i);
+}
+
+size_t wtype_size(WType t) { return t == WType::F32 ? 4 : t == WType::F16 ? 2 : 1; }
+
+template <typename T>
+static void decode(const T* a, size_t n, float* dst) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) *(v4f*)(dst + i) = load4(a + i);
+    for (; i < n; i++) dst[i] = load1(a + i);
+}
+
+void WeightRows::row(size_t o, size_t in, size_t i0, size_t n, float* dst) const {
+    const size_t at = o * in + i0;
+    switch (type) {
+        case WType::F32: std::memcpy(dst, (const float*)data + at, n * sizeof(float)); return;
+        case WType::F16: decode((const uint16_t*)data + at, n, dst); return;
+        case WType::I8:
+            decode((const int8_t*)data + at, n, dst);
+            for (size_t i = 0; i < n; i++) dst[i] *= scale[o];
+            return;
+    }
 }
 
 namespace {
 struct LinearJob {
-    const float *W, *b, *x;
+    WeightRows W;
+    const float *b, *x;
     int in, out;
     bool relu;
     float* y;
 };
-void linear_rows(void* ctx, size_t o0, size_t n) {
-    const LinearJob& j = *(const LinearJob*)ctx;
+template <typename T>
+void rows(const LinearJob& j, size_t o0, size_t n) {
+    const T* W = (const T*)j.W.data;
     for (size_t o = o0; o < o0 + n; o++) {
-        float v = dot(j.W + o * (size_t)j.in, j.x, j.in) + (j.b ? j.b[o] : 0.0f);
+        float v = dot(W + o * (size_t)j.in, j.x, j.in);
+        if (j.W.scale) v *= j.W.scale[o];
+        v += j.b ? j.b[o] : 0.0f;
         j.y[o] = j.relu && v < 0 ? 0.0f : v;
     }
 }
+void linear_rows(void* ctx, size_t o0, size_t n) {
+    const LinearJob& j = *(const LinearJob*)ctx;
+    switch (j.W.type) {
+        case WType::F32: rows<float>(j, o0, n); break;
+        case WType::F16: rows<uint16_t>(j, o0, n); break;
+        case WType::I8: rows<int8_t>(j, o0, n); break;
+    }
+}
 // dx[i0:i0+n] = sum_o dy[o] W[o, i0:i0+n]: each task owns a column range, reads it from every row.
-void linear_cols(void* ctx, size_t i0, size_t n) {
-    const LinearJob& j = *(const LinearJob*)ctx;   // x = dy, y = dx
+template <typename T>
+void cols(const LinearJob& j, size_t i0, size_t n) {   // x = dy, y = dx
+    const T* W = (const T*)j.W.data;
     std::memset(j.y + i0, 0, n * sizeof(float));
     for (int o = 0; o < j.out; o++)
-        if (j.x[o] != 0.0f) axpy(j.x[o], j.W + (size_t)o * j.in + i0, j.y + i0, (int)n);
+        if (j.x[o] != 0.0f) axpy(j.W.scale ? j.x[o] * j.W.scale[o] : j.x[o], W + (size_t)o * j.in + i0, j.y + i0, (int)n);
+}
+void linear_cols(void* ctx, size_t i0, size_t n) {
+    const LinearJob& j = *(const LinearJob*)ctx;
+    switch (j.W.type) {
+        case WType::F32: cols<float>(j, i0, n); break;
+        case WType::F16: cols<uint16_t>(j, i0, n); break;
+        case WType::I8: cols<int8_t>(j, i0, n); break;
+    }
 }
 }  // namespace
 
-void linear_forward(const float* W, const float* b, const float* x, int in, int out, bool relu, float* y,
+void linear_forward(const WeightRows& W, const float* b, const float* x, int in, int out, bool relu, float* y,
                     pthreadpool_t pool) {
     LinearJob job{W, b, x, in, out, relu, y};
     pthreadpool_parallelize_1d_tile_1d(pool, linear_rows, &job, (size_t)out, 16, 0);
 }
 
-void linear_backward(const float* W, const float* dy, int in, int out, float* dx, pthreadpool_t pool) {
+void linear_backward(const WeightRows& W, const float* dy, int in, int out, float* dx, pthreadpool_t pool) {
     LinearJob job{W, nullptr, dy, in, out, false, dx};
     pthreadpool_parallelize_1d_tile_1d(pool, linear_cols, &job, (size_t)in, 512, 0);
 }
@@ -81,7 +152,8 @@ void linear_backward(const float* W, const float* dy, int in, int out, float* dx
 namespace {
 
 struct BatchJob {
-    const float *W, *b, *X;
+    WeightRows W;
+    const float *b, *X;
     int n, in, out;
     bool relu;
     float* Y;
@@ -130,9 +202,19 @@ void tile_avx2(const float* const w[4], const float* const x[4], int in, float o
 void batch_rows(void* ctx, size_t o0, size_t cnt) {
     const BatchJob& j = *(const BatchJob*)ctx;
     const bool avx = have_avx2();
+    static thread_local std::vector<float> wide;   // float16 / int8 rows widened
+    if (j.W.type != WType::F32) wide.resize((size_t)4 * j.in);
     for (size_t o = o0; o < o0 + cnt; o += 4) {
         const float* w[4];
-        for (int r = 0; r < 4; r++) w[r] = j.W + std::min(o + r, o0 + cnt - 1) * (size_t)j.in;
+        for (int r = 0; r < 4; r++) {
+            const size_t row = std::min(o + r, o0 + cnt - 1);
+            if (j.W.type == WType::F32) {
+                w[r] = (const float*)j.W.data + row * (size_t)j.in;
+            } else {
+                j.W.row(row, (size_t)j.in, 0, (size_t)j.in, wide.data() + (size_t)r * j.in);
+                w[r] = wide.data() + (size_t)r * j.in;
+            }
+        }
         for (int q = 0; q < j.n; q += 4) {
             const float* x[4];
             for (int c = 0; c < 4; c++) x[c] = j.X + (size_t)std::min(q + c, j.n - 1) * j.in;
@@ -149,8 +231,8 @@ void batch_rows(void* ctx, size_t o0, size_t cnt) {
 
 }  // namespace
 
-void linear_forward_batch(const float* W, const float* b, const float* X, int n, int in, int out, bool relu, float* Y,
-                          pthreadpool_t pool) {
+void linear_forward_batch(const WeightRows& W, const float* b, const float* X, int n, int in, int out, bool relu,
+                          float* Y, pthreadpool_t pool) {
     BatchJob job{W, b, X, n, in, out, relu, Y};
     pthreadpool_parallelize_1d_tile_1d(pool, batch_rows, &job, (size_t)out, 16, 0);
 }

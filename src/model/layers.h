@@ -130,15 +130,33 @@ void linear_backward_naive(const T* Wt, const T* dy, int in, int out, T* dx) {
         dx[i] = (T)acc;
     }
 }
+
+// Fully connected weights [out][in] as a file stores them, used without widening to float32
+// (at batch 1 the product is memory bound: fewer bytes are a faster layer): float32, IEEE
+// float16, or int8 with one float scale per row (w[o][i] = scale[o] * q[o][i]).
+enum class WType : uint8_t { F32, F16, I8 };
+struct WeightRows {
+    WType type = WType::F32;
+    const void* data = nullptr;     // out * in values, row-major
+    const float* scale = nullptr;   // I8: out row scales
+    WeightRows() = default;
+    WeightRows(const float* w) : data(w) {}
+    WeightRows(WType t, const void* w, const float* s = nullptr) : type(t), data(w), scale(s) {}
+    // Row o's values i0 .. i0 + n - 1 as float32 (in = the row length).
+    void row(size_t o, size_t in, size_t i0, size_t n, float* dst) const;
+};
+size_t wtype_size(WType t);
+
 // The same two, SIMD and split over the threads of pool (nullptr = calling thread).
-void linear_forward(const float* W, const float* b, const float* x, int in, int out, bool relu, float* y,
+void linear_forward(const WeightRows& W, const float* b, const float* x, int in, int out, bool relu, float* y,
                     pthreadpool_t pool);
-void linear_backward(const float* W, const float* dy, int in, int out, float* dx, pthreadpool_t pool);
+void linear_backward(const WeightRows& W, const float* dy, int in, int out, float* dx, pthreadpool_t pool);
 // Y[j][o] = W[o] . X[j] + b[o] (ReLU'd if relu) for n inputs X [n][in]: each row of W is read
 // from memory once for all of them (VGG16's fc6 is 411 MB: at batch 1 the product is memory
-// bound). AVX2 + FMA when the CPU has them, else 4-wide SIMD (SSE, WebAssembly SIMD).
-void linear_forward_batch(const float* W, const float* b, const float* X, int n, int in, int out, bool relu, float* Y,
-                          pthreadpool_t pool);
+// bound). AVX2 + FMA when the CPU has them, else 4-wide SIMD (SSE, WebAssembly SIMD); float16
+// and int8 rows are widened to float32 four at a time first.
+void linear_forward_batch(const WeightRows& W, const float* b, const float* X, int n, int in, int out, bool relu,
+                          float* Y, pthreadpool_t pool);
 
 // ---------------------------------------------------------------------------- global average pooling
 

@@ -234,7 +234,7 @@ void Vgg::run_layers(size_t first, const float* x) {
             gap_forward(x, prev.h, prev.w, prev.c, y);
         } else {
             const DenseParams& d = dense_[(size_t)(&l - &layers_[0]) - (layers_.size() - dense_.size())];
-            linear_forward(d.w.data(), d.b.data(), x, d.in, d.out, d.relu, y, pool_);
+            linear_forward(d.w.rows, d.b.data(), x, d.in, d.out, d.relu, y, pool_);
         }
         x = y;
     }
@@ -343,7 +343,7 @@ void Vgg::head_batch(const float* maps, int n, float* logits) {
         const DenseParams& p = dense_[d];
         CNN_ASSERT(p.in == width);
         float* y = d + 1 == dense_.size() ? logits : (b.resize((size_t)n * p.out), b.data());
-        linear_forward_batch(p.w.data(), p.b.data(), x, n, p.in, p.out, p.relu, y, pool_);
+        linear_forward_batch(p.w.rows, p.b.data(), x, n, p.in, p.out, p.relu, y, pool_);
         if (y == b.data()) std::swap(a, b), x = a.data();
         width = p.out;
     }
@@ -421,7 +421,7 @@ void Vgg::backward(int cls, bool guided, const std::string& down_to) {
                 relu_backward(y, g, l.size(), guided, scratch_.data());
                 gz = scratch_.data();
             }
-            linear_backward(d.w.data(), gz, d.in, d.out, gx, pool_);
+            linear_backward(d.w.rows, gz, d.in, d.out, gx, pool_);
         } else if (l.kind == LayerInfo::Gap) {
             const LayerInfo& p = layers_[(size_t)li - 1];
             gap_backward(g, p.h, p.w, p.c, gx);

@@ -484,8 +484,9 @@ ConvParams convert_conv(const Plan::Conv& pc, int cin, int cout, Layout layout) 
     return c;
 }
 
-// Fully connected layer i as [out][in] with `in` in HWC flatten order, in place in the adopted
-// file buffer when the file stores it as float32 [out][in], else converted into its own memory.
+// Fully connected layer i as [out][in] with `in` in HWC flatten order, in the file's float32,
+// float16 or int8 (+ row scales): in place in the adopted file buffer where the file stores it
+// as [out][in], else copied (other float types and Keras's [in][out] are widened to float32).
 DenseParams convert_dense(const Plan& plan, const TensorFile& tf, size_t i, const std::shared_ptr<std::vector<uint8_t>>& adopt,
                           bool* used_file) {
     const VggArch& a = plan.arch;
@@ -496,27 +497,11 @@ DenseParams convert_dense(const Plan& plan, const TensorFile& tf, size_t i, cons
     d.relu = i + 1 < plan.dense_w.size();
     d.b = plan.dense_b[i] ? to_f32(plan.dense_b[i]) : std::vector<float>((size_t)out, 0.0f);
     const TensorRef* t = plan.dense_w[i];
-    bool in_place = adopt && a.layout != Layout::Keras && t->dtype == DType::F32 && t->data >= adopt->data() + 4 &&
-                    t->data + t->nbytes <= adopt->data() + adopt->size();
-    uint8_t* at = in_place ? adopt->data() + (t->data - adopt->data()) : nullptr;
-    if (in_place && (uintptr_t)at % alignof(float)) {
-        // Unaligned (legacy .pth storages follow pickles of any length): slide the tensor back
-        // onto a float boundary, over bytes no other tensor uses.
-        const size_t shift = (uintptr_t)at % alignof(float);
-        for (const TensorRef& o : tf.tensors)
-            if (&o != t && o.data < t->data + t->nbytes && o.data + o.nbytes > t->data - shift) in_place = false;
-        if (in_place) std::memmove(at - shift, at, t->nbytes), at -= shift;
-    }
-    float* w;
-    if (in_place) {
-        w = (float*)at;
-        *used_file = true;
-    } else {
-        d.w.own = std::make_shared<std::vector<float>>((size_t)in * out);
-        w = d.w.own->data();
-    }
-    d.w.ptr = w;
+    const size_t n = (size_t)in * out;
     if (a.layout == Layout::Keras) {   // [in][out] -> [out][in], in blocks for the cache
+        d.w.own = std::make_shared<std::vector<uint8_t>>(n * sizeof(float));
+        float* w = (float*)d.w.own->data();
+        d.w.rows = WeightRows(w);
         const std::vector<float> src = to_f32(t);
         const size_t B = 64;
         for (size_t i0 = 0; i0 < (size_t)in; i0 += B)
@@ -525,23 +510,70 @@ DenseParams convert_dense(const Plan& plan, const TensorFile& tf, size_t i, cons
                     for (size_t oo = o0; oo < std::min(o0 + B, (size_t)out); oo++) w[oo * in + ii] = src[ii * out + oo];
         return d;
     }
-    if (!in_place) tensor_to_f32(*t, w);
-    for (size_t k = 0; k < (size_t)in * out; k++)
-        if (!std::isfinite(w[k])) fail("tensor '%s' contains NaN or infinity", t->name.c_str());
+    const WType type = t->dtype == DType::F16 ? WType::F16 : t->dtype == DType::I8 ? WType::I8 : WType::F32;
+    const size_t es = wtype_size(type);
+    const bool same_bytes = t->dtype == DType::F32 || type != WType::F32;   // no widening needed
+    bool in_place = adopt && same_bytes && t->data >= adopt->data() + es && t->data + t->nbytes <= adopt->data() + adopt->size();
+    uint8_t* at = in_place ? adopt->data() + (t->data - adopt->data()) : nullptr;
+    if (in_place && (uintptr_t)at % es) {
+        // Unaligned (legacy .pth storages follow pickles of any length): slide the tensor back
+        // onto an element boundary, over bytes no other tensor uses.
+        const size_t shift = (uintptr_t)at % es;
+        for (const TensorRef& o : tf.tensors)
+            if (&o != t && o.data < t->data + t->nbytes && o.data + o.nbytes > t->data - shift) in_place = false;
+        if (in_place) std::memmove(at - shift, at, t->nbytes), at -= shift;
+    }
+    uint8_t* w;
+    if (in_place) {
+        w = at;
+        *used_file = true;
+    } else {
+        d.w.own = std::make_shared<std::vector<uint8_t>>(n * es);
+        w = d.w.own->data();
+        if (same_bytes) std::memcpy(w, t->data, n * es);
+        else tensor_to_f32(*t, (float*)w);
+    }
+    if (type == WType::I8) {
+        const TensorRef* sc = tf.find(t->name + "_scale");
+        if (!sc) fail("int8 tensor '%s' has no row scales ('%s_scale')", t->name.c_str(), t->name.c_str());
+        if (sc->shape.size() != 1 || sc->shape[0] != out)
+            fail("'%s' has shape %s: expected [%lld], one scale per row of '%s'", sc->name.c_str(), sc->shape_str().c_str(),
+                 (long long)out, t->name.c_str());
+        d.w.scale = std::make_shared<std::vector<float>>(to_f32(sc));
+        for (float v : *d.w.scale)
+            if (!std::isfinite(v)) fail("tensor '%s' contains NaN or infinity", sc->name.c_str());
+    }
+    d.w.rows = WeightRows(type, w, d.w.scale ? d.w.scale->data() : nullptr);
+    if (type == WType::F32) {
+        for (size_t k = 0; k < n; k++)
+            if (!std::isfinite(((const float*)w)[k])) fail("tensor '%s' contains NaN or infinity", t->name.c_str());
+    } else if (type == WType::F16) {   // exponent all ones: inf or NaN
+        for (size_t k = 0; k < n; k++) {
+            uint16_t h;
+            std::memcpy(&h, w + 2 * k, 2);
+            if ((h & 0x7c00) == 0x7c00) fail("tensor '%s' contains NaN or infinity", t->name.c_str());
+        }
+    }
     const int S = a.final_side(), C = a.final_channels();
     if (i == 0 && a.head == Head::Fc && S * S > 1) {   // torch flattens C,H,W; we flatten H,W,C
-        std::vector<float> row((size_t)in);
+        std::vector<uint8_t> row((size_t)in * es);
         for (int64_t o = 0; o < out; o++) {
-            float* r = w + o * in;
-            std::memcpy(row.data(), r, (size_t)in * 4);
+            uint8_t* r = w + (size_t)o * in * es;
+            std::memcpy(row.data(), r, row.size());
             for (int c = 0; c < C; c++)
-                for (int p = 0; p < S * S; p++) r[(size_t)p * C + c] = row[(size_t)c * S * S + p];
+                for (int p = 0; p < S * S; p++)
+                    std::memcpy(r + ((size_t)p * C + c) * es, row.data() + ((size_t)c * S * S + p) * es, es);
         }
     }
     return d;
 }
 
 }  // namespace
+
+const float* DenseParams::Weights::data() const {
+    CNN_ASSERT(rows.type == WType::F32);
+    return (const float*)rows.data;
+}
 
 int vgg_inference_count() { return g_inferences; }
 
@@ -588,9 +620,11 @@ std::string reinit_top_layers(VggParams& p, int count, uint64_t seed) {
         const int nd = (int)p.dense.size();
         if (i < nd) {
             DenseParams& d = p.dense[(size_t)(nd - 1 - i)];
-            d.w.own = std::make_shared<std::vector<float>>((size_t)d.in * d.out);
-            for (float& x : *d.w.own) x = (float)(0.01 * rng.normal());
-            d.w.ptr = d.w.own->data();
+            d.w.own = std::make_shared<std::vector<uint8_t>>((size_t)d.in * d.out * sizeof(float));
+            float* w = (float*)d.w.own->data();
+            for (size_t k = 0; k < (size_t)d.in * d.out; k++) w[k] = (float)(0.01 * rng.normal());
+            d.w.rows = WeightRows(w);
+            d.w.scale.reset();
             std::fill(d.b.begin(), d.b.end(), 0.0f);
         } else {
             ConvParams& c = p.convs[(size_t)(nconv - 1 - (i - nd))];

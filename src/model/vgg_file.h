@@ -19,6 +19,7 @@
 
 #include "io/tensor_file.h"
 #include "model/arch.h"
+#include "model/layers.h"
 
 namespace cnnlens {
 
@@ -36,12 +37,14 @@ struct ConvParams {
     std::vector<float> b;        // [cout]
 };
 
-// A fully connected layer: weight [out][in] with `in` in the engine's HWC flatten order.
+// A fully connected layer: weight [out][in] with `in` in the engine's HWC flatten order, kept
+// in the file's float32, float16 or int8 + row scales (cnnlens pack) without widening.
 struct DenseParams {
     struct Weights {
-        std::shared_ptr<std::vector<float>> own;   // converted weights, unless used in place in the file
-        const float* ptr = nullptr;                // own->data() or into VggParams::file
-        const float* data() const { return ptr; }
+        std::shared_ptr<std::vector<uint8_t>> own;   // converted weights, unless used in place in the file
+        std::shared_ptr<std::vector<float>> scale;   // int8: one per row
+        WeightRows rows;                             // into own or into VggParams::file
+        const float* data() const;                   // float32 weights only
     };
     Weights w;
     std::vector<float> b;

@@ -4,8 +4,10 @@
 #   tests/fuzz/run.sh BUILD_DIR [TARGET|all] [SECONDS]      (default: all, 60 s each)
 #
 # Each target fuzzes for SECONDS with a persistent corpus outside git, build/fuzz-corpus/TARGET,
-# plus the seeds build/fuzz-seeds/TARGET (remade from the fixtures by make_seeds.py each time).
-# Budgets: 2 GB resident (and no single allocation above it), 5 s per input. A crash, sanitizer
+# plus seeds remade from the fixtures by make_seeds.py each time (a private folder per run, so
+# runs may go side by side). Budgets: 2 GB resident (and no single allocation above it), 5 s per
+# input (FUZZ_TIMEOUT=SECONDS: on a busy machine a niced run waits for the CPU and a 0.5-s input
+# can pass 5 s of wall time; replay a timeout alone before believing it). A crash, sanitizer
 # report, leak, timeout or out-of-memory stops that target and leaves the input in
 # build/fuzz-artifacts/TARGET/; the script prints per target: executions, coverage (cov = edges,
 # ft = features), corpus size, and the file of anything found. Exit status 1 if anything was found.
@@ -26,8 +28,8 @@ else
     exit 2
 fi
 
-seeds=$root/build/fuzz-seeds
-rm -rf "$seeds"
+seeds=$root/build/fuzz-seeds.$$
+trap 'rm -rf "$seeds"' EXIT
 /usr/bin/python3 "$root/tests/fuzz/make_seeds.py" "$root" "$seeds" >/dev/null || exit 1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -36,7 +38,8 @@ found=0
 for t in "${targets[@]}"; do
     corpus=$root/build/fuzz-corpus/$t art=$root/build/fuzz-artifacts/$t log=$root/build/fuzz-logs/$t.log
     mkdir -p "$corpus" "$art" "$(dirname "$log")"
-    nice "$bin/fuzz_$t" -rss_limit_mb=2048 -timeout=5 -max_len="${max_len[$t]}" -max_total_time="$secs" \
+    t0=$SECONDS
+    nice "$bin/fuzz_$t" -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-5}" -max_len="${max_len[$t]}" -max_total_time="$secs" \
         -print_final_stats=1 -artifact_prefix="$art/" "$corpus" "$seeds/$t" >"$log" 2>&1
     rc=$?
     execs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
@@ -44,7 +47,7 @@ for t in "${targets[@]}"; do
     cov=$(grep -oE 'cov: [0-9]+' <<<"$status" | grep -oE '[0-9]+')
     ft=$(grep -oE 'ft: [0-9]+' <<<"$status" | grep -oE '[0-9]+')
     corp=$(find "$corpus" -type f | wc -l)
-    printf 'fuzz %-12s %9s execs in %ss, cov %s ft %s, corpus %s files (+%s seeds)' "$t" "${execs:-?}" "$secs" \
+    printf 'fuzz %-12s %9s execs in %ss, cov %s ft %s, corpus %s files (+%s seeds)' "$t" "${execs:-?}" "$((SECONDS - t0))" \
         "${cov:-?}" "${ft:-?}" "$corp" "$(find "$seeds/$t" -type f | wc -l)"
     if [[ $rc == 0 ]]; then
         echo ": ok"
