@@ -71,14 +71,14 @@ TEST_CASE("layers: float16 and int8 rows give the naive product of their float32
             std::vector<float> y1(out), y2(out), Y1((size_t)n * out), Y2((size_t)n * out), dx1(in), dx2(in);
             linear_forward_naive(Wf.data(), b.data(), X.data(), in, out, true, y1.data());
             linear_forward(W, b.data(), X.data(), in, out, true, y2.data(), nullptr);
-            CHECK(max_abs_diff(y1.data(), y2.data(), out) < 1e-4);
+            CHECK(rel_l2(y2.data(), y1.data(), out) < 1e-6);
             for (int j = 0; j < n; j++)
                 linear_forward_naive(Wf.data(), b.data(), X.data() + (size_t)j * in, in, out, false, Y1.data() + (size_t)j * out);
             linear_forward_batch(W, b.data(), X.data(), n, in, out, false, Y2.data(), nullptr);
-            CHECK(max_abs_diff(Y1.data(), Y2.data(), Y1.size()) < 1e-4);
+            CHECK(rel_l2(Y2.data(), Y1.data(), Y1.size()) < 1e-6);
             linear_backward_naive(Wf.data(), dy.data(), in, out, dx1.data());
             linear_backward(W, dy.data(), in, out, dx2.data(), nullptr);
-            CHECK(max_abs_diff(dx1.data(), dx2.data(), in) < 1e-4);
+            CHECK(rel_l2(dx2.data(), dx1.data(), in) < 1e-6);
         }
     }
 }
