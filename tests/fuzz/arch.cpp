@@ -1,6 +1,7 @@
 // libFuzzer target: architecture inference from a parsed weight file of any format
 // (load_weights sniffs safetensors, .pth or Keras .h5), without an image side and with the
-// sides of the fixtures' images, as the CLI and the web app call it.
+// sides of the fixtures' images, as the CLI and the web app call it; then the weights converted
+// (without the engine: its activation memory is another budget's business).
 #include "fuzz_util.h"
 #include "io/weights.h"
 #include "model/vgg.h"
@@ -19,6 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 for (int c : a.cfg)
                     if (c < 0) cnnlens_fuzz::broken("negative channel count in", a.cfg_string().c_str());
                 (void)a.describe();
+                if (side == 0) (void)vgg_params(tf);   // and the weights converted (dense kept float16 / int8)
             } catch (const Error&) {
             }
         }

@@ -34,26 +34,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ORACLE = os.environ.get('ORACLE', os.path.join(HERE, '../../../../shared/oracle'))
-sys.path.insert(0, os.path.abspath(ORACLE))
-import vgg_reference as vr  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, '..'))
+from oracle_case import load, vr  # noqa: E402  (vgg_reference from ORACLE, default ../shared/oracle)
 
 CASES = ['tiny_gap', 'tiny_fc', 'a_gap']
 IG_STEPS = 16
 SG_NOISE, SG_SAMPLES = 0.15, 4096
 torch.set_num_threads(2)
-
-
-def load(case):
-    src = os.path.join(HERE, '..', 'oracle', case)
-    meta = json.load(open(os.path.join(src, 'meta.json')))
-    model = vr.VGGRef(meta['cfg_effective'], num_classes=meta['num_classes'], head=meta['head'],
-                      hidden=meta['hidden'] or 4096, input_size=meta['input_size'])
-    vr.load_weights_into(model, os.path.join(src, 'w.safetensors'))
-    model = model.to(torch.float64).eval()
-    pix = np.asarray(Image.open(os.path.join(src, 'input.png')).convert('RGB'), dtype=np.uint8)
-    x = torch.from_numpy(vr.preprocess(pix, meta['preprocess']['mode'])).to(torch.float64)
-    return meta, model, x
 
 
 def run_from(model, layer, h):

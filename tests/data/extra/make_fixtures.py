@@ -6,6 +6,11 @@ float64 reference activations, and half / bfloat16 safetensors.
 
 Deterministic (fixed seeds); needs Debian's python3-torch, python3-torchvision, python3-numpy,
 python3-pil. Reads tests/data/oracle/tiny_fc/{input.png,w.safetensors}.
+
+tiny_fc_f16.safetensors and tiny_fc_int8fc.safetensors (fuzz seeds for packed files) are
+written by our own CLI, not here:
+    build/native/cnnlens pack --weights tests/data/oracle/tiny_fc/w.safetensors --out tests/data/extra/tiny_fc_f16.safetensors
+    build/native/cnnlens pack --weights tests/data/oracle/tiny_fc/w.safetensors --out tests/data/extra/tiny_fc_int8fc.safetensors --kind int8-fc
 """
 import collections, json, os, struct
 import numpy as np

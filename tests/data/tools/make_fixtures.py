@@ -28,9 +28,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ORACLE = os.environ.get('ORACLE', os.path.join(HERE, '../../../../shared/oracle'))
-sys.path.insert(0, os.path.abspath(ORACLE))
-import vgg_reference as vr  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, '..'))
+from oracle_case import load, vr  # noqa: E402  (vgg_reference from ORACLE, default ../shared/oracle)
 
 CASE, CLS = 'tiny_gap', 2
 MASK64 = (1 << 64) - 1
@@ -59,18 +58,6 @@ class Rng:
         u1, u2 = self.uniform(), self.uniform()
         u1 = max(u1, 1e-300)
         return math.sqrt(-2.0 * math.log(u1)) * math.cos(6.283185307179586 * u2)
-
-
-def load():
-    src = os.path.join(HERE, '..', 'oracle', CASE)
-    meta = json.load(open(os.path.join(src, 'meta.json')))
-    model = vr.VGGRef(meta['cfg_effective'], num_classes=meta['num_classes'], head=meta['head'],
-                      hidden=meta['hidden'] or 4096, input_size=meta['input_size'])
-    vr.load_weights_into(model, os.path.join(src, 'w.safetensors'))
-    model = model.to(torch.float64).eval()
-    pix = np.asarray(Image.open(os.path.join(src, 'input.png')).convert('RGB'), dtype=np.uint8)
-    x = torch.from_numpy(vr.preprocess(pix, meta['preprocess']['mode'])).to(torch.float64)
-    return meta, model, x
 
 
 def prob(model, x, c):
@@ -195,7 +182,7 @@ def reinit(model, count, seed):
 
 
 def main():
-    meta, model, x = load()
+    meta, model, x = load(CASE)
     S = x.shape[-1]
     last = model.conv_names()[-1]
     out = os.path.join(HERE, 'faithfulness')
@@ -223,7 +210,7 @@ def main():
     ref = method_maps(model, x, CLS, layer)
     rows = []
     for step in range(nlayers + 1):
-        _, m, _ = load()
+        _, m, _ = load(CASE)
         to = reinit(m, step, seed)
         maps = method_maps(m, x, CLS, layer)
         for name, v in maps.items():
