@@ -578,6 +578,7 @@ async function runTool(name, options = {}) {
   request.layer = options.layer || state.view.camLayer || state.model.last_conv;
   const label = state.model.tools.find((t) => t.name === name).label;
   ui('ui_on_tool_start', ['string'], [name]);
+  state.lastTool = { name, options: toolOptions(name, (k) => options[k]) };   // for link()
   const r = await send({ op: 'tool', request, label });
   if (!r.ok) throw new Error(r.error ? r.error.message : 'failed');
   const out = { ...state.tools[name] };
@@ -925,7 +926,7 @@ window.cnnlens = {
   lastError: () => state.lastError,
   // The messages the toast area shows now: [{kind, text, error}].
   messages: () => uiJson('ui_messages') || [],
-  cancel() { worker.postMessage({ op: 'cancel' }); },        // stops a running weights download
+  cancel() { cancel(); },   // as the Cancel button: stops a weights download, or a computation (a new worker)
   // How long the compute worker may stay silent with work to do before it is replaced (ms).
   setWatchdog(ms) { watchdog.ms = Math.max(1, +ms || 30000); watch(); },
   // Compute workers started (more than 1 after a restart) and results received.
@@ -967,6 +968,10 @@ window.cnnlens = {
     set('colormap', v.cmap);
     if (v.alpha !== 0.5) set('alpha', v.alpha);
     set('vgg16', params.get('vgg16'));
+    if (this.tab() === 'tools' && state.lastTool && state.tools[state.lastTool.name]) {   // the tool last run, again
+      set('tool', state.lastTool.name);
+      for (const [k, v] of Object.entries(state.lastTool.options)) set(k, Array.isArray(v) ? v.join(',') : v);
+    }
     return base + 'index.html?' + p.toString();
   },
   view: () => ({ ...state.view }),

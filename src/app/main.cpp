@@ -261,7 +261,10 @@ void frame() {
     ImGuiIO& io = ImGui::GetIO();
     bool timed_message = false;   // an info message disappears by itself
     for (const AppMessage& m : g_app.messages) timed_message |= m.until > 0;
-    if (g_app.busy || g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
+    // a job with a known length redraws when its progress comes (about ten times a second); one
+    // without animates its bar
+    const bool animate = g_app.busy && g_app.progress_total <= 0;
+    if (animate || g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
     if (emscripten_get_now() > g_awake_until) return;
 
     // 2. update

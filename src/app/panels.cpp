@@ -1299,6 +1299,25 @@ void tool_sanity(const AppTool& tool) {
     const float label_w = beside ? 150 : 0;
     // tiles as wide as the row allows (wide enough for the correlation under them; the panel scrolls)
     const float tile = std::clamp((w - label_w - gap * steps) / steps, ImGui::CalcTextSize("-0.00").x + 4, 72.0f);
+    std::string legend = "Randomised down to:";
+    for (int s = 1; s < steps; s++)
+        for (const AppTools::SanityCell& c : t.sanity)
+            if (c.step == s) {
+                legend += fmt(" %d %s%s", s, c.randomised_to.c_str(), s + 1 < steps ? "," : ".");
+                break;
+            }
+    dim_wrapped("%s", legend.c_str());
+    if (t.survivors.empty()) dim_wrapped("No method survives randomising the layers above %s.", t.sanity_layer.c_str());
+    else {
+        std::string names;
+        for (const std::string& m : t.survivors) names += (names.empty() ? "" : ", ") + method_label(m);
+        ImGui::PushStyleColor(ImGuiCol_Text, kWarn);
+        const bool one = t.survivors.size() == 1;
+        ImGui::TextWrapped("Survives randomisation: %s. %s alike when every layer above %s is random, so %s not show "
+                           "what those layers learned (Adebayo et al. 2018).", names.c_str(),
+                           one ? "Its map stays" : "Their maps stay", t.sanity_layer.c_str(), one ? "it does" : "they do");
+        ImGui::PopStyleColor();
+    }
     ImGui::BeginGroup();
     const float x0 = ImGui::GetCursorPosX() + label_w;   // the first column
     for (int s = 0; s < steps; s++) {   // the column heads: the step
@@ -1341,24 +1360,6 @@ void tool_sanity(const AppTool& tool) {
     }
     ImGui::EndGroup();
     app_mark("sanity filmstrip");
-    std::string legend = "Randomised down to:";
-    for (int s = 1; s < steps; s++)
-        for (const AppTools::SanityCell& c : t.sanity)
-            if (c.step == s) {
-                legend += fmt(" %d %s%s", s, c.randomised_to.c_str(), s + 1 < steps ? "," : ".");
-                break;
-            }
-    dim_wrapped("%s", legend.c_str());
-    if (t.survivors.empty()) dim_wrapped("No method survives randomising the layers above %s.", t.sanity_layer.c_str());
-    else {
-        std::string names;
-        for (const std::string& m : t.survivors) names += (names.empty() ? "" : ", ") + method_label(m);
-        ImGui::PushStyleColor(ImGuiCol_Text, kWarn);
-        ImGui::TextWrapped("Survives randomisation: %s. Its map stays alike when every layer above %s is random, so "
-                           "it does not show what those layers learned (Adebayo et al. 2018).",
-                           names.c_str(), t.sanity_layer.c_str());
-        ImGui::PopStyleColor();
-    }
     ImGui::TextDisabled("%s, seed %d, %.0f ms", class_text(t.sanity_cls).c_str(), t.seed, t.sanity_ms);
 }
 

@@ -187,6 +187,30 @@ describe('CNN Lens Tools tab', { timeout: 300000 }, () => {
     await link.page.close();
   });
 
+  test('Cancel stops a long tool: a new worker has the same model, image and strokes', async () => {
+    const { page, errors } = await openApp(browser.context, server.url + 'index.html?image=' + SAMPLE);
+    const painted = await page.evaluate(() => window.cnnlens.paint({ points: [[4, 14], [24, 14]], radius: 2 }));
+    const workers = await page.evaluate(() => window.cnnlens.stats().workers);
+    const t0 = Date.now();
+    const outcome = await page.evaluate(async () => {
+      const job = window.cnnlens.tool('faithfulness', { methods: ['gradcam', 'saliency'], steps: 784 }).then(() => 'finished', (e) => e.message);
+      await new Promise((r) => setTimeout(r, 400));
+      window.cnnlens.cancel();
+      return job;
+    });
+    console.log(`cancel: the tool ${outcome} after ${Date.now() - t0} ms`);
+    assert.equal(outcome, 'cancelled');
+    await page.evaluate(() => window.cnnlens.ready());
+    assert.equal(await page.evaluate(() => window.cnnlens.stats().workers), workers + 1);
+    assert.deepEqual(await page.evaluate(() => window.cnnlens.top5()), painted);   // the stroke is back
+    assert.equal(await page.evaluate(() => window.cnnlens.edits().length), 1);
+    const o = await page.evaluate(() => window.cnnlens.tool('occlusion', {}));
+    assert.equal(o.ny, 25);
+    assert.ok((await page.evaluate(() => window.cnnlens.messages())).some((m) => /Cancelled/.test(m.text)));
+    assert.deepEqual(consoleErrors(errors), []);
+    await page.close();
+  });
+
   for (const [width, height, name] of [[1280, 800, 'wide'], [420, 800, 'narrow']]) {
     test(`faithfulness curves and AUCs equal the CLI's, the sanity filmstrip and the pointing table render (${name})`,
          async () => {
