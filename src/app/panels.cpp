@@ -959,7 +959,7 @@ void tool_edit() {
                 a.preprocess == "mean_std" ? "black (the background of the images this model learned from)"
                                            : "the mean colour of its training images (what \"nothing\" is to it)",
                 live ? ", and while you paint on this small model" : "");
-    if (a.brush <= 0) a.brush = default_brush();
+    if (a.brush <= 0 && a.image_side > 0) a.brush = default_brush();   // once the input's size is known
     const float avail = ImGui::GetContentRegionAvail().x;
     ImGui::SetNextItemWidth(std::min(160.0f, avail * 0.4f));
     ImGui::SliderFloat("brush", &a.brush, 0.5f, std::max(2.0f, a.image_side / 4.0f), "%.1f px");
@@ -1396,7 +1396,7 @@ void tool_pointing(const AppTool& tool) {
     ImGui::RadioButton("rub out", &t.mask_mode, 2);
     if (t.mask_mode) {
         ImGui::SameLine();
-        if (a.brush <= 0) a.brush = default_brush();
+        if (a.brush <= 0 && a.image_side > 0) a.brush = default_brush();   // once the input's size is known
         ImGui::SetNextItemWidth(120);
         ImGui::SliderFloat("brush##mask", &a.brush, 0.5f, std::max(2.0f, a.image_side / 4.0f), "%.1f px");
     }
