@@ -522,7 +522,6 @@ EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* json, const char* want_layer, 
     a.occ_patch = m["occlusion"]["patch"].integer(), a.occ_stride = m["occlusion"]["stride"].integer();
     for (int k = 0; k < 3; k++) a.blank_rgb[k] = (uint8_t)m["blank_rgb"][k].integer();
     a.tools_tab.patch = a.occ_patch, a.tools_tab.stride = a.occ_stride;   // this input size's defaults
-    a.brush = 0;
     clear_tool_results();
     a.have_result = false;
     a.act.clear(), a.act_layer = -1;
@@ -566,6 +565,7 @@ EMSCRIPTEN_KEEPALIVE void ui_on_result(const char* json) {
 // The input as the network saw it, side x side RGB8 (copied).
 EMSCRIPTEN_KEEPALIVE void ui_on_image(int side, const uint8_t* rgb, const char* name) {
     g_app.image_tex = gpu_texture_rgb(g_app.image_tex, side, side, rgb);
+    if (side != g_app.image_side) g_app.brush = 0;   // the default for the new size (panels.cpp)
     g_app.image_side = side;
     g_app.image_rgb.assign(rgb, rgb + (size_t)side * side * 3);
     g_app.tools_tab.mask_dirty = true;
