@@ -28,6 +28,10 @@ const char* cl_model_json();
 const char* cl_explain(const char* request);
 const float* cl_explain_buf();
 const char* cl_tool(const char* request);
+int cl_set_edits(const char* json);
+const float* cl_logits();
+const uint8_t* cl_fitted_rgb();
+int cl_fitted_side();
 }
 
 using namespace cnnlens;
@@ -65,14 +69,15 @@ TEST_CASE("frontends: the compute API and the CLI give bit-identical maps and we
         const Json model = Json::parse(cl_model_json());
         const std::string dir = "frontends_cli_out";
         std::string all;   // every method the page offers, the costly ones too
-        for (const Json& m : model["methods"].items()) all += (all.empty() ? "" : ",") + m["name"].string();
+        for (const Json& m : model["methods"].items())
+            if (m["in_menu"].boolean()) all += (all.empty() ? "" : ",") + m["name"].string();
         const std::string cmd = std::string(CNNLENS_CLI) + " explain --weights '" + c.weights + "' --image '" + c.image +
                                 "' --class top1," + std::to_string(c.cls) + " --layer all --method " + all +
                                 " --dump-npy " + dir + " > /dev/null";
         REQUIRE(std::system(cmd.c_str()) == 0);
         int compared = 0;
         for (const Json& m : model["methods"].items()) {
-            if (!m["unavailable"].string().empty()) continue;
+            if (!m["unavailable"].string().empty() || !m["in_menu"].boolean()) continue;
             for (size_t li = 0; li < model["layers"].size(); li++) {
                 const Json& l = model["layers"][li];
                 if (l["kind"].string() != "conv") continue;
@@ -149,6 +154,31 @@ TEST_CASE("frontends: the compute API's tools give the CLI's occlusion map and f
     CHECK(p["rows"].size() >= 5);
     CHECK(p["rows"][0]["method"].string() == "gradcam");
     CHECK(p["rows"][0]["energy_inside"].number() > p["object_share"].number());
+}
+
+TEST_CASE("frontends: brush strokes (cl_set_edits) are painted once, over the image the network sees") {
+    const std::string image = data_path("../../assets/fashion-mnist/9-Ankle-boot-test00000.png");
+    api_open(kBuiltin, image);
+    const std::vector<float> before(cl_logits(), cl_logits() + 10);
+    Image fitted;
+    fitted.width = fitted.height = cl_fitted_side();
+    fitted.rgb.assign(cl_fitted_rgb(), cl_fitted_rgb() + (size_t)fitted.width * fitted.height * 3);
+    // erase (blank_rgb: black for this model) a band across the middle, then a white dot
+    REQUIRE(cl_set_edits(R"({"strokes":[{"xy":[0.1,0.5,0.9,0.5],"radius":0.15,"erase":true},)"
+                         R"({"xy":[0.5,0.2],"radius":0.1,"rgb":[255,255,255]}]})") == 2);
+    REQUIRE_MESSAGE(cl_run() == 0, cl_error());
+    const uint8_t black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
+    const float S = (float)fitted.width;
+    image_paint(fitted, {0.1f * S, 0.5f * S, 0.9f * S, 0.5f * S}, 0.15f * S, black);
+    image_paint(fitted, {0.5f * S, 0.2f * S}, 0.1f * S, white);
+    CHECK(std::memcmp(cl_fitted_rgb(), fitted.rgb.data(), fitted.rgb.size()) == 0);
+    CHECK(std::memcmp(cl_logits(), before.data(), before.size() * sizeof(float)) != 0);
+    // no strokes: the image as it was
+    REQUIRE(cl_set_edits(R"({"strokes":[]})") == 0);
+    REQUIRE(cl_run() == 0);
+    CHECK(std::memcmp(cl_logits(), before.data(), before.size() * sizeof(float)) == 0);
+    CHECK(cl_set_edits(R"({"strokes":[{"xy":[0.5],"radius":0.1}]})") == -1);
+    CHECK(std::string(cl_error()).find("even number") != std::string::npos);
 }
 
 TEST_CASE("frontends: cnnlens dump writes the input the network saw (greyscale: [1,1,28,28])") {

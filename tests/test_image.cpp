@@ -104,6 +104,25 @@ TEST_CASE("JPEG decodes close to PIL (libjpeg-turbo)") {
     }
 }
 
+TEST_CASE("image_paint: the pixels whose centre is within the radius of the stroke") {
+    Image img;
+    img.width = img.height = 5;
+    img.rgb.assign(75, 0);
+    const uint8_t red[3] = {255, 0, 0};
+    auto painted = [&] {
+        std::string rows;
+        for (int y = 0; y < 5; y++, rows += '/')
+            for (int x = 0; x < 5; x++) rows += img.rgb[((size_t)y * 5 + x) * 3] ? '#' : '.';
+        return rows;
+    };
+    image_paint(img, {2, 2}, 1, red);   // a dot: centres (1.5..2.5)^2 are within 1 of (2, 2)
+    CHECK(painted() == "...../.##../.##../...../...../");
+    CHECK(img.rgb[((size_t)1 * 5 + 1) * 3 + 1] == 0);
+    img.rgb.assign(75, 0);
+    image_paint(img, {0.5f, 3.5f, 4.5f, 3.5f}, 0.5f, red);   // a line along row 3
+    CHECK(painted() == "...../...../...../#####/...../");
+}
+
 TEST_CASE("bad input gives clear errors") {
     CHECK(contains(error_of("empty.bin"), "empty (0 bytes)"));
     CHECK(contains(error_of("text.txt"), "cannot decode image"));

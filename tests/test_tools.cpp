@@ -37,6 +37,16 @@ std::vector<std::string> csv_lines(const std::string& text) { return split(text,
 
 }  // namespace
 
+TEST_CASE("tools: occlusion's default patch and stride per input size (the CLI's and the page's)") {
+    CHECK(occlusion_defaults(28).patch == 4);     // the built-in model: every position, a 25x25 map
+    CHECK(occlusion_defaults(28).stride == 1);
+    CHECK(occlusion_defaults(64).stride == 1);
+    CHECK(occlusion_defaults(224).patch == 32);   // VGG16: 13x13 positions
+    CHECK(occlusion_defaults(224).stride == 16);
+    CHECK(occlusion_defaults(224, 20).stride == 10);   // a patch given: half of it
+    CHECK(occlusion_defaults(8).patch == 2);
+}
+
 TEST_CASE("tools: occlusion's fast path recomputes only what a patch reaches, with the brute force's numbers") {
     struct Case { std::vector<int> cfg; int size; Head head; int patch, stride; };
     for (const Case& c : {Case{{8, 8, 0, 16, 16, 0, 24, 24, 24, 0, 24, 24, 24, 0, 24, 24, 24, 0}, 224, Head::Fc, 32, 16},  // VGG16's shape

@@ -25,7 +25,31 @@ const state = {
           alpha: 0.5, guided: false, filmstrip: false },
   timings: { pageToFirstPrediction: null, load: null, read: null, forward: null, backward: null, explain: null },
   imageName: '', started: performance.now(), frames: 0, results: 0,
+  edits: [],          // brush strokes over the image: {xy (0..1 of the input side), radius, erase, rgb}
+  liveStroke: null,   // the stroke being painted (sent live on small models)
+  mask: null,         // the object marked for the pointing game: {side, data: Uint8Array}, null = the default
+  tools: {},          // the last result of each tool, by name
 };
+
+// The tools' options (explain/tools.h; the tools themselves are the core's table, cl_model_json's
+// "tools"): each is a URL parameter (with tool=NAME) and an option of cnnlens.tool(NAME, {...}).
+// Every tool also takes the class (class=, option cls) and the layer (camlayer=, option layer) of
+// Where it looks unless given.
+const TOOL_OPTIONS = {
+  occlusion: { patch: 'int', stride: 'int' },                  // patch side and stride, input pixels
+  faithfulness: { methods: 'list', steps: 'int', seed: 'int' },   // methods ranked (gradcam,saliency,...), steps, random seed
+  sanity: { seed: 'int' },                                       // the re-initialisation's seed
+  pointing: {},
+};
+function toolOptions(name, get) {   // the options of a tool from a getter (URL parameters, an object)
+  const out = {};
+  for (const [k, type] of Object.entries(TOOL_OPTIONS[name] || {})) {
+    const v = get(k);
+    if (v == null || v === '') continue;
+    out[k] = type === 'int' ? Math.round(+v) : type === 'list' ? (Array.isArray(v) ? v : String(v).split(',')) : v;
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------- UI module
 const canvas = document.getElementById('canvas');
@@ -205,12 +229,20 @@ function watch() {
   clearTimeout(watchdog.timer);
   if (pending.size) watchdog.timer = setTimeout(() => restartWorker(), watchdog.ms);
 }
-function restartWorker(why) {
+function restartWorker(why, cancelled = false) {
   clearTimeout(watchdog.timer);
   worker.terminate();
   const stuck = [...pending.values()];
   pending.clear();
   const job = stuck.map((p) => p.msg.label || p.msg.op).join(', ');
+  if (cancelled) {   // Cancel on a running computation: a new worker with the same model, image and edits
+    const text = `Cancelled: ${job}.`;
+    ui('ui_on_status', ['string'], [text]);
+    for (const p of stuck) p.resolve({ ok: false, error: { where: 'cancelled', message: 'cancelled', text } });
+    watchdog.recovering = true;
+    startWorker();
+    return;
+  }
   watchdog.restarts++;
   const giveUp = watchdog.restarts > 2;   // the model or image that worked fails now too: stop here
   const text = (why || `The computation${job ? ' (' + job + ')' : ''} did not finish within ` +
@@ -229,7 +261,9 @@ function restartWorker(why) {
 }
 async function recover() {   // in the new worker: the last model and image that worked
   if (good.weights) await loadWeights(good.weights.src, good.weights.label);
-  if (good.image) await loadImage(good.image.src, good.image.name);
+  if (good.image) await loadImage(good.image.src, good.image.name, true);
+  if (good.image && state.edits.length) await sendEdits();
+  if (state.mask) await send({ op: 'mask', side: state.mask.side, mask: state.mask.data.slice().buffer });
   watchdog.recovering = false;
   settleIdle();
 }
@@ -275,6 +309,7 @@ function friendly(where, message_, msg) {
   }
   if (where === 'image') return `Could not read the image${msg && msg.label ? ' "' + msg.label + '"' : ''}: ${why}`;
   if (where === 'explain') return `Could not compute the explanation: ${why}`;
+  if (where === 'tool') return `Could not run ${(msg && msg.label) || 'the tool'}: ${why}`;
   return `Something went wrong (${where}): ${why}`;
 }
 
@@ -384,6 +419,20 @@ function onWorkerMessage(e) {
     case 'status':
       ui('ui_on_status', ['string'], [m.message]);
       break;
+    case 'toolResult': {
+      const maps = new Float32Array(m.maps);
+      state.tools[m.info.tool] = { ...m.info, maps };
+      clearMessages('tool');
+      const go = () => {
+        const p = Module._malloc(Math.max(4, maps.byteLength));
+        Module.HEAPU8.set(new Uint8Array(m.maps), p);
+        uiCall('ui_on_tool', ['string', 'number', 'number'], [JSON.stringify(m.info), p, maps.length]);
+        Module._free(p);
+        Module._ui_wake();
+      };
+      if (uiReady) go(); else uiQueue.push(go);
+      break;
+    }
     case 'done':
     case 'error': {
       const p = pending.get(m.id);
@@ -430,8 +479,14 @@ function loadWeights(src, label, opts = {}) {
 
 // The gallery's images by absolute URL -> their gallery URL (samples/...), once the list is in.
 const sampleUrls = new Map();
-function loadImage(src, name) {
+function loadImage(src, name, keepEdits = false) {
   const msg = { op: 'image' };
+  if (!keepEdits) {   // a new image starts unpainted, its object unmarked (the compute module forgets both too)
+    state.edits = [];
+    state.liveStroke = null;
+    state.mask = null;
+    ui('ui_mask_clear', ['number'], [0]);
+  }
   let keep = null;
   if (typeof src === 'string') {
     msg.url = new URL(src, location.href).href;
@@ -488,12 +543,97 @@ function onUiRequest(req) {
     case 'builtin': loadWeights(DEFAULT_MODEL, DEFAULT_MODEL_LABEL); break;
     case 'weightsUrl': loadWeights(req.url, req.label); break;
     case 'headWeights': headWeights(req.url); break;
-    case 'cancel': worker.postMessage({ op: 'cancel' }); break;
+    case 'cancel': cancel(); break;
+    case 'tool': runTool(req.tool, req.options || {}).catch(() => {}); break;   // the page shows the error
+    case 'paint': paint(req.stroke, !!req.live); break;
+    case 'undo': undoEdit(); break;
+    case 'reset': resetEdits(); break;
+    case 'mask': setMask(req.side ? { side: req.side, data: req.data } : null); break;
     case 'clearCache': send({ op: 'clearCache' }); break;
     case 'scale': setScale(req.value); break;
     case 'openFull': window.open(window.cnnlens.link(), '_blank', 'noopener'); break;
     case 'pastedText': pastedText(req.text); break;
   }
+}
+
+// Cancel: a download stops; a computation (a tool, a costly method) cannot be interrupted inside
+// the worker, so the worker is replaced by one with the same model, image and edits.
+function cancel() {
+  const running = pending.values().next().value;   // the worker takes its jobs in order
+  if (running && running.msg.op !== 'weights') restartWorker(null, true);
+  else worker.postMessage({ op: 'cancel' });
+}
+
+// A tool (the core's, by name) on the current image; resolves to its numbers, which the Tools tab
+// shows too. options: TOOL_OPTIONS[name], cls (index, name or WordNet id; default the view's
+// class), layer (default the view's Grad-CAM layer).
+async function runTool(name, options = {}) {
+  const known = state.model && state.model.tools.map((t) => t.name);
+  if (!known || !known.includes(name)) throw new Error(`unknown tool ${name} (${(known || []).join(', ')})`);
+  const request = { tool: name, ...toolOptions(name, (k) => options[k]) };
+  let cls = options.cls != null ? options.cls : state.view.cls;
+  if (typeof cls === 'string' && !/^-?\d+$/.test(cls)) cls = uiReady ? uiCall('ui_class_find', ['string'], [cls]) : -1;
+  request.cls = +cls;
+  if (!(request.cls >= -1 && request.cls < state.model.num_classes)) throw new Error('unknown class ' + options.cls);
+  request.layer = options.layer || state.view.camLayer || state.model.last_conv;
+  const label = state.model.tools.find((t) => t.name === name).label;
+  ui('ui_on_tool_start', ['string'], [name]);
+  state.lastTool = { name, options: toolOptions(name, (k) => options[k]) };   // for link()
+  const r = await send({ op: 'tool', request, label });
+  if (!r.ok) throw new Error(r.error ? r.error.message : 'failed');
+  const out = { ...state.tools[name] };
+  delete out.maps;
+  if (name === 'occlusion') {   // the maps as arrays: [ny][nx] row-major
+    const n = out.ny * out.nx, maps = state.tools[name].maps;
+    out.prob = Array.from(maps.subarray(0, n));
+    out.logit = Array.from(maps.subarray(n, 2 * n));
+  }
+  return out;
+}
+
+// Brush strokes: the page keeps the list (undo, reset, replay into a new worker), the compute
+// module paints them (cl_set_edits). While a stroke is being drawn on a small model it is sent
+// live; the latest version waits while the worker is busy with the one before.
+const edits = { busy: false, again: false, promise: Promise.resolve() };
+function sendEdits() {
+  if (edits.busy) {
+    edits.again = true;
+    return edits.promise;
+  }
+  edits.busy = true;
+  const strokes = state.liveStroke ? [...state.edits, state.liveStroke] : state.edits;
+  edits.promise = send({ op: 'edits', strokes, view: workerView(), label: 'the brush' }).then((r) => {
+    edits.busy = false;
+    if (edits.again) {
+      edits.again = false;
+      return sendEdits();
+    }
+    return r;
+  });
+  return edits.promise;
+}
+function paint(stroke, live) {
+  if (live) state.liveStroke = stroke;
+  else {
+    state.liveStroke = null;
+    state.edits.push(stroke);
+  }
+  return sendEdits();
+}
+function undoEdit() {
+  if (!state.edits.length) return Promise.resolve({ ok: true });
+  state.edits.pop();
+  return sendEdits();
+}
+function resetEdits() {
+  state.edits = [];
+  state.liveStroke = null;
+  return sendEdits();
+}
+// The object for the pointing game: {side, data} (1 = object; side the network's input), null = the default.
+function setMask(m) {
+  state.mask = m ? { side: m.side, data: Uint8Array.from(m.data, (v) => (+v ? 1 : 0)) } : null;
+  return send({ op: 'mask', side: m ? m.side : 0, mask: m ? state.mask.data.slice().buffer : new ArrayBuffer(0) });
 }
 
 function pick(id) {
@@ -661,7 +801,7 @@ function applyUrlSettings() {
   if (tab) {
     const go = () => {
       if (!uiCall('ui_select_tab', ['string'], [tab]))
-        message('tab', `There is no tab "${tab}" (tab= takes maps, gradcam, model, input or top5).`);
+        message('tab', `There is no tab "${tab}" (tab= takes maps, gradcam, tools, model, input or top5).`);
     };
     if (uiReady) go(); else uiQueue.push(go);
   }
@@ -688,6 +828,14 @@ async function start() {
     settleIdle();
   }
   if (next) await next;
+  const tool = params.get('tool');   // tab=tools&tool=occlusion&patch=4&stride=1: run it on the start-up image
+  if (tool && state.model) {
+    await window.cnnlens.ready();
+    const box = (params.get('box') || '').split(',').map(Number);
+    if (box.length === 4 && box.every(Number.isFinite)) ui('ui_mask_box', ['number', 'number', 'number', 'number'], box);
+    if (!params.get('tab')) ui('ui_select_tab', ['string'], ['tools']);
+    runTool(tool, toolOptions(tool, (k) => params.get(k))).catch((e) => message('url', `tool=${tool}: ${e.message}`));
+  }
 }
 
 startWorker();
@@ -709,8 +857,10 @@ window.cnnlens = {
                                 head: state.model.head, numClasses: state.model.num_classes,
                                 dataset: state.model.dataset, knows: state.model.knows,
                                 layers: state.model.layers.map((l) => l.name),
-                                methods: state.model.methods.map((m) => ({ name: m.name, label: m.label,
-                                                                           unavailable: m.unavailable })) },
+                                methods: state.model.methods.filter((m) => m.in_menu)
+                                  .map((m) => ({ name: m.name, label: m.label, unavailable: m.unavailable })),
+                                tools: state.model.tools.map((t) => ({ name: t.name, label: t.label })),
+                                occlusion: { ...state.model.occlusion } },
   top5: () => (state.result ? state.result.top.map((p) => ({ ...p })) : []),
   // The image as the network saw it (fitted to its input size): {side, rgb: number[] (side * side * 3)}.
   input: () => state.input && { side: state.input.side, rgb: Array.from(state.input.rgb) },
@@ -737,7 +887,7 @@ window.cnnlens = {
     return this._view('', '', a, b, '', '');
   },
   setMethod(m) {
-    const names = state.model ? state.model.methods.map((x) => x.name) : [];   // the core's table (explain/methods.h)
+    const names = state.model ? state.model.methods.filter((x) => x.in_menu).map((x) => x.name) : [];   // the core's table (explain/methods.h)
     if (!names.includes(m)) return Promise.reject(new Error('unknown method ' + m + ' (' + names.join(', ') + ')'));
     const why = state.model.methods.find((x) => x.name === m).unavailable;
     if (why) return Promise.reject(new Error(m + ' cannot run on this model: ' + why));
@@ -776,7 +926,7 @@ window.cnnlens = {
   lastError: () => state.lastError,
   // The messages the toast area shows now: [{kind, text, error}].
   messages: () => uiJson('ui_messages') || [],
-  cancel() { worker.postMessage({ op: 'cancel' }); },        // stops a running weights download
+  cancel() { cancel(); },   // as the Cancel button: stops a weights download, or a computation (a new worker)
   // How long the compute worker may stay silent with work to do before it is replaced (ms).
   setWatchdog(ms) { watchdog.ms = Math.max(1, +ms || 30000); watch(); },
   // Compute workers started (more than 1 after a restart) and results received.
@@ -818,7 +968,42 @@ window.cnnlens = {
     set('colormap', v.cmap);
     if (v.alpha !== 0.5) set('alpha', v.alpha);
     set('vgg16', params.get('vgg16'));
+    if (this.tab() === 'tools' && state.lastTool && state.tools[state.lastTool.name]) {   // the tool last run, again
+      set('tool', state.lastTool.name);
+      for (const [k, v] of Object.entries(state.lastTool.options)) set(k, Array.isArray(v) ? v.join(',') : v);
+    }
     return base + 'index.html?' + p.toString();
   },
   view: () => ({ ...state.view }),
+  // The tools (explain/tools.h): runs one on the current image and resolves to its numbers, also
+  // shown in the Tools tab; options: TOOL_OPTIONS above, cls, layer. Rejects 'cancelled' on Cancel.
+  async tool(name, options = {}) {
+    const r = await runTool(name, options);
+    await this.ready();
+    return r;
+  },
+  toolResult: (name) => state.tools[name] && { ...state.tools[name], maps: Array.from(state.tools[name].maps) },
+  // The brush: {points: [[x, y], ...] in pixels of the input the network sees (cnnlens.input().side),
+  // radius (pixels), erase (default true: the blank colour, the preprocessing mean), color: [r, g, b]};
+  // the network runs again; resolves to the top-5.
+  async paint({ points, radius = 2, erase = true, color = [255, 255, 255] }) {
+    const side = state.input ? state.input.side : 0;
+    if (!side || !points || !points.length) throw new Error('paint needs an image and at least one point');
+    const xy = points.flat().map((v) => v / side);
+    await paint({ xy, radius: radius / side, erase: !!erase, rgb: color }, false);
+    await this.ready();
+    return this.top5();
+  },
+  async undo() { await undoEdit(); await this.ready(); return this.top5(); },
+  async reset() { await resetEdits(); await this.ready(); return this.top5(); },
+  edits: () => state.edits.map((e) => ({ ...e })),
+  // The object for the pointing game: {box: [x0, y0, x1, y1]} or {side, data} (1 = object) in pixels
+  // of the input, or null: the model's default (the garment for Fashion-MNIST models).
+  async setMask(m) {
+    if (m && m.box) ui('ui_mask_box', ['number', 'number', 'number', 'number'], m.box);
+    else if (m) uiBytes('ui_set_mask', Uint8Array.from(m.data, (v) => (+v ? 1 : 0)), [m.side]);
+    else ui('ui_mask_clear', ['number'], [1]);
+    await new Promise((res) => setTimeout(res, 0));
+    await this.ready();
+  },
 };

@@ -334,6 +334,61 @@ function sendChannelWeights(view) {
   post({ op: 'chanWeights', index: view.layerIndex, layer: l.name, data: w.buffer }, [w.buffer]);
 }
 
+// The tools that test an explanation (explain/tools.h, through cl_tool): the result's JSON and
+// its maps (occlusion: probability then logit drops; sanity: every step's maps; pointing: the
+// object mask used) go to the page. Faithfulness runs once per method (the random ranking's
+// curves with the first only) and comes back as one plot's worth of curves.
+function tool(msg) {
+  if (!haveModel || !haveImage || !fresh) throw Object.assign(new Error('no image has been run yet'), { where: 'tool' });
+  const q = { ...msg.request };
+  const layerIndex = (name) => {
+    const i = layers.findIndex((l) => l.name === name && l.kind === 'conv');
+    return i >= 0 ? i : layers.findIndex((l) => l.name === lastConv);
+  };
+  q.layer = layerIndex(q.layer);
+  const call = (request) => {
+    const p = withString(JSON.stringify(request), (r) => M._cl_tool(r));
+    if (!p) throw Object.assign(new Error(str(M._cl_error())), { where: 'tool' });
+    return JSON.parse(str(p));
+  };
+  const t0 = performance.now();
+  let info, maps = new Float32Array(0);
+  if (q.tool === 'faithfulness') {
+    const names = q.methods && q.methods.length ? q.methods : ['gradcam'];
+    info = { tool: 'faithfulness', cls: -1, steps: q.steps, curves: [], random: null };
+    names.forEach((method, k) => {
+      const r = call({ ...q, method, baseline: k === 0 });
+      info.cls = r.cls, info.steps = r.steps;
+      info.curves.push({ method: r.method, layer: r.layer, ...r.map });
+      if (r.random) info.random = r.random;
+    });
+  } else {
+    info = call(q);
+    const n = q.tool === 'occlusion' ? 2 * info.ny * info.nx
+      : q.tool === 'sanity' ? info.rows.reduce((a, r) => a + r.h * r.w, 0)
+      : q.tool === 'pointing' ? info.mask_side * info.mask_side : 0;
+    maps = f32(M._cl_explain_buf(), n).slice();
+  }
+  info.ms = performance.now() - t0;
+  post({ op: 'toolResult', id: msg.id, info, maps: maps.buffer }, [maps.buffer]);
+}
+
+// Brush strokes over the image (cl_set_edits: painted by the compute module as the network sees
+// the image), then the network again: top-5, maps and heatmap follow.
+async function edits(msg) {
+  const n = withString(JSON.stringify({ strokes: msg.strokes || [] }), (p) => M._cl_set_edits(p));
+  if (n < 0) throw Object.assign(new Error(str(M._cl_error())), { where: 'edit' });
+  if (haveModel && haveImage) await run(msg.view || {});
+}
+
+function setMask(msg) {
+  const m = new Uint8Array(msg.mask || 0), p = M._cl_alloc(Math.max(1, m.length));
+  u8().set(m, p);
+  const rc = M._cl_set_mask(p, msg.side || 0);
+  M._cl_free(p);
+  check(rc, 'mask');
+}
+
 async function handle(msg) {
   switch (msg.op) {
     case 'init': return init(msg);
@@ -349,6 +404,9 @@ async function handle(msg) {
         sendChannelWeights(msg.view);
       }
       return;
+    case 'tool': return tool(msg);
+    case 'edits': return edits(msg);
+    case 'mask': return setMask(msg);
     case 'clearCache': await caches.delete(CACHE); post({ op: 'status', message: 'cached weights removed' }); return;
     default: throw new Error('unknown request ' + msg.op);
   }

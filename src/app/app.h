@@ -15,6 +15,71 @@ struct AppMethod {           // a row of the core's method table (explain/method
     std::string name, label, about;
     std::string unavailable;  // why this model cannot run it ("" if it can)
     bool head_input_only = false;
+    bool in_menu = true;      // one of the heatmap menu's; the others (input gradients) serve the tools
+    bool costly = false;
+};
+
+struct AppTool {             // a row of the core's tool table (explain/tools.h)
+    std::string name, label, about;
+};
+
+// The Tools tab: its settings and the last result of each tool (cl_tool's JSON and maps).
+struct AppTools {
+    std::string open = "edit";    // the section shown: "edit" (the brush) or a tool's name
+    std::string running;          // the tool being computed ("" = none)
+    // occlusion
+    int patch = 0, stride = 0;    // 0 until the model's defaults arrive
+    bool logit_view = false;      // show the logit drop instead of the probability drop
+    struct {
+        int ny = 0, nx = 0, patch = 0, stride = 0, cls = -1;
+        double ms = 0;
+        std::vector<float> prob, logit;
+        unsigned tex = 0;
+        float lo = 0, hi = 1;     // the scale the texture is drawn with
+        bool dirty = false;
+    } occ;
+    // faithfulness
+    std::vector<std::string> ticked = {"gradcam", "saliency"};   // methods whose curves are asked for
+    int steps = 20;
+    struct Curve {
+        std::string method, layer;
+        std::vector<float> fraction, deletion, insertion;
+        double deletion_auc = 0, insertion_auc = 0;
+    };
+    std::vector<Curve> curves;    // the methods' curves; random: the baseline (method "random")
+    Curve random;
+    int faith_cls = -1;
+    double faith_ms = 0;
+    // sanity
+    int seed = 1;
+    struct SanityCell {
+        int step = 0;
+        std::string randomised_to, method;
+        double spearman = 1;
+        unsigned tex = 0;
+    };
+    std::vector<SanityCell> sanity;   // step-major, as cl_tool sends them
+    std::vector<std::string> survivors;
+    std::string sanity_layer;
+    int sanity_cls = -1;
+    double sanity_ms = 0;
+    // pointing game
+    struct PointRow {
+        std::string method, label, layer;
+        double energy = -1;
+        bool max_inside = false;
+    };
+    std::vector<PointRow> pointing;
+    double object_share = 0;
+    int pointing_cls = -1;
+    bool pointing_user_mask = false;
+    std::vector<uint8_t> default_mask;   // the model's default object, as the last run used it
+    // the object the user marks (side x side, 1 = object; empty = the default) and how
+    std::vector<uint8_t> mask;
+    int mask_side = 0;
+    int mask_mode = 0;            // 0 box, 1 paint, 2 rub out
+    unsigned mask_tex = 0;
+    bool mask_dirty = true;
 };
 
 struct AppPred {
@@ -55,7 +120,10 @@ struct App {
     int input_size = 0, num_classes = 0, threads = 1;
     std::vector<AppLayer> layers;
     std::string last_conv;        // its name
-    std::vector<AppMethod> methods;
+    std::vector<AppMethod> methods;   // the whole table: in_menu ones in the heatmap menu
+    std::vector<AppTool> tools;
+    int occ_patch = 0, occ_stride = 0;   // the core's default occlusion patch and stride for this input
+    uint8_t blank_rgb[3] = {0, 0, 0};
     std::vector<std::string> class_names;   // the model's metadata; empty for ImageNet / unnamed
 
     // result of the last forward
@@ -66,6 +134,8 @@ struct App {
     double ms_load = 0, ms_forward = 0, ms_backward = 0, ms_explain = 0;
     unsigned image_tex = 0;       // what the network saw (input_size^2 RGB)
     int image_side = 0;
+    std::vector<uint8_t> image_rgb;   // the same pixels (the pointing game's mask view)
+    int edits = 0;                // brush strokes over the image (the compute module paints them)
     std::string image_name;
 
     // feature maps of the selected layer
@@ -99,6 +169,13 @@ struct App {
     bool strip_shared = false;    // false: every filmstrip map on its own scale; true: one scale for all
     std::vector<float> strip_lo, strip_hi;   // the scale each filmstrip map is shown with
     std::string explain_error;    // why the current map could not be computed ("" = fine)
+
+    // the Tools tab and the brush
+    AppTools tools_tab;
+    float brush = 0;              // brush radius in input pixels (0: the default for the input size)
+    bool brush_erase = true;      // erase to the blank colour, else paint brush_rgb
+    float brush_rgb[3] = {1, 1, 1};
+    std::vector<float> stroke;    // the stroke being drawn, x0 y0 x1 y1 ... in units of the input side
 
     // input
     std::vector<AppSample> samples;
@@ -144,3 +221,5 @@ void app_mark(const std::string& name);
 void app_mark_text_field();
 std::string class_label(int index);   // the model's name for a class (model/predict.h)
 const AppMethod* app_method(const std::string& name);   // null if the model has no such method
+void app_send_mask();               // the marked object (tools_tab.mask) to the page and the worker
+void clear_tool_results();

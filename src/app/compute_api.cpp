@@ -11,6 +11,8 @@
 //   cl_explain(request_json)             explanation maps (explain/methods.h), described as JSON
 //   cl_channel_weights(layer, cls)       Grad-CAM's weight of every channel of a conv layer
 //   cl_tool(request_json)                the tools that test explanations (explain/tools.h)
+//   cl_set_edits(json)                   brush strokes painted over the image (applied by cl_run)
+//   cl_set_mask(mask, side)              the object for the pointing game
 //
 // Every entry point returns 0 (or a pointer) on success and -1 (or null) on failure, with the
 // message in cl_error(): the core's errors are exceptions, caught here so the worker keeps running.
@@ -19,7 +21,11 @@
 #include <emscripten/emscripten.h>
 // A costly method's progress goes straight to the page (the worker is busy until it returns):
 // it keeps the page's watchdog quiet and drives its progress bar; cancelling replaces the worker.
+// At most about ten a second: a 28x28 occlusion has 625 positions, each a few hundred microseconds.
 EM_JS(void, js_progress, (const char* label, int done, int total), {
+    const now = performance.now();
+    if (done > 0 && now - (self.cnnlensProgressAt || 0) < 100) return;
+    self.cnnlensProgressAt = now;
     postMessage({op: 'progress', label: UTF8ToString(label), done: done, total: total, cancellable: true});
 });
 #else
@@ -28,6 +34,7 @@ static void js_progress(const char*, int, int) {}
 #endif
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -62,6 +69,7 @@ struct State {
     std::vector<uint8_t> guided_rgb;         // guided Grad-CAM and guided backprop pictures
     std::vector<float> chan_w;
     std::vector<uint8_t> mask;               // the object the user marked (pointing game), fitted side^2
+    Json edits;                              // brush strokes over the fitted image (cl_set_edits)
     std::shared_ptr<std::vector<uint8_t>> incoming;   // the weight file being streamed in
 };
 State S;
@@ -69,6 +77,8 @@ State S;
 double now_ms() {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+constexpr int kSmallInput = 64;   // px: inputs up to this side run on one thread (cl_run)
 
 template <class F>
 int guarded(F&& f) {
@@ -93,6 +103,21 @@ const LayerInfo& layer_at(int index) {
     const auto& L = net().layers();
     if (index < 0 || index >= (int)L.size()) fail("no layer %d", index);
     return L[(size_t)index];
+}
+
+// The brush strokes of cl_set_edits over the image the network sees (coordinates and radius in
+// units of its side, so they survive a change of model): erase paints blank_rgb, the preprocessing
+// mean; otherwise the stroke's colour.
+void paint_edits(Image& fitted, const VggArch& arch) {
+    const float side = (float)fitted.width;
+    for (const Json& e : S.edits["strokes"].items()) {
+        std::vector<float> xy;
+        for (const Json& v : e["xy"].items()) xy.push_back((float)v.number() * side);
+        std::array<uint8_t, 3> rgb = blank_rgb(arch);
+        if (!e["erase"].boolean())
+            for (int k = 0; k < 3; k++) rgb[(size_t)k] = (uint8_t)std::clamp(e["rgb"][k].integer(0), 0, 255);
+        image_paint(fitted, xy, (float)e["radius"].number() * side, rgb.data());
+    }
 }
 
 // One explain() call, its time counted as backward when it ran a backward pass; costly methods
@@ -184,15 +209,21 @@ EMSCRIPTEN_KEEPALIVE const char* cl_model_json() {
     for (const LayerInfo& l : S.net->layers())
         j.begin_object().field("name", l.name).field("kind", layer_kind_name(l.kind)).field("h", l.h).field("w", l.w)
             .field("c", l.c).end_object();
+    // every method of the table: the heatmap menu's (in_menu) and the others, which the tools rank by
     j.end_array().key("methods").begin_array();
     for (const MethodInfo& m : methods()) {
-        if (!m.in_menu) continue;
         const std::string why = method_unavailable(m, *S.net, nullptr);
         j.begin_object().field("name", m.name).field("label", m.label).field("about", m.about)
-            .field("at_head_input_only", m.head_input_only).field("costly", m.costly).field("unavailable", why)
-            .end_object();
+            .field("at_head_input_only", m.head_input_only).field("costly", m.costly).field("in_menu", m.in_menu)
+            .field("at_layer", m.at_layer).field("unavailable", why).end_object();
     }
-    S.json = j.end_array().end_object().str();
+    j.end_array().key("tools").begin_array();
+    for (const ToolInfo& t : tools()) j.begin_object().field("name", t.name).field("label", t.label).field("about", t.about).end_object();
+    const OcclusionDefaults od = occlusion_defaults(a.input_size);
+    const std::array<uint8_t, 3> blank = blank_rgb(a);
+    j.end_array().key("occlusion").begin_object().field("patch", od.patch).field("stride", od.stride).end_object();
+    j.key("blank_rgb").begin_array().value(blank[0]).value(blank[1]).value(blank[2]).end_array();
+    S.json = j.end_object().str();
     return S.json.c_str();
 }
 
@@ -201,6 +232,8 @@ EMSCRIPTEN_KEEPALIVE int cl_set_image(const uint8_t* data, size_t size) {
     return guarded([&] {
         S.image = image_decode(data, size);
         S.have_image = true;
+        S.edits = Json();   // a new image: no strokes, no object marked
+        S.mask.clear();
     });
 }
 
@@ -220,6 +253,8 @@ EMSCRIPTEN_KEEPALIVE int cl_set_image_rgba(int w, int h, const uint8_t* rgba) {
             for (int k = 0; k < 3; k++) img.rgb[i * 3 + k] = rgba[i * 4 + k];
         S.image = std::move(img);
         S.have_image = true;
+        S.edits = Json();   // a new image: no strokes, no object marked
+        S.mask.clear();
     });
 }
 
@@ -231,7 +266,12 @@ EMSCRIPTEN_KEEPALIVE int cl_run() {
         if (!S.have_image) fail("no image");
         n.set_input_size(vgg_input_size(n.arch(), S.image.width == S.image.height ? S.image.width : 0));
         const VggArch& arch = n.arch();
+        // a small input (the built-in model's 28x28) runs faster on one thread: its layers are too
+        // small to share, and handing them to a pool costs more than it saves (occlusion's windows
+        // of a few pixels most of all: 3x slower on two threads)
+        n.set_threads(arch.input_size <= kSmallInput ? 1 : S.threads);
         S.fitted = image_fit(S.image, arch.input_size, default_resize(arch));
+        paint_edits(S.fitted, arch);
         S.input = prepare_input(S.fitted, arch, ResizeMode::Exact, arch.preprocess);
         const double t0 = now_ms();
         n.forward(S.input.data());
@@ -239,6 +279,24 @@ EMSCRIPTEN_KEEPALIVE int cl_run() {
         S.ranges.clear();
         for (const LayerInfo& l : n.layers()) S.ranges.push_back(value_range(n.act(l), l.size()));
     });
+}
+
+// The brush strokes painted over the current image, replacing those set before (cl_run applies
+// them): {"strokes": [{"xy": [x0, y0, x1, y1, ...], "radius": r, "erase": bool, "rgb": [r, g, b]}]},
+// coordinates and radius in units of the side of the image the network sees (0..1). A new image
+// starts without strokes. Returns the number of strokes, or -1.
+EMSCRIPTEN_KEEPALIVE int cl_set_edits(const char* json) {
+    int n = 0;
+    const int rc = guarded([&] {
+        Json e = Json::parse(json ? json : "");
+        if (!e["strokes"].is_null() && e["strokes"].type() != Json::Array) fail("strokes must be an array");
+        for (const Json& st : e["strokes"].items())
+            if (st["xy"].size() < 2 || st["xy"].size() % 2 || !(st["radius"].number() > 0))
+                fail("a stroke needs an even number (>= 2) of coordinates in \"xy\" and a radius > 0");
+        n = (int)e["strokes"].size();
+        S.edits = std::move(e);
+    });
+    return rc == 0 ? n : -1;
 }
 
 EMSCRIPTEN_KEEPALIVE const char* cl_result_json(int k) {
@@ -252,7 +310,7 @@ EMSCRIPTEN_KEEPALIVE const char* cl_result_json(int k) {
     for (const Range& r : S.ranges) j.begin_array().value((double)r.lo).value((double)r.hi).end_array();
     j.end_array();
     j.key("image").begin_object().field("width", S.image.width).field("height", S.image.height).end_object();
-    j.field("input_size", S.net->arch().input_size);
+    j.field("input_size", S.net->arch().input_size).field("edits", (int)S.edits["strokes"].size());
     j.key("ms").begin_object().field("load", S.ms_load).field("forward", S.ms_forward).field("backward", S.ms_backward)
         .field("explain", S.ms_explain).end_object();
     S.json = j.end_object().str();
@@ -346,8 +404,9 @@ EMSCRIPTEN_KEEPALIVE int cl_set_mask(const uint8_t* mask, int side) {
 }
 
 // A tool (explain/tools.h) on the current image. request: {"tool": name, "cls": class (-1 = top-1),
-// and per tool: occlusion "patch", "stride"; faithfulness "method", "layer" (index), "steps",
-// "seed"; sanity "layer", "seed"; pointing "layer"}. Maps go to cl_explain_buf(), described by
+// and per tool: occlusion "patch", "stride"; faithfulness "method", "layer" (index; CAM: the head's
+// input), "steps", "seed", "baseline" (false: without the random ranking's curves); sanity "layer",
+// "seed"; pointing "layer" (the mask used follows the maps, 0/1 floats)}. Maps go to cl_explain_buf(), described by
 // the JSON returned (null on failure). Long tools report progress to the page.
 EMSCRIPTEN_KEEPALIVE const char* cl_tool(const char* request) {
     int rc = guarded([&] {
@@ -374,12 +433,20 @@ EMSCRIPTEN_KEEPALIVE const char* cl_tool(const char* request) {
             case Tool::Faithfulness: {
                 const MethodInfo* m = method_find(q["method"].string());
                 if (!m) fail("unknown method '%s'", q["method"].string().c_str());
-                const ExplainResult r = explain(n, {m->id, cls, &layer_at(q["layer"].integer(-1))});
+                const LayerInfo* at = m->head_input_only ? &n.head_input() : &layer_at(q["layer"].integer(-1));
+                const std::string why = method_unavailable(*m, n, at);
+                if (!why.empty()) fail("%s: %s", m->label, why.c_str());
+                const ExplainResult r = explain(n, {m->id, cls, at});
                 const int side = n.arch().input_size, steps = q["steps"].integer(20);
+                if (steps < 1 || steps > side * side) fail("steps must be in [1, %d]", side * side);
                 const Faithfulness f = faithfulness(n, cls, rank_pixels(map_magnitude(r), r.h, r.w, side), steps, progress);
-                const Faithfulness b = faithfulness(n, cls, random_ranking(side * side, (uint64_t)q["seed"].integer(1)), steps);
-                j.field("method", m->name);
-                for (auto [key, c] : {std::pair<const char*, const Faithfulness*>{"map", &f}, {"random", &b}}) {
+                Faithfulness b;   // the random ranking's curves: asked for once per plot ("baseline": false skips them)
+                if (q["baseline"].boolean(true))
+                    b = faithfulness(n, cls, random_ranking(side * side, (uint64_t)q["seed"].integer(1)), steps);
+                j.field("method", m->name).field("layer", r.layer ? r.layer->name : std::string()).field("steps", steps);
+                std::vector<std::pair<const char*, const Faithfulness*>> curves = {{"map", &f}};
+                if (!b.fraction.empty()) curves.push_back({"random", &b});
+                for (auto [key, c] : curves) {
                     j.key(key).begin_object().field("deletion_auc", c->deletion_auc).field("insertion_auc", c->insertion_auc);
                     for (auto [k, v] : {std::pair<const char*, const std::vector<double>*>{"fraction", &c->fraction},
                                         {"deletion", &c->deletion}, {"insertion", &c->insertion}}) {
@@ -407,24 +474,26 @@ EMSCRIPTEN_KEEPALIVE const char* cl_tool(const char* request) {
                 j.end_array();
                 break;
             }
-            case Tool::Pointing: {   // every cheap menu method at the layer, against the object mask
+            case Tool::Pointing: {   // every cheap method at the layer (input gradients: their magnitude), against the object
                 const LayerInfo& l = layer_at(q["layer"].integer(-1));
                 const int side = n.arch().input_size;
                 std::vector<uint8_t> mask = S.mask.size() == (size_t)side * side ? S.mask : default_object_mask(S.fitted, n.arch());
                 if (mask.empty()) fail("mark the object first (no default object for this model)");
                 j.key("rows").begin_array();
                 for (const MethodInfo& m : methods()) {
-                    if (!m.in_menu || m.costly) continue;
+                    if (m.costly) continue;
                     const LayerInfo* at = m.head_input_only ? &n.head_input() : &l;
                     if (!method_unavailable(m, n, at).empty()) continue;
                     const ExplainResult r = explain(n, {m.id, cls, at});
-                    const Pointing p = pointing(r.map, r.h, r.w, mask, side);
-                    j.begin_object().field("method", m.name).field("label", m.label).field("layer", at->name)
+                    const Pointing p = pointing(map_magnitude(r), r.h, r.w, mask, side);
+                    j.begin_object().field("method", m.name).field("label", m.label).field("layer", m.at_layer ? at->name : "input")
                         .field("energy_inside", p.energy_inside).field("max_inside", p.max_inside).end_object();
                 }
                 size_t area = 0;
                 for (uint8_t v : mask) area += v != 0;
-                j.end_array().field("object_share", (double)area / (double)mask.size());
+                j.end_array().field("object_share", (double)area / (double)mask.size()).field("mask_side", side)
+                    .field("mask_offset", (int64_t)S.maps.size()).field("user_mask", S.mask.size() == (size_t)side * side);
+                S.maps.insert(S.maps.end(), mask.begin(), mask.end());   // the object used, as 0/1 floats
                 break;
             }
         }

@@ -261,7 +261,10 @@ void frame() {
     ImGuiIO& io = ImGui::GetIO();
     bool timed_message = false;   // an info message disappears by itself
     for (const AppMessage& m : g_app.messages) timed_message |= m.until > 0;
-    if (g_app.busy || g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
+    // a job with a known length redraws when its progress comes (about ten times a second); one
+    // without animates its bar
+    const bool animate = g_app.busy && g_app.progress_total <= 0;
+    if (animate || g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
     if (emscripten_get_now() > g_awake_until) return;
 
     // 2. update
@@ -368,6 +371,26 @@ void app_request_view() {
         .field("cmap", cnnlens::colormap_name(cnnlens::kColormaps[a.cmap])).field("alpha", (double)a.alpha)
         .field("guided", a.guided).field("filmstrip", a.filmstrip);
     app_request(j.end_object().str());
+}
+
+// The marked object to the page (and the compute worker): {"op": "mask", "side", "data": "0110..."}.
+void app_send_mask() {
+    AppTools& t = g_app.tools_tab;
+    t.mask_dirty = true;
+    std::string bits(t.mask.size(), '0');
+    for (size_t i = 0; i < t.mask.size(); i++) bits[i] = t.mask[i] ? '1' : '0';
+    app_request(cnnlens::strformat("{\"op\":\"mask\",\"side\":%d,\"data\":\"", t.mask.empty() ? 0 : t.mask_side) + bits + "\"}");
+}
+
+// Forgets the tools' results (a new image, a new model): they were for what was shown before.
+void clear_tool_results() {
+    AppTools& t = g_app.tools_tab;
+    t.occ.prob.clear(), t.occ.logit.clear(), t.occ.ny = t.occ.nx = 0;
+    t.curves.clear(), t.random = AppTools::Curve();
+    for (AppTools::SanityCell& c : t.sanity) gpu_texture_delete(c.tex);
+    t.sanity.clear(), t.survivors.clear();
+    t.pointing.clear(), t.default_mask.clear();
+    t.mask_dirty = true;
 }
 
 const AppMethod* app_method(const std::string& name) {
@@ -493,7 +516,13 @@ EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* json, const char* want_layer, 
     a.methods.clear();
     for (const cnnlens::Json& x : m["methods"].items())
         a.methods.push_back({x["name"].string(), x["label"].string(), x["about"].string(), x["unavailable"].string(),
-                             x["at_head_input_only"].boolean()});
+                             x["at_head_input_only"].boolean(), x["in_menu"].boolean(true), x["costly"].boolean()});
+    a.tools.clear();
+    for (const cnnlens::Json& x : m["tools"].items()) a.tools.push_back({x["name"].string(), x["label"].string(), x["about"].string()});
+    a.occ_patch = m["occlusion"]["patch"].integer(), a.occ_stride = m["occlusion"]["stride"].integer();
+    for (int k = 0; k < 3; k++) a.blank_rgb[k] = (uint8_t)m["blank_rgb"][k].integer();
+    a.tools_tab.patch = a.occ_patch, a.tools_tab.stride = a.occ_stride;   // this input size's defaults
+    clear_tool_results();
     a.have_result = false;
     a.act.clear(), a.act_layer = -1;
     a.heats.clear(), a.strip.clear();
@@ -529,12 +558,17 @@ EMSCRIPTEN_KEEPALIVE void ui_on_result(const char* json) {
     const cnnlens::Json& ms = r["ms"];
     a.ms_forward = ms["forward"].number(), a.ms_backward = ms["backward"].number(), a.ms_explain = ms["explain"].number();
     a.ms_load = ms["load"].number();
+    a.edits = r["edits"].integer();
     a.atlas_dirty = true;
+    clear_tool_results();   // they were for the image before
 }
 // The input as the network saw it, side x side RGB8 (copied).
 EMSCRIPTEN_KEEPALIVE void ui_on_image(int side, const uint8_t* rgb, const char* name) {
     g_app.image_tex = gpu_texture_rgb(g_app.image_tex, side, side, rgb);
+    if (side != g_app.image_side) g_app.brush = 0;   // the default for the new size (panels.cpp)
     g_app.image_side = side;
+    g_app.image_rgb.assign(rgb, rgb + (size_t)side * side * 3);
+    g_app.tools_tab.mask_dirty = true;
     if (name && *name) g_app.image_name = name;
 }
 
@@ -607,6 +641,108 @@ EMSCRIPTEN_KEEPALIVE void ui_on_progress(const char* label, double done, double 
 EMSCRIPTEN_KEEPALIVE void ui_on_idle() {
     g_app.busy = false;
     g_app.progress_label.clear();
+    g_app.tools_tab.running.clear();
+}
+
+// A tool is being computed (from web/app.js: the Tools tab or window.cnnlens.tool): its section opens.
+EMSCRIPTEN_KEEPALIVE void ui_on_tool_start(const char* name) {
+    g_app.tools_tab.running = g_app.tools_tab.open = str(name);
+}
+
+// A tool's result (cl_tool's JSON; faithfulness: the curves of every method asked for) and its
+// maps: occlusion the probability then the logit drops [ny][nx]; sanity every step's map of every
+// method, in the order of the rows; pointing the object mask used (0/1).
+EMSCRIPTEN_KEEPALIVE void ui_on_tool(const char* json, const float* maps, int n) {
+    AppTools& t = g_app.tools_tab;
+    const cnnlens::Json r = cnnlens::Json::parse(str(json));
+    const std::string tool = r["tool"].string();
+    t.running.clear();
+    t.open = tool;
+    if (tool == "occlusion") {
+        auto& o = t.occ;
+        o.ny = r["ny"].integer(), o.nx = r["nx"].integer(), o.patch = r["patch"].integer(), o.stride = r["stride"].integer();
+        o.cls = r["cls"].integer(), o.ms = r["ms"].number();
+        const size_t k = (size_t)o.ny * o.nx;
+        if (n < (int)(2 * k)) return;
+        o.prob.assign(maps, maps + k), o.logit.assign(maps + k, maps + 2 * k);
+        o.dirty = true;
+        t.patch = o.patch, t.stride = o.stride;
+    } else if (tool == "faithfulness") {
+        auto curve = [](const cnnlens::Json& c) {
+            AppTools::Curve out;
+            out.method = c["method"].string(), out.layer = c["layer"].string();
+            out.deletion_auc = c["deletion_auc"].number(), out.insertion_auc = c["insertion_auc"].number();
+            for (auto [key, v] : {std::pair<const char*, std::vector<float>*>{"fraction", &out.fraction},
+                                  {"deletion", &out.deletion}, {"insertion", &out.insertion}})
+                for (const cnnlens::Json& x : c[key].items()) v->push_back((float)x.number());
+            return out;
+        };
+        t.curves.clear();
+        t.ticked.clear();
+        for (const cnnlens::Json& c : r["curves"].items()) t.curves.push_back(curve(c)), t.ticked.push_back(c["method"].string());
+        t.random = r["random"].is_null() ? AppTools::Curve() : curve(r["random"]);
+        t.random.method = "random";
+        t.faith_cls = r["cls"].integer(), t.faith_ms = r["ms"].number(), t.steps = r["steps"].integer(t.steps);
+    } else if (tool == "sanity") {
+        for (AppTools::SanityCell& c : t.sanity) gpu_texture_delete(c.tex);
+        t.sanity.clear();
+        size_t off = 0;
+        for (const cnnlens::Json& row : r["rows"].items()) {
+            AppTools::SanityCell c;
+            c.step = row["step"].integer(), c.randomised_to = row["randomised_to"].string(), c.method = row["method"].string();
+            c.spearman = row["spearman"].number();
+            const int h = row["h"].integer(), w = row["w"].integer();
+            if (off + (size_t)h * w > (size_t)n) break;
+            std::vector<float> n01((size_t)h * w);   // each map on its own scale
+            cnnlens::normalize01(maps + off, n01.size(), n01.data());
+            std::vector<uint8_t> u8(n01.size());
+            for (size_t i = 0; i < u8.size(); i++) u8[i] = (uint8_t)(n01[i] * 255.0f + 0.5f);
+            c.tex = gpu_texture_r8(0, w, h, u8.data(), true);
+            off += (size_t)h * w;
+            t.sanity.push_back(c);
+        }
+        t.survivors = r["survivors"].strings("survivors");
+        t.sanity_cls = r["cls"].integer(), t.sanity_ms = r["ms"].number();
+        const int li = g_app.cam_layer;
+        t.sanity_layer = li >= 0 && li < (int)g_app.layers.size() ? g_app.layers[(size_t)li].name : "";
+    } else if (tool == "pointing") {
+        t.pointing.clear();
+        for (const cnnlens::Json& row : r["rows"].items())
+            t.pointing.push_back({row["method"].string(), row["label"].string(), row["layer"].string(),
+                                  row["energy_inside"].number(), row["max_inside"].boolean()});
+        t.object_share = r["object_share"].number(), t.pointing_cls = r["cls"].integer();
+        t.pointing_user_mask = r["user_mask"].boolean();
+        const int side = r["mask_side"].integer();
+        t.default_mask.clear();
+        if (!t.pointing_user_mask && n >= side * side)
+            for (int i = 0; i < side * side; i++) t.default_mask.push_back(maps[i] != 0);
+        t.mask_dirty = true;
+    }
+}
+
+// The object for the pointing game, marked in the Tools tab or through cnnlens.setMask: a box
+// (input pixels), a whole mask (side x side bytes, 1 = object), or none (the model's default;
+// notify 0: the page already knows, a new image came).
+EMSCRIPTEN_KEEPALIVE void ui_mask_box(double x0, double y0, double x1, double y1) {
+    App& a = g_app;
+    const int S = a.image_side;
+    if (S <= 0) return;
+    AppTools& t = a.tools_tab;
+    t.mask.assign((size_t)S * S, 0), t.mask_side = S;
+    for (int y = std::max(0, (int)std::floor(std::min(y0, y1))); y < std::min(S, (int)std::ceil(std::max(y0, y1))); y++)
+        for (int x = std::max(0, (int)std::floor(std::min(x0, x1))); x < std::min(S, (int)std::ceil(std::max(x0, x1))); x++)
+            t.mask[(size_t)y * S + x] = 1;
+    app_send_mask();
+}
+EMSCRIPTEN_KEEPALIVE void ui_set_mask(int side, const uint8_t* data) {
+    AppTools& t = g_app.tools_tab;
+    t.mask.assign(data, data + (size_t)side * side), t.mask_side = side;
+    app_send_mask();
+}
+EMSCRIPTEN_KEEPALIVE void ui_mask_clear(int notify) {
+    AppTools& t = g_app.tools_tab;
+    t.mask.clear(), t.mask_side = 0, t.mask_dirty = true;
+    if (notify) app_send_mask();
 }
 // A message for the toast area; kind says what caused it (ui_clear_messages removes them when
 // that kind of action succeeds later).
@@ -691,7 +827,7 @@ EMSCRIPTEN_KEEPALIVE int ui_set_view(const char* layer, const char* cam_layer, i
     if (cls2 >= -1 && cls2 != -2) a.cls2 = cls2 < a.num_classes ? cls2 : -1, changed = 1;
     if (method && *method) {
         const AppMethod* m = app_method(method);
-        if (!m || !m->unavailable.empty()) return -2;
+        if (!m || !m->in_menu || !m->unavailable.empty()) return -2;
         a.method = method, changed = 1;
         if (m->head_input_only) a.cam_layer = find_layer(a.last_conv.c_str());
     }

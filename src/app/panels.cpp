@@ -33,6 +33,8 @@
 
 using cnnlens::json_quote;
 
+extern "C" void ui_mask_box(double x0, double y0, double x1, double y1);   // main.cpp
+
 namespace {
 
 constexpr float kWideMin = 720;     // logical px: 150% zoom on a 1280-px screen (853) stays wide
@@ -49,6 +51,7 @@ const TabDef kTabs[] = {
     {"top5", "Predictions", "Top-5"},
     {"maps", "Feature maps", "Maps"},
     {"gradcam", "Where it looks", "Grad-CAM"},
+    {"tools", "Tools", "Tools"},
     {"model", "Model", "Model"},
 };
 
@@ -222,6 +225,7 @@ bool method_combo(const char* label) {
     app_mark(label);
     if (open) {
         for (const AppMethod& m : a.methods) {
+            if (!m.in_menu) continue;
             const bool off = !m.unavailable.empty();
             if (off) ImGui::BeginDisabled();
             if (ImGui::Selectable(m.label.c_str(), m.name == a.method)) {
@@ -845,6 +849,685 @@ void panel_where() {
     }
 }
 
+// ---------------------------------------------------------------------------- tools: is the network cheating?
+// The Tools tab: edit the input and watch (the brush), and the core's tools that test an
+// explanation (explain/tools.h, listed from the model JSON): occlusion, faithfulness curves, the
+// sanity check, the pointing game. Each asks web/app.js to run it ({"op": "tool"}) and shows the
+// last result (g_app.tools_tab, filled by ui_on_tool).
+
+// Okabe-Ito: distinguishable colours, also for colour-blind readers.
+const ImU32 kPalette[] = {IM_COL32(86, 180, 233, 255), IM_COL32(230, 159, 0, 255), IM_COL32(0, 158, 115, 255),
+                          IM_COL32(204, 121, 167, 255), IM_COL32(240, 228, 66, 255), IM_COL32(213, 94, 0, 255),
+                          IM_COL32(0, 114, 178, 255)};
+const ImU32 kRandomColour = IM_COL32(150, 150, 150, 255);
+const ImVec4 kWarn(1.0f, 0.66f, 0.25f, 1.0f);
+
+const AppTool* app_tool(const std::string& name) {
+    for (const AppTool& t : g_app.tools)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+std::string method_label(const std::string& name) {
+    const AppMethod* m = app_method(name);
+    return m ? m->label : name;
+}
+
+float default_brush() { return std::max(1.0f, std::round(g_app.image_side / 14.0f)); }
+
+// Asks web/app.js to run a tool on the current image with the shown class and Grad-CAM layer.
+void run_tool(const std::string& name, const std::string& options_json) {
+    App& a = g_app;
+    const std::string layer = a.cam_layer >= 0 ? a.layers[(size_t)a.cam_layer].name : a.last_conv;
+    app_request("{\"op\":\"tool\",\"tool\":" + json_quote(name) + ",\"options\":{\"cls\":" + std::to_string(a.cls) +
+                ",\"layer\":" + json_quote(layer) + (options_json.empty() ? "" : "," + options_json) + "}}");
+}
+
+// A Run button, disabled while something is computed or before an image has been run.
+bool run_button(const char* label) {
+    App& a = g_app;
+    const bool off = a.busy || !a.have_result;
+    if (off) ImGui::BeginDisabled();
+    const bool r = ImGui::Button(label);
+    app_mark(label);
+    if (off) ImGui::EndDisabled();
+    return r;
+}
+
+// Dim text after the last item on its line if it fits there, else on the next line.
+void dim_after(const std::string& text) {
+    const float w = ImGui::CalcTextSize(text.c_str()).x + ImGui::GetStyle().ItemSpacing.x;
+    const float right = ImGui::GetWindowPos().x + ImGui::GetWindowContentRegionMax().x;
+    if (ImGui::GetItemRectMax().x + w <= right) ImGui::SameLine();
+    dim_wrapped("%s", text.c_str());
+}
+
+// A short line of a legend: solid or dashed.
+void swatch(ImU32 col, bool dashed) {
+    const ImVec2 p = ImGui::GetCursorScreenPos();
+    const float h = ImGui::GetTextLineHeight();
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    if (dashed)
+        for (float x = 0; x < 22; x += 8) dl->AddLine(ImVec2(p.x + x, p.y + h / 2), ImVec2(p.x + std::min(22.0f, x + 5), p.y + h / 2), col, 2);
+    else
+        dl->AddLine(ImVec2(p.x, p.y + h / 2), ImVec2(p.x + 22, p.y + h / 2), col, 2);
+    ImGui::Dummy(ImVec2(24, h));
+}
+
+// The image the network sees, as a surface to draw on (the brush, the object's box or mask):
+// side x side logical pixels. `at`: the pointer in units of the image side (0..1).
+struct Canvas {
+    ImVec2 p0;
+    float side = 0;
+    bool active = false, activated = false, released = false, hovered = false;
+    ImVec2 at;
+};
+Canvas image_canvas(const char* id, unsigned tex, float side) {
+    Canvas c;
+    c.p0 = ImGui::GetCursorScreenPos(), c.side = side;
+    ImGui::InvisibleButton(id, ImVec2(side, side));
+    c.active = ImGui::IsItemActive(), c.activated = ImGui::IsItemActivated(), c.released = ImGui::IsItemDeactivated();
+    c.hovered = ImGui::IsItemHovered();
+    if (tex) ImGui::GetWindowDrawList()->AddImage(gpu_id(tex), c.p0, ImVec2(c.p0.x + side, c.p0.y + side));
+    const ImVec2 m = ImGui::GetIO().MousePos;
+    c.at = ImVec2(std::clamp((m.x - c.p0.x) / side, 0.0f, 1.0f), std::clamp((m.y - c.p0.y) / side, 0.0f, 1.0f));
+    return c;
+}
+ImVec2 canvas_point(const Canvas& c, float x, float y) { return ImVec2(c.p0.x + x * c.side, c.p0.y + y * c.side); }
+
+// Adds the pointer to a stroke being drawn (units of the side) when it moved; true if it did.
+bool extend_stroke(std::vector<float>& stroke, ImVec2 at, float min_step) {
+    const size_t n = stroke.size();
+    if (n >= 2 && std::hypot(at.x - stroke[n - 2], at.y - stroke[n - 1]) < min_step) return false;
+    stroke.push_back(at.x), stroke.push_back(at.y);
+    return true;
+}
+
+void brush_outline(const Canvas& c, float radius_px) {
+    if (!c.hovered && !c.active) return;
+    const ImVec2 m = ImGui::GetIO().MousePos;
+    ImGui::GetWindowDrawList()->AddCircle(m, std::max(2.0f, radius_px * c.side / g_app.image_side), IM_COL32(255, 255, 255, 200), 24, 1.5f);
+}
+
+// ---- edit the input and watch
+
+void tool_edit() {
+    App& a = g_app;
+    const bool live = a.input_size > 0 && a.input_size <= 64;   // a forward pass takes a few ms: run while painting
+    dim_wrapped("Paint over the image and watch the answer and the heatmap change: cover what the heatmap points at, "
+                "or paint something in. Erase paints %s. The network runs again when the stroke ends%s.",
+                a.preprocess == "mean_std" ? "black (the background of the images this model learned from)"
+                                           : "the mean colour of its training images (what \"nothing\" is to it)",
+                live ? ", and while you paint on this small model" : "");
+    if (a.brush <= 0 && a.image_side > 0) a.brush = default_brush();   // once the input's size is known
+    const float avail = ImGui::GetContentRegionAvail().x;
+    ImGui::SetNextItemWidth(std::min(160.0f, avail * 0.4f));
+    ImGui::SliderFloat("brush", &a.brush, 0.5f, std::max(2.0f, a.image_side / 4.0f), "%.1f px");
+    app_mark("brush size");
+    ImGui::SameLine();
+    if (ImGui::RadioButton("erase", a.brush_erase)) a.brush_erase = true;
+    ImGui::SameLine();
+    if (ImGui::RadioButton("paint", !a.brush_erase)) a.brush_erase = false;
+    ImGui::SameLine();
+    ImGui::ColorEdit3("##colour", a.brush_rgb, ImGuiColorEditFlags_NoInputs);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("the colour of the paint brush");
+    const bool none = a.edits == 0;
+    if (none) ImGui::BeginDisabled();
+    if (ImGui::Button("Undo")) app_request("{\"op\":\"undo\"}");
+    app_mark("Undo");
+    ImGui::SameLine();
+    if (ImGui::Button("Reset")) app_request("{\"op\":\"reset\"}");
+    app_mark("Reset");
+    if (none) ImGui::EndDisabled();
+    ImGui::SameLine();
+    ImGui::TextDisabled(none ? "the image as it came" : "%d stroke%s", a.edits, a.edits == 1 ? "" : "s");
+    if (!a.image_tex || !a.have_result) {
+        ImGui::TextDisabled(a.busy ? "Computing..." : "Drop an image first.");
+        return;
+    }
+
+    const float w = ImGui::GetContentRegionAvail().x;
+    const bool two = w >= 2 * 150 + 16;
+    const float s = std::min(two ? (w - 16) / 2 : w, 320.0f);
+    ImGui::BeginGroup();
+    const Canvas c = image_canvas("##brush", a.image_tex, s);
+    app_mark("brush canvas");
+    // the stroke being painted, drawn until the network's new picture of it arrives
+    static std::vector<float> shown;
+    static int shown_edits = -1;
+    static double shown_at = 0;
+    auto stroke_json = [&](const std::vector<float>& xy, bool is_live) {
+        cnnlens::JsonWriter j;
+        j.begin_object().field("op", "paint").field("live", is_live).key("stroke").begin_object().key("xy").begin_array();
+        for (float v : xy) j.value((double)v);
+        j.end_array().field("radius", (double)(a.brush / a.image_side)).field("erase", a.brush_erase).key("rgb").begin_array();
+        for (float v : a.brush_rgb) j.value((int)std::lround(v * 255));
+        j.end_array().end_object().end_object();
+        return j.str();
+    };
+    if (c.activated) a.stroke.clear();
+    if (c.active && extend_stroke(a.stroke, c.at, 0.35f / a.image_side) && live) app_request(stroke_json(a.stroke, true));
+    if (c.released && !a.stroke.empty()) {
+        app_request(stroke_json(a.stroke, false));
+        shown = a.stroke, shown_edits = a.edits, shown_at = ImGui::GetTime();
+        a.stroke.clear();
+    }
+    if (!shown.empty() && (a.edits != shown_edits || ImGui::GetTime() - shown_at > 20)) shown.clear();
+    const std::vector<float>& preview = c.active ? a.stroke : shown;
+    if (!preview.empty() && !(live && !c.active)) {
+        ImDrawList* dl = ImGui::GetWindowDrawList();
+        const float r = a.brush * s / a.image_side;
+        const ImU32 col = a.brush_erase ? IM_COL32(a.blank_rgb[0], a.blank_rgb[1], a.blank_rgb[2], 200)
+                                        : ImGui::ColorConvertFloat4ToU32(ImVec4(a.brush_rgb[0], a.brush_rgb[1], a.brush_rgb[2], 0.8f));
+        dl->PushClipRect(c.p0, ImVec2(c.p0.x + s, c.p0.y + s), true);
+        for (size_t i = 0; i + 1 < preview.size(); i += 2) {
+            const ImVec2 p = canvas_point(c, preview[i], preview[i + 1]);
+            dl->AddCircleFilled(p, r, col, 16);
+            if (i + 3 < preview.size()) dl->AddLine(p, canvas_point(c, preview[i + 2], preview[i + 3]), col, 2 * r);
+        }
+        dl->PopClipRect();
+    }
+    brush_outline(c, a.brush);
+    ImGui::TextDisabled("paint here");
+    ImGui::EndGroup();
+    if (two) ImGui::SameLine(0, 16);
+    ImGui::BeginGroup();
+    if (!a.heats.empty() && a.heats[0].tex) heat_view(a.heats[0], s, heat_caption(a.heats[0]).c_str(), "edit heatmap");
+    else ImGui::Dummy(ImVec2(s, s)), ImGui::TextDisabled(a.explain_error.empty() ? "Computing..." : "no heatmap");
+    ImGui::EndGroup();
+    for (size_t i = 0; i < a.top.size(); i++) {
+        const AppPred& p = a.top[i];
+        ImGui::ProgressBar(p.prob, ImVec2(std::min(100.0f, w * 0.3f), 0), fmt("%5.1f%%", 100.0 * p.prob).c_str());
+        ImGui::SameLine();
+        ImGui::TextUnformatted(fmt("%s  [%d]", p.name.c_str(), p.index).c_str());
+        app_mark(fmt("edit prediction %d", (int)i));
+    }
+}
+
+// ---- occlusion
+
+// The occlusion map over the image: each position's value at the centre of its patch, bilinear
+// between centres (the ends held), normalised from min(0, lowest) to the highest drop.
+void build_occlusion_texture() {
+    App& a = g_app;
+    auto& o = a.tools_tab.occ;
+    o.dirty = false;
+    const std::vector<float>& m = a.tools_tab.logit_view ? o.logit : o.prob;
+    const int S = a.image_side;
+    if (m.empty() || S <= 0) return;
+    o.lo = std::min(0.0f, *std::min_element(m.begin(), m.end()));
+    o.hi = std::max(o.lo + 1e-12f, *std::max_element(m.begin(), m.end()));
+    std::vector<uint8_t> u8((size_t)S * S);
+    auto coord = [&](int p, int n, int& i0, float& t) {
+        const float u = std::clamp((p + 0.5f - o.patch / 2.0f) / o.stride, 0.0f, (float)(n - 1));
+        i0 = std::min((int)u, std::max(0, n - 2));
+        t = n > 1 ? u - i0 : 0;
+    };
+    for (int y = 0; y < S; y++) {
+        int y0;
+        float ty;
+        coord(y, o.ny, y0, ty);
+        for (int x = 0; x < S; x++) {
+            int x0;
+            float tx;
+            coord(x, o.nx, x0, tx);
+            auto at = [&](int yy, int xx) { return m[(size_t)std::min(yy, o.ny - 1) * o.nx + std::min(xx, o.nx - 1)]; };
+            const float v = (1 - ty) * ((1 - tx) * at(y0, x0) + tx * at(y0, x0 + 1)) + ty * ((1 - tx) * at(y0 + 1, x0) + tx * at(y0 + 1, x0 + 1));
+            u8[(size_t)y * S + x] = (uint8_t)(std::clamp((v - o.lo) / (o.hi - o.lo), 0.0f, 1.0f) * 255.0f + 0.5f);
+        }
+    }
+    o.tex = gpu_texture_r8(o.tex, S, S, u8.data(), true);
+}
+
+void tool_occlusion(const AppTool& tool) {
+    App& a = g_app;
+    AppTools& t = a.tools_tab;
+    dim_wrapped("%s: %s. The patch is the blank colour; the map is how much the class's probability (or logit) "
+                "falls with the patch at each place: the parts the answer depends on.", tool.label.c_str(), tool.about.c_str());
+    const int S = std::max(1, a.input_size);
+    ImGui::SetNextItemWidth(100);
+    ImGui::InputInt("patch", &t.patch);
+    app_mark("occlusion patch");
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(100);
+    ImGui::InputInt("stride", &t.stride);
+    app_mark("occlusion stride");
+    t.patch = std::clamp(t.patch, 1, S), t.stride = std::clamp(t.stride, 1, S);
+    const int n = (S - t.patch) / t.stride + 1;
+    ImGui::SameLine();
+    ImGui::TextDisabled("%dx%d positions", n, n);
+    if (run_button("Run occlusion")) run_tool("occlusion", fmt("\"patch\":%d,\"stride\":%d", t.patch, t.stride));
+    dim_after(fmt("for %s (px; default %d and %d for %dx%d inputs)", class_text(shown_class()).c_str(), a.occ_patch,
+                  a.occ_stride, S, S));
+    auto& o = t.occ;
+    if (o.prob.empty()) {
+        ImGui::TextDisabled(t.running == "occlusion" ? "Computing..." : "Run it to see where the answer comes from.");
+        return;
+    }
+    if (ImGui::RadioButton("probability drop", !t.logit_view)) t.logit_view = false, o.dirty = true;
+    ImGui::SameLine();
+    if (ImGui::RadioButton("logit drop", t.logit_view)) t.logit_view = true, o.dirty = true;
+    if (o.dirty) build_occlusion_texture();
+    const float w = ImGui::GetContentRegionAvail().x;
+    const float s = std::min({w, 384.0f, std::max(200.0f, ImGui::GetContentRegionAvail().y - 4 * ImGui::GetTextLineHeightWithSpacing())});
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    gpu_map_image(o.tex, ImVec2(s, s), a.cmap, GPU_OVERLAY, a.image_tex, a.alpha);
+    app_mark("occlusion map");
+    const std::vector<float>& m = t.logit_view ? o.logit : o.prob;
+    if (ImGui::IsItemHovered()) {   // the position whose patch centre is nearest the pointer
+        const ImVec2 mp = ImGui::GetIO().MousePos;
+        const float px = (mp.x - p0.x) / s * S, py = (mp.y - p0.y) / s * S;
+        const int ix = std::clamp((int)std::lround((px - o.patch / 2.0f) / o.stride), 0, o.nx - 1);
+        const int iy = std::clamp((int)std::lround((py - o.patch / 2.0f) / o.stride), 0, o.ny - 1);
+        ImGui::SetTooltip("patch at x %d, y %d: %s falls by %.4f", ix * o.stride, iy * o.stride,
+                          t.logit_view ? "the logit" : "the probability", m[(size_t)iy * o.nx + ix]);
+    }
+    const float bw = std::min(s, 300.0f);
+    gpu_colorbar(ImVec2(bw, 8), a.cmap);
+    ImGui::TextDisabled("%.3f", o.lo > -5e-4f ? 0.0 : (double)o.lo);   // not "-0.000"
+    ImGui::SameLine(bw - ImGui::CalcTextSize(fmt("%.3f", o.hi).c_str()).x);
+    ImGui::TextDisabled("%.3f", o.hi);
+    const size_t best = (size_t)(std::max_element(m.begin(), m.end()) - m.begin());
+    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + std::max(s, 280.0f));
+    ImGui::TextWrapped("%s: the largest drop is %.3f, with the patch at x %d, y %d. %dx%d positions of a %d px patch, "
+                       "stride %d, in %.0f ms.",
+                       class_text(o.cls).c_str(), m[best], (int)(best % (size_t)o.nx) * o.stride,
+                       (int)(best / (size_t)o.nx) * o.stride, o.ny, o.nx, o.patch, o.stride, o.ms);
+    ImGui::PopTextWrapPos();
+}
+
+// ---- faithfulness
+
+// Deletion (solid) and insertion (dashed) curves: the class probability against the fraction of
+// pixels deleted or inserted, in one W x H plot.
+void faith_plot(float W, float H) {
+    App& a = g_app;
+    const AppTools& t = a.tools_tab;
+    const ImVec2 p0 = ImGui::GetCursorScreenPos();
+    ImGui::Dummy(ImVec2(W, H));
+    app_mark("faithfulness plot");
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    const float lh = ImGui::GetTextLineHeight();
+    // the y axis' title above the plot, the x axis' ticks and title below it
+    const float x0 = p0.x + ImGui::CalcTextSize("1.0").x + 8, x1 = p0.x + W - 8, y0 = p0.y + lh + 6, y1 = p0.y + H - 2 * lh - 8;
+    dl->AddRectFilled(ImVec2(x0, y0), ImVec2(x1, y1), IM_COL32(24, 26, 32, 255));
+    const ImU32 grid = IM_COL32(70, 72, 80, 255), text = IM_COL32(160, 160, 170, 255);
+    for (int k = 0; k <= 4; k++) {
+        const float gx = x0 + (x1 - x0) * k / 4, gy = y1 - (y1 - y0) * k / 4;
+        dl->AddLine(ImVec2(gx, y0), ImVec2(gx, y1), grid);
+        dl->AddLine(ImVec2(x0, gy), ImVec2(x1, gy), grid);
+        if (k % 2 == 0) {
+            const std::string v = fmt("%.1f", k / 4.0);
+            dl->AddText(ImVec2(x0 - ImGui::CalcTextSize(v.c_str()).x - 4, gy - lh / 2), text, v.c_str());
+            dl->AddText(ImVec2(std::min(gx - ImGui::CalcTextSize(v.c_str()).x / 2, x1 - ImGui::CalcTextSize(v.c_str()).x), y1 + 2), text, v.c_str());
+        }
+    }
+    const char* xl = (x1 - x0) > ImGui::CalcTextSize("fraction of the pixels deleted (solid) or inserted (dashed)").x
+                         ? "fraction of the pixels deleted (solid) or inserted (dashed)"
+                         : "pixels deleted (solid), inserted (dashed)";
+    const float xw = ImGui::CalcTextSize(xl).x;
+    dl->AddText(ImVec2(x0 + std::max(0.0f, (x1 - x0 - xw) / 2), y1 + lh + 4), text, xl);
+    dl->AddText(ImVec2(p0.x, p0.y), text, "probability of the class");
+    auto pt = [&](float f, float p) { return ImVec2(x0 + f * (x1 - x0), y1 - std::clamp(p, 0.0f, 1.0f) * (y1 - y0)); };
+    auto curve = [&](const std::vector<float>& f, const std::vector<float>& p, ImU32 col, bool dashed) {
+        dl->PushClipRect(ImVec2(x0, y0 - 2), ImVec2(x1 + 2, y1 + 2), true);
+        float phase = 0;
+        for (size_t i = 0; i + 1 < f.size() && i + 1 < p.size(); i++) {
+            const ImVec2 a0 = pt(f[i], p[i]), a1 = pt(f[i + 1], p[i + 1]);
+            if (!dashed) {
+                dl->AddLine(a0, a1, col, 2);
+                continue;
+            }
+            const float len = std::hypot(a1.x - a0.x, a1.y - a0.y);
+            for (float d = 0; d < len;) {   // 6 px on, 4 px off, continuing across segments
+                const float cycle = std::fmod(phase + d, 10.0f), run = cycle < 6 ? 6 - cycle : 10 - cycle;
+                const float e = std::min(len, d + run);
+                if (cycle < 6) dl->AddLine(ImVec2(a0.x + (a1.x - a0.x) * d / len, a0.y + (a1.y - a0.y) * d / len),
+                                           ImVec2(a0.x + (a1.x - a0.x) * e / len, a0.y + (a1.y - a0.y) * e / len), col, 2);
+                d = e;
+            }
+            phase = std::fmod(phase + len, 10.0f);
+        }
+        dl->PopClipRect();
+    };
+    if (!t.random.fraction.empty()) {
+        curve(t.random.fraction, t.random.deletion, kRandomColour, false);
+        curve(t.random.fraction, t.random.insertion, kRandomColour, true);
+    }
+    for (size_t k = 0; k < t.curves.size(); k++) {
+        const ImU32 col = kPalette[k % std::size(kPalette)];
+        curve(t.curves[k].fraction, t.curves[k].deletion, col, false);
+        curve(t.curves[k].fraction, t.curves[k].insertion, col, true);
+    }
+}
+
+void tool_faithfulness(const AppTool& tool) {
+    App& a = g_app;
+    AppTools& t = a.tools_tab;
+    dim_wrapped("%s: %s. Deletion: the pixels the map ranks first are blanked in %d steps; a faithful map makes the "
+                "class fall fast (low area). Insertion: they are put back into a blank image; the class should "
+                "rise fast (high area). The grey curves rank the pixels at random.", tool.label.c_str(), tool.about.c_str(), t.steps);
+    ImGui::TextUnformatted("Rank the pixels by:");
+    const float avail = ImGui::GetContentRegionAvail().x;
+    float x = 0;
+    for (const AppMethod& m : a.methods) {
+        const std::string label = m.label + (m.costly ? " (slow)" : "");
+        const float wlab = ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x + ImGui::CalcTextSize(label.c_str()).x;
+        if (x > 0 && x + wlab < avail) ImGui::SameLine();
+        else x = 0;
+        x += wlab + ImGui::GetStyle().ItemSpacing.x;
+        bool on = std::find(t.ticked.begin(), t.ticked.end(), m.name) != t.ticked.end();
+        const bool off = !m.unavailable.empty();
+        if (off) ImGui::BeginDisabled();
+        if (ImGui::Checkbox(label.c_str(), &on)) {
+            if (on) t.ticked.push_back(m.name);
+            else t.ticked.erase(std::find(t.ticked.begin(), t.ticked.end(), m.name));
+        }
+        app_mark("rank by " + m.name);
+        if (off) ImGui::EndDisabled();
+        if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) ImGui::SetTooltip("%s", off ? m.unavailable.c_str() : m.about.c_str());
+    }
+    ImGui::SetNextItemWidth(100);
+    ImGui::InputInt("steps", &t.steps);
+    t.steps = std::clamp(t.steps, 1, std::max(1, a.image_side * a.image_side));
+    ImGui::SameLine();
+    std::string list;
+    for (const std::string& m : t.ticked) list += (list.empty() ? "\"" : ",\"") + m + "\"";
+    if (t.ticked.empty()) ImGui::BeginDisabled();
+    if (run_button("Run faithfulness")) run_tool("faithfulness", fmt("\"steps\":%d,\"methods\":[%s]", t.steps, list.c_str()));
+    if (t.ticked.empty()) ImGui::EndDisabled();
+    dim_after(fmt("for %s at %s", class_text(shown_class()).c_str(),
+                  a.cam_layer >= 0 ? a.layers[(size_t)a.cam_layer].name.c_str() : ""));
+    if (t.curves.empty()) {
+        ImGui::TextDisabled(t.running == "faithfulness" ? "Computing..." : "Tick methods and run it.");
+        return;
+    }
+    const float w = ImGui::GetContentRegionAvail().x;
+    const float legend = (t.curves.size() + 2) * ImGui::GetTextLineHeightWithSpacing();
+    const float h = std::clamp(std::min(w * 0.66f, ImGui::GetContentRegionAvail().y - legend - 8), 180.0f, 360.0f);
+    faith_plot(std::min(w, 560.0f), h);
+    // the legend, with the areas under the curves
+    dim_wrapped("Areas under the curves: deletion (lower is better), insertion (higher is better).");
+    const bool one_line = ImGui::CalcTextSize("xxxxxxxxxxxxxxxxxxxxxx deletion 0.000  insertion 0.000").x + 60 <= w;
+    auto row = [&](const AppTools::Curve& c, ImU32 col, const std::string& name) {
+        swatch(col, false);
+        ImGui::SameLine(0, 2);
+        swatch(col, true);
+        ImGui::SameLine();
+        if (one_line) ImGui::Text("%-22s deletion %.3f  insertion %.3f", name.c_str(), c.deletion_auc, c.insertion_auc);
+        else ImGui::Text("%s\ndeletion %.3f  insertion %.3f", name.c_str(), c.deletion_auc, c.insertion_auc);
+    };
+    ImGui::BeginGroup();
+    for (size_t k = 0; k < t.curves.size(); k++) {
+        const AppTools::Curve& c = t.curves[k];
+        row(c, kPalette[k % std::size(kPalette)], method_label(c.method) + (c.layer.empty() ? "" : " @" + c.layer));
+        app_mark("faithfulness legend " + c.method);
+    }
+    if (!t.random.fraction.empty()) row(t.random, kRandomColour, "random ranking");
+    ImGui::EndGroup();
+    ImGui::TextDisabled("%s, %d steps, %.0f ms", class_text(t.faith_cls).c_str(), t.steps, t.faith_ms);
+}
+
+// ---- sanity check
+
+void tool_sanity(const AppTool& tool) {
+    App& a = g_app;
+    AppTools& t = a.tools_tab;
+    dim_wrapped("%s: %s. Each row is a method, each column one more layer re-initialised from the output down; under "
+                "each map, its rank correlation with the trained network's (Spearman). It should fall once the layers "
+                "above the map's layer are random.", tool.label.c_str(), tool.about.c_str());
+    ImGui::SetNextItemWidth(std::min(240.0f, ImGui::GetContentRegionAvail().x - 60));
+    if (layer_combo("layer##sanity", a.cam_layer, true)) app_request_view();
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(100);
+    ImGui::InputInt("seed", &t.seed);
+    if (run_button("Run sanity check")) run_tool("sanity", fmt("\"seed\":%d", t.seed));
+    dim_after(fmt("for %s", class_text(shown_class()).c_str()));
+    if (t.sanity.empty()) {
+        ImGui::TextDisabled(t.running == "sanity" ? "Computing..." : "Run it to randomise the network step by step.");
+        return;
+    }
+    // the cells by method (rows) and step (columns)
+    std::vector<std::string> methods;
+    int steps = 0;
+    for (const AppTools::SanityCell& c : t.sanity) {
+        if (std::find(methods.begin(), methods.end(), c.method) == methods.end()) methods.push_back(c.method);
+        steps = std::max(steps, c.step + 1);
+    }
+    const float w = ImGui::GetContentRegionAvail().x, gap = 4;
+    const bool beside = w >= 560;   // the method's name left of its row; else above it
+    const float label_w = beside ? 150 : 0;
+    // tiles as wide as the row allows (wide enough for the correlation under them; the panel scrolls)
+    const float tile = std::clamp((w - label_w - gap * steps) / steps, ImGui::CalcTextSize("-0.00").x + 4, 72.0f);
+    std::string legend = "Randomised down to:";
+    for (int s = 1; s < steps; s++)
+        for (const AppTools::SanityCell& c : t.sanity)
+            if (c.step == s) {
+                legend += fmt(" %d %s%s", s, c.randomised_to.c_str(), s + 1 < steps ? "," : ".");
+                break;
+            }
+    dim_wrapped("%s", legend.c_str());
+    if (t.survivors.empty()) dim_wrapped("No method survives randomising the layers above %s.", t.sanity_layer.c_str());
+    else {
+        std::string names;
+        for (const std::string& m : t.survivors) names += (names.empty() ? "" : ", ") + method_label(m);
+        ImGui::PushStyleColor(ImGuiCol_Text, kWarn);
+        const bool one = t.survivors.size() == 1;
+        ImGui::TextWrapped("Survives randomisation: %s. %s alike when every layer above %s is random, so %s not show "
+                           "what those layers learned (Adebayo et al. 2018).", names.c_str(),
+                           one ? "Its map stays" : "Their maps stay", t.sanity_layer.c_str(), one ? "it does" : "they do");
+        ImGui::PopStyleColor();
+    }
+    ImGui::BeginGroup();
+    const float x0 = ImGui::GetCursorPosX() + label_w;   // the first column
+    for (int s = 0; s < steps; s++) {   // the column heads: the step
+        const std::string head = s ? fmt("%d", s) : tile >= 52 ? "trained" : "0";
+        const float cx = x0 + s * (tile + gap) + std::max(0.0f, (tile - ImGui::CalcTextSize(head.c_str()).x) / 2);
+        if (s) ImGui::SameLine(cx);
+        else ImGui::SetCursorPosX(cx);
+        ImGui::TextDisabled("%s", head.c_str());
+    }
+    for (const std::string& m : methods) {
+        const bool survives = std::find(t.survivors.begin(), t.survivors.end(), m) != t.survivors.end();
+        const std::string label = method_label(m) + (survives ? (beside ? "\n(survives randomisation)" : ": survives randomisation") : "");
+        if (survives) ImGui::PushStyleColor(ImGuiCol_Text, kWarn);
+        ImGui::PushTextWrapPos(beside ? ImGui::GetCursorPosX() + label_w - 10 : 0.0f);
+        ImGui::TextWrapped("%s", label.c_str());
+        ImGui::PopTextWrapPos();
+        if (survives) ImGui::PopStyleColor();
+        for (int s = 0; s < steps; s++) {
+            const AppTools::SanityCell* cell = nullptr;
+            for (const AppTools::SanityCell& c : t.sanity)
+                if (c.method == m && c.step == s) cell = &c;
+            if (s || beside) ImGui::SameLine(x0 + s * (tile + gap));
+            ImGui::BeginGroup();
+            if (cell) {
+                gpu_map_image(cell->tex, ImVec2(tile, tile), a.cmap);
+                app_mark(fmt("sanity %s %d", m.c_str(), s));
+                if (ImGui::IsItemHovered())
+                    ImGui::SetTooltip("%s, %s: Spearman %.3f with the trained network's map", method_label(m).c_str(),
+                                      s ? ("randomised down to " + cell->randomised_to).c_str() : "trained network", cell->spearman);
+                const std::string v = fmt("%.2f", cell->spearman);
+                const float tw = ImGui::CalcTextSize(v.c_str()).x;
+                ImGui::SetCursorPosX(ImGui::GetCursorPosX() + std::max(0.0f, (tile - tw) / 2));
+                if (s && cell->spearman > 0.5) ImGui::TextColored(kWarn, "%s", v.c_str());
+                else ImGui::TextDisabled("%s", v.c_str());
+            } else {
+                ImGui::Dummy(ImVec2(tile, tile));
+            }
+            ImGui::EndGroup();
+        }
+    }
+    ImGui::EndGroup();
+    app_mark("sanity filmstrip");
+    ImGui::TextDisabled("%s, seed %d, %.0f ms", class_text(t.sanity_cls).c_str(), t.seed, t.sanity_ms);
+}
+
+// ---- pointing game
+
+// The mask view: the image where the object is, darkened and tinted elsewhere.
+void build_mask_texture() {
+    App& a = g_app;
+    AppTools& t = a.tools_tab;
+    t.mask_dirty = false;
+    const int S = a.image_side;
+    if (S <= 0 || a.image_rgb.size() != (size_t)S * S * 3) return;
+    const std::vector<uint8_t>* m = t.mask_side == S && !t.mask.empty() ? &t.mask
+                                    : t.default_mask.size() == (size_t)S * S ? &t.default_mask : nullptr;
+    std::vector<uint8_t> rgb = a.image_rgb;
+    if (m)
+        for (size_t p = 0; p < (size_t)S * S; p++)
+            if (!(*m)[p]) rgb[p * 3] = (uint8_t)(rgb[p * 3] * 0.3f), rgb[p * 3 + 1] = (uint8_t)(rgb[p * 3 + 1] * 0.3f),
+                          rgb[p * 3 + 2] = (uint8_t)(rgb[p * 3 + 2] * 0.3f + 70);
+    t.mask_tex = gpu_texture_rgb(t.mask_tex, S, S, rgb.data());
+}
+
+void tool_pointing(const AppTool& tool) {
+    App& a = g_app;
+    AppTools& t = a.tools_tab;
+    dim_wrapped("%s: %s. For every method at once, the share of its map's positive heat (input gradients: their "
+                "magnitude) on the object, and whether its hottest point is on it. Mark the object with a box (drag) "
+                "or paint it.%s", tool.label.c_str(), tool.about.c_str(),
+                a.preprocess == "mean_std" ? " Unmarked, the object is the garment (its non-black pixels)." : "");
+    ImGui::RadioButton("box", &t.mask_mode, 0);
+    ImGui::SameLine();
+    ImGui::RadioButton("paint", &t.mask_mode, 1);
+    ImGui::SameLine();
+    ImGui::RadioButton("rub out", &t.mask_mode, 2);
+    if (t.mask_mode) {
+        ImGui::SameLine();
+        if (a.brush <= 0 && a.image_side > 0) a.brush = default_brush();   // once the input's size is known
+        ImGui::SetNextItemWidth(120);
+        ImGui::SliderFloat("brush##mask", &a.brush, 0.5f, std::max(2.0f, a.image_side / 4.0f), "%.1f px");
+    }
+    ImGui::SameLine();
+    const bool marked = !t.mask.empty();
+    if (!marked) ImGui::BeginDisabled();
+    if (ImGui::Button("Clear")) {
+        t.mask.clear(), t.mask_side = 0;
+        app_send_mask();
+    }
+    app_mark("clear mask");
+    if (!marked) ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("forget the marked object (the model's default, if it has one)");
+    if (!a.image_tex || !a.have_result) {
+        ImGui::TextDisabled("Drop an image first.");
+        return;
+    }
+    const int S = a.image_side;
+    if (t.mask_dirty) build_mask_texture();
+    const float w = ImGui::GetContentRegionAvail().x;
+    const float s = std::min({w, 240.0f, w >= 560 ? w * 0.4f : w});
+    ImGui::BeginGroup();
+    const Canvas c = image_canvas("##object", t.mask_tex ? t.mask_tex : a.image_tex, s);
+    app_mark("object canvas");
+    static ImVec2 box0;
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    if (t.mask_mode == 0) {
+        if (c.activated) box0 = c.at;
+        if (c.active) dl->AddRect(canvas_point(c, std::min(box0.x, c.at.x), std::min(box0.y, c.at.y)),
+                                  canvas_point(c, std::max(box0.x, c.at.x), std::max(box0.y, c.at.y)), IM_COL32(255, 210, 60, 255), 0, 0, 2);
+        if (c.released && std::fabs(c.at.x - box0.x) * S >= 1 && std::fabs(c.at.y - box0.y) * S >= 1)
+            ui_mask_box(box0.x * S, box0.y * S, c.at.x * S, c.at.y * S);
+    } else {
+        if (c.activated) {   // start from what is shown: the marked object, else the default one
+            if (t.mask.size() != (size_t)S * S) {
+                t.mask = t.default_mask.size() == (size_t)S * S ? t.default_mask : std::vector<uint8_t>((size_t)S * S, 0);
+                t.mask_side = S;
+            }
+            a.stroke.clear();
+        }
+        if (c.active && extend_stroke(a.stroke, c.at, 0.35f / S)) {   // the core's brush, on the mask
+            cnnlens::Image m;
+            m.width = m.height = S;
+            m.rgb.resize((size_t)S * S * 3);
+            for (size_t p = 0; p < t.mask.size(); p++) m.rgb[p * 3] = t.mask[p];
+            std::vector<float> xy;
+            for (size_t i = a.stroke.size() >= 4 ? a.stroke.size() - 4 : 0; i < a.stroke.size(); i++) xy.push_back(a.stroke[i] * S);
+            const uint8_t v[3] = {(uint8_t)(t.mask_mode == 1), 0, 0};
+            cnnlens::image_paint(m, xy, a.brush, v);
+            for (size_t p = 0; p < t.mask.size(); p++) t.mask[p] = m.rgb[p * 3];
+            t.mask_dirty = true;
+        }
+        if (c.released) a.stroke.clear(), app_send_mask();
+        brush_outline(c, a.brush);
+    }
+    ImGui::TextDisabled(marked ? "the object you marked" : !t.default_mask.empty() ? "the default object" : "mark the object");
+    ImGui::EndGroup();
+    if (w >= 560) ImGui::SameLine(0, 16);
+    ImGui::BeginGroup();
+    if (run_button("Run pointing game")) run_tool("pointing", "");
+    dim_after(fmt("for %s at %s", class_text(shown_class()).c_str(),
+                  a.cam_layer >= 0 ? a.layers[(size_t)a.cam_layer].name.c_str() : ""));
+    if (t.pointing.empty()) {
+        ImGui::TextDisabled(t.running == "pointing" ? "Computing..." : "Run it to score every method.");
+    } else if (ImGui::BeginTable("##pointing", 3, ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerH | ImGuiTableFlags_SizingFixedFit)) {
+        ImGui::TableSetupColumn("method");
+        ImGui::TableSetupColumn("heat on object");
+        ImGui::TableSetupColumn("peak on it");
+        ImGui::TableHeadersRow();
+        for (const AppTools::PointRow& r : t.pointing) {
+            ImGui::TableNextRow();
+            ImGui::TableNextColumn();
+            ImGui::TextUnformatted(r.label.c_str());
+            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s at %s", r.label.c_str(), r.layer.c_str());
+            ImGui::TableNextColumn();
+            if (r.energy < 0) ImGui::TextDisabled("no heat");
+            else ImGui::Text("%5.1f%%", 100 * r.energy);
+            ImGui::TableNextColumn();
+            if (r.max_inside) ImGui::TextUnformatted("yes");
+            else ImGui::TextColored(kWarn, "no");
+        }
+        ImGui::EndTable();
+        app_mark("pointing table");
+        ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + std::max(200.0f, ImGui::GetContentRegionAvail().x));
+        dim_wrapped("The object is %.0f%% of the image: a map blind to it would put about that share of its heat there. "
+                    "%s, %s object.", 100 * t.object_share, class_text(t.pointing_cls).c_str(),
+                    t.pointing_user_mask ? "the marked" : "the default");
+        ImGui::PopTextWrapPos();
+    }
+    ImGui::EndGroup();
+}
+
+// The Tools tab: a row of sections (the brush, then the core's tools), the open one below.
+std::string g_select_tool;   // a section to open on the next frame (ui_on_tool_start, a link)
+void panel_tools() {
+    App& a = g_app;
+    if (!a.model_ready) {
+        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
+        return;
+    }
+    AppTools& t = a.tools_tab;
+    static std::string shown;   // the section drawn last: another one asked for opens
+    if (t.open != shown) g_select_tool = t.open;
+    ImGui::TextWrapped("Is the network cheating? Test the explanation, not only draw it.");
+    if (ImGui::BeginTabBar("##toolbar", ImGuiTabBarFlags_FittingPolicyScroll)) {
+        // a narrow window: the first word of each label ("Sanity check": Sanity), so that all fit
+        const bool narrow = ImGui::GetContentRegionAvail().x < 560;
+        std::vector<std::pair<std::string, std::string>> sections = {{"edit", narrow ? "Edit" : "Edit the input"}};
+        for (const AppTool& x : a.tools) sections.push_back({x.name, narrow ? x.label.substr(0, x.label.find(' ')) : x.label});
+        for (const auto& [id, label] : sections) {
+            const ImGuiTabItemFlags f = g_select_tool == id ? ImGuiTabItemFlags_SetSelected : 0;
+            const bool open = ImGui::BeginTabItem((label + "###tool" + id).c_str(), nullptr, f);
+            app_mark("tool " + id);
+            if (!open) continue;
+            if (g_select_tool.empty() || g_select_tool == id) t.open = shown = id;
+            ImGui::BeginChild("##toolbody");
+            if (id == "edit") tool_edit();
+            else if (id == "occlusion") tool_occlusion(*app_tool(id));
+            else if (id == "faithfulness") tool_faithfulness(*app_tool(id));
+            else if (id == "sanity") tool_sanity(*app_tool(id));
+            else if (id == "pointing") tool_pointing(*app_tool(id));
+            else dim_wrapped("%s", app_tool(id)->about.c_str());
+            ImGui::EndChild();
+            ImGui::EndTabItem();
+        }
+        ImGui::EndTabBar();
+    }
+    g_select_tool.clear();
+}
+
 // ---------------------------------------------------------------------------- model
 // UI sizes offered (A- / A+ in the title row, the Model tab); scale= takes any from 0.5 to 3.
 const float kScales[] = {0.75f, 1.0f, 1.25f, 1.5f, 1.75f, 2.0f, 2.5f, 3.0f};
@@ -916,7 +1599,10 @@ void header(bool embed) {
     float avail = ImGui::GetContentRegionAvail().x - link_w - 8;
     if (a.busy) {
         std::string text = a.progress_label;
-        if (a.progress_total > 0) text += fmt("  %s / %s", bytes_text(a.progress_done).c_str(), bytes_text(a.progress_total).c_str());
+        // a computation counts its steps (positions, channels, ...), a download or a read its bytes
+        const bool steps = !a.progress_label.rfind("Running ", 0) || !a.progress_label.rfind("Computing ", 0);
+        if (a.progress_total > 0 && steps) text += fmt("  %.0f / %.0f", a.progress_done, a.progress_total);
+        else if (a.progress_total > 0) text += fmt("  %s / %s", bytes_text(a.progress_done).c_str(), bytes_text(a.progress_total).c_str());
         const float bw = std::max(60.0f, avail - (a.progress_cancellable ? 70 : 0));
         float frac;
         if (a.progress_total > 0) frac = (float)(a.progress_done / a.progress_total);
@@ -1048,11 +1734,12 @@ void layout_wide(const ImGuiViewport* vp) {
     ImGui::SameLine();
     ImGui::BeginChild("##right", ImVec2(0, 0), true);
     if (ImGui::BeginTabBar("##tabs")) {
-        for (const char* id : {"maps", "gradcam", "model"}) {
+        for (const char* id : {"maps", "gradcam", "tools", "model"}) {
             const TabDef* t = tab_def(id);
             if (!begin_tab(t->id, t->label)) continue;
             if (!std::strcmp(id, "maps")) panel_feature_maps();
             else if (!std::strcmp(id, "gradcam")) panel_where();
+            else if (!std::strcmp(id, "tools")) panel_tools();
             else panel_model();
             ImGui::EndTabItem();
         }
@@ -1076,6 +1763,7 @@ void layout_narrow() {
                 if (!a.samples.empty()) panel_gallery();
             } else if (id == "top5") panel_predictions();
             else if (id == "gradcam") panel_where();
+            else if (id == "tools") panel_tools();
             else panel_model();
             ImGui::EndChild();
         }
@@ -1117,7 +1805,7 @@ void embed_where() {
 void layout_embed() {
     App& a = g_app;
     if (!ImGui::BeginTabBar("##tabs", ImGuiTabBarFlags_FittingPolicyScroll)) return;
-    for (const char* id : {"top5", "maps", "gradcam", "model"}) {
+    for (const char* id : {"top5", "maps", "gradcam", "tools", "model"}) {
         const TabDef* t = tab_def(id);
         if (!begin_tab(t->id, t->short_label)) continue;
         const std::string tab = id;
@@ -1125,7 +1813,8 @@ void layout_embed() {
         else if (tab == "maps") panel_feature_maps(true);
         else {
             ImGui::BeginChild("##c");
-            if (tab == "top5") {
+            if (tab == "tools") panel_tools();
+            else if (tab == "top5") {
                 const float inner = ImGui::GetContentRegionAvail().x;
                 const bool beside = ImGui::GetMainViewport()->Size.x >= kEmbedSideBySide;
                 ImGui::BeginGroup();

@@ -634,7 +634,7 @@ const std::vector<Command>& commands() {
          cmd_explain},
         {tool_info(Tool::Occlusion).name, tool_info(Tool::Occlusion).about,
          "  --class LIST         indices, names or top1..top5 (default top1)\n"
-         "  --patch P, --stride S  in input pixels (default: side / 7, half of it)\n"
+         "  --patch P, --stride S  in input pixels (default: side / 7; stride 1 up to 64 px, else half the patch)\n"
          "  --dump-npy DIR       occlusion_c{C}.npy (probability drop) and occlusion_logit_c{C}.npy, [ny, nx]\n"
          "  --out PREFIX         the figure\n"
          "  --brute-force 1      one whole forward pass per position (the reference; slower)\n"

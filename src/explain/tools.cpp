@@ -65,11 +65,17 @@ const ToolInfo* tool_find(const std::string& name) {
 
 // ---------------------------------------------------------------------------- occlusion
 
+OcclusionDefaults occlusion_defaults(int side, int patch) {
+    if (patch <= 0) patch = std::max(2, (int)std::lround(side / 7.0 / 2) * 2);
+    return {patch, side <= 64 ? 1 : std::max(1, patch / 2)};
+}
+
 Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, const Progress& progress) {
     check_class(net, cls);
     const int S = net.arch().input_size, C = net.arch().in_channels;
-    if (patch <= 0) patch = std::max(2, (int)std::lround(S / 7.0 / 2) * 2);
-    if (stride <= 0) stride = std::max(1, patch / 2);
+    const OcclusionDefaults d = occlusion_defaults(S, patch);
+    patch = d.patch;
+    if (stride <= 0) stride = d.stride;
     if (patch > S) fail("the occlusion patch (%d px) is larger than the input (%d px)", patch, S);
     Occlusion o;
     o.patch = patch, o.stride = stride;

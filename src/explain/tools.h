@@ -41,9 +41,16 @@ struct Occlusion {
     int ny = 0, nx = 0, patch = 0, stride = 0;
     std::vector<float> prob, logit;
 };
-// patch 0: a default for the input size (side / 7 rounded to a multiple of 2, at least 2),
-// stride 0: patch / 2 (at least 1). brute_force: one whole forward pass per position (the
+// patch 0, stride 0: occlusion_defaults() for the input size. brute_force: one whole forward pass per position (the
 // reference); otherwise only what each patch changes is recomputed (the same numbers).
+// The default patch and stride for a side x side input (the CLI's and the page's): the patch
+// side / 7 rounded to a multiple of 2 (at least 2), unless given; the stride 1 up to 64 px inputs
+// (every position: cheap there, a 28x28 input gives a 25x25 map), else patch / 2 (224: patch 32,
+// stride 16, 13x13 positions).
+struct OcclusionDefaults {
+    int patch, stride;
+};
+OcclusionDefaults occlusion_defaults(int side, int patch = 0);
 Occlusion occlusion(Vgg& net, int cls, int patch = 0, int stride = 0, bool brute_force = false,
                     const Progress& progress = nullptr);
 

@@ -524,6 +524,30 @@ ResizeMode resize_mode_parse(const std::string& name) {
          name.c_str());
 }
 
+// ---------------------------------------------------------------------------- painting
+
+void image_paint(Image& img, const std::vector<float>& xy, float radius, const uint8_t rgb[3]) {
+    if (xy.size() < 2 || !(radius > 0)) return;
+    const size_t n = xy.size() / 2;
+    for (size_t s = 0; s < n; s++) {   // segment s: point s to point s + 1 (the last: a dot)
+        const float ax = xy[2 * s], ay = xy[2 * s + 1];
+        const float bx = s + 1 < n ? xy[2 * s + 2] : ax, by = s + 1 < n ? xy[2 * s + 3] : ay;
+        const float dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+        const int x0 = std::max(0, (int)std::floor(std::min(ax, bx) - radius)),
+                  x1 = std::min(img.width - 1, (int)std::ceil(std::max(ax, bx) + radius));
+        const int y0 = std::max(0, (int)std::floor(std::min(ay, by) - radius)),
+                  y1 = std::min(img.height - 1, (int)std::ceil(std::max(ay, by) + radius));
+        for (int y = y0; y <= y1; y++)
+            for (int x = x0; x <= x1; x++) {
+                const float px = x + 0.5f - ax, py = y + 0.5f - ay;
+                const float t = len2 > 0 ? std::clamp((px * dx + py * dy) / len2, 0.0f, 1.0f) : 0.0f;
+                const float ex = px - t * dx, ey = py - t * dy;
+                if (ex * ex + ey * ey <= radius * radius)
+                    for (int k = 0; k < 3; k++) img.rgb[((size_t)y * img.width + x) * 3 + k] = rgb[k];
+            }
+    }
+}
+
 // ---------------------------------------------------------------------------- preprocessing
 
 void image_preprocess(const Image& img, Preprocess mode, float* out_hwc) {

@@ -76,6 +76,11 @@ ResizeMode resize_mode_parse(const std::string& name);  // throws on an unknown 
 Image image_object_fit(const Image& img, int size);
 uint8_t luma(uint8_t r, uint8_t g, uint8_t b);
 
+// A brush stroke: every pixel whose centre lies within `radius` of the polyline through the
+// points (x0, y0, x1, y1, ...: pixel units, (0, 0) the top-left corner of the image) becomes rgb.
+// One point is a dot. The page's "edit the input" brush.
+void image_paint(Image& img, const std::vector<float>& xy, float radius, const uint8_t rgb[3]);
+
 enum class Preprocess {
     Torch,    // RGB order, (p/255 - [0.485,0.456,0.406]) / [0.229,0.224,0.225]
     Caffe,    // BGR order, p - [103.939,116.779,123.68] (Keras VGG16 preprocess_input)

@@ -46,6 +46,12 @@ std::vector<float> prepare_input(const Image& img, const VggArch& arch, ResizeMo
 
 float blank_value(const VggArch& a) { return a.preprocess == Preprocess::MeanStd ? -a.mean / a.std : 0.0f; }
 
+std::array<uint8_t, 3> blank_rgb(const VggArch& a) {
+    if (a.preprocess == Preprocess::MeanStd) return {0, 0, 0};
+    if (a.preprocess == Preprocess::Caffe) return {124, 117, 104};   // the BGR mean (103.939, 116.779, 123.68) as RGB
+    return {124, 116, 104};                                         // 255 x (0.485, 0.456, 0.406)
+}
+
 std::vector<float> input_nchw(const float* hwc, int side, int channels) {
     const size_t plane = (size_t)side * side;
     std::vector<float> out(plane * channels);

@@ -1,6 +1,7 @@
 // predict.h: the steps every front end shares: weights -> network, image -> input, logits ->
 // top-k with names, class names and search. The CLI and the web app are thin layers over these.
 #pragma once
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@ std::vector<float> prepare_input(const Image& img, const VggArch& arch, ResizeMo
 // a black background (Fashion-MNIST: -mean / std), where grey would be a pattern they never saw.
 // Occlusion patches, deleted pixels and the Integrated Gradients baseline are made of it.
 float blank_value(const VggArch& arch);
+// The RGB pixel that preprocesses to (nearest) blank_value: what the page's eraser paints
+// (black for Fashion-MNIST-like models, the ImageNet mean colour for photo models).
+std::array<uint8_t, 3> blank_rgb(const VggArch& arch);
 // The same in the oracle's layout, [in_channels][input_size][input_size] (input_nchw.npy).
 std::vector<float> input_nchw(const float* hwc, int side, int channels);
 
