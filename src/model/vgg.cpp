@@ -234,7 +234,8 @@ void Vgg::run_layers(size_t first, const float* x) {
             gap_forward(x, prev.h, prev.w, prev.c, y);
         } else {
             const DenseParams& d = dense_[(size_t)(&l - &layers_[0]) - (layers_.size() - dense_.size())];
-            linear_forward(d.w.rows, d.b.data(), x, d.in, d.out, d.relu, y, pool_);
+            // the batched product at n = 1: the same sums, in the same order, as occlusion's batched head
+            linear_forward_batch(d.w.rows, d.b.data(), x, 1, d.in, d.out, d.relu, y, pool_);
         }
         x = y;
     }
