@@ -3,6 +3,8 @@
 // torchvision and the oracle's formulas.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -121,6 +123,12 @@ TEST_CASE("image_paint: the pixels whose centre is within the radius of the stro
     img.rgb.assign(75, 0);
     image_paint(img, {0.5f, 3.5f, 4.5f, 3.5f}, 0.5f, red);   // a line along row 3
     CHECK(painted() == "...../...../...../#####/...../");
+    img.rgb.assign(75, 0);   // points from the page are not trusted: NaN, infinite, absurd -> nothing
+    image_paint(img, {NAN, 2}, 1, red);
+    image_paint(img, {2, 2, INFINITY, 2}, 1, red);
+    image_paint(img, {3e30f, -3e30f}, 1e30f, red);
+    image_paint(img, {2, 2}, NAN, red);
+    CHECK(painted() == "...../...../...../...../...../");
 }
 
 TEST_CASE("bad input gives clear errors") {

@@ -527,7 +527,10 @@ ResizeMode resize_mode_parse(const std::string& name) {
 // ---------------------------------------------------------------------------- painting
 
 void image_paint(Image& img, const std::vector<float>& xy, float radius, const uint8_t rgb[3]) {
-    if (xy.size() < 2 || !(radius > 0)) return;
+    if (xy.size() < 2 || !(radius > 0) || !std::isfinite(radius)) return;
+    for (float v : xy)   // points from the page: no float -> int conversion out of range below
+        if (!std::isfinite(v) || std::fabs(v) > 1e6f) return;
+    radius = std::min(radius, 1e6f);
     const size_t n = xy.size() / 2;
     for (size_t s = 0; s < n; s++) {   // segment s: point s to point s + 1 (the last: a dot)
         const float ax = xy[2 * s], ay = xy[2 * s + 1];
