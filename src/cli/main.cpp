@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <pthreadpool.h>
+
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -30,6 +32,7 @@
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/weights.h"
+#include "model/conv3x3.h"
 #include "model/pack.h"
 #include "model/predict.h"
 
@@ -507,6 +510,7 @@ std::string proc_status(const char* key) {
 }
 
 int cmd_bench(Args& a) {
+    conv3x3_set_policy(arg(a, "conv", "auto").c_str());
     double t0 = now_ms();
     std::unique_ptr<Vgg> net;
     std::string what;
@@ -559,6 +563,40 @@ int cmd_bench(Args& a) {
             std::printf("%-37s threads %d: median %8.1f ms  (backward alone %.1f ms = %.2fx forward)\n",
                         mode == 0 ? ("forward + Grad-CAM at " + last.name + ",").c_str() : "forward + backward to the input,", n,
                         both, both - fwd, (both - fwd) / fwd);
+        }
+    }
+    if (arg_int(a, "conv-layers", 0, 0, 1)) {   // each conv layer by both algorithms (model/conv3x3.h's choice)
+        const VggParams p = net->params();
+        size_t k = 0;
+        std::printf("%-14s %9s %5s %5s  %s\n", "conv layer", "input", "cin", "cout", "median ms per threads: direct / winograd (chosen)");
+        for (const LayerInfo& l : net->layers()) {
+            if (l.kind != LayerInfo::Conv) continue;
+            const ConvParams& cp = p.convs[k++];
+            const int side = &l == &net->layers()[0] ? arch.input_size : (&l)[-1].h;
+            std::vector<float> in((size_t)side * side * l.cin + 16), out((size_t)side * side * l.c);
+            for (float& v : in) v = (float)rng.uniform(0, 1);
+            std::printf("%-14s %4dx%-4d %5d %5d ", l.name.c_str(), side, side, l.cin, l.c);
+            for (const std::string& tok : split(arg(a, "threads", "1,2"))) {
+                const int n = std::max(1, std::atoi(tok.c_str()));
+                pthreadpool_t pool = n > 1 ? pthreadpool_create((size_t)n) : nullptr;
+                double med[2];
+                for (int algo = 0; algo < 2; algo++) {
+                    Conv3x3 conv(cp.w.data(), cp.b.data(), l.cin, l.c, true, (Conv3x3::Algo)algo);
+                    XnnWorkspace ws;
+                    std::vector<double> t;
+                    for (int r = 0; r <= reps; r++) {
+                        const double s = now_ms();
+                        conv.run(in.data(), side, side, out.data(), ws, pool);
+                        if (r) t.push_back(now_ms() - s);
+                    }
+                    std::sort(t.begin(), t.end());
+                    med[algo] = t[t.size() / 2];
+                }
+                if (pool) pthreadpool_destroy(pool);
+                std::printf(" | %d: %7.2f / %7.2f (%s)", n, med[0], med[1],
+                            conv3x3_algo(l.cin, l.c, side, side) == Conv3x3::Winograd ? "w" : "d");
+            }
+            std::printf("\n");
         }
     }
     if (arg_int(a, "occlusion", 0, 0, 2)) {   // occlusion of the default patch and stride, in forward passes' worth
@@ -674,8 +712,10 @@ const std::vector<Command>& commands() {
          "  --threads LIST       thread counts to time (default 1,2)\n"
          "  --reps N             timed runs per setting (default 10)\n"
          "  --occlusion 1|2      also time occlusion (default patch and stride) at the first thread count;\n"
-         "                       2: and its brute force, with the difference\n",
-         {"weights", "cfg", "input-size", "max-memory", "threads", "reps", "head", "occlusion"}, cmd_bench},
+         "                       2: and its brute force, with the difference\n"
+         "  --conv-layers 1      also time every conv layer by both algorithms (direct, Winograd F(4x4,3x3))\n"
+         "  --conv ALGO          the network's convolutions: auto (per layer, the default), direct or winograd\n",
+         {"conv", "weights", "cfg", "input-size", "max-memory", "threads", "reps", "head", "occlusion", "conv-layers"}, cmd_bench},
         {"train", "train a VGG-GAP network on Fashion-MNIST with our own backward pass; write a safetensors checkpoint",
          "  --out FILE           checkpoint (.safetensors: torchvision keys, batch norm folded, metadata)\n"
          "  --data DIR           IDX files, plain or .gz (default /usr/share/datasets/fashion-mnist)\n"

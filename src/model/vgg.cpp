@@ -92,43 +92,37 @@ Vgg::Vgg(VggParams p, int input_size)
     if (input_size > 0) check_input_size(input_size), arch_.input_size = input_size;
     plan_layers();
     try {
-        // Conv + ReLU and max-pool operators, in order; each conv also as its input gradient.
+        // Conv + ReLU (each also as its input gradient: a conv with the flipped kernel, layers.h)
+        // and max-pool operators, in order; each conv by the algorithm measured faster for it.
         const float inf = std::numeric_limits<float>::infinity();
         size_t k = 0;
+        std::vector<float> wt;
         for (const LayerInfo& l : layers_) {
-            xnn_operator_t op = nullptr;
             if (l.kind == LayerInfo::Pool) {
+                xnn_operator_t op = nullptr;
                 xnn_check(xnn_create_max_pooling2d_nhwc_f32(0, 0, 0, 0, 2, 2, 2, 2, 1, 1, -inf, inf, 0, &op), "create max-pool");
-                ops_.push_back(op);
+                pools_.push_back(op);
             }
             if (l.kind != LayerInfo::Conv) continue;
             const ConvParams& cp = convs_[k++];
             CNN_ASSERT(cp.cin == l.cin && cp.cout == l.c);
-            const int co = l.c, ci = l.cin;
-            xnn_check(xnn_create_convolution2d_nhwc_f32(1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, ci, co, ci, co, cp.w.data(),
-                                                        cp.b.data(), 0.0f, inf, 0, nullptr, nullptr, &op),
-                      "create convolution");
-            ops_.push_back(op);
-            // The input gradient is a conv with the flipped kernel (layers.h), also on XNNPACK.
-            std::vector<float> wt(cp.w.size());
+            const int co = l.c, ci = l.cin, side = l.h;
+            fwd_.push_back(std::make_unique<Conv3x3>(cp.w.data(), cp.b.data(), ci, co, true, conv3x3_algo(ci, co, side, side)));
+            wt.resize(cp.w.size());
             conv3x3_flip_kernel(cp.w.data(), co, ci, wt.data());
-            xnn_check(xnn_create_convolution2d_nhwc_f32(1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, co, ci, co, ci, wt.data(),
-                                                        nullptr, -inf, inf, 0, nullptr, nullptr, &op),
-                      "create convolution (backward)");
-            back_ops_.push_back(op);
+            back_.push_back(std::make_unique<Conv3x3>(wt.data(), nullptr, co, ci, false, conv3x3_algo(co, ci, side, side)));
         }
         stats_.operator_builds++;
         reshape_ops();
     } catch (...) {
-        for (xnn_operator_t op : ops_) xnn_delete_operator(op);
-        for (xnn_operator_t op : back_ops_) xnn_delete_operator(op);
+        for (xnn_operator_t op : pools_) xnn_delete_operator(op);
         throw;
     }
 }
 
 Vgg::~Vgg() {
-    for (xnn_operator_t op : ops_) xnn_delete_operator(op);
-    for (xnn_operator_t op : back_ops_) xnn_delete_operator(op);
+    for (xnn_operator_t op : pools_) xnn_delete_operator(op);
+    fwd_.clear(), back_.clear();   // before the pool their reshapes planned for
     if (pool_) pthreadpool_destroy(pool_);
 }
 
@@ -160,33 +154,21 @@ void Vgg::set_input_size(int side) {
     reshape_ops();
 }
 
+// The max-pools at the whole maps' sizes (the convs reshape themselves when a size changes).
 void Vgg::reshape_ops() {
-    size_t ws_max = 0, k = 0, kb = 0;
+    size_t k = 0;
     int s = arch_.input_size;
+    pool_hw_.clear();
     for (const LayerInfo& l : layers_) {
-        if (l.kind == LayerInfo::Conv) {
-            size_t ws = 0, align = 0, oh = 0, ow = 0;
-            xnn_check(xnn_reshape_convolution2d_nhwc_f32(ops_[k++], 1, s, s, &ws, &align, &oh, &ow, pool_), "reshape convolution");
-            CNN_ASSERT((int)oh == l.h && (int)ow == l.w);
-            ws_max = std::max(ws_max, ws + align);
-            xnn_check(xnn_reshape_convolution2d_nhwc_f32(back_ops_[kb++], 1, s, s, &ws, &align, &oh, &ow, pool_),
-                      "reshape convolution (backward)");
-            ws_max = std::max(ws_max, ws + align);
-        } else if (l.kind == LayerInfo::Pool) {
+        if (l.kind == LayerInfo::Pool) {
             size_t oh = 0, ow = 0, c = (size_t)l.c;
-            xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(ops_[k++], 1, s, s, c, c, c, &oh, &ow, pool_), "reshape max-pool");
+            xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(pools_[k++], 1, s, s, c, c, c, &oh, &ow, pool_), "reshape max-pool");
             CNN_ASSERT((int)oh == l.h && (int)ow == l.w);
+            pool_hw_.push_back({s, s});
         }
         s = l.h;
     }
-    workspace_.reserve(ws_max);
     windowed_ = false;
-    op_hw_.clear();
-    for (const LayerInfo& l : layers_)
-        if (l.kind == LayerInfo::Conv || l.kind == LayerInfo::Pool) {
-            const int in = &l == &layers_[0] ? arch_.input_size : (&l)[-1].h;
-            op_hw_.push_back({in, in});
-        }
     stats_.reshapes++;
 }
 
@@ -217,18 +199,16 @@ void Vgg::forward_from(const LayerInfo& l) {
 }
 
 void Vgg::run_layers(size_t first, const float* x) {
-    void* ws = workspace_.data();
-    size_t k = 0;   // the operator of layer `first`: one per conv or pool before it
-    for (size_t i = 0; i < first; i++) k += layers_[i].kind == LayerInfo::Conv || layers_[i].kind == LayerInfo::Pool;
+    size_t kc = 0, kp = 0;   // the conv and the max-pool operators of layer `first`
+    for (size_t i = 0; i < first; i++) kc += layers_[i].kind == LayerInfo::Conv, kp += layers_[i].kind == LayerInfo::Pool;
     for (size_t i = first; i < layers_.size(); i++) {
         const LayerInfo& l = layers_[i];
         float* y = arena_.data() + l.offset;
         if (l.kind == LayerInfo::Conv) {
-            xnn_check(xnn_setup_convolution2d_nhwc_f32(ops_[k], ws, x, y), "setup convolution");
-            xnn_check(xnn_run_operator(ops_[k++], pool_), "run convolution");
+            fwd_[kc++]->run(x, l.h, l.w, y, workspace_, pool_);
         } else if (l.kind == LayerInfo::Pool) {
-            xnn_check(xnn_setup_max_pooling2d_nhwc_f32(ops_[k], x, y), "setup max-pool");
-            xnn_check(xnn_run_operator(ops_[k++], pool_), "run max-pool");
+            xnn_check(xnn_setup_max_pooling2d_nhwc_f32(pools_[kp], x, y), "setup max-pool");
+            xnn_check(xnn_run_operator(pools_[kp++], pool_), "run max-pool");
         } else if (l.kind == LayerInfo::Gap) {
             const LayerInfo& prev = (&l)[-1];
             gap_forward(x, prev.h, prev.w, prev.c, y);
@@ -246,10 +226,9 @@ void Vgg::run_layers(size_t first, const float* x) {
 // ---------------------------------------------------------------------------- local edits
 
 // Each spatial layer again on the rectangle its input's edit reaches: a conv one pixel further
-// each way (its 3x3 taps), a max-pool half as far. The conv runs on a window of its input with a
-// one-pixel halo (zeros beyond the image, as its padding), whose inner part is exactly the
-// rectangle's output; the pool on the 2x2 blocks under the rectangle. Both are the network's own
-// operators, reshaped to the window: the same kernels, so the same numbers as a whole pass.
+// each way (its 3x3 taps), a max-pool half as far. A conv computes just that rectangle
+// (Conv3x3::run_region: the same numbers as a whole pass), the pool the 2x2 blocks under it with
+// the network's own operator reshaped to that window.
 void Vgg::forward_region(int y0, int x0, int y1, int x1, bool head) {
     CNN_ASSERT(undo_n_ == 0);   // one edit at a time
     const int S = arch_.input_size;
@@ -258,63 +237,30 @@ void Vgg::forward_region(int y0, int x0, int y1, int x1, bool head) {
     windowed_ = true;
     const float* x = input_.data();
     int H = S, W = S, C = arch_.in_channels;
-    size_t k = 0, i = 0;
+    size_t kc = 0, kp = 0, i = 0;
     for (; i < layers_.size(); i++) {
         const LayerInfo& l = layers_[i];
         if (l.kind != LayerInfo::Conv && l.kind != LayerInfo::Pool) break;
         float* y = arena_.data() + l.offset;
-        size_t ws = 0, align = 0, oh = 0, ow = 0;
-        // an operator is reshaped only when its window's size changes (positions in a row share it)
-        auto shape = [&](int wh, int ww, bool pool) {
-            if (op_hw_[k] == std::make_pair(wh, ww)) return;
-            if (pool)
-                xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(ops_[k], 1, wh, ww, C, C, C, &oh, &ow, pool_), "reshape max-pool");
-            else
-                xnn_check(xnn_reshape_convolution2d_nhwc_f32(ops_[k], 1, wh, ww, &ws, &align, &oh, &ow, pool_),
-                          "reshape convolution");
-            workspace_.reserve(ws + align);
-            op_hw_[k] = {wh, ww};
-        };
         if (l.kind == LayerInfo::Conv) {
             y0 = std::max(y0 - 1, 0), x0 = std::max(x0 - 1, 0), y1 = std::min(y1 + 1, l.h), x1 = std::min(x1 + 1, l.w);
-            const int wh = y1 - y0 + 2, ww = x1 - x0 + 2;   // the window with its halo
             save_region(i, y0, x0, y1, x1);
-            if ((int64_t)wh * ww * 4 >= (int64_t)l.h * l.w * 3) {   // most of the layer: the whole layer, no halo
-                shape(H, W, false);
-                xnn_check(xnn_setup_convolution2d_nhwc_f32(ops_[k], workspace_.data(), x, y), "setup convolution");
-                xnn_check(xnn_run_operator(ops_[k++], pool_), "run convolution");
-                // outside the rectangle the values come out as they were (the same input there, the
-                // same operator shape as the whole pass): the undo log needs only the rectangle
-            } else {
-                win_in_.assign((size_t)wh * ww * C + 16, 0.0f);
-                for (int r = 0; r < wh; r++) {
-                    const int sy = y0 - 1 + r;
-                    if (sy < 0 || sy >= H) continue;
-                    const int c0 = std::max(x0 - 1, 0), c1 = std::min(x1 + 1, W);
-                    std::memcpy(&win_in_[((size_t)r * ww + (c0 - (x0 - 1))) * C], x + ((size_t)sy * W + c0) * C,
-                                (size_t)(c1 - c0) * C * sizeof(float));
-                }
-                shape(wh, ww, false);
-                ow = (size_t)ww;
-                win_out_.resize((size_t)wh * ww * l.c + 16);
-                xnn_check(xnn_setup_convolution2d_nhwc_f32(ops_[k], workspace_.data(), win_in_.data(), win_out_.data()),
-                          "setup convolution");
-                xnn_check(xnn_run_operator(ops_[k++], pool_), "run convolution");
-                for (int r = y0; r < y1; r++)   // the window's inner part is the rectangle's output
-                    std::memcpy(y + ((size_t)r * l.w + x0) * l.c, &win_out_[((size_t)(r - y0 + 1) * ow + 1) * l.c],
-                                (size_t)(x1 - x0) * l.c * sizeof(float));
-            }
+            fwd_[kc++]->run_region(x, H, W, y, y0, x0, y1, x1, workspace_, pool_);
         } else {
             y0 /= 2, x0 /= 2, y1 = std::min((y1 + 1) / 2, l.h), x1 = std::min((x1 + 1) / 2, l.w);
             const int wh = 2 * (y1 - y0), ww = 2 * (x1 - x0);
             win_in_.resize((size_t)wh * ww * C + 16);
             for (int r = 0; r < wh; r++)
                 std::memcpy(&win_in_[(size_t)r * ww * C], x + ((size_t)(2 * y0 + r) * W + 2 * x0) * C, (size_t)ww * C * sizeof(float));
-            shape(wh, ww, true);
-            ow = (size_t)ww / 2;
+            if (pool_hw_[kp] != std::make_pair(wh, ww)) {   // positions in a row share a window size
+                size_t oh = 0, ow = 0;
+                xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(pools_[kp], 1, wh, ww, C, C, C, &oh, &ow, pool_), "reshape max-pool");
+                pool_hw_[kp] = {wh, ww};
+            }
+            const size_t ow = (size_t)ww / 2;
             win_out_.resize((size_t)wh / 2 * ow * C + 16);
-            xnn_check(xnn_setup_max_pooling2d_nhwc_f32(ops_[k], win_in_.data(), win_out_.data()), "setup max-pool");
-            xnn_check(xnn_run_operator(ops_[k++], pool_), "run max-pool");
+            xnn_check(xnn_setup_max_pooling2d_nhwc_f32(pools_[kp], win_in_.data(), win_out_.data()), "setup max-pool");
+            xnn_check(xnn_run_operator(pools_[kp++], pool_), "run max-pool");
             save_region(i, y0, x0, y1, x1);
             for (int r = y0; r < y1; r++)
                 std::memcpy(y + ((size_t)r * l.w + x0) * l.c, &win_out_[(size_t)(r - y0) * ow * l.c],
@@ -388,7 +334,7 @@ const float* Vgg::grad(const std::string& name) const {
 
 // Walks the layers in reverse: dense layers by the transposed product over their one copy of
 // the weights, ReLUs by masks from the saved outputs, max-pools by routing to the first
-// maximum, convs by XNNPACK with the flipped kernels. Stops once `down_to` has its gradient.
+// maximum, convs by the flipped kernels' convolutions (Conv3x3). Stops once `down_to` has its gradient.
 void Vgg::backward(int cls, bool guided, const std::string& down_to) {
     if (cls < 0 || cls >= arch_.num_classes) fail("class %d is out of range (0..%d)", cls, arch_.num_classes - 1);
     const LayerInfo* stop = down_to.empty() ? nullptr : layer(down_to);
@@ -400,13 +346,11 @@ void Vgg::backward(int cls, bool guided, const std::string& down_to) {
     for (const LayerInfo& l : layers_) scratch = std::max(scratch, l.size());
     scratch_.resize(scratch + 16);
     input_grad_.resize((size_t)arch_.input_size * arch_.input_size * arch_.in_channels);
-    void* ws = workspace_.data();
-
     const int n = (int)layers_.size(), first_dense = n - (int)dense_.size();
     float* g_last = grads_.data() + layers_.back().offset;
     std::fill(g_last, g_last + arch_.num_classes, 0.0f);
     g_last[cls] = 1.0f;
-    size_t kconv = back_ops_.size();
+    size_t kconv = back_.size();
     for (int li = n - 1; li >= 0; li--) {
         const LayerInfo& l = layers_[(size_t)li];
         if (&l == stop) break;
@@ -432,9 +376,7 @@ void Vgg::backward(int cls, bool guided, const std::string& down_to) {
             maxpool2x2_backward(x, y, g, H, H, C, gx);
         } else {                                  // conv: through its ReLU, then the flipped conv
             relu_backward(y, g, l.size(), guided, scratch_.data());
-            xnn_operator_t op = back_ops_[--kconv];
-            xnn_check(xnn_setup_convolution2d_nhwc_f32(op, ws, scratch_.data(), gx), "setup convolution (backward)");
-            xnn_check(xnn_run_operator(op, pool_), "run convolution (backward)");
+            back_[--kconv]->run(scratch_.data(), l.h, l.w, gx, workspace_, pool_);
         }
     }
     grad_cls_ = cls, grad_guided_ = guided, grad_reach_ = reach;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/xnn.h"
+#include "model/conv3x3.h"
 #include "model/arch.h"
 #include "model/vgg_file.h"
 
@@ -106,8 +107,8 @@ private:
     std::vector<float> grads_;          // d logit / d output, same layout as arena_
     std::vector<float> input_grad_;
     std::vector<float> scratch_;        // a gradient through a ReLU
-    std::vector<xnn_operator_t> ops_;     // one per conv/pool layer, in order
-    std::vector<xnn_operator_t> back_ops_;  // one per conv: its input gradient
+    std::vector<xnn_operator_t> pools_;   // one per max-pool layer, in order
+    std::vector<std::unique_ptr<Conv3x3>> fwd_, back_;   // one per conv: conv + ReLU, its input gradient
     std::vector<ConvParams> convs_;
     std::vector<DenseParams> dense_;
     std::shared_ptr<std::vector<uint8_t>> file_;   // the weight file, when dense weights live in it
@@ -117,10 +118,10 @@ private:
     // the gradients held: class (-1: none since the last forward), mode, lowest layer reached
     int grad_cls_ = -1, grad_reach_ = 0;
     bool grad_guided_ = false;
-    // forward_region: operators reshaped to windows (reshape_ops() before a whole pass), the
+    // forward_region: max-pools reshaped to windows (reshape_ops() before a whole pass), the
     // window buffers, and the undo log (per spatial layer: its rectangle and the values it had)
     bool windowed_ = false;
-    std::vector<std::pair<int, int>> op_hw_;   // the input size each forward operator is shaped for
+    std::vector<std::pair<int, int>> pool_hw_;   // the input size each max-pool is shaped for
     std::vector<float> win_in_, win_out_;
     struct Saved { size_t layer; int y0, x0, y1, x1; std::vector<float> values; };
     std::vector<Saved> undo_;   // its first undo_n_ entries (kept allocated: no page faults per edit)

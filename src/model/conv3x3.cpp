@@ -1,0 +1,292 @@
+#include "model/conv3x3.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include <pthreadpool.h>
+
+#include "core/error.h"
+
+namespace cnnlens {
+
+// Lavin & Gray, "Fast algorithms for convolutional neural networks" (2016), F(4x4, 3x3) with the
+// interpolation points 0, +-1, +-2 and infinity.
+const float kWinogradBT[6][6] = {
+    {4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+    {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1},
+};
+const float kWinogradG[6][3] = {
+    {1.f / 4, 0, 0},
+    {-1.f / 6, -1.f / 6, -1.f / 6},
+    {-1.f / 6, 1.f / 6, -1.f / 6},
+    {1.f / 24, 1.f / 12, 1.f / 6},
+    {1.f / 24, -1.f / 12, 1.f / 6},
+    {0, 0, 1},
+};
+const float kWinogradAT[4][6] = {
+    {1, 1, 1, 1, 1, 0},
+    {0, 1, -1, 2, -2, 0},
+    {0, 1, 1, 4, 4, 0},
+    {0, 1, -1, 8, -8, 1},
+};
+// G in double (1/6, 1/12, 1/24 are not exact in float): the kernels are transformed once.
+static const double kG[6][3] = {
+    {1.0 / 4, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+    {0, 0, 1},
+};
+
+static int g_policy = -1;   // -1: auto, else the Algo
+
+void conv3x3_set_policy(const char* policy) {
+    const std::string p = policy;
+    if (p == "auto") g_policy = -1;
+    else if (p == "direct") g_policy = Conv3x3::Direct;
+    else if (p == "winograd") g_policy = Conv3x3::Winograd;
+    else fail("unknown convolution algorithm '%s' (auto, direct or winograd)", policy);
+}
+
+Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W) {
+    if (g_policy >= 0) return (Conv3x3::Algo)g_policy;
+    (void)cout, (void)H, (void)W;
+    return cin >= 32 ? Conv3x3::Winograd : Conv3x3::Direct;
+}
+
+// ---------------------------------------------------------------------------- transforms
+
+// The transforms act on 6 vectors of n floats at a time (x_j = x + j xs, channels contiguous):
+// the compiler vectorises the loops over channels (SSE/AVX natively, WebAssembly SIMD).
+// y_k = sum_j BT[k][j] x_j, k = 0..5
+static inline __attribute__((always_inline)) void winograd_bt(const float* __restrict x, size_t xs, float* __restrict y, size_t ys, int n) {
+    for (int i = 0; i < n; i++) {
+        const float d0 = x[i], d1 = x[xs + i], d2 = x[2 * xs + i], d3 = x[3 * xs + i], d4 = x[4 * xs + i],
+                    d5 = x[5 * xs + i];
+        y[i] = 4 * d0 - 5 * d2 + d4;
+        y[ys + i] = (d3 + d4) - 4 * (d1 + d2);
+        y[2 * ys + i] = (d4 - d3) + 4 * (d1 - d2);
+        y[3 * ys + i] = (d4 - d2) + 2 * (d3 - d1);
+        y[4 * ys + i] = (d4 - d2) - 2 * (d3 - d1);
+        y[5 * ys + i] = 4 * d1 - 5 * d3 + d5;
+    }
+}
+// y_k = sum_j AT[k][j] x_j, k = 0..3
+static inline __attribute__((always_inline)) void winograd_at(const float* __restrict x, size_t xs, float* __restrict y, size_t ys, int n) {
+    for (int i = 0; i < n; i++) {
+        const float m0 = x[i], m1 = x[xs + i], m2 = x[2 * xs + i], m3 = x[3 * xs + i], m4 = x[4 * xs + i],
+                    m5 = x[5 * xs + i];
+        const float a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+        y[i] = m0 + a + c;
+        y[ys + i] = b + 2 * d;
+        y[2 * ys + i] = a + 4 * c;
+        y[3 * ys + i] = b + 8 * d + m5;
+    }
+}
+
+// Natively the tile transforms are compiled for AVX-512, AVX2 and the baseline, picked at run time
+// (GCC's function multi-versioning); WebAssembly has its one 128-bit SIMD.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CNNLENS_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#else
+#define CNNLENS_SIMD_CLONES
+#endif
+
+namespace {
+constexpr int kBlock = 64;   // channels per step of a tile's transform (6x6 tiles of them on the stack)
+
+struct WinogradJob {
+    const float* x;
+    float* y;
+    float* V;         // [36][T][cin]
+    float* M;         // [36][T][cout]
+    const float* bias;
+    int H, W, cin, cout;
+    int ty0, tx0, tw;          // the first tile's row and column; tiles per row of the region
+    int r0, c0, r1, c1;        // the outputs written (clipped to the map)
+    size_t T;                  // tiles in the region
+    bool relu;
+};
+
+CNNLENS_SIMD_CLONES void input_tile(void* ctx, size_t t) {
+    const WinogradJob* j = (const WinogradJob*)ctx;
+    const int ty = j->ty0 + (int)(t / (size_t)j->tw), tx = j->tx0 + (int)(t % (size_t)j->tw), C = j->cin;
+    alignas(64) float d[36 * kBlock], u[36 * kBlock];
+    for (int c0 = 0; c0 < C; c0 += kBlock) {
+        const int n = std::min(kBlock, C - c0);
+        for (int r = 0; r < 6; r++) {
+            const int yy = 4 * ty - 1 + r;
+            for (int s = 0; s < 6; s++) {
+                const int xx = 4 * tx - 1 + s;
+                float* dst = d + (r * 6 + s) * kBlock;
+                if (yy < 0 || yy >= j->H || xx < 0 || xx >= j->W)
+                    std::fill(dst, dst + kBlock, 0.0f);
+                else {
+                    std::memcpy(dst, j->x + ((size_t)yy * j->W + xx) * C + c0, (size_t)n * sizeof(float));
+                    std::fill(dst + n, dst + kBlock, 0.0f);
+                }
+            }
+        }
+        winograd_bt(d, 6 * kBlock, u, 6 * kBlock, 6 * kBlock);   // the rows
+        const size_t ps = j->T * (size_t)C;                      // from one of the 36 products to the next
+        for (int r = 0; r < 6; r++)                              // the columns, into V[r*6 + s][t]
+            winograd_bt(u + r * 6 * kBlock, kBlock, j->V + (size_t)r * 6 * ps + t * C + c0, ps, n);
+    }
+}
+
+CNNLENS_SIMD_CLONES void output_tile(void* ctx, size_t t) {
+    const WinogradJob* j = (const WinogradJob*)ctx;
+    const int ty = j->ty0 + (int)(t / (size_t)j->tw), tx = j->tx0 + (int)(t % (size_t)j->tw), K = j->cout;
+    alignas(64) float u[24 * kBlock], o[16 * kBlock];
+    const size_t ps = j->T * (size_t)K;
+    for (int c0 = 0; c0 < K; c0 += kBlock) {
+        const int n = std::min(kBlock, K - c0);
+        for (int s = 0; s < 6; s++)   // the rows, for each column s: u[r][s] = sum_i AT[r][i] M[i*6 + s]
+            winograd_at(j->M + (size_t)s * ps + t * K + c0, 6 * ps, u + s * kBlock, 6 * kBlock, n);
+        for (int r = 0; r < 4; r++)   // the columns
+            winograd_at(u + r * 6 * kBlock, kBlock, o + r * 4 * kBlock, kBlock, n);
+        for (int r = 0; r < 4; r++) {
+            const int yy = 4 * ty + r;
+            if (yy < j->r0 || yy >= j->r1) continue;
+            for (int s = 0; s < 4; s++) {
+                const int xx = 4 * tx + s;
+                if (xx < j->c0 || xx >= j->c1) continue;
+                const float* src = o + (r * 4 + s) * kBlock;
+                float* dst = j->y + ((size_t)yy * j->W + xx) * K + c0;
+                const float* b = j->bias + c0;
+                if (j->relu)
+                    for (int c = 0; c < n; c++) dst[c] = std::max(src[c] + b[c], 0.0f);
+                else
+                    for (int c = 0; c < n; c++) dst[c] = src[c] + b[c];
+            }
+        }
+    }
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------- the operator
+
+Conv3x3::Conv3x3(const float* w, const float* b, int cin, int cout, bool relu, Algo algo)
+    : algo_(algo), cin_(cin), cout_(cout), relu_(relu) {
+    CNN_ASSERT(cin > 0 && cout > 0);
+    xnn_init();
+    const float inf = std::numeric_limits<float>::infinity();
+    if (algo == Direct) {
+        xnn_check(xnn_create_convolution2d_nhwc_f32(1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, (size_t)cin, (size_t)cout,
+                                                    (size_t)cin, (size_t)cout, w, b, relu ? 0.0f : -inf, inf, 0,
+                                                    nullptr, nullptr, &op_),
+                  "create convolution");
+        return;
+    }
+    // U[p][i][o] = (G g_oi G^T)[p]: the 36 GIO matrices of the batched GEMM, packed by XNNPACK
+    std::vector<float> U((size_t)36 * cin * cout);
+    for (int o = 0; o < cout; o++)
+        for (int i = 0; i < cin; i++) {
+            double g[3][3], t[6][3];
+            for (int r = 0; r < 3; r++)
+                for (int s = 0; s < 3; s++) g[r][s] = w[(((size_t)o * 3 + r) * 3 + s) * cin + i];
+            for (int p = 0; p < 6; p++)
+                for (int s = 0; s < 3; s++) t[p][s] = kG[p][0] * g[0][s] + kG[p][1] * g[1][s] + kG[p][2] * g[2][s];
+            for (int p = 0; p < 6; p++)
+                for (int q = 0; q < 6; q++)
+                    U[((size_t)(p * 6 + q) * cin + i) * cout + o] =
+                        (float)(t[p][0] * kG[q][0] + t[p][1] * kG[q][1] + t[p][2] * kG[q][2]);
+        }
+    xnn_check(xnn_create_batch_matrix_multiply_nc_f32_const_weights(36, (size_t)cin, (size_t)cout, U.data(), 0, &op_),
+              "create batched GEMM (Winograd)");
+    bias_.assign((size_t)cout, 0.0f);
+    if (b) std::copy(b, b + cout, bias_.begin());
+}
+
+Conv3x3::~Conv3x3() {
+    if (op_) xnn_delete_operator(op_);
+}
+
+size_t Conv3x3::weight_bytes() const {
+    return (size_t)(algo_ == Winograd ? 36 : 9) * cin_ * cout_ * sizeof(float);
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+// Direct: an H x W input; Winograd: the batched GEMM over a tiles (b unused). Only on a change.
+void Conv3x3::shape(size_t a, size_t b, pthreadpool_t pool) {
+    const size_t threads = pthreadpool_get_threads_count(pool);   // a new pool may reuse an old one's address
+    if (shape_[0] == a && shape_[1] == b && shape_pool_ == pool && shape_threads_ == threads) return;
+    size_t ws = 0, align = 0;
+    if (algo_ == Direct) {
+        size_t oh = 0, ow = 0;
+        xnn_check(xnn_reshape_convolution2d_nhwc_f32(op_, 1, a, b, &ws, &align, &oh, &ow, pool), "reshape convolution");
+        CNN_ASSERT(oh == a && ow == b);
+    } else {
+        const size_t batch = 36;
+        xnn_check(xnn_reshape_batch_matrix_multiply_nc_f32(op_, 1, &batch, &batch, a, (size_t)cin_, (size_t)cout_, &ws,
+                                                           &align, pool),
+                  "reshape batched GEMM (Winograd)");
+    }
+    op_ws_ = align64(ws + align);
+    shape_[0] = a, shape_[1] = b, shape_pool_ = pool, shape_threads_ = threads;
+}
+
+void Conv3x3::run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool) {
+    CNN_ASSERT(H > 0 && W > 0);
+    if (algo_ == Winograd) return winograd(x, H, W, y, 0, 0, H, W, ws, pool);
+    shape((size_t)H, (size_t)W, pool);
+    ws.reserve(op_ws_);
+    xnn_check(xnn_setup_convolution2d_nhwc_f32(op_, ws.data(), x, y), "setup convolution");
+    xnn_check(xnn_run_operator(op_, pool), "run convolution");
+}
+
+void Conv3x3::run_region(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
+                         pthreadpool_t pool) {
+    r0 = std::max(r0, 0), c0 = std::max(c0, 0), r1 = std::min(r1, H), c1 = std::min(c1, W);
+    if (r0 >= r1 || c0 >= c1) return;
+    if (algo_ == Winograd) return winograd(x, H, W, y, r0, c0, r1, c1, ws, pool);
+    const int wh = r1 - r0 + 2, ww = c1 - c0 + 2;   // the window with its halo
+    if ((int64_t)wh * ww * 4 >= (int64_t)H * W * 3) {
+        // most of the map: all of it (outside the region the values come out as they were: the
+        // same input there, the same operator shape as a whole pass)
+        return run(x, H, W, y, ws, pool);
+    }
+    const int C = cin_, K = cout_;
+    win_in_.assign((size_t)wh * ww * C + 16, 0.0f);   // zeros beyond the map, as its padding
+    for (int r = 0; r < wh; r++) {
+        const int sy = r0 - 1 + r;
+        if (sy < 0 || sy >= H) continue;
+        const int s0 = std::max(c0 - 1, 0), s1 = std::min(c1 + 1, W);
+        std::memcpy(&win_in_[((size_t)r * ww + (s0 - (c0 - 1))) * C], x + ((size_t)sy * W + s0) * C,
+                    (size_t)(s1 - s0) * C * sizeof(float));
+    }
+    win_out_.resize((size_t)wh * ww * K);
+    shape((size_t)wh, (size_t)ww, pool);
+    ws.reserve(op_ws_);
+    xnn_check(xnn_setup_convolution2d_nhwc_f32(op_, ws.data(), win_in_.data(), win_out_.data()), "setup convolution");
+    xnn_check(xnn_run_operator(op_, pool), "run convolution");
+    for (int r = r0; r < r1; r++)   // the window's inner part is the region's output
+        std::memcpy(y + ((size_t)r * W + c0) * K, &win_out_[((size_t)(r - r0 + 1) * ww + 1) * K],
+                    (size_t)(c1 - c0) * K * sizeof(float));
+}
+
+// The tiles covering rows r0..r1, columns c0..c1: input transform, one batched GEMM, output
+// transform (+ bias, ReLU) of the outputs inside the region. A tile's numbers do not depend on
+// which others run with it, so a region equals the whole map there.
+void Conv3x3::winograd(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
+                       pthreadpool_t pool) {
+    const int ty0 = r0 / 4, tx0 = c0 / 4, tw = (c1 + 3) / 4 - tx0;
+    const size_t T = (size_t)((r1 + 3) / 4 - ty0) * tw;
+    shape(T, 0, pool);
+    const size_t v = align64((36 * T * cin_ + 16) * sizeof(float)), m = align64((36 * T * cout_ + 16) * sizeof(float));
+    ws.reserve(op_ws_ + v + m);
+    uint8_t* base = (uint8_t*)ws.data();
+    float* V = (float*)(base + op_ws_);
+    float* M = (float*)(base + op_ws_ + v);
+    WinogradJob job{x, y, V, M, bias_.data(), H, W, cin_, cout_, ty0, tx0, tw, r0, c0, r1, c1, T, relu_};
+    pthreadpool_parallelize_1d(pool, input_tile, &job, T, 0);
+    xnn_check(xnn_setup_batch_matrix_multiply_nc_f32(op_, base, V, nullptr, M), "setup batched GEMM (Winograd)");
+    xnn_check(xnn_run_operator(op_, pool), "run batched GEMM (Winograd)");
+    pthreadpool_parallelize_1d(pool, output_tile, &job, T, 0);
+}
+
+}  // namespace cnnlens

@@ -1,0 +1,75 @@
+// conv3x3.h: one 3x3, pad-1, stride-1 convolution over HWC maps (+ bias, + ReLU), by one of two
+// algorithms with the same numbers to float rounding:
+//
+//   Direct    XNNPACK's convolution operator (an implicit GEMM: 9 multiply-adds per tap)
+//   Winograd  F(4x4, 3x3) (Lavin & Gray 2016): each 6x6 input tile and each kernel go to the
+//             Winograd domain, where a 4x4 output tile costs 36 products instead of 144; the 36
+//             products over all tiles are one XNNPACK batched GEMM [36][tiles x cin] x [36][cin x
+//             cout] with the transformed kernels packed once. 4x fewer GEMM flops, plus the
+//             transforms (memory bound), and 4x the kernel bytes (36 values per 9).
+//
+//   Conv3x3 c(w_ohwi, bias, cin, cout, relu, Conv3x3::Winograd);
+//   c.run(x, H, W, y, workspace, pool);                 // y: H x W x cout
+//   c.run_region(x, H, W, y, r0, c0, r1, c1, ...);      // only rows r0..r1, columns c0..c1 of y
+//
+// run_region gives the same values, bit for bit, as run() there (occlusion's incremental pass
+// equals a whole forward): Winograd computes the whole tiles covering the region from the whole
+// input, the direct operator a window of the input with its one-pixel halo. The operators are
+// reshaped only when the size asked for changes (positions of one row of an occlusion share it).
+// The model uses Winograd where it measured faster (conv3x3_algo); the direct operator stays the
+// reference and serves the layers with few channels.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include "core/xnn.h"
+
+namespace cnnlens {
+
+class Conv3x3 {
+public:
+    enum Algo { Direct, Winograd };
+    // w: OHWI [cout][3][3][cin]; b: cout values or nullptr; relu: clamp the output at 0.
+    Conv3x3(const float* w, const float* b, int cin, int cout, bool relu, Algo algo);
+    ~Conv3x3();
+    Conv3x3(const Conv3x3&) = delete;
+    Conv3x3& operator=(const Conv3x3&) = delete;
+
+    // x: H x W x cin (XNNPACK may read up to 16 bytes past its end); y: H x W x cout.
+    void run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool);
+    // y's rows r0..r1 - 1, columns c0..c1 - 1 (clipped to the map) as run() gives them; the rest of
+    // y is left or rewritten with what run() gives there (the direct operator on most of the map).
+    void run_region(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
+                    pthreadpool_t pool);
+    Algo algo() const { return algo_; }
+    int cin() const { return cin_; }
+    int cout() const { return cout_; }
+    size_t weight_bytes() const;   // what the packed kernels take in memory
+
+private:
+    Algo algo_;
+    int cin_, cout_;
+    bool relu_;
+    xnn_operator_t op_ = nullptr;   // Direct: the convolution; Winograd: the batched GEMM
+    size_t shape_[2] = {0, 0};      // what op_ is reshaped for: Direct H, W; Winograd: tiles
+    pthreadpool_t shape_pool_ = nullptr;   // and the pool it was planned for
+    size_t shape_threads_ = 0;
+    size_t op_ws_ = 0;              // the workspace op_ needs at that shape (bytes, aligned)
+    std::vector<float> bias_;       // Winograd: added in the output transform
+    std::vector<float> win_in_, win_out_;   // Direct run_region: the window and its output
+    void shape(size_t a, size_t b, pthreadpool_t pool);
+    void winograd(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
+                  pthreadpool_t pool);
+};
+
+// The algorithm the model uses for a layer with these channel counts at an H x W input; the
+// benchmark can force one for the networks built after the call (policy "auto", "direct" or
+// "winograd").
+Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W);
+void conv3x3_set_policy(const char* policy);
+
+// Winograd F(4x4, 3x3)'s matrices (exact in float), for the tests: input tile d (6x6) ->
+// B^T d B; kernel g (3x3) -> G g G^T; product m (6x6) -> A^T m A (4x4).
+extern const float kWinogradBT[6][6], kWinogradG[6][3], kWinogradAT[4][6];
+
+}  // namespace cnnlens

@@ -1,0 +1,81 @@
+// The two algorithms of a 3x3 convolution (model/conv3x3.h) against the naive loop (double
+// accumulation), at odd sizes, channel counts that are not multiples of the transform's block,
+// with and without bias and ReLU, on 1 and 2 threads.
+#include <doctest/doctest.h>
+#include <pthreadpool.h>
+
+#include "model/conv3x3.h"
+#include "model/layers.h"
+#include "test_util.h"
+
+using namespace cnnlens;
+using namespace cnnlens_test;
+
+namespace {
+struct Pool {
+    pthreadpool_t p;
+    explicit Pool(int n) : p(n > 1 ? pthreadpool_create((size_t)n) : nullptr) {}
+    ~Pool() { if (p) pthreadpool_destroy(p); }
+};
+
+void check(int H, int W, int cin, int cout, bool bias, bool relu, Conv3x3::Algo algo, int threads, double tol) {
+    const int a = (int)algo;
+    CAPTURE(H); CAPTURE(W); CAPTURE(cin); CAPTURE(cout); CAPTURE(bias); CAPTURE(relu); CAPTURE(a); CAPTURE(threads);
+    const auto x = random_values((size_t)H * W * cin + 16, (uint32_t)(H * 131 + W * 7 + cin));
+    const auto w = random_values((size_t)cout * 9 * cin, (uint32_t)(cout + 5), -0.2, 0.2);
+    const auto b = random_values((size_t)cout, 3);
+    std::vector<float> ref((size_t)H * W * cout), y((size_t)H * W * cout, -7.0f);
+    conv3x3_forward_naive(x.data(), H, W, cin, w.data(), bias ? b.data() : (const float*)nullptr, cout, relu, ref.data());
+    Pool pool(threads);
+    Conv3x3 conv(w.data(), bias ? b.data() : nullptr, cin, cout, relu, algo);
+    XnnWorkspace ws;
+    conv.run(x.data(), H, W, y.data(), ws, pool.p);
+    CHECK(rel_l2(y.data(), ref.data(), ref.size()) < tol);
+    if (relu) CHECK(*std::min_element(y.begin(), y.end()) == 0.0f);
+    // a second size on the same operator (occlusion reshapes to windows)
+    const int H2 = H / 2 + 1, W2 = W + 3;
+    std::vector<float> ref2((size_t)H2 * W2 * cout), y2(ref2.size());
+    conv3x3_forward_naive(x.data(), H2, W2, cin, w.data(), bias ? b.data() : (const float*)nullptr, cout, relu, ref2.data());
+    conv.run(x.data(), H2, W2, y2.data(), ws, pool.p);
+    CHECK(rel_l2(y2.data(), ref2.data(), ref2.size()) < tol);
+    // regions (as occlusion asks for them) get the whole map's values there, bit for bit; outside
+    // them y keeps (or is rewritten with) those values
+    const int regions[][4] = {{0, 0, 1, 1}, {H / 2, W / 3, H / 2 + 3, W / 3 + 5}, {H - 2, W - 3, H + 4, W + 4},
+                              {-3, 1, H, W - 1}, {1, 1, H - 1, W - 1}};
+    for (const auto& rg : regions) {
+        std::vector<float> z = y;
+        for (int r = std::max(rg[0], 0); r < std::min(rg[2], H); r++)
+            for (int c = std::max(rg[1], 0); c < std::min(rg[3], W); c++)
+                std::fill_n(&z[((size_t)r * W + c) * cout], cout, 42.0f);
+        conv.run_region(x.data(), H, W, z.data(), rg[0], rg[1], rg[2], rg[3], ws, pool.p);
+        CHECK(z == y);
+    }
+}
+}  // namespace
+
+TEST_CASE("conv3x3: Winograd F(4x4,3x3) and the direct operator equal the naive loop") {
+    for (Conv3x3::Algo algo : {Conv3x3::Direct, Conv3x3::Winograd})
+        for (int threads : {1, 2}) {
+            const double tol = algo == Conv3x3::Winograd ? 1e-5 : 1e-6;   // measured: 2-3e-6 and 2e-7
+            check(1, 1, 3, 2, true, false, algo, threads, tol);
+            check(5, 7, 35, 70, true, true, algo, threads, tol);
+            check(13, 9, 64, 16, false, false, algo, threads, tol);
+            check(16, 16, 130, 129, true, false, algo, threads, tol);
+            check(28, 28, 256, 64, true, true, algo, threads, tol);
+        }
+}
+
+TEST_CASE("conv3x3: the Winograd matrices reproduce a 1-D 3-tap correlation exactly") {
+    // F(4,3) in one dimension: y = AT [(G g) * (BT d)], y_i = sum_k d_{i+k} g_k
+    const double d[6] = {0.5, -1.25, 2, 0.75, -3, 1.5}, g[3] = {0.25, -0.5, 2};
+    for (int i = 0; i < 4; i++) {
+        double y = 0;
+        for (int p = 0; p < 6; p++) {
+            double gd = 0, bd = 0;
+            for (int k = 0; k < 3; k++) gd += kWinogradG[p][k] * g[k];
+            for (int k = 0; k < 6; k++) bd += kWinogradBT[p][k] * d[k];
+            y += kWinogradAT[i][p] * gd * bd;
+        }
+        CHECK(y == doctest::Approx(d[i] * g[0] + d[i + 1] * g[1] + d[i + 2] * g[2]).epsilon(1e-6));
+    }
+}
