@@ -51,10 +51,15 @@ void conv3x3_set_policy(const char* policy) {
     else fail("unknown convolution algorithm '%s' (auto, direct or winograd)", policy);
 }
 
+// Winograd needs enough channels to amortise its transforms, and pays 4x the kernel bytes: on the
+// large maps (blocks 1-3 of VGG16, whose kernels are small) always; on the small ones (blocks 4-5:
+// 88% of VGG16's conv weights) only where memory is plentiful, not in a 32-bit address space
+// (WebAssembly), where 4 GiB is the limit and the page must stay small.
 Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W) {
     if (g_policy >= 0) return (Conv3x3::Algo)g_policy;
-    (void)cout, (void)H, (void)W;
-    return cin >= 32 ? Conv3x3::Winograd : Conv3x3::Direct;
+    if (cin < 32 || cout < 16) return Conv3x3::Direct;
+    if ((int64_t)H * W >= 56 * 56 || sizeof(void*) >= 8) return Conv3x3::Winograd;
+    return Conv3x3::Direct;
 }
 
 // ---------------------------------------------------------------------------- transforms

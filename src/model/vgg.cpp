@@ -92,11 +92,11 @@ Vgg::Vgg(VggParams p, int input_size)
     if (input_size > 0) check_input_size(input_size), arch_.input_size = input_size;
     plan_layers();
     try {
-        // Conv + ReLU (each also as its input gradient: a conv with the flipped kernel, layers.h)
-        // and max-pool operators, in order; each conv by the algorithm measured faster for it.
+        // Conv + ReLU and max-pool operators, in order; each conv by the algorithm measured faster
+        // for it. Its input gradient (a conv with the flipped kernel, layers.h) is made by the
+        // first backward pass that reaches it (Grad-CAM at the last conv needs none).
         const float inf = std::numeric_limits<float>::infinity();
         size_t k = 0;
-        std::vector<float> wt;
         for (const LayerInfo& l : layers_) {
             if (l.kind == LayerInfo::Pool) {
                 xnn_operator_t op = nullptr;
@@ -108,10 +108,8 @@ Vgg::Vgg(VggParams p, int input_size)
             CNN_ASSERT(cp.cin == l.cin && cp.cout == l.c);
             const int co = l.c, ci = l.cin, side = l.h;
             fwd_.push_back(std::make_unique<Conv3x3>(cp.w.data(), cp.b.data(), ci, co, true, conv3x3_algo(ci, co, side, side)));
-            wt.resize(cp.w.size());
-            conv3x3_flip_kernel(cp.w.data(), co, ci, wt.data());
-            back_.push_back(std::make_unique<Conv3x3>(wt.data(), nullptr, co, ci, false, conv3x3_algo(co, ci, side, side)));
         }
+        back_.resize(fwd_.size());
         stats_.operator_builds++;
         reshape_ops();
     } catch (...) {
@@ -376,7 +374,15 @@ void Vgg::backward(int cls, bool guided, const std::string& down_to) {
             maxpool2x2_backward(x, y, g, H, H, C, gx);
         } else {                                  // conv: through its ReLU, then the flipped conv
             relu_backward(y, g, l.size(), guided, scratch_.data());
-            back_[--kconv]->run(scratch_.data(), l.h, l.w, gx, workspace_, pool_);
+            std::unique_ptr<Conv3x3>& back = back_[--kconv];
+            if (!back) {
+                const ConvParams& cp = convs_[kconv];
+                std::vector<float> wt(cp.w.size());
+                conv3x3_flip_kernel(cp.w.data(), cp.cout, cp.cin, wt.data());
+                back = std::make_unique<Conv3x3>(wt.data(), nullptr, cp.cout, cp.cin, false,
+                                                 conv3x3_algo(cp.cout, cp.cin, l.h, l.w));
+            }
+            back->run(scratch_.data(), l.h, l.w, gx, workspace_, pool_);
         }
     }
     grad_cls_ = cls, grad_guided_ = guided, grad_reach_ = reach;
