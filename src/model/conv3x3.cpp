@@ -51,14 +51,16 @@ void conv3x3_set_policy(const char* policy) {
     else fail("unknown convolution algorithm '%s' (auto, direct or winograd)", policy);
 }
 
-// Winograd needs enough channels to amortise its transforms, and pays 4x the kernel bytes: on the
-// large maps (blocks 1-3 of VGG16, whose kernels are small) always; on the small ones (blocks 4-5:
-// 88% of VGG16's conv weights) only where memory is plentiful, not in a 32-bit address space
-// (WebAssembly), where 4 GiB is the limit and the page must stay small.
+// Winograd needs enough channels to amortise its transforms and enough tiles to fill its GEMMs
+// (VGG16's 14x14 maps gain little), and pays 4x the kernel bytes: on maps from 56x56 always (their
+// kernels are small), on 28x28 ones only where memory is plentiful, not in a 32-bit address space
+// (WebAssembly), where the page must stay small (blocks 4-5 hold 88% of VGG16's conv weights).
+// Measured per layer by `cnnlens bench --conv-layers 1`.
 Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W) {
     if (g_policy >= 0) return (Conv3x3::Algo)g_policy;
-    if (cin < 32 || cout < 16) return Conv3x3::Direct;
-    if ((int64_t)H * W >= 56 * 56 || sizeof(void*) >= 8) return Conv3x3::Winograd;
+    const int64_t area = (int64_t)H * W;
+    if (cin < 32 || cout < 16 || area < 28 * 28) return Conv3x3::Direct;
+    if (area >= 56 * 56 || sizeof(void*) >= 8) return Conv3x3::Winograd;
     return Conv3x3::Direct;
 }
 
@@ -102,6 +104,8 @@ static inline __attribute__((always_inline)) void winograd_at(const float* __res
 
 namespace {
 constexpr int kBlock = 64;   // channels per step of a tile's transform (6x6 tiles of them on the stack)
+constexpr size_t kChunkBytes = 512 << 10;         // transformed tiles + products per step, at most
+constexpr size_t kChunkKernelBytes = 4 << 20;     // stepping only when the kernels are at most this
 
 struct WinogradJob {
     const float* x;
@@ -276,22 +280,31 @@ void Conv3x3::run_region(const float* x, int H, int W, float* y, int r0, int c0,
 
 // The tiles covering rows r0..r1, columns c0..c1: input transform, one batched GEMM, output
 // transform (+ bias, ReLU) of the outputs inside the region. A tile's numbers do not depend on
-// which others run with it, so a region equals the whole map there.
+// which others run with it, so a region equals the whole map there. Where the transformed kernels
+// are small (the large maps), a few rows of tiles at a time, so that the transformed tiles and
+// products stay in cache between the three steps instead of going through memory.
 void Conv3x3::winograd(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
                        pthreadpool_t pool) {
-    const int ty0 = r0 / 4, tx0 = c0 / 4, tw = (c1 + 3) / 4 - tx0;
-    const size_t T = (size_t)((r1 + 3) / 4 - ty0) * tw;
-    shape(T, 0, pool);
-    const size_t v = align64((36 * T * cin_ + 16) * sizeof(float)), m = align64((36 * T * cout_ + 16) * sizeof(float));
-    ws.reserve(op_ws_ + v + m);
-    uint8_t* base = (uint8_t*)ws.data();
-    float* V = (float*)(base + op_ws_);
-    float* M = (float*)(base + op_ws_ + v);
-    WinogradJob job{x, y, V, M, bias_.data(), H, W, cin_, cout_, ty0, tx0, tw, r0, c0, r1, c1, T, relu_};
-    pthreadpool_parallelize_1d(pool, input_tile, &job, T, 0);
-    xnn_check(xnn_setup_batch_matrix_multiply_nc_f32(op_, base, V, nullptr, M), "setup batched GEMM (Winograd)");
-    xnn_check(xnn_run_operator(op_, pool), "run batched GEMM (Winograd)");
-    pthreadpool_parallelize_1d(pool, output_tile, &job, T, 0);
+    const int ty0 = r0 / 4, ty1 = (r1 + 3) / 4, tx0 = c0 / 4, tw = (c1 + 3) / 4 - tx0;
+    const size_t tile_bytes = 36 * (size_t)(cin_ + cout_) * sizeof(float);
+    int rows = ty1 - ty0;   // rows of tiles per step
+    if (36 * (size_t)cin_ * cout_ * sizeof(float) <= kChunkKernelBytes)
+        rows = (int)std::clamp(kChunkBytes / (tile_bytes * tw), (size_t)1, (size_t)rows);
+    const size_t Tmax = (size_t)rows * tw;
+    const size_t v = align64((36 * Tmax * cin_ + 16) * sizeof(float)), m = align64((36 * Tmax * cout_ + 16) * sizeof(float));
+    for (int ty = ty0; ty < ty1; ty += rows) {
+        const size_t T = (size_t)std::min(rows, ty1 - ty) * tw;
+        shape(T, 0, pool);
+        ws.reserve(op_ws_ + v + m);
+        uint8_t* base = (uint8_t*)ws.data();
+        float* V = (float*)(base + op_ws_);
+        float* M = (float*)(base + op_ws_ + v);
+        WinogradJob job{x, y, V, M, bias_.data(), H, W, cin_, cout_, ty, tx0, tw, r0, c0, r1, c1, T, relu_};
+        pthreadpool_parallelize_1d(pool, input_tile, &job, T, 0);
+        xnn_check(xnn_setup_batch_matrix_multiply_nc_f32(op_, base, V, nullptr, M), "setup batched GEMM (Winograd)");
+        xnn_check(xnn_run_operator(op_, pool), "run batched GEMM (Winograd)");
+        pthreadpool_parallelize_1d(pool, output_tile, &job, T, 0);
+    }
 }
 
 }  // namespace cnnlens
