@@ -51,6 +51,7 @@ TEST_CASE("tools: occlusion's fast path recomputes only what a patch reaches, wi
     struct Case { std::vector<int> cfg; int size; Head head; int patch, stride; };
     for (const Case& c : {Case{{8, 8, 0, 16, 16, 0, 24, 24, 24, 0, 24, 24, 24, 0, 24, 24, 24, 0}, 224, Head::Fc, 32, 16},  // VGG16's shape
                           Case{{6, 0, 8, 8}, 29, Head::Gap, 5, 3},    // odd sizes, a patch at the borders
+                          Case{{16, 40, 0, 48, 48, 0, 64}, 118, Head::Gap, 12, 7},   // Winograd layers (model/conv3x3.h)
                           Case{{4, 0, 6, 0, 8}, 32, Head::Gap, 1, 1}}) {
         CAPTURE(c.size);
         TensorFile tf = vgg_random_weights(c.cfg, 3, c.size, c.head, 16, 7, 5);
@@ -67,6 +68,8 @@ TEST_CASE("tools: occlusion's fast path recomputes only what a patch reaches, wi
         for (float v : logits) scale = std::max(scale, std::fabs(v));
         CHECK(max_abs_diff(fast.logit.data(), slow.logit.data(), slow.logit.size()) < 1e-5 * scale);
         CHECK(max_abs_diff(fast.prob.data(), slow.prob.data(), slow.prob.size()) < 1e-5);
+        MESSAGE("occlusion fast vs brute force, largest logit difference ",
+                max_abs_diff(fast.logit.data(), slow.logit.data(), slow.logit.size()), " (logits up to ", scale, ")");
         if (c.patch > 1) {   // and to 1e-5 relative to the drops themselves where they are not tiny
             CHECK(rel_l2(fast.logit.data(), slow.logit.data(), slow.logit.size()) < 1e-5);
             CHECK(rel_l2(fast.prob.data(), slow.prob.data(), slow.prob.size()) < 1e-5);

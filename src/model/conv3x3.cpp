@@ -239,6 +239,16 @@ void Conv3x3::shape(size_t a, size_t b, pthreadpool_t pool) {
     shape_[0] = a, shape_[1] = b, shape_pool_ = pool, shape_threads_ = threads;
 }
 
+void Conv3x3::reach(int a0, int a1, int n, int* o0, int* o1) const {
+    if (algo_ == Direct) {
+        *o0 = std::max(a0 - 1, 0), *o1 = std::min(a1 + 1, n);
+        return;
+    }
+    // tile t reads inputs 4t - 1 .. 4t + 4: it meets [a0, a1) when 4t + 4 >= a0 and 4t - 1 < a1
+    const int t0 = a0 <= 4 ? 0 : (a0 - 4 + 3) / 4, t1 = (a1 + 1 + 3) / 4;
+    *o0 = std::min(4 * t0, n), *o1 = std::min(4 * t1, n);
+}
+
 void Conv3x3::run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool) {
     CNN_ASSERT(H > 0 && W > 0);
     if (algo_ == Winograd) return winograd(x, H, W, y, 0, 0, H, W, ws, pool);

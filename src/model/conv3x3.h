@@ -41,6 +41,11 @@ public:
     // y is left or rewritten with what run() gives there (the direct operator on most of the map).
     void run_region(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
                     pthreadpool_t pool);
+    // Along an axis of n pixels: the outputs [*o0, *o1) whose computed values can change when the
+    // inputs [a0, a1) do. Direct: one pixel further each way (the 3x3 taps). Winograd: every
+    // output of every tile whose 6x6 input window meets them (the transforms mix the whole window
+    // into each output's rounding), so that what is not recomputed is bit for bit unchanged.
+    void reach(int a0, int a1, int n, int* o0, int* o1) const;
     Algo algo() const { return algo_; }
     int cin() const { return cin_; }
     int cout() const { return cout_; }

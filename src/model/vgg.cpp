@@ -224,7 +224,7 @@ void Vgg::run_layers(size_t first, const float* x) {
 // ---------------------------------------------------------------------------- local edits
 
 // Each spatial layer again on the rectangle its input's edit reaches: a conv one pixel further
-// each way (its 3x3 taps), a max-pool half as far. A conv computes just that rectangle
+// each way (its 3x3 taps; Winograd: its tiles, Conv3x3::reach), a max-pool half as far. A conv computes just that rectangle
 // (Conv3x3::run_region: the same numbers as a whole pass), the pool the 2x2 blocks under it with
 // the network's own operator reshaped to that window.
 void Vgg::forward_region(int y0, int x0, int y1, int x1, bool head) {
@@ -241,9 +241,11 @@ void Vgg::forward_region(int y0, int x0, int y1, int x1, bool head) {
         if (l.kind != LayerInfo::Conv && l.kind != LayerInfo::Pool) break;
         float* y = arena_.data() + l.offset;
         if (l.kind == LayerInfo::Conv) {
-            y0 = std::max(y0 - 1, 0), x0 = std::max(x0 - 1, 0), y1 = std::min(y1 + 1, l.h), x1 = std::min(x1 + 1, l.w);
+            Conv3x3& conv = *fwd_[kc++];
+            conv.reach(y0, y1, l.h, &y0, &y1);
+            conv.reach(x0, x1, l.w, &x0, &x1);
             save_region(i, y0, x0, y1, x1);
-            fwd_[kc++]->run_region(x, H, W, y, y0, x0, y1, x1, workspace_, pool_);
+            conv.run_region(x, H, W, y, y0, x0, y1, x1, workspace_, pool_);
         } else {
             y0 /= 2, x0 /= 2, y1 = std::min((y1 + 1) / 2, l.h), x1 = std::min((x1 + 1) / 2, l.w);
             const int wh = 2 * (y1 - y0), ww = 2 * (x1 - x0);
