@@ -907,7 +907,10 @@ function summaryText() {
   parts.push(top.length ? T.summaryTop(top.map((p, i) => `${i + 1}. ${p.name} ${pct(p.prob)}`).join(', ')) : T.summaryNoImage);
   const tab = window.cnnlens.tab();
   const h = state.heat, m = h && state.model.methods.find((x) => x.name === h.method);
-  const cls = (i) => (state.model.class_names[i] || 'class ' + i);
+  const cls = (i) => {   // the model's name for a class (ImageNet's come with the top-5 only)
+    const p = top.find((x) => x.index === i);
+    return p ? p.name : state.model.class_names[i] || 'class ' + i;
+  };
   const what = (tab === 'gradcam' || tab === 'tools' || window.cnnlens.layout() === 'wide') && h
     ? T.summaryMap(m ? m.label : h.method, cls(h.cls), h.layer) : '';
   if (tab) parts.push(T.summaryShowing(T.tabs[tab] || tab, tab === 'maps' && state.layer ? state.layer.name : what));
