@@ -152,6 +152,7 @@ describe('classroom: model switch, marker stamp, side by side, share, screen rea
     await shot(page, 'classroom_side_by_side_wide');
     await page.setViewportSize({ width: 400, height: 800 });
     await shot(page, 'classroom_side_by_side_narrow');
+    assert.equal(new URL(await page.evaluate(() => window.cnnlens.link())).searchParams.get('compare'), '1');
     assert.equal(await page.evaluate(() => window.cnnlens.sideBySide(false)), null);
     assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
     await page.close();
