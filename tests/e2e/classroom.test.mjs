@@ -253,6 +253,21 @@ describe('classroom: model switch, marker stamp, side by side, share, screen rea
     await page.close();
   });
 
+  test('the Copy link and Copy embed code buttons put link() and embedSnippet() on the clipboard (real clicks)', async () => {
+    await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+    const { page, errors } = await openApp(browser.context, server.url + `?image=${SAMPLE}&tab=gradcam`);
+    const want = await page.evaluate(() => ({ 'Copy link': window.cnnlens.link(), 'Copy embed code': window.cnnlens.embedSnippet() }));
+    for (const name of ['Copy link', 'Copy embed code']) {
+      await page.evaluate(() => navigator.clipboard.writeText(''));
+      await page.waitForFunction((n) => { window.cnnlens.redraw(); const r = window.cnnlens.item(n); return r && r.visible; }, name);
+      const r = await page.evaluate((n) => window.cnnlens.item(n), name);
+      await page.mouse.click(r.x + r.w / 2, r.y + r.h / 2);
+      await page.waitForFunction(async (w) => (await navigator.clipboard.readText()) === w, want[name], { timeout: 10000 });
+    }
+    assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
+    await page.close();
+  });
+
   test('the live region says the model, the top-5 and the view, as cnnlens.top5() has them', async () => {
     const { page, errors } = await openApp(browser.context, server.url + `?image=${SAMPLE}&tab=gradcam`);
     const check = async () => {
