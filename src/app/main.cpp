@@ -768,7 +768,7 @@ EMSCRIPTEN_KEEPALIVE void ui_mask_clear(int notify) {
 }
 // A message for the toast area; kind says what caused it (ui_clear_messages removes them when
 // that kind of action succeeds later).
-EMSCRIPTEN_KEEPALIVE void ui_on_error(const char* kind, const char* message) { app_message(str(kind), str(message)); }
+EMSCRIPTEN_KEEPALIVE void ui_on_error(const char* kind, const char* message) { app_message(str(kind), T(str(message))); }
 EMSCRIPTEN_KEEPALIVE void ui_on_status(const char* message) { app_message("status", str(message), false); }
 EMSCRIPTEN_KEEPALIVE void ui_clear_messages(const char* kind) {
     std::vector<AppMessage>& ms = g_app.messages;

@@ -1696,10 +1696,10 @@ void header(bool embed) {
             if (ImGui::SmallButton(T("Cancel"))) app_request("{\"op\":\"cancel\"}");
         }
     } else if (embed && a.have_result && !a.top.empty()) {
-        ImGui::TextDisabled("%s: %.1f%%", a.top[0].name.c_str(), 100 * a.top[0].prob);
+        ImGui::TextDisabled("%s: %.1f%%", class_label_ui(a.top[0].index), 100 * a.top[0].prob);
     } else if (avail > 420) {
         ImGui::TextDisabled("%s", T("what a VGG network sees; everything runs in your browser"));
-    } else {
+    } else if (avail > ImGui::CalcTextSize(T("what a VGG sees")).x + 8) {   // a phone: no room for it
         ImGui::TextDisabled("%s", T("what a VGG sees"));
     }
     ImGui::SameLine(std::max(ImGui::GetCursorPosX(), ImGui::GetWindowContentRegionMax().x - link_w));
