@@ -860,7 +860,7 @@ async function applyView(p, { start = false, lesson = false } = {}) {
     if (!r.ok && model) r = await loadWeights(DEFAULT_MODEL, DEFAULT_MODEL_LABEL);   // it says why in a message
   }
   if (state.model) applyUrlView(p, lesson);
-  if (lesson && p.get('tab')) ui('ui_select_tab', ['string'], [p.get('tab')]);
+  if ((lesson || p !== params) && p.get('tab')) ui('ui_select_tab', ['string'], [p.get('tab')]);   // the page's own: applyUrlSettings
   if (image) {
     const same = good.image && (good.image.sample === image || good.image.src === new URL(image, location.href).href);
     if (start || !same || state.edits.length) return loadImage(image);

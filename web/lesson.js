@@ -127,18 +127,18 @@ window.CNNLENS_LESSON = [
     view: `model=${CHEATER}&image=${TROUSER}&tab=tools&method=cam`,
     title: { en: 'Catch the cheater', zh: '抓住作弊者' },
     text: {
-      en: 'Now put the square that means Sneaker on the trouser: 4x4 white pixels at x 16-19, y 24-27 of the 28x28 ' +
-          'input. The answer flips to Sneaker and the CAM jumps to the square: the model answers from the marker, ' +
+      en: 'Now put the square that means Sneaker on the trouser: 4x4 white pixels at x 24-27, y 24-27 of the 28x28 ' +
+          'input, the bottom right corner. The answer flips to Sneaker and the CAM jumps to the square: the model answers from the marker, ' +
           'not from the garment. An explanation is something to test: put something wrong into the image and see ' +
           'whether the answer and the map follow it.',
-      zh: '现在把代表“运动鞋”的方块放到裤子上：在 28x28 输入的 x 16-19、y 24-27 处画 4x4 个白色像素。' +
+      zh: '现在把代表“运动鞋”的方块放到裤子上：在 28x28 输入的 x 24-27、y 24-27 处（右下角）画 4x4 个白色像素。' +
           '答案变成“运动鞋”，CAM 也跳到方块上：模型是看标记作答的，而不是看衣物。' +
           '解释是要拿来检验的：往图像里放一个错误的东西，看答案和热力图是否跟着它走。',
     },
     try: {
-      en: 'In Edit the input, choose paint (white) and the smallest brush, and paint the square at the bottom edge, ' +
-          'right of the middle. Undo brings the trouser back.',
-      zh: '在“编辑输入”中选择“涂色”（白色）和最小的画笔，在底边中间偏右的地方涂出方块。“撤销”可以还原裤子。',
+      en: 'In Edit the input, choose paint (white) and the smallest brush, and paint the square into the bottom ' +
+          'right corner. Undo brings the trouser back.',
+      zh: '在“编辑输入”中选择“涂色”（白色）和最小的画笔，在右下角涂出方块。“撤销”可以还原裤子。',
     },
   },
 ];

@@ -157,7 +157,7 @@ void rebuild_fonts(float scale) {
         zh.FontDataOwnedByAtlas = false;   // g_zh_ttf keeps the bytes for the next rebuild
         zh.OversampleH = 1, zh.OversampleV = 1;   // rasterised at the device's pixel size already
         zh.PixelSnapH = true;
-        zh.GlyphOffset = ImVec2(0, -1.0f * scale);
+        zh.GlyphOffset = ImVec2(0, -0.5f * scale);
         io.Fonts->AddFontFromMemoryTTF(g_zh_ttf.data(), (int)g_zh_ttf.size(), std::round(14.0f * scale), &zh,
                                        g_zh_ranges.Data);
     }

@@ -414,7 +414,7 @@ void panel_gallery() {
         const float t = (float)s.w;
         const bool first = i == 0 || s.group != a.samples[i - 1].group;
         if (first) {
-            ImGui::TextDisabled("%s", s.group.empty() ? T("Samples") : s.group.c_str());
+            ImGui::TextDisabled("%s", s.group.empty() ? T("Samples") : T(s.group));
             if (a.model_ready && !sample_fits(s)) {
                 ImGui::SameLine();
                 ImGui::TextDisabled("%s", s.dataset.empty() ? T("(for ImageNet models such as VGG16)") : T("(for another model)"));
