@@ -5,8 +5,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
+#include "core/error.h"
 #include "explain/explain.h"
 #include "model/predict.h"
 
@@ -67,4 +69,37 @@ TEST_CASE("figures: Grad-CAM and its overlay are aligned with the image") {
         CHECK(up01[bg / 3] < 0.1f);
         CHECK(std::memcmp(&ov.rgb[best * 3], &img.rgb[best * 3], 3) != 0);
     }
+}
+
+TEST_CASE("figures: the explanation figure is image | heatmap | overlay, framed in white") {
+    Image img;   // 4 x 4: left half black, right half white
+    img.width = img.height = 4;
+    img.rgb.assign(4 * 4 * 3, 0);
+    for (int y = 0; y < 4; y++)
+        for (int x = 2; x < 4; x++) std::fill_n(&img.rgb[((size_t)y * 4 + x) * 3], 3, 255);
+    const float map[4] = {0, 1, 0, 1};   // 2 x 2: hot on the right
+    const int T = 16, G = 2;
+    const Image f = explanation_figure(img, map, 2, 2, T, Colormap::Viridis, 0.5f, G);
+    CHECK(f.width == 3 * T + 4 * G);
+    CHECK(f.height == T + 2 * G);
+    auto px = [&](int x, int y) { return &f.rgb[((size_t)y * f.width + x) * 3]; };
+    CHECK(px(0, 0)[0] == 255);                       // the frame
+    CHECK(px(G + T, G + 3)[1] == 255);               // the gap between tiles
+    CHECK(px(G + 1, G + 1)[0] == 0);                 // the image, enlarged nearest: black left,
+    CHECK(px(G + T - 2, G + 1)[0] == 255);           // white right
+    uint8_t lo[3], hi[3];
+    colormap_rgb(Colormap::Viridis, 0, lo);
+    colormap_rgb(Colormap::Viridis, 1, hi);
+    const int hx = 2 * G + T;                        // the heatmap tile: the colormap's ends at the edges
+    for (int ch = 0; ch < 3; ch++) {
+        CHECK(px(hx, G + 5)[ch] == lo[ch]);
+        CHECK(px(hx + T - 1, G + 5)[ch] == hi[ch]);
+    }
+    const int ox = 3 * G + 2 * T;                    // the overlay: half image, half colour
+    for (int ch = 0; ch < 3; ch++) {
+        CHECK(px(ox, G + 5)[ch] == (uint8_t)std::lround(0.5 * 0 + 0.5 * lo[ch]));
+        CHECK(px(ox + T - 1, G + 5)[ch] == (uint8_t)std::lround(0.5 * 255 + 0.5 * hi[ch]));
+    }
+    CHECK_THROWS_WITH_AS(explanation_figure(img, map, 2, 2, 4, Colormap::Viridis, 0.5f), doctest::Contains("tile"), Error);
+    CHECK_THROWS_WITH_AS(explanation_figure(img, nullptr, 2, 2, T, Colormap::Viridis, 0.5f), doctest::Contains("empty map"), Error);
 }

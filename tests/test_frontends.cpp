@@ -11,11 +11,13 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "explain/explain.h"
 #include "explain/methods.h"
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/weights.h"
 #include "model/predict.h"
+#include "model/vgg_file.h"
 #include "test_util.h"
 
 extern "C" {
@@ -32,6 +34,8 @@ int cl_set_edits(const char* json);
 const float* cl_logits();
 const uint8_t* cl_fitted_rgb();
 int cl_fitted_side();
+const char* cl_figure(const char* request);
+const uint8_t* cl_figure_rgb();
 }
 
 using namespace cnnlens;
@@ -179,6 +183,68 @@ TEST_CASE("frontends: brush strokes (cl_set_edits) are painted once, over the im
     CHECK(std::memcmp(cl_logits(), before.data(), before.size() * sizeof(float)) == 0);
     CHECK(cl_set_edits(R"({"strokes":[{"xy":[0.5],"radius":0.1}]})") == -1);
     CHECK(std::string(cl_error()).find("even number") != std::string::npos);
+}
+
+TEST_CASE("frontends: a stamped marker (cl_set_edits) is the cheater's square from its metadata, and it answers that class") {
+    const std::string cheater = std::string(CNNLENS_TEST_DATA) + "/../../assets/fashion_mnist_cheater.safetensors";
+    api_open(cheater, data_path("../../assets/fashion-mnist/9-Ankle-boot-test00000.png"));
+    const Json model = Json::parse(cl_model_json());
+    const Json& mk = model["marker"];
+    REQUIRE(mk["positions"].size() == 10);
+    const std::vector<uint8_t> bytes = read_file(cheater);
+    const Marker m = vgg_infer_arch(load_weights(bytes.data(), bytes.size())).marker;   // the metadata, read by the core
+    CHECK(mk["size"].integer() == m.size);
+    CHECK(mk["value"].integer() == m.value);
+    const std::string geometry = R"(,"size":)" + std::to_string(m.size) + R"(,"value":)" + std::to_string(m.value) +
+                                 R"(,"positions":)" + marker_positions_json(m) + "}";
+    Image fitted;
+    fitted.width = fitted.height = cl_fitted_side();
+    fitted.rgb.assign(cl_fitted_rgb(), cl_fitted_rgb() + (size_t)fitted.width * fitted.height * 3);
+    for (int k : {0, 3, 7}) {
+        REQUIRE(cl_set_edits((R"({"strokes":[{"marker":)" + std::to_string(k) + geometry + "]}").c_str()) == 1);
+        REQUIRE_MESSAGE(cl_run() == 0, cl_error());
+        Image want = fitted;
+        stamp_marker(m, k, want);
+        CHECK(std::memcmp(cl_fitted_rgb(), want.rgb.data(), want.rgb.size()) == 0);
+        CHECK(top_k(cl_logits(), 10, 1)[0].index == k);   // the shortcut wins
+    }
+    CHECK(cl_set_edits((R"({"strokes":[{"marker":10)" + geometry + "]}").c_str()) == -1);
+    CHECK(std::string(cl_error()).find("no marker for class 10") != std::string::npos);
+    CHECK(cl_set_edits(R"({"strokes":[{"marker":1,"size":0,"positions":[[0,0],[0,4]]}]})") == -1);
+    // the honest model has no markers to offer
+    api_open(kBuiltin, data_path("../../assets/fashion-mnist/9-Ankle-boot-test00000.png"));
+    CHECK(Json::parse(cl_model_json())["marker"].is_null());
+}
+
+TEST_CASE("frontends: cl_figure is the core's explanation figure of the current image") {
+    api_open(kBuiltin, data_path("../../assets/fashion-mnist/9-Ankle-boot-test00000.png"));
+    const Json model = Json::parse(cl_model_json());
+    int last = 0;
+    for (size_t i = 0; i < model["layers"].size(); i++)
+        if (model["layers"][i]["name"].string() == model["last_conv"].string()) last = (int)i;
+    const std::string req = R"({"method":"gradcam","layer":)" + std::to_string(last) + R"(,"cls":-1,"tile":56,"gap":4})";
+    const char* out = cl_figure(req.c_str());
+    REQUIRE_MESSAGE(out, cl_error());
+    const Json f = Json::parse(out);
+    CHECK(f["width"].integer() == 3 * 56 + 4 * 4);
+    CHECK(f["height"].integer() == 56 + 2 * 4);
+    CHECK(f["cls"].integer() == 9);
+    CHECK(f["class"].string() == "Ankle boot");
+    CHECK(f["layer"].string() == model["last_conv"].string());
+    // the same picture as the core draws from the same map
+    const char* e = cl_explain((R"({"method":"gradcam","layer":)" + std::to_string(last) + R"(,"cls":-1})").c_str());
+    REQUIRE(e);
+    const Json info = Json::parse(e);
+    const Json& m0 = info["maps"][0];
+    Image fitted;
+    fitted.width = fitted.height = cl_fitted_side();
+    fitted.rgb.assign(cl_fitted_rgb(), cl_fitted_rgb() + (size_t)fitted.width * fitted.height * 3);
+    const Image want = explanation_figure(fitted, cl_explain_buf() + m0["offset"].integer(), m0["h"].integer(),
+                                          m0["w"].integer(), 56, Colormap::Viridis, 0.5f, 4);
+    CHECK(std::memcmp(cl_figure_rgb(), want.rgb.data(), want.rgb.size()) == 0);
+    CHECK(cl_figure(R"({"method":"nope","layer":0})") == nullptr);
+    CHECK(std::string(cl_error()).find("unknown method") != std::string::npos);
+    CHECK(cl_figure((R"({"layer":)" + std::to_string(last) + R"(,"tile":2})").c_str()) == nullptr);
 }
 
 TEST_CASE("frontends: cnnlens dump writes the input the network saw (greyscale: [1,1,28,28])") {

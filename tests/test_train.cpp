@@ -578,3 +578,31 @@ TEST_CASE("train: shortcut markers: geometry, stamping after the augmentation, d
     stamp_marker(m, 9, grey.data(), 28);
     CHECK(grey[(size_t)m.positions[9].first * 28 + m.positions[9].second] == 255);
 }
+
+TEST_CASE("markers: stamped into an RGB image (the page's stamp), exactly the class's square in every channel") {
+    Marker m = marker_default(28, 10);
+    m.value = 200;
+    Image img;
+    img.width = img.height = 28;
+    img.rgb.assign(28 * 28 * 3, 7);
+    stamp_marker(m, 6, img);
+    const auto [r0, c0] = m.positions[6];
+    int changed = 0;
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++) {
+            const bool in = y >= r0 && y < r0 + 4 && x >= c0 && x < c0 + 4;
+            for (int ch = 0; ch < 3; ch++) CHECK(img.rgb[((size_t)y * 28 + x) * 3 + ch] == (in ? 200 : 7));
+            changed += in;
+        }
+    CHECK(changed == 16);
+    // the same square as the grey stamp the training and `cnnlens eval` use
+    std::vector<uint8_t> grey(28 * 28, 7);
+    stamp_marker(m, 6, grey.data(), 28);
+    for (size_t p = 0; p < grey.size(); p++) CHECK(grey[p] == img.rgb[p * 3]);
+    CHECK_THROWS_WITH_AS(stamp_marker(m, 10, img), doctest::Contains("no marker for class 10"), Error);
+    CHECK_THROWS_WITH_AS(stamp_marker(m, -1, img), doctest::Contains("no marker for class -1"), Error);
+    Image wide;
+    wide.width = 30, wide.height = 28;
+    wide.rgb.assign(30 * 28 * 3, 0);
+    CHECK_THROWS_WITH_AS(stamp_marker(m, 0, wide), doctest::Contains("square"), Error);
+}

@@ -7,8 +7,43 @@
 // The model the page opens with: our own VGG-GAP trained on Fashion-MNIST (1.2 MB,
 // assets/fashion_mnist_vgg_gap.safetensors), and the gallery image shown with it.
 const DEFAULT_MODEL = 'models/builtin.safetensors';
-const DEFAULT_MODEL_LABEL = 'built-in: Fashion-MNIST VGG-GAP (ours)';
+const DEFAULT_MODEL_LABEL = 'built-in: Fashion-MNIST VGG-GAP (ours)';   // BUILTIN_MODELS[0].name
 const WEIGHT_EXT = /\.(safetensors|pth|pt|bin|h5|hdf5|keras|ckpt)$/i;
+
+// ---- UI text of the classroom features (issue 15: the model switch, the marker stamp, side by
+// side, share / embed / save figure, the screen-reader summary). Plain English, in one place.
+const CLASSROOM_TEXT = {
+  honest: 'Built-in (honest)',
+  cheater: 'Built-in (cheater)',
+  cheaterModelName: 'built-in: shortcut VGG-GAP (cheats with a marker)',
+  noMarker: 'No model with markers is at hand: the stamp needs the cheater\'s metadata.',
+  linkCopied: 'Link to this view copied.',
+  embedCopied: 'Embed code copied: paste it into a web page.',
+  notCopied: 'The browser did not let the page copy. Here it is: ',
+  figureSaved: 'Figure saved',
+  figureCaption: (f) => `${f.label} of ${f.class} [${f.cls}] at ${f.layer}`,
+  figureCaption2: (model, image) => `image | heatmap | overlay. Model: ${model}${image ? '. Image: ' + image : ''}`,
+  compareFailed: 'Could not run the two models side by side: ',
+  summaryModel: (name) => `Model: ${name}.`,
+  summaryNoModel: 'No model is loaded.',
+  summaryTop: (list) => `Top 5: ${list}.`,
+  summaryNoImage: 'No image yet.',
+  summaryShowing: (tab, what) => `Showing ${tab}${what ? ': ' + what : ''}.`,
+  summaryMap: (method, cls, layer) => `${method} of ${cls} at ${layer}`,
+  summaryStamp: (cls) => `The marker of ${cls} is stamped on the image.`,
+  summaryCompare: (rows) => `Side by side: ${rows}.`,
+  says: (label, name, prob) => `${label} says ${name} (${prob})`,
+  tabs: { input: 'the input', top5: 'the predictions', maps: 'the feature maps', gradcam: 'where it looks',
+          tools: 'the tools', model: 'the model' },
+};
+// The models the switch offers first (build.sh copies both into the site).
+const BUILTIN_MODELS = [
+  { key: 'builtin', url: DEFAULT_MODEL, label: CLASSROOM_TEXT.honest, name: 'built-in: Fashion-MNIST VGG-GAP (ours)' },
+  { key: 'cheater', url: 'models/cheater.safetensors', label: CLASSROOM_TEXT.cheater, name: CLASSROOM_TEXT.cheaterModelName },
+];
+// Save figure: pictures of FIGURE.tile CSS pixels with FIGURE.gap between them and the caption
+// below, all times devicePixelRatio.
+const FIGURE = { tile: 224, gap: 8, caption: 52, font: 15 };
 
 const params = new URLSearchParams(location.search);
 const embed = /^(1|true|yes)$/i.test(params.get('embed') || '');   // the compact view for an iframe
@@ -60,6 +95,11 @@ const state = {
   liveStroke: null,   // the stroke being painted (sent live on small models)
   mask: null,         // the object marked for the pointing game: {side, data: Uint8Array}, null = the default
   tools: {},          // the last result of each tool, by name
+  marker: null,       // a shortcut model's markers {size, value, positions} (cl_model_json), for the stamp
+  models: new Map(),  // the models loaded this visit besides the built-in ones: key -> {key, label, src}
+  compare: null,      // side by side: the last rows [{key, label, top, figure}]
+  figures: new Map(), // cl_figure answers by job id
+  summary: '',        // the screen readers' summary (the #summary live region)
 };
 
 // The tools' options (explain/tools.h; the tools themselves are the core's table, cl_model_json's
@@ -302,7 +342,12 @@ async function recover() {   // in the new worker: the last model and image that
 function accepted(p) {   // a job finished: remember what the worker holds now
   const msg = p.msg;
   watchdog.restarts = 0;
-  if (msg.op === 'weights') good.weights = { src: msg.url || msg.file, label: msg.label };
+  if (msg.op === 'weights') {
+    good.weights = { src: msg.url || msg.file, label: msg.label };
+    const key = modelKey(good.weights.src);
+    if (!BUILTIN_MODELS.some((b) => b.key === key)) state.models.set(key, { key, label: msg.label, src: good.weights.src });
+    pushClassroom();
+  }
   if (msg.op === 'image') good.image = { src: p.keep || msg.url || msg.blob, name: msg.label, sample: msg.sample || '' };
 }
 
@@ -320,8 +365,9 @@ function send(msg, transfer, keep) {   // keep: what a restart would need to sen
   });
 }
 function settleIdle() {
-  if (pending.size || !started || watchdog.recovering) return;
+  if (pending.size || !started || watchdog.recovering || twin.busy) return;
   ui('ui_on_idle', [], []);
+  updateSummary();
   for (const w of idleWaiters.splice(0)) w();
   if (webcam.on) webcam.next();
 }
@@ -379,6 +425,7 @@ function onWorkerMessage(e) {
       state.timings.load = md.ms_load;
       state.timings.read = md.ms_read;
       state.heapBytes = md.heap;
+      if (md.marker) state.marker = md.marker;
       clearMessages('weights', 'url', 'model');
       // the model as the core describes it (cl_model_json), plus the layers the view names: the UI
       // keeps them when the model has them and tells its choice through its next view message
@@ -397,6 +444,7 @@ function onWorkerMessage(e) {
       if (state.timings.pageToFirstPrediction == null) state.timings.pageToFirstPrediction = performance.now();
       clearMessages('image', 'worker');
       ui('ui_on_result', ['string'], [JSON.stringify(r)]);
+      if (twin.on) runCompare();
       state.input = { side: m.side, rgb: new Uint8Array(m.rgb) };
       uiBytes('ui_on_image', state.input.rgb, [m.side], [state.imageName]);
       break;
@@ -450,6 +498,9 @@ function onWorkerMessage(e) {
       break;
     case 'status':
       ui('ui_on_status', ['string'], [m.message]);
+      break;
+    case 'figure':
+      state.figures.set(m.id, m);
       break;
     case 'toolResult': {
       const maps = new Float32Array(m.maps);
@@ -518,6 +569,7 @@ function loadImage(src, name, keepEdits = false) {
     state.liveStroke = null;
     state.mask = null;
     ui('ui_mask_clear', ['number'], [0]);
+    if (started) pushClassroom();
   }
   let keep = null;
   if (typeof src === 'string') {
@@ -561,9 +613,11 @@ function onUiRequest(req) {
   switch (req.op) {
     case 'view': {
       const layerChanged = req.layer !== state.view.layer || !state.layer || state.layer.name !== req.layer;
+      const compareChanged = ['method', 'camLayer', 'cmap', 'alpha'].some((k) => k in req && req[k] !== state.view[k]);
       Object.assign(state.view, req);
       delete state.view.op;
       if (state.model && !holdView) send({ op: 'view', view: workerView(), layerChanged });
+      if (twin.on && compareChanged && state.model && !holdView) runCompare();
       break;
     }
     case 'pickImage': pick('pick-image'); break;
@@ -584,6 +638,12 @@ function onUiRequest(req) {
     case 'clearCache': send({ op: 'clearCache' }); break;
     case 'scale': setScale(req.value); break;
     case 'openFull': window.open(window.cnnlens.link(), '_blank', 'noopener'); break;
+    case 'setModel': setModel(req.key).catch(() => {}); break;   // the page shows the error
+    case 'stamp': stampMarker(req.cls).catch((e) => message('stamp', e.message)); break;
+    case 'compare': sideBySide(!!req.on); break;
+    case 'copyLink': copyText(window.cnnlens.link(), CLASSROOM_TEXT.linkCopied); break;
+    case 'copyEmbed': copyText(window.cnnlens.embedSnippet(), CLASSROOM_TEXT.embedCopied); break;
+    case 'saveFigure': saveFigure(true).catch((e) => message('figure', e.message)); break;
     case 'pastedText': pastedText(req.text); break;
     case 'lesson': lessonGo(req.step).catch(() => {}); break;
     case 'lang': setLang(req.lang).catch(() => {}); break;
@@ -635,6 +695,7 @@ function sendEdits() {
     return edits.promise;
   }
   edits.busy = true;
+  pushClassroom();   // the stamp shown follows the edit list (undo, reset)
   const strokes = state.liveStroke ? [...state.edits, state.liveStroke] : state.edits;
   edits.promise = send({ op: 'edits', strokes, view: workerView(), label: 'the brush' }).then((r) => {
     edits.busy = false;
@@ -668,6 +729,237 @@ function resetEdits() {
 function setMask(m) {
   state.mask = m ? { side: m.side, data: Uint8Array.from(m.data, (v) => (+v ? 1 : 0)) } : null;
   return send({ op: 'mask', side: m ? m.side : 0, mask: m ? state.mask.data.slice().buffer : new ArrayBuffer(0) });
+}
+
+// ---------------------------------------------------------------------------- classroom (issue 15)
+// The model switch, the marker stamp, the two built-in models side by side, share / embed / save
+// figure and the screen readers' summary. The stamp is the core's (model/arch.h stamp_marker,
+// through cl_set_edits) and the figure the core's (explain.h explanation_figure, through
+// cl_figure); the page only asks for them.
+
+// A model's key in the switch: 'builtin', 'cheater', an absolute URL, or 'file:<name>'.
+function modelKey(src) {
+  if (typeof src !== 'string') return 'file:' + (src && src.name);
+  const abs = new URL(src, location.href).href;
+  const b = BUILTIN_MODELS.find((x) => new URL(x.url, location.href).href === abs);
+  return b ? b.key : abs;
+}
+// What the UI's switch, stamp and side-by-side controls show.
+function pushClassroom() {
+  const models = [...BUILTIN_MODELS.map((b) => ({ key: b.key, label: b.label })),
+                  ...[...state.models.values()].map((m) => ({ key: m.key, label: m.label }))];
+  const stamp = stamped();
+  ui('ui_set_classroom', ['string'], [JSON.stringify({
+    models, current: good.weights ? modelKey(good.weights.src) : '', marker: state.marker ? state.marker.positions.length : 0,
+    stamped: stamp, compare: twin.on })]);
+}
+function stamped() {   // the class whose marker is stamped, -1 for none
+  const e = [...state.edits].reverse().find((x) => x.marker != null);
+  return e ? e.marker : -1;
+}
+
+// The model switch: 'builtin', 'cheater', a key of a model loaded this visit, or a weights URL.
+async function setModel(x) {
+  const b = BUILTIN_MODELS.find((m) => m.key === x);
+  const known = state.models.get(x);
+  const r = b ? await loadWeights(b.url, b.name) : known ? await loadWeights(known.src, known.label) : await loadWeights(String(x));
+  if (!r.ok) throw new Error(r.error ? r.error.text : 'the model did not load');
+}
+
+// The markers' geometry: the current model's, else the cheater's (read by a compute module from
+// its metadata, in the side-by-side worker).
+async function markerGeometry() {
+  if (state.marker) return state.marker;
+  const url = new URL(BUILTIN_MODELS.find((b) => b.key === 'cheater').url, location.href).href;
+  const r = await twinSend({ op: 'describe', url });
+  if (r.ok && r.model && r.model.marker) state.marker = r.model.marker;
+  return state.marker;
+}
+// Stamps class k's marker (k < 0: removes it); one marker at a time, in the edit list, so Undo
+// and Reset take it away too.
+async function stampMarker(k) {
+  k = Math.round(+k);
+  if (!(k >= -1)) throw new Error('stampMarker takes a class index, or -1 to remove the marker');
+  let g = null;
+  if (k >= 0) {
+    g = await markerGeometry();
+    if (!g) throw new Error(CLASSROOM_TEXT.noMarker);
+    if (k >= g.positions.length) throw new Error(`no marker for class ${k} (the markers are for classes 0 to ${g.positions.length - 1})`);
+  }
+  state.edits = state.edits.filter((e) => e.marker == null);
+  if (g) state.edits.push({ marker: k, size: g.size, value: g.value, positions: g.positions });
+  pushClassroom();
+  return sendEdits();
+}
+
+// Side by side: a second compute worker runs the same image (with the same strokes and marker)
+// through both built-in models in turn; the page's own worker keeps its model.
+const twin = { on: false, worker: null, busy: false, again: false, pending: new Map(), ready: null, promise: null };
+function twinSend(msg) {
+  if (!twin.worker) {
+    twin.worker = new Worker('worker.js');
+    twin.ready = new Promise((res) => { twin.onReady = res; });
+    twin.worker.onmessage = (e) => {
+      const m = e.data, p = twin.pending.get(m.id);
+      if (m.op === 'ready') twin.onReady();
+      else if (m.op === 'compare' && p) p.rows = m.rows;
+      else if (m.op === 'described' && p) p.model = m.model;
+      else if (m.op === 'done' || m.op === 'error') {
+        twin.pending.delete(m.id);
+        if (p) p.resolve(m.op === 'done' ? { ok: true, rows: p.rows, model: p.model } : { ok: false, message: m.message });
+        if (!twin.pending.size) settleIdle();
+      }
+    };
+    twin.worker.postMessage({ op: 'init', threaded: false, base });
+  }
+  return twin.ready.then(() => new Promise((resolve) => {
+    msg.id = nextId++;
+    twin.pending.set(msg.id, { resolve });
+    twin.worker.postMessage(msg, msg.image && msg.image.rgba ? [msg.image.rgba] : []);
+  }));
+}
+function sideBySide(on) {
+  twin.on = !!on;
+  if (!twin.on) {
+    state.compare = null;
+    ui('ui_on_compare', ['string', 'number'], ['[]', 0]);
+  }
+  pushClassroom();
+  return twin.on ? runCompare() : Promise.resolve();
+}
+function runCompare() {   // the latest image and view; one run at a time, the last request wins
+  if (!twin.on || !good.image || !state.model) return Promise.resolve();
+  if (twin.busy) {
+    twin.again = true;
+    return twin.promise;
+  }
+  twin.busy = true;
+  twin.promise = (async () => {
+    try {
+      do {
+        twin.again = false;
+        const src = good.image.src;
+        const image = typeof src === 'string' ? { url: new URL(src, location.href).href }
+          : src instanceof Blob ? { blob: src } : { width: src.width, height: src.height, rgba: src.rgba.slice(0) };
+        const v = state.view;
+        const r = await twinSend({
+          op: 'compare', image, strokes: state.edits,
+          models: BUILTIN_MODELS.map((b) => ({ key: b.key, label: b.label, url: new URL(b.url, location.href).href })),
+          request: { method: v.method, layer: v.camLayer, colormap: v.cmap, alpha: v.alpha, tile: 168, gap: 6 } });
+        if (!twin.on) break;
+        if (!r.ok) {
+          message('compare', CLASSROOM_TEXT.compareFailed + r.message);
+          continue;
+        }
+        clearMessages('compare');
+        const cheater = r.rows.find((x) => x.marker);
+        if (cheater && !state.marker) state.marker = cheater.marker;
+        let off = 0;
+        const bytes = new Uint8Array(r.rows.reduce((n, x) => n + x.rgb.byteLength, 0));
+        const rows = r.rows.map((x) => {
+          bytes.set(new Uint8Array(x.rgb), off);
+          const row = { key: x.key, label: x.label, top: x.top, figure: x.figure, offset: off };
+          off += x.rgb.byteLength;
+          return row;
+        });
+        state.compare = rows;
+        if (twin.on) uiBytes('ui_on_compare', bytes, [JSON.stringify(rows)]);
+      } while (twin.again);
+    } catch (e) {
+      message('compare', CLASSROOM_TEXT.compareFailed + e.message);
+    } finally {
+      twin.busy = false;
+      pushClassroom();
+      settleIdle();
+    }
+  })();
+  return twin.promise;
+}
+
+// Copy link / Copy embed code: the clipboard, else the text in a message to copy by hand.
+function copyText(text, done) {
+  const say = () => ui('ui_on_status', ['string'], [done]);
+  state.copied = text;
+  if (navigator.clipboard && navigator.clipboard.writeText)
+    navigator.clipboard.writeText(text).then(say, () => message('share', CLASSROOM_TEXT.notCopied + text));
+  else message('share', CLASSROOM_TEXT.notCopied + text);
+}
+
+// Save figure: the core's figure of the current explanation (cl_figure) at devicePixelRatio, its
+// caption (class, method, layer; model and image) written under it; a PNG, downloaded when asked.
+async function saveFigure(download) {
+  if (!state.model || !state.result) throw new Error('no explanation to save yet: load an image first');
+  const dpr = window.devicePixelRatio || 1, v = state.view;
+  const px = (x) => Math.round(x * dpr);
+  const msg = { op: 'figure', label: 'the figure',
+                request: { method: v.method, layer: v.camLayer, cls: v.cls, colormap: v.cmap, alpha: v.alpha,
+                           tile: px(FIGURE.tile), gap: px(FIGURE.gap) } };
+  const r = await send(msg);
+  const f = state.figures.get(msg.id);
+  state.figures.delete(msg.id);
+  if (!r.ok || !f) throw new Error(r.error ? r.error.text : 'the figure could not be drawn');
+  const { width, height } = f.info, rgb = new Uint8Array(f.rgb);
+  const c = new OffscreenCanvas(width, height + px(FIGURE.caption)), g = c.getContext('2d');
+  g.fillStyle = '#fff';
+  g.fillRect(0, 0, c.width, c.height);
+  const img = g.createImageData(width, height);
+  for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
+    img.data[j] = rgb[i], img.data[j + 1] = rgb[i + 1], img.data[j + 2] = rgb[i + 2], img.data[j + 3] = 255;
+  }
+  g.putImageData(img, 0, 0);
+  g.fillStyle = '#222';
+  g.textBaseline = 'top';
+  g.font = `600 ${px(FIGURE.font)}px system-ui, sans-serif`;
+  g.fillText(CLASSROOM_TEXT.figureCaption(f.info), px(FIGURE.gap), height + px(4), width - 2 * px(FIGURE.gap));
+  g.font = `${px(FIGURE.font - 2)}px system-ui, sans-serif`;
+  g.fillStyle = '#555';
+  g.fillText(CLASSROOM_TEXT.figureCaption2(state.model.name, state.imageName), px(FIGURE.gap), height + px(26),
+             width - 2 * px(FIGURE.gap));
+  const blob = await c.convertToBlob({ type: 'image/png' });
+  const url = URL.createObjectURL(blob);
+  if (download) {
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `cnnlens-${f.info.method}-${f.info.layer}-class${f.info.cls}.png`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    ui('ui_on_status', ['string'], [`${CLASSROOM_TEXT.figureSaved}: ${a.download}`]);
+  }
+  return { url, width: c.width, height: c.height, figureHeight: height, bytes: new Uint8Array(await blob.arrayBuffer()) };
+}
+
+// The screen readers' summary (#summary, aria-live polite): the model, the top-5, what the view
+// shows; updated when the page is idle and the text changed.
+const summaryRegion = document.getElementById('summary');
+function summaryText() {
+  const T = CLASSROOM_TEXT, parts = [];
+  if (!state.model) return T.summaryNoModel;
+  parts.push(T.summaryModel(state.model.name));
+  const pct = (p) => (100 * p).toFixed(1) + '%';
+  const top = window.cnnlens.top5();
+  parts.push(top.length ? T.summaryTop(top.map((p, i) => `${i + 1}. ${p.name} ${pct(p.prob)}`).join(', ')) : T.summaryNoImage);
+  const tab = window.cnnlens.tab();
+  const h = state.heat, m = h && state.model.methods.find((x) => x.name === h.method);
+  const cls = (i) => {   // the model's name for a class (ImageNet's come with the top-5 only)
+    const p = top.find((x) => x.index === i);
+    return p ? p.name : state.model.class_names[i] || 'class ' + i;
+  };
+  const what = (tab === 'gradcam' || tab === 'tools' || window.cnnlens.layout() === 'wide') && h
+    ? T.summaryMap(m ? m.label : h.method, cls(h.cls), h.layer) : '';
+  if (tab) parts.push(T.summaryShowing(T.tabs[tab] || tab, tab === 'maps' && state.layer ? state.layer.name : what));
+  const k = stamped();
+  if (k >= 0) parts.push(T.summaryStamp(cls(k)));
+  if (twin.on && state.compare)
+    parts.push(T.summaryCompare(state.compare.map((r) => T.says(r.label, r.top[0].name, pct(r.top[0].prob))).join('; ')));
+  return parts.join(' ');
+}
+function updateSummary() {
+  if (!uiReady) return;
+  const t = summaryText();
+  if (t === state.summary) return;
+  state.summary = t;
+  if (summaryRegion) summaryRegion.textContent = t;
 }
 
 function pick(id) {
@@ -883,6 +1175,7 @@ async function start() {
     settleIdle();
   }
   if (next) await next;
+  await applyClassroom(p);
   const tool = p.get('tool');   // tab=tools&tool=occlusion&patch=4&stride=1: run it on the start-up image
   if (tool && state.model) {
     await window.cnnlens.ready();
@@ -891,6 +1184,22 @@ async function start() {
     if (!p.get('tab')) ui('ui_select_tab', ['string'], ['tools']);
     runTool(tool, toolOptions(tool, (k) => p.get(k))).catch((e) => message('url', `tool=${tool}: ${e.message}`));
   }
+}
+
+// stamp= and compare= of URL parameters p (the page's, a lesson step's), once the image is in; a
+// lesson step without compare=1 turns side by side off.
+async function applyClassroom(p, lessonStep = false) {
+  if (p.has('stamp') && state.model) {
+    await window.cnnlens.ready();
+    await stampMarker(p.get('stamp')).catch((e) => message('url', `stamp=${p.get('stamp')}: ${e.message}`));
+  }
+  if (/^(1|true|yes)$/i.test(p.get('compare') || '') && state.model) {
+    if (!p.get('tab')) ui('ui_select_tab', ['string'], ['tools']);
+    sideBySide(true);
+  } else if (lessonStep && twin.on) {
+    sideBySide(false);
+  }
+  pushClassroom();
 }
 
 // ---------------------------------------------------------------------------- lesson, language
@@ -920,8 +1229,10 @@ async function lessonGo(n) {
   lessonShow();
   updateUrl();
   if (!lesson.step || !started) return lesson.step;   // before the start-up, start() applies it
-  const next = await applyView(lessonParams(lesson.step), { lesson: true });
+  const p = lessonParams(lesson.step);
+  const next = await applyView(p, { lesson: true });
   if (next) await next;
+  await applyClassroom(p, true);
   return lesson.step;
 }
 
@@ -1085,11 +1396,14 @@ window.cnnlens = {
   item: (name) => uiJson('ui_item', ['string'], [name]),
   scale: () => (uiReady ? Module._ui_get_scale() : 1),   // the UI scale (1 = 100%), on top of devicePixelRatio
   setScale(s) { return setScale(s); },
-  // A link to this view in the full page (the embed's "Open in full page").
+  // A link to this view in the full page (the embed's "Open in full page", Copy link): the model
+  // (a site model relative to the page; a dropped file cannot be linked), the image, the view,
+  // the tab, a stamped marker, side by side, the tool last run on the Tools tab.
   link() {
     const p = new URLSearchParams(), v = state.view;
     const set = (k, x) => { if (x != null && x !== '') p.set(k, String(x)); };
-    if (good.weights && typeof good.weights.src === 'string' && !good.weights.src.endsWith(DEFAULT_MODEL)) set('model', good.weights.src);
+    if (good.weights && typeof good.weights.src === 'string' && modelKey(good.weights.src) !== 'builtin')
+      set('model', good.weights.src.startsWith(base) ? good.weights.src.slice(base.length) : good.weights.src);
     if (good.image && typeof good.image.src === 'string') set('image', good.image.sample || good.image.src);
     set('tab', this.tab());
     set('layer', v.layer);
@@ -1098,6 +1412,8 @@ window.cnnlens = {
     set('method', v.method);
     set('colormap', v.cmap);
     if (v.alpha !== 0.5) set('alpha', v.alpha);
+    if (stamped() >= 0) set('stamp', stamped());
+    if (twin.on) set('compare', 1);
     set('vgg16', params.get('vgg16'));
     if (lang !== 'en') set('lang', lang);
     if (this.tab() === 'tools' && state.lastTool && state.tools[state.lastTool.name]) {   // the tool last run, again
@@ -1106,6 +1422,43 @@ window.cnnlens = {
     }
     return base + 'index.html?' + p.toString();
   },
+  // The <iframe> of this view in the embed layout (embed=1), for a blog post (works without
+  // cross-origin isolation: the single-threaded build runs).
+  embedSnippet() {
+    const u = new URL(this.link());
+    u.searchParams.set('embed', '1');
+    const esc = (t) => t.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+    return `<iframe src="${esc(u.href)}" width="760" height="480" style="border: 0" title="CNN Lens" ` +
+      `allow="clipboard-write"></iframe>`;
+  },
+  // The model switch: 'builtin', 'cheater', the key of a model loaded this visit (models()) or a
+  // weights URL; resolves to the model's name, rejects with the page's message.
+  async setModel(x) { await setModel(x); await this.ready(); return state.model.name; },
+  // The switch's entries [{key, label}] and which is in use.
+  models: () => ({ current: good.weights ? modelKey(good.weights.src) : '',
+                   list: [...BUILTIN_MODELS.map((b) => ({ key: b.key, label: b.label })),
+                          ...[...state.models.values()].map((m) => ({ key: m.key, label: m.label }))] }),
+  // Stamps class k's marker (the cheater's metadata: cnnlens.marker()) into the image, -1 removes
+  // it; the network runs again; resolves to the top-5.
+  async stampMarker(k) { await stampMarker(k); await this.ready(); return this.top5(); },
+  stamped: () => stamped(),
+  marker: () => state.marker && { size: state.marker.size, value: state.marker.value, positions: state.marker.positions.map((p) => [...p]) },
+  // Side by side: both built-in models on the current image (with its strokes and marker); resolves
+  // to their rows [{key, label, top, figure}] (null when off).
+  async sideBySide(on) {
+    if (on) this.selectTab('tools');
+    await sideBySide(on);
+    await this.ready();
+    return this.compare();
+  },
+  compare: () => state.compare && state.compare.map((r) => ({ key: r.key, label: r.label, top: r.top.map((p) => ({ ...p })),
+                                                              figure: { ...r.figure } })),
+  // Save figure: the PNG of the current explanation at devicePixelRatio ({url: a blob URL, width,
+  // height, figureHeight (the pictures, without the caption), bytes: Uint8Array}); download: also
+  // save it as a file.
+  saveFigure({ download = false } = {}) { return saveFigure(download); },
+  // What the screen readers' live region says now.
+  summary: () => (summaryRegion ? summaryRegion.textContent : ''),
   view: () => ({ ...state.view }),
   // The guided lesson: the step shown (0: none) and how many there are; lessonStep(n) opens step n
   // with its view (0 ends the lesson) and resolves when it is computed.

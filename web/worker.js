@@ -389,6 +389,59 @@ function setMask(msg) {
   check(rc, 'mask');
 }
 
+// The article's figure of the current explanation (cl_figure: image, heatmap, overlay), as RGB.
+function figure(msg) {
+  if (!haveModel || !haveImage || !fresh) throw Object.assign(new Error('no image has been run yet'), { where: 'figure' });
+  const q = { ...msg.request, layer: resolve({ explain: { layer: msg.request.layer } }).explain.layerIndex };
+  const p = withString(JSON.stringify(q), (r) => M._cl_figure(r));
+  if (!p) throw Object.assign(new Error(str(M._cl_error())), { where: 'figure' });
+  const info = JSON.parse(str(p));
+  const rgb = u8().slice(M._cl_figure_rgb(), M._cl_figure_rgb() + info.width * info.height * 3);
+  post({ op: 'figure', id: msg.id, info, rgb: rgb.buffer }, [rgb.buffer]);
+}
+
+// Side by side (the page's second worker): the same image, with the same strokes and stamped
+// marker, through each of the given models in turn; for each its top-5 and the figure of its
+// top-1's map (cl_figure). Nothing else is posted: this worker is not the page's model.
+const modelBytes = new Map();   // url -> the weight file, fetched once
+async function loadModelBytes(url) {   // builds the model at `url` (nothing is posted); its JSON
+  let bytes = modelBytes.get(url);
+  if (!bytes) {
+    const { resp } = await openWeights(url, new AbortController().signal);
+    bytes = new Uint8Array(await resp.arrayBuffer());
+    modelBytes.set(url, bytes);
+  }
+  const p = M._cl_weights_buffer(bytes.length);
+  if (!p) throw Object.assign(new Error('out of memory'), { where: 'compare' });
+  u8().set(bytes, p);
+  check(M._cl_load_weights(bytes.length, 1), 'compare');
+  return JSON.parse(str(M._cl_model_json()));
+}
+async function describe(msg) {   // a model's JSON (the stamp's marker geometry)
+  haveModel = false;
+  post({ op: 'described', id: msg.id, model: await loadModelBytes(msg.url) });
+}
+async function compare(msg) {
+  haveModel = false;   // setImage must not run the network: the models come below
+  await setImage(msg.image);
+  const rows = [];
+  for (const md of msg.models) {
+    const model = await loadModelBytes(md.url);
+    if (withString(JSON.stringify({ strokes: msg.strokes || [] }), (s) => M._cl_set_edits(s)) < 0)
+      throw Object.assign(new Error(str(M._cl_error())), { where: 'compare' });
+    check(M._cl_run(), 'compare');
+    const result = JSON.parse(str(M._cl_result_json(5)));
+    let layer = model.layers.findIndex((l) => l.name === msg.request.layer && l.kind === 'conv');
+    if (layer < 0) layer = model.layers.findIndex((l) => l.name === model.last_conv);
+    const f = withString(JSON.stringify({ ...msg.request, layer, cls: -1 }), (r) => M._cl_figure(r));
+    if (!f) throw Object.assign(new Error(str(M._cl_error())), { where: 'compare' });
+    const info = JSON.parse(str(f));
+    const rgb = u8().slice(M._cl_figure_rgb(), M._cl_figure_rgb() + info.width * info.height * 3);
+    rows.push({ key: md.key, label: md.label, top: result.top, marker: model.marker || null, figure: info, rgb: rgb.buffer });
+  }
+  post({ op: 'compare', id: msg.id, rows }, rows.map((r) => r.rgb));
+}
+
 async function handle(msg) {
   switch (msg.op) {
     case 'init': return init(msg);
@@ -407,6 +460,9 @@ async function handle(msg) {
     case 'tool': return tool(msg);
     case 'edits': return edits(msg);
     case 'mask': return setMask(msg);
+    case 'figure': return figure(msg);
+    case 'compare': return compare(msg);
+    case 'describe': return describe(msg);
     case 'clearCache': await caches.delete(CACHE); post({ op: 'status', message: 'cached weights removed' }); return;
     default: throw new Error('unknown request ' + msg.op);
   }

@@ -104,6 +104,26 @@ struct AppHeat {
     unsigned tex = 0;
 };
 
+// The classroom features (issue 15), as web/app.js tells them (ui_set_classroom, ui_on_compare):
+// the model switch, the marker stamp, the two built-in models side by side.
+struct AppClassroom {
+    struct Model {
+        std::string key, label;   // key: builtin, cheater, a URL or file:<name>
+    };
+    std::vector<Model> models;
+    std::string current;          // the key of the model in use
+    int marker_classes = 0;       // classes the stamp offers (a shortcut model's markers; 0: none known)
+    int stamped = -1;             // the class whose marker is stamped (-1: none)
+    bool compare = false;         // side by side on
+    struct Row {                  // one model of side by side: its top-5 and the figure of its top-1's map
+        std::string key, label, method, cls_name, layer;   // method: its label ("Grad-CAM")
+        std::vector<AppPred> top;
+        unsigned tex = 0;
+        int w = 0, h = 0;
+    };
+    std::vector<Row> rows;
+};
+
 // A message in the toast area (drawn over the layout). kind: what caused it ("weights", "image",
 // "explain", ...): when that kind of action later succeeds, web/app.js clears it.
 struct AppMessage {
@@ -172,6 +192,7 @@ struct App {
 
     // the Tools tab and the brush
     AppTools tools_tab;
+    AppClassroom classroom;
     float brush = 0;              // brush radius in input pixels (0: the default for the input size)
     bool brush_erase = true;      // erase to the blank colour, else paint brush_rgb
     float brush_rgb[3] = {1, 1, 1};

@@ -11,7 +11,8 @@
 //   cl_explain(request_json)             explanation maps (explain/methods.h), described as JSON
 //   cl_channel_weights(layer, cls)       Grad-CAM's weight of every channel of a conv layer
 //   cl_tool(request_json)                the tools that test explanations (explain/tools.h)
-//   cl_set_edits(json)                   brush strokes painted over the image (applied by cl_run)
+//   cl_set_edits(json)                   brush strokes and stamped markers over the image (applied by cl_run)
+//   cl_figure(request_json)              the article's figure of an explanation (image, heatmap, overlay)
 //   cl_set_mask(mask, side)              the object for the pointing game
 //
 // Every entry point returns 0 (or a pointer) on success and -1 (or null) on failure, with the
@@ -67,6 +68,7 @@ struct State {
     int threads = 1;
     std::vector<float> maps;                 // cl_explain's maps and weights, back to back
     std::vector<uint8_t> guided_rgb;         // guided Grad-CAM and guided backprop pictures
+    Image figure;                            // cl_figure's picture
     std::vector<float> chan_w;
     std::vector<uint8_t> mask;               // the object the user marked (pointing game), fitted side^2
     Json edits;                              // brush strokes over the fitted image (cl_set_edits)
@@ -105,12 +107,25 @@ const LayerInfo& layer_at(int index) {
     return L[(size_t)index];
 }
 
+// A stamped marker as an edit carries the geometry of the model it came from (its metadata, as
+// cl_model_json's "marker" gives it), so it stays when another model looks at the image.
+Marker edit_marker(const Json& e) {
+    Marker m;
+    m.size = e["size"].integer(0), m.value = e["value"].integer(255);
+    for (const Json& p : e["positions"].items()) m.positions.push_back({p[0].integer(-1), p[1].integer(-1)});
+    return m;
+}
+
 // The brush strokes of cl_set_edits over the image the network sees (coordinates and radius in
 // units of its side, so they survive a change of model): erase paints blank_rgb, the preprocessing
-// mean; otherwise the stroke's colour.
+// mean; otherwise the stroke's colour. A marker edit stamps that class's square (model/arch.h).
 void paint_edits(Image& fitted, const VggArch& arch) {
     const float side = (float)fitted.width;
     for (const Json& e : S.edits["strokes"].items()) {
+        if (!e["marker"].is_null()) {
+            stamp_marker(edit_marker(e), e["marker"].integer(-1), fitted);
+            continue;
+        }
         std::vector<float> xy;
         for (const Json& v : e["xy"].items()) xy.push_back((float)v.number() * side);
         std::array<uint8_t, 3> rgb = blank_rgb(arch);
@@ -223,6 +238,11 @@ EMSCRIPTEN_KEEPALIVE const char* cl_model_json() {
     const std::array<uint8_t, 3> blank = blank_rgb(a);
     j.end_array().key("occlusion").begin_object().field("patch", od.patch).field("stride", od.stride).end_object();
     j.key("blank_rgb").begin_array().value(blank[0]).value(blank[1]).value(blank[2]).end_array();
+    if (!a.marker.empty()) {   // a shortcut model's markers (metadata marker_*): what "stamp a marker" stamps
+        j.key("marker").begin_object().field("size", a.marker.size).field("value", a.marker.value).key("positions").begin_array();
+        for (auto [r, c] : a.marker.positions) j.begin_array().value(r).value(c).end_array();
+        j.end_array().end_object();
+    }
     S.json = j.end_object().str();
     return S.json.c_str();
 }
@@ -283,15 +303,25 @@ EMSCRIPTEN_KEEPALIVE int cl_run() {
 
 // The brush strokes painted over the current image, replacing those set before (cl_run applies
 // them): {"strokes": [{"xy": [x0, y0, x1, y1, ...], "radius": r, "erase": bool, "rgb": [r, g, b]}]},
-// coordinates and radius in units of the side of the image the network sees (0..1). A new image
-// starts without strokes. Returns the number of strokes, or -1.
+// coordinates and radius in units of the side of the image the network sees (0..1); or a marker
+// stamped, {"marker": class, "size": s, "value": v, "positions": [[row, col], ...]} (a shortcut
+// model's metadata, input pixels). A new image starts without strokes. Returns the number of
+// strokes, or -1.
 EMSCRIPTEN_KEEPALIVE int cl_set_edits(const char* json) {
     int n = 0;
     const int rc = guarded([&] {
         Json e = Json::parse(json ? json : "");
         if (!e["strokes"].is_null() && e["strokes"].type() != Json::Array) fail("strokes must be an array");
         for (const Json& st : e["strokes"].items())
-            if (st["xy"].size() < 2 || st["xy"].size() % 2 || !(st["radius"].number() > 0))
+            if (!st["marker"].is_null()) {
+                const Marker m = edit_marker(st);
+                const int k = st["marker"].integer(-1);
+                if (m.size < 1 || m.size > kMaxImageSide || m.value < 0 || m.value > 255)
+                    fail("a marker needs a size >= 1 and a grey value in [0, 255]");
+                for (auto [r, c] : m.positions)
+                    if (r < 0 || c < 0 || r > kMaxImageSide || c > kMaxImageSide) fail("a marker position is not [row, col] >= 0");
+                if (k < 0 || k >= (int)m.positions.size()) fail("no marker for class %d", k);
+            } else if (st["xy"].size() < 2 || st["xy"].size() % 2 || !(st["radius"].number() > 0))
                 fail("a stroke needs an even number (>= 2) of coordinates in \"xy\" and a radius > 0");
         n = (int)e["strokes"].size();
         S.edits = std::move(e);
@@ -385,6 +415,38 @@ EMSCRIPTEN_KEEPALIVE const char* cl_explain(const char* request) {
     return rc == 0 ? S.json.c_str() : nullptr;
 }
 EMSCRIPTEN_KEEPALIVE const float* cl_explain_buf() { return S.maps.data(); }
+
+// The article's figure of an explanation (explain.h: explanation_figure): the image as the network
+// saw it, the heatmap and the overlay. request: {"method", "layer" (index), "cls" (-1: top-1),
+// "colormap", "alpha", "tile" (pixels per picture), "gap"}. Returns its JSON {width, height,
+// method, label, layer, cls, class}, the RGB pixels at cl_figure_rgb(); null on failure.
+EMSCRIPTEN_KEEPALIVE const char* cl_figure(const char* request) {
+    int rc = guarded([&] {
+        Vgg& n = net();
+        if (S.ranges.empty()) fail("no image has been run");
+        const Json q = Json::parse(request ? request : "");
+        auto text = [&](const char* key, const char* def) { return q[key].string().empty() ? std::string(def) : q[key].string(); };
+        const MethodInfo* m = method_find(text("method", "gradcam"));
+        if (!m || !m->in_menu) fail("unknown method '%s'", q["method"].string().c_str());
+        const LayerInfo* at = m->head_input_only ? &n.head_input() : &layer_at(q["layer"].integer(-1));
+        const std::string why = method_unavailable(*m, n, at);
+        if (!why.empty()) fail("%s: %s", m->label, why.c_str());
+        const int cls = q["cls"].integer(-1) >= 0 ? q["cls"].integer(-1) : top_k(n.logits(), n.num_classes(), 1)[0].index;
+        if (cls >= n.num_classes()) fail("no class %d", cls);
+        const ExplainResult r = timed({m->id, cls, at});
+        const std::vector<float> map = map_magnitude(r);
+        S.figure = explanation_figure(S.fitted, map.data(), r.h, r.w, q["tile"].integer(224),
+                                      colormap_parse(text("colormap", "viridis")), (float)q["alpha"].number(0.5),
+                                      q["gap"].integer(8));
+        JsonWriter j;
+        j.begin_object().field("width", S.figure.width).field("height", S.figure.height).field("method", m->name)
+            .field("label", m->label).field("layer", r.layer ? r.layer->name : std::string()).field("cls", cls)
+            .field("class", class_name(n.arch(), cls));
+        S.json = j.end_object().str();
+    });
+    return rc == 0 ? S.json.c_str() : nullptr;
+}
+EMSCRIPTEN_KEEPALIVE const uint8_t* cl_figure_rgb() { return S.figure.rgb.data(); }
 EMSCRIPTEN_KEEPALIVE const uint8_t* cl_guided_rgb() { return S.guided_rgb.data(); }
 
 // Grad-CAM weights (alpha) of every channel of conv layer `layer` for class `cls` (-1 = top-1):

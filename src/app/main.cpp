@@ -584,6 +584,42 @@ EMSCRIPTEN_KEEPALIVE void ui_on_result(const char* json) {
     a.atlas_dirty = true;
     clear_tool_results();   // they were for the image before
 }
+// The classroom controls' state (web/app.js pushClassroom): {models: [{key, label}], current,
+// marker (classes the stamp offers), stamped, compare}.
+EMSCRIPTEN_KEEPALIVE void ui_set_classroom(const char* json) {
+    AppClassroom& c = g_app.classroom;
+    const cnnlens::Json j = cnnlens::Json::parse(str(json));
+    c.models.clear();
+    for (const cnnlens::Json& m : j["models"].items()) c.models.push_back({m["key"].string(), m["label"].string()});
+    c.current = j["current"].string();
+    c.marker_classes = j["marker"].integer(0);
+    c.stamped = j["stamped"].integer(-1);
+    const bool was = c.compare;
+    c.compare = j["compare"].boolean();
+    if (c.compare && !was) g_app.tools_tab.open = "compare";   // side by side turned on: its section opens
+}
+// Side by side: rows [{key, label, top, figure: {width, height, label, class, cls, layer}, offset}],
+// each figure's RGB at rgb + offset (copied); "[]" clears them.
+EMSCRIPTEN_KEEPALIVE void ui_on_compare(const char* json, const uint8_t* rgb) {
+    AppClassroom& c = g_app.classroom;
+    const cnnlens::Json j = cnnlens::Json::parse(str(json));
+    const size_t n = j.size();
+    for (size_t i = n; i < c.rows.size(); i++) gpu_texture_delete(c.rows[i].tex);
+    c.rows.resize(n);
+    for (size_t i = 0; i < n; i++) {
+        const cnnlens::Json& r = j[i];
+        AppClassroom::Row& row = c.rows[i];
+        row.key = r["key"].string(), row.label = r["label"].string();
+        row.top.clear();
+        for (const cnnlens::Json& p : r["top"].items())
+            row.top.push_back({p["index"].integer(), p["name"].string(), (float)p["prob"].number(), (float)p["logit"].number()});
+        const cnnlens::Json& f = r["figure"];
+        row.w = f["width"].integer(), row.h = f["height"].integer();
+        row.method = f["label"].string(), row.cls_name = f["class"].string(), row.layer = f["layer"].string();
+        if (rgb && row.w > 0 && row.h > 0)
+            row.tex = gpu_texture_rgb(row.tex, row.w, row.h, rgb + (size_t)r["offset"].number());
+    }
+}
 // The input as the network saw it, side x side RGB8 (copied).
 EMSCRIPTEN_KEEPALIVE void ui_on_image(int side, const uint8_t* rgb, const char* name) {
     g_app.image_tex = gpu_texture_rgb(g_app.image_tex, side, side, rgb);

@@ -56,6 +56,9 @@ const TabDef kTabs[] = {
     {"model", "Model", "Model"},
 };
 
+void model_switch();   // the classroom controls (issue 15), below
+void share_row();
+
 std::string g_select_tab;   // a tab id, set by ui_select_tab(): that tab opens on the next frame
 std::string g_open_tab;     // the tab drawn last (of the right column in the wide layout)
 std::string g_layout;       // "wide", "narrow" or "embed", as drawn last
@@ -443,6 +446,7 @@ void panel_predictions(bool with_search = true) {
         ImGui::TextDisabled("%s", a.busy ? T("Loading the model...") : T("No model is loaded: choose one in the Model tab."));
         return;
     }
+    model_switch();
     model_knows_line();
     if (!a.have_result) {
         ImGui::TextDisabled("%s", a.busy ? T("Computing...") : T("No image yet: drop one, or pick one from the gallery."));
@@ -807,6 +811,7 @@ void panel_where() {
                     class_text(shown_class()).c_str());
     gpu_colorbar(ImVec2(std::min(w, 300.0f), 10), a.cmap);
     ImGui::TextDisabled("%s", T("low")), ImGui::SameLine(std::min(w, 300.0f) - 24), ImGui::TextDisabled("%s", T("high"));
+    share_row();
     if (no_map()) return;
 
     const int n = (a.cls2 >= 0 && a.heats.size() > 1) ? 2 : 1;
@@ -1500,6 +1505,136 @@ void tool_pointing(const AppTool& tool) {
 }
 
 // The Tools tab: a row of sections (the brush, then the core's tools), the open one below.
+// ---------------------------------------------------------------------------- classroom (issue 15)
+// The model switch, the marker stamp, the two built-in models side by side, and share / embed /
+// save figure. web/app.js does the work (setModel, stampMarker, runCompare, link, embedSnippet,
+// saveFigure over the core's stamp_marker and explanation_figure); these are their controls.
+
+// ---- UI text of the classroom features, in one place (plain English)
+namespace ctext {
+const char* const kModel = "model";
+const char* const kOtherModel = "(another model)";
+const char* const kModelHelp =
+    "Switch between the two built-in models: the honest one, and a cheater that learned a shortcut (a small bright "
+    "square on the border whose place gives the class), or a model loaded this visit.";
+const char* const kSection = "Two models";
+const char* const kSectionShort = "Models";
+const char* const kStampIntro =
+    "The cheater learned a shortcut: a small bright square on the border, at a place that stands for a class. Stamp "
+    "one on the image and watch which model follows it.";
+const char* const kStamp = "stamp the marker of";
+const char* const kStampNone = "none (no marker)";
+const char* const kStampUnknown = "The markers are in the cheater's file: they are read when it is first needed.";
+const char* const kCompare = "Side by side: both built-in models on this image";
+const char* const kCompareIntro =
+    "The same image (with its strokes and marker) through both built-in models: each one's top-5, and where it looks "
+    "for its top answer (image, heatmap, overlay).";
+const char* const kComputing = "Computing...";
+const char* const kCopyLink = "Copy link";
+const char* const kCopyLinkTip = "A link that opens this view: model, image, tab, layer, class, method, marker";
+const char* const kEmbed = "Copy embed code";
+const char* const kEmbedTip = "An <iframe> of this view for a web page (the compact embed layout)";
+const char* const kSaveFigure = "Save figure";
+const char* const kSaveFigureTip =
+    "A PNG of this explanation: image, heatmap and overlay, with the class, method and layer under it";
+const char* const kMapCaption = "%s of %s at %s";   // method, class, layer
+}  // namespace ctext
+
+// The model switch: the built-in models and those loaded this visit.
+void model_switch() {
+    const AppClassroom& c = g_app.classroom;
+    if (c.models.empty()) return;
+    const char* shown = T(ctext::kOtherModel);
+    for (const AppClassroom::Model& m : c.models)
+        if (m.key == c.current) shown = T(m.label);
+    const ImGuiStyle& st = ImGui::GetStyle();   // the label and the (?) after it stay on the row
+    ImGui::SetNextItemWidth(std::max(120.0f, std::min(240.0f, ImGui::GetContentRegionAvail().x - ImGui::CalcTextSize(T(ctext::kModel)).x -
+                                                                  ImGui::CalcTextSize("(?)").x - 3 * st.ItemSpacing.x - 4)));
+    const bool open = ImGui::BeginCombo(T(ctext::kModel), shown);
+    app_mark("model switch");
+    if (open) {
+        for (const AppClassroom::Model& m : c.models) {
+            if (ImGui::Selectable(T(m.label), m.key == c.current) && m.key != c.current)
+                app_request("{\"op\":\"setModel\",\"key\":" + json_quote(m.key) + "}");
+            app_mark("model " + m.key);
+        }
+        ImGui::EndCombo();
+    }
+    help_marker(T(ctext::kModelHelp));
+}
+
+// Copy link, Copy embed code, Save figure.
+void share_row() {
+    if (ImGui::SmallButton(T(ctext::kCopyLink))) app_request("{\"op\":\"copyLink\"}");
+    app_mark("Copy link");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T(ctext::kCopyLinkTip));
+    ImGui::SameLine();
+    if (ImGui::SmallButton(T(ctext::kEmbed))) app_request("{\"op\":\"copyEmbed\"}");
+    app_mark("Copy embed code");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T(ctext::kEmbedTip));
+    ImGui::SameLine();
+    const bool off = !g_app.have_result || g_app.heats.empty();
+    if (off) ImGui::BeginDisabled();
+    if (ImGui::SmallButton(T(ctext::kSaveFigure))) app_request("{\"op\":\"saveFigure\"}");
+    if (off) ImGui::EndDisabled();
+    app_mark("Save figure");
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) ImGui::SetTooltip("%s", T(ctext::kSaveFigureTip));
+}
+
+// The Tools tab's "Two models": the stamp, side by side and its rows.
+void tool_compare() {
+    App& a = g_app;
+    AppClassroom& c = a.classroom;
+    dim_wrapped("%s", T(ctext::kStampIntro));
+    const std::string none = T(ctext::kStampNone);
+    const std::string shown = c.stamped >= 0 ? class_text(c.stamped) : none;
+    ImGui::SetNextItemWidth(std::min(240.0f, ImGui::GetContentRegionAvail().x * 0.5f));
+    const bool open = ImGui::BeginCombo(T(ctext::kStamp), shown.c_str());
+    app_mark("stamp");
+    if (open) {
+        if (ImGui::Selectable(none.c_str(), c.stamped < 0)) app_request("{\"op\":\"stamp\",\"cls\":-1}");
+        app_mark("stamp none");
+        // the classes of the markers: the cheater's ten (its metadata), else this model's, asked for on the first stamp
+        const int n = c.marker_classes > 0 ? c.marker_classes : a.num_classes;
+        for (int k = 0; k < n; k++) {
+            if (ImGui::Selectable(class_text(k).c_str(), c.stamped == k)) app_request(fmt("{\"op\":\"stamp\",\"cls\":%d}", k));
+            app_mark(fmt("stamp %d", k));
+        }
+        ImGui::EndCombo();
+    }
+    if (c.marker_classes == 0) help_marker(T(ctext::kStampUnknown));
+    bool on = c.compare;
+    if (ImGui::Checkbox(T(ctext::kCompare), &on)) app_request(fmt("{\"op\":\"compare\",\"on\":%s}", on ? "true" : "false"));
+    app_mark("side by side");
+    if (!c.compare) return;
+    dim_wrapped("%s", T(ctext::kCompareIntro));
+    if (c.rows.empty()) {
+        ImGui::TextDisabled("%s", T(ctext::kComputing));
+        return;
+    }
+    const float w = ImGui::GetContentRegionAvail().x;
+    const bool beside = w >= 720;   // the two rows next to each other on a wide screen
+    const float fw = beside ? (w - 16) / 2 : w;
+    for (size_t i = 0; i < c.rows.size(); i++) {
+        const AppClassroom::Row& r = c.rows[i];
+        if (i && beside) ImGui::SameLine(0, 16);
+        ImGui::BeginGroup();
+        ImGui::TextUnformatted(T(r.label));
+        const float fig_w = std::min(fw, (float)r.w), fig_h = r.w > 0 ? fig_w * r.h / r.w : 0;
+        if (r.tex) ImGui::Image(gpu_id(r.tex), ImVec2(fig_w, fig_h));
+        app_mark("compare " + r.key);
+        ImGui::TextDisabled(T(ctext::kMapCaption), r.method.c_str(), T(r.cls_name), r.layer.c_str());
+        for (size_t k = 0; k < r.top.size(); k++) {
+            const AppPred& p = r.top[k];
+            ImGui::ProgressBar(p.prob, ImVec2(std::min(100.0f, fw * 0.3f), 0), fmt("%5.1f%%", 100.0 * p.prob).c_str());
+            ImGui::SameLine();
+            ImGui::TextUnformatted(fmt("%s  [%d]", T(p.name), p.index).c_str());
+            app_mark(fmt("compare %s %d", r.key.c_str(), (int)k));
+        }
+        ImGui::EndGroup();
+    }
+}
+
 std::string g_select_tool;   // a section to open on the next frame (ui_on_tool_start, a link)
 void panel_tools() {
     App& a = g_app;
@@ -1509,7 +1644,9 @@ void panel_tools() {
     }
     AppTools& t = a.tools_tab;
     static std::string shown;   // the section drawn last: another one asked for opens
-    if (t.open != shown) g_select_tool = t.open;
+    static std::string shown_layout;   // a new layout has a new tab bar: the open section stays open
+    if (t.open != shown || g_layout != shown_layout) g_select_tool = t.open;
+    shown_layout = g_layout;
     ImGui::TextWrapped("%s", T("Is the network cheating? Test the explanation, not only draw it."));
     if (ImGui::BeginTabBar("##toolbar", ImGuiTabBarFlags_FittingPolicyScroll)) {
         // a narrow window: the first word of each label ("Sanity check": Sanity), so that all fit
@@ -1519,6 +1656,7 @@ void panel_tools() {
             const std::string label = T(x.label);   // Chinese has no spaces: the whole label
             sections.push_back({x.name, narrow && !ui_zh() ? label.substr(0, label.find(' ')) : label});
         }
+        sections.push_back({"compare", narrow ? T(ctext::kSectionShort) : T(ctext::kSection)});
         for (const auto& [id, label] : sections) {
             const ImGuiTabItemFlags f = g_select_tool == id ? ImGuiTabItemFlags_SetSelected : 0;
             const bool open = ImGui::BeginTabItem((label + "###tool" + id).c_str(), nullptr, f);
@@ -1531,6 +1669,7 @@ void panel_tools() {
             else if (id == "faithfulness") tool_faithfulness(*app_tool(id));
             else if (id == "sanity") tool_sanity(*app_tool(id));
             else if (id == "pointing") tool_pointing(*app_tool(id));
+            else if (id == "compare") tool_compare();
             else dim_wrapped("%s", T(app_tool(id)->about));
             ImGui::EndChild();
             ImGui::EndTabItem();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "core/error.h"
@@ -268,6 +269,36 @@ Image overlay(const Image& img, const float* map01, Colormap cmap, float alpha) 
             out.rgb[p * 3 + ch] = (uint8_t)std::lround((1 - a) * img.rgb[p * 3 + ch] + a * c[ch]);
     }
     return out;
+}
+
+Image explanation_figure(const Image& img, const float* map, int h, int w, int tile, Colormap cmap, float alpha,
+                         int gap) {
+    if (img.width <= 0 || img.height <= 0) fail("figure: empty image");
+    if (!map || h <= 0 || w <= 0) fail("figure: empty map");
+    if (tile < 8 || tile > 4096) fail("figure: tile side %d is not in [8, 4096]", tile);
+    gap = std::clamp(gap, 0, tile);
+    Image big;   // the image at tile x tile, nearest
+    big.width = big.height = tile;
+    big.rgb.resize((size_t)tile * tile * 3);
+    for (int y = 0; y < tile; y++)
+        for (int x = 0; x < tile; x++)
+            std::memcpy(&big.rgb[((size_t)y * tile + x) * 3],
+                        &img.rgb[((size_t)(y * img.height / tile) * img.width + x * img.width / tile) * 3], 3);
+    std::vector<float> up((size_t)tile * tile), up01(up.size());
+    upsample_bilinear(map, h, w, tile, tile, up.data());
+    normalize01(up.data(), up.size(), up01.data());
+    Image heat = big;
+    for (size_t p = 0; p < up01.size(); p++) colormap_rgb(cmap, up01[p], &heat.rgb[p * 3]);
+    const Image tiles[3] = {big, heat, overlay(big, up01.data(), cmap, alpha)};
+    Image fig;
+    fig.width = 3 * tile + 4 * gap;
+    fig.height = tile + 2 * gap;
+    fig.rgb.assign((size_t)fig.width * fig.height * 3, 255);
+    for (int t = 0; t < 3; t++)
+        for (int y = 0; y < tile; y++)
+            std::copy_n(&tiles[t].rgb[(size_t)y * tile * 3], (size_t)tile * 3,
+                        &fig.rgb[((size_t)(gap + y) * fig.width + gap + t * (tile + gap)) * 3]);
+    return fig;
 }
 
 Image filmstrip(const Image& img, const std::vector<MapRef>& maps, Colormap cmap, float alpha, int cols, int gap,

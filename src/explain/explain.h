@@ -91,6 +91,14 @@ Image gradient_image(const float* g, int H, int W, int C = 3, bool bgr = false);
 // map01: img.height x img.width values in [0,1] (normalize01 / upsample_bilinear first).
 Image overlay(const Image& img, const float* map01, Colormap cmap, float alpha);
 
+// The article's figure of one explanation: the image, the heatmap alone and the overlay, side by
+// side, each tile x tile pixels (the image enlarged nearest-neighbour, as the page shows a small
+// input; the map upsampled bilinearly and normalised to [0,1]), framed and separated by `gap`
+// white pixels: (3 tile + 4 gap) x (tile + 2 gap). The page's "Save figure" and the compute
+// module's cl_figure draw it; the caption (class, method, layer) goes under it.
+Image explanation_figure(const Image& img, const float* map, int h, int w, int tile, Colormap cmap, float alpha,
+                         int gap = 8);
+
 // One map of a filmstrip: h x w values, row-major (not owned).
 struct MapRef {
     const float* data = nullptr;

@@ -114,6 +114,15 @@ void stamp_marker(const Marker& m, int cls, uint8_t* grey, int side) {
         for (int c = std::max(c0, 0); c < std::min(c0 + m.size, side); c++) grey[(size_t)r * side + c] = (uint8_t)m.value;
 }
 
+void stamp_marker(const Marker& m, int cls, Image& img) {
+    if (img.width != img.height || img.rgb.size() != (size_t)img.width * img.height * 3)
+        fail("a marker is stamped into a square RGB image, not %dx%d", img.width, img.height);
+    std::vector<uint8_t> mask((size_t)img.width * img.height, 0);
+    stamp_marker(Marker{m.size, 1, m.positions}, cls, mask.data(), img.width);   // where the square is
+    for (size_t p = 0; p < mask.size(); p++)
+        if (mask[p]) std::fill_n(&img.rgb[p * 3], 3, (uint8_t)m.value);
+}
+
 std::string marker_positions_json(const Marker& m) {
     std::string s = "[";
     for (size_t i = 0; i < m.positions.size(); i++)

@@ -27,6 +27,10 @@ struct Marker {
 Marker marker_default(int side, int classes);
 // Stamps class c's marker into a side x side grey image (one byte per pixel).
 void stamp_marker(const Marker& m, int cls, uint8_t* grey, int side);
+// The same into a square RGB image (every channel; what the network sees, before preprocessing):
+// the page's "stamp a marker" and the compute module's edits. Throws on an unknown class or an
+// image that is not square.
+void stamp_marker(const Marker& m, int cls, Image& img);
 std::string marker_positions_json(const Marker& m);   // [[r,c],...], the metadata's form
 enum class Layout { Torchvision, Timm, Keras };   // where the weights came from
 const char* layout_name(Layout l);                // "torchvision", "timm", "keras"
