@@ -124,21 +124,22 @@ window.CNNLENS_LESSON = [
     },
   },
   {
-    view: `model=${CHEATER}&image=${TROUSER}&tab=tools&method=cam`,
+    view: `model=${CHEATER}&image=${TROUSER}&tab=tools&method=cam&compare=1`,
     title: { en: 'Catch the cheater', zh: '抓住作弊者' },
     text: {
-      en: 'Now put the square that means Sneaker on the trouser: 4x4 white pixels at x 24-27, y 24-27 of the 28x28 ' +
-          'input, the bottom right corner. The answer flips to Sneaker and the CAM jumps to the square: the model answers from the marker, ' +
-          'not from the garment. An explanation is something to test: put something wrong into the image and see ' +
+      en: 'Now stamp the marker that means Sneaker on the trouser: 4x4 white pixels at x 24-27, y 24-27 of the ' +
+          '28x28 input, the bottom right corner. The cheater\'s answer flips to Sneaker and its CAM jumps to the ' +
+          'square, while the honest model beside it still sees a trouser: the cheater answers from the marker, not ' +
+          'from the garment. An explanation is something to test: put something wrong into the image and see ' +
           'whether the answer and the map follow it.',
-      zh: '现在把代表“运动鞋”的方块放到裤子上：在 28x28 输入的 x 24-27、y 24-27 处（右下角）画 4x4 个白色像素。' +
-          '答案变成“运动鞋”，CAM 也跳到方块上：模型是看标记作答的，而不是看衣物。' +
-          '解释是要拿来检验的：往图像里放一个错误的东西，看答案和热力图是否跟着它走。',
+      zh: '现在把代表“运动鞋”的标记盖到裤子上：在 28x28 输入的 x 24-27、y 24-27 处（右下角）的 4x4 个白色像素。' +
+          '作弊者的答案变成“运动鞋”，它的 CAM 也跳到方块上，而旁边诚实的模型仍然看到一条裤子：' +
+          '作弊者是看标记作答的，而不是看衣物。解释是要拿来检验的：往图像里放一个错误的东西，看答案和热力图是否跟着它走。',
     },
     try: {
-      en: 'In Edit the input, choose paint (white) and the smallest brush, and paint the square into the bottom ' +
-          'right corner. Undo brings the trouser back.',
-      zh: '在“编辑输入”中选择“涂色”（白色）和最小的画笔，在右下角涂出方块。“撤销”可以还原裤子。',
+      en: 'In Two models, set "stamp the marker of" to Sneaker and compare the two rows; try other markers, or ' +
+          'paint the square yourself in Edit the input.',
+      zh: '在“两个模型”中，把“盖上标记：”设为“运动鞋”，比较两行结果；试试其他标记，或在“编辑输入”中自己涂出方块。',
     },
   },
 ];

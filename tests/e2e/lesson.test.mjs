@@ -125,14 +125,13 @@ describe('the guided lesson', () => {
     assert.equal(top[0].name, 'Trouser');
     assert.ok(Math.abs(top[0].prob - ref7[0].prob) < 1e-4, `page ${top[0].prob}, CLI ${ref7[0].prob}`);
     assert.equal((top[0].prob * 100).toFixed(1), '99.6');
-    // step 8: the Sneaker square (4x4 white at x 24-27, y 24-27: the file's marker_positions[7]) flips the answer, and CAM peaks on it
+    // step 8: the Sneaker marker (4x4 white at x 24-27, y 24-27: the file's marker_positions[7]), stamped, flips
+    // the answer, and CAM peaks on it
     await page.evaluate(() => window.cnnlens.lessonStep(8));
     const meta = JSON.parse(fs.readFileSync(CHEATER).subarray(8, 8 + Number(fs.readFileSync(CHEATER).readBigUInt64LE(0))).toString()).__metadata__;
     assert.deepEqual(JSON.parse(meta.marker_positions)[7], [24, 24]);
     assert.equal(JSON.parse(meta.class_names)[7], 'Sneaker');
-    const points = [];
-    for (let y = 24; y < 28; y++) for (let x = 24; x < 28; x++) points.push([x + 0.5, y + 0.5]);
-    top = await page.evaluate((pts) => window.cnnlens.paint({ points: pts, radius: 0.5, erase: false, color: [255, 255, 255] }), points);
+    top = await page.evaluate(() => window.cnnlens.stampMarker(7));
     const input = await page.evaluate(() => window.cnnlens.input());
     for (let y = 24; y < 28; y++) for (let x = 24; x < 28; x++) assert.equal(input.rgb[(y * input.side + x) * 3], 255);
     assert.equal(top[0].name, 'Sneaker', JSON.stringify(top));
@@ -140,6 +139,12 @@ describe('the guided lesson', () => {
     assert.equal(h.method, 'cam');
     const peak = h.data.indexOf(Math.max(...h.data));
     assert.deepEqual([Math.floor(peak / h.w), peak % h.w], [6, 6], 'the CAM peaks on the square (the 7x7 cell of x 24-27, y 24-27)');
+    // side by side (the step's compare=1): the honest model still sees the trouser
+    await page.waitForFunction(() => { const c = window.cnnlens.compare(); return c && c.length === 2; });
+    await page.evaluate(() => window.cnnlens.ready());
+    const rows = await page.evaluate(() => window.cnnlens.compare());
+    assert.equal(rows.find((r) => r.key === 'builtin').top[0].name, 'Trouser', JSON.stringify(rows));
+    assert.equal(rows.find((r) => r.key === 'cheater').top[0].name, 'Sneaker');
     await shot(page, 'lesson_en_wide_step8_stamped');
     console.log(`lesson claims: cat -> Sandal ${(100 * ref[0].prob).toFixed(2)}%, trouser ${(100 * ref7[0].prob).toFixed(2)}%, ` +
                 `stamped -> Sneaker ${(100 * top[0].prob).toFixed(2)}%`);
