@@ -262,7 +262,7 @@ const Row kStrings[] = {
 {"(another model)", "（另一个模型）"},
 {"Switch between the two built-in models: the honest one, and a cheater that learned a shortcut (a small bright square on the border whose place gives the class), or a model loaded this visit.", "在两个内置模型之间切换：诚实的那个，和一个学会了捷径的作弊者（边上一个明亮的小方块，它的位置给出类别），或本次访问中加载的模型。"},
 {"Two models", "两个模型"},
-{"Models", "模型"},
+{"Models", "两个模型"},
 {"The cheater learned a shortcut: a small bright square on the border, at a place that stands for a class. Stamp one on the image and watch which model follows it.", "作弊者学会了一条捷径：边上一个明亮的小方块，它所在的位置代表一个类别。在图像上盖一个，看哪个模型跟着它走。"},
 {"stamp the marker of", "盖上标记："},
 {"none (no marker)", "无（不盖标记）"},
