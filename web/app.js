@@ -17,6 +17,10 @@ const CLASSROOM_TEXT = {
   cheater: 'Built-in (cheater)',
   cheaterModelName: 'built-in: shortcut VGG-GAP (cheats with a marker)',
   noMarker: 'No model with markers is at hand: the stamp needs the cheater\'s metadata.',
+  badStamp: 'stampMarker takes a class index, or -1 to remove the marker',
+  noSuchMarker: (k, n) => `no marker for class ${k} (the markers are for classes 0 to ${n - 1})`,
+  noFigure: 'no explanation to save yet: load an image first',
+  figureFailed: 'the figure could not be drawn',
   linkCopied: 'Link to this view copied.',
   embedCopied: 'Embed code copied: paste it into a web page.',
   notCopied: 'The browser did not let the page copy. Here it is: ',
@@ -779,12 +783,12 @@ async function markerGeometry() {
 // and Reset take it away too.
 async function stampMarker(k) {
   k = Math.round(+k);
-  if (!(k >= -1)) throw new Error('stampMarker takes a class index, or -1 to remove the marker');
+  if (!(k >= -1)) throw new Error(CLASSROOM_TEXT.badStamp);
   let g = null;
   if (k >= 0) {
     g = await markerGeometry();
     if (!g) throw new Error(CLASSROOM_TEXT.noMarker);
-    if (k >= g.positions.length) throw new Error(`no marker for class ${k} (the markers are for classes 0 to ${g.positions.length - 1})`);
+    if (k >= g.positions.length) throw new Error(CLASSROOM_TEXT.noSuchMarker(k, g.positions.length));
   }
   state.edits = state.edits.filter((e) => e.marker == null);
   if (g) state.edits.push({ marker: k, size: g.size, value: g.value, positions: g.positions });
@@ -888,7 +892,7 @@ function copyText(text, done) {
 // Save figure: the core's figure of the current explanation (cl_figure) at devicePixelRatio, its
 // caption (class, method, layer; model and image) written under it; a PNG, downloaded when asked.
 async function saveFigure(download) {
-  if (!state.model || !state.result) throw new Error('no explanation to save yet: load an image first');
+  if (!state.model || !state.result) throw new Error(CLASSROOM_TEXT.noFigure);
   const dpr = window.devicePixelRatio || 1, v = state.view;
   const px = (x) => Math.round(x * dpr);
   const msg = { op: 'figure', label: 'the figure',
@@ -897,7 +901,7 @@ async function saveFigure(download) {
   const r = await send(msg);
   const f = state.figures.get(msg.id);
   state.figures.delete(msg.id);
-  if (!r.ok || !f) throw new Error(r.error ? r.error.text : 'the figure could not be drawn');
+  if (!r.ok || !f) throw new Error(r.error ? r.error.text : CLASSROOM_TEXT.figureFailed);
   const { width, height } = f.info, rgb = new Uint8Array(f.rgb);
   const c = new OffscreenCanvas(width, height + px(FIGURE.caption)), g = c.getContext('2d');
   g.fillStyle = '#fff';
