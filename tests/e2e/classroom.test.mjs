@@ -152,6 +152,7 @@ describe('classroom: model switch, marker stamp, side by side, share, screen rea
     await shot(page, 'classroom_side_by_side_wide');
     await page.setViewportSize({ width: 400, height: 800 });
     await shot(page, 'classroom_side_by_side_narrow');
+    assert.equal(new URL(await page.evaluate(() => window.cnnlens.link())).searchParams.get('compare'), '1');
     assert.equal(await page.evaluate(() => window.cnnlens.sideBySide(false)), null);
     assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
     await page.close();
@@ -248,6 +249,21 @@ describe('classroom: model switch, marker stamp, side by side, share, screen rea
       for (let x = 0; x < png.width; x += 2) if (px(x, y)[0] < 128) ink++;
     assert.ok(ink > 200, `caption ink ${ink}`);
     fs.writeFileSync(path.join(ARTIFACTS, 'classroom_figure_dpr2.png'), Buffer.from(fig.bytes));
+    assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
+    await page.close();
+  });
+
+  test('the Copy link and Copy embed code buttons put link() and embedSnippet() on the clipboard (real clicks)', async () => {
+    await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+    const { page, errors } = await openApp(browser.context, server.url + `?image=${SAMPLE}&tab=gradcam`);
+    const want = await page.evaluate(() => ({ 'Copy link': window.cnnlens.link(), 'Copy embed code': window.cnnlens.embedSnippet() }));
+    for (const name of ['Copy link', 'Copy embed code']) {
+      await page.evaluate(() => navigator.clipboard.writeText(''));
+      await page.waitForFunction((n) => { window.cnnlens.redraw(); const r = window.cnnlens.item(n); return r && r.visible; }, name);
+      const r = await page.evaluate((n) => window.cnnlens.item(n), name);
+      await page.mouse.click(r.x + r.w / 2, r.y + r.h / 2);
+      await page.waitForFunction(async (w) => (await navigator.clipboard.readText()) === w, want[name], { timeout: 10000 });
+    }
     assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
     await page.close();
   });
