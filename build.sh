@@ -56,6 +56,9 @@ build_wasm() {   # build_wasm DIR FLAGS
 # --- web app: both compute modules + the ImGui UI, assembled into build/site
 BUILTIN_MODEL=assets/fashion_mnist_vgg_gap.safetensors   # the site's models/builtin.safetensors
 CHEATER_MODEL=assets/fashion_mnist_cheater.safetensors   # models/cheater.safetensors (?model=models/cheater.safetensors)
+# The Chinese UI's glyphs: fonts-wqy-microhei (scripts/deps.sh), subset to the characters of the
+# string table and the lesson (scripts/subset_font.py, Debian's python3-fonttools) into fonts/zh.ttf
+ZH_FONT=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 build_web() {
     build_wasm build/wasm "-msimd128"
     build_wasm build/wasm-mt "-msimd128 -pthread"
@@ -64,6 +67,8 @@ build_web() {
     local site=build/site new=build/site.new
     rm -rf $new && mkdir -p $new/models $new/samples
     cp web/* $new/
+    /usr/bin/python3 scripts/subset_font.py $ZH_FONT $new/fonts src/app/strings.cpp web/lesson.js
+    cp /usr/share/doc/fonts-wqy-microhei/copyright $new/fonts/LICENSE-wqy-microhei.txt
     cp build/wasm/src/app/cnnlens_compute.{js,wasm} build/wasm/src/app/cnnlens_ui.{js,wasm} $new/
     cp build/wasm-mt/src/app/cnnlens_compute_mt.{js,wasm,worker.js} $new/
     cp $BUILTIN_MODEL $new/models/builtin.safetensors

@@ -18,7 +18,8 @@ DEPS=$ROOT/.deps
 
 APT_PACKAGES=(emscripten cmake ninja-build g++ python3 xz-utils curl ca-certificates
               doctest-dev
-              dataset-fashion-mnist)   # the training data of the built-in model, IDX .gz
+              dataset-fashion-mnist    # the training data of the built-in model, IDX .gz
+              fonts-wqy-microhei python3-fonttools)   # the web app's Chinese glyphs, subset at build time
 #        name         Debian source package=version             SHA-256 of its orig.tar.xz
 SOURCES=(
   "xnnpack     xnnpack=0.0~git20241108.4ea82e5-2         90bde2caef0f880f627bab0dc805a86c4b8070cd98e3243db3046ab3f3be1a99"

@@ -57,6 +57,37 @@ let threaded = isolated;   // confirmed by the worker once its module is loaded
 let threads = 1;
 const base = new URL('.', location.href).href;
 
+// The guided lesson (web/lesson.js, loaded before this file): lesson=1&step=N opens step N.
+const LESSON = window.CNNLENS_LESSON || [];
+const lesson = { step: /^(1|true|yes)$/i.test(params.get('lesson') || '') ? lessonClamp(params.get('step') || 1) : 0 };
+function lessonClamp(n) { return Math.min(LESSON.length, Math.max(1, Math.round(+n) || 1)); }
+
+// The language, "en" or "zh" (zh-CN): lang= in the URL, else the reader's choice in the page
+// (remembered), else the browser's language. Chinese needs the subset CJK font (fonts/zh.ttf, with
+// the characters it holds in fonts/zh.txt; build.sh makes both): fetched only for Chinese, at once,
+// while the modules and the model load.
+const LANGS = ['en', 'zh'];
+function langOf(s) { return /^zh/i.test(s || '') ? 'zh' : /^en/i.test(s || '') ? 'en' : null; }
+let lang = langOf(params.get('lang')) || (() => {
+  try { const s = localStorage.getItem('cnnlens-lang'); if (LANGS.includes(s)) return s; } catch (e) { /* none */ }
+  return langOf((navigator.languages && navigator.languages[0]) || navigator.language) || 'en';
+})();
+let zhFont = null;      // a promise of {ttf: Uint8Array, chars: string}
+let zhFontSent = false; // the UI module has the font's bytes
+function loadZhFont() {
+  if (!zhFont) {
+    const get = (url, how) => fetch(url).then((r) => {
+      if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+      return r[how]();
+    });
+    zhFont = Promise.all([get('fonts/zh.ttf', 'arrayBuffer'), get('fonts/zh.txt', 'text')])
+      .then(([ttf, chars]) => ({ ttf: new Uint8Array(ttf), chars }));
+    zhFont.catch(() => { zhFont = null; });
+  }
+  return zhFont;
+}
+if (lang === 'zh') loadZhFont().catch(() => {});
+
 const state = {
   model: null, result: null, layer: null, heat: null, heats: [], errors: [], lastError: null,
   view: { layer: params.get('layer'), camLayer: params.get('camlayer'), cls: -1, cls2: -1,
@@ -106,6 +137,7 @@ window.Module = {
   printErr: (t) => console.warn(t),
   cnnlensUiReady() {
     uiReady = true;
+    applyLang(lang);
     for (const f of uiQueue.splice(0)) f();
     loadSamples();
   },
@@ -617,6 +649,8 @@ function onUiRequest(req) {
     case 'copyEmbed': copyText(window.cnnlens.embedSnippet(), CLASSROOM_TEXT.embedCopied); break;
     case 'saveFigure': saveFigure(true).catch((e) => message('figure', e.message)); break;
     case 'pastedText': pastedText(req.text); break;
+    case 'lesson': lessonGo(req.step).catch(() => {}); break;
+    case 'lang': setLang(req.lang).catch(() => {}); break;
   }
 }
 
@@ -1076,12 +1110,14 @@ async function loadSamples() {
 }
 
 // ---------------------------------------------------------------------------- start, URL parameters
-function applyUrlView() {
-  const cls = params.get('class');
+// The view of URL parameters p (the page's, a lesson step's). reset: what p leaves out goes back
+// to its default (the top-1 class, no second class, Grad-CAM) instead of staying as it is.
+function applyUrlView(p = params, reset = false) {
+  const cls = p.get('class');
   const c = cls == null ? -2 : ui('ui_class_find', ['string'], [cls]);   // an index, a name or a WordNet id (-1: unknown)
   const r = ui('ui_set_view', ['string', 'string', 'number', 'number', 'string', 'string', 'number'],
-    [params.get('layer') || '', params.get('camlayer') || '', c < 0 ? -2 : c, -2,
-     params.get('method') || '', params.get('colormap') || '', params.has('alpha') ? +params.get('alpha') : -1]);
+    [p.get('layer') || '', p.get('camlayer') || '', c < 0 ? (reset ? -1 : -2) : c, reset ? -1 : -2,
+     p.get('method') || (reset ? 'gradcam' : ''), p.get('colormap') || '', p.has('alpha') ? +p.get('alpha') : -1]);
   if (r || c === -1) message('url', 'Some URL parameters do not fit this model (layer, class, method or colormap) and were ignored.');
 }
 
@@ -1104,44 +1140,148 @@ function applyUrlSettings() {
 }
 applyUrlSettings();
 
-async function start() {
-  started = false;
-  const model = params.get('model');
-  const image = params.get('image');
-  let next = null;
-  try {
+// The model, image and view of URL parameters p: the page's own at start, a lesson step's later
+// (lesson: what the step leaves out goes back to its default; the model and image are loaded only
+// when they differ from those in, or when the image was painted on). Resolves to the image load.
+async function applyView(p, { start = false, lesson = false } = {}) {
+  const model = p.get('model'), image = p.get('image');
+  const builtin = new URL(DEFAULT_MODEL, location.href).href;
+  if (lesson) {   // the layers and method a new model should keep (ui_on_model)
+    state.view.layer = p.get('layer');
+    state.view.camLayer = p.get('camlayer');
+    state.view.method = p.get('method') || 'gradcam';
+  }
+  if (start || !good.weights || good.weights.src !== new URL(model || DEFAULT_MODEL, location.href).href) {
     let r = await loadWeights(model || DEFAULT_MODEL, model ? undefined : DEFAULT_MODEL_LABEL, { fallback: !!model });
     if (!r.ok && model) r = await loadWeights(DEFAULT_MODEL, DEFAULT_MODEL_LABEL);   // it says why in a message
-    if (state.model) applyUrlView();
-    if (image) next = loadImage(image);
-    else if (good.weights && good.weights.src === new URL(DEFAULT_MODEL, location.href).href) {
-      // the built-in model (also in place of a ?model= that failed) opens with the first image of its gallery
-      const s = (await samplesList.catch(() => []))[0];
-      if (s) next = loadImage('samples/' + s.file, s.name);
-    }
+  }
+  if (state.model) applyUrlView(p, lesson);
+  if ((lesson || p !== params) && p.get('tab')) ui('ui_select_tab', ['string'], [p.get('tab')]);   // the page's own: applyUrlSettings
+  if (image) {
+    const same = good.image && (good.image.sample === image || good.image.src === new URL(image, location.href).href);
+    if (start || !same || state.edits.length) return loadImage(image);
+  } else if (start && good.weights && good.weights.src === builtin) {
+    // the built-in model (also in place of a ?model= that failed) opens with the first image of its gallery
+    const s = (await samplesList.catch(() => []))[0];
+    if (s) return loadImage('samples/' + s.file, s.name);
+  }
+  return null;
+}
+
+async function start() {
+  started = false;
+  const p = lesson.step ? lessonParams(lesson.step) : params;
+  let next = null;
+  try {
+    next = await applyView(p, { start: true });
   } finally {
     started = true;    // window.cnnlens.ready() waits for the start-up model and image
     settleIdle();
   }
   if (next) await next;
-  if (params.has('stamp') && state.model) {
-    await window.cnnlens.ready();
-    await stampMarker(params.get('stamp')).catch((e) => message('url', `stamp=${params.get('stamp')}: ${e.message}`));
-  }
-  if (/^(1|true|yes)$/i.test(params.get('compare') || '') && state.model) {
-    if (!params.get('tab')) ui('ui_select_tab', ['string'], ['tools']);
-    sideBySide(true);
-  }
-  pushClassroom();
-  const tool = params.get('tool');   // tab=tools&tool=occlusion&patch=4&stride=1: run it on the start-up image
+  await applyClassroom(p);
+  const tool = p.get('tool');   // tab=tools&tool=occlusion&patch=4&stride=1: run it on the start-up image
   if (tool && state.model) {
     await window.cnnlens.ready();
-    const box = (params.get('box') || '').split(',').map(Number);
+    const box = (p.get('box') || '').split(',').map(Number);
     if (box.length === 4 && box.every(Number.isFinite)) ui('ui_mask_box', ['number', 'number', 'number', 'number'], box);
-    if (!params.get('tab')) ui('ui_select_tab', ['string'], ['tools']);
-    runTool(tool, toolOptions(tool, (k) => params.get(k))).catch((e) => message('url', `tool=${tool}: ${e.message}`));
+    if (!p.get('tab')) ui('ui_select_tab', ['string'], ['tools']);
+    runTool(tool, toolOptions(tool, (k) => p.get(k))).catch((e) => message('url', `tool=${tool}: ${e.message}`));
   }
 }
+
+// stamp= and compare= of URL parameters p (the page's, a lesson step's), once the image is in; a
+// lesson step without compare=1 turns side by side off.
+async function applyClassroom(p, lessonStep = false) {
+  if (p.has('stamp') && state.model) {
+    await window.cnnlens.ready();
+    await stampMarker(p.get('stamp')).catch((e) => message('url', `stamp=${p.get('stamp')}: ${e.message}`));
+  }
+  if (/^(1|true|yes)$/i.test(p.get('compare') || '') && state.model) {
+    if (!p.get('tab')) ui('ui_select_tab', ['string'], ['tools']);
+    sideBySide(true);
+  } else if (lessonStep && twin.on) {
+    sideBySide(false);
+  }
+  pushClassroom();
+}
+
+// ---------------------------------------------------------------------------- lesson, language
+function lessonParams(step) { return new URLSearchParams(LESSON[step - 1].view); }
+// The lesson box's texts (the UI draws them), in the page's language; step 0: no box.
+function lessonShow() {
+  const s = LESSON[lesson.step - 1];
+  const t = (x) => (s ? x[lang] || x.en : '');
+  ui('ui_set_lesson', ['number', 'number', 'string', 'string', 'string'],
+     s ? [lesson.step, LESSON.length, t(s.title), t(s.text), t(s.try)] : [0, 0, '', '', '']);
+}
+// The address bar says where the reader is: lesson=1&step=N (a link to this step), and lang= when
+// the page's came with one or the reader switched.
+function updateUrl() {
+  const p = new URLSearchParams(lesson.step ? '' : location.search);
+  p.delete('lesson');
+  p.delete('step');
+  if (lesson.step) { p.set('lesson', '1'); p.set('step', String(lesson.step)); }
+  if (params.has('lang') || langChosen) p.set('lang', lang); else p.delete('lang');
+  const q = p.toString();
+  history.replaceState(null, '', location.pathname + (q ? '?' + q : '') + location.hash);
+}
+// Opens step n (1..LESSON.length) with its view; 0 ends the lesson (the view stays).
+async function lessonGo(n) {
+  n = Math.round(+n) || 0;
+  lesson.step = n <= 0 ? 0 : lessonClamp(n);
+  lessonShow();
+  updateUrl();
+  if (!lesson.step || !started) return lesson.step;   // before the start-up, start() applies it
+  const p = lessonParams(lesson.step);
+  const next = await applyView(p, { lesson: true });
+  if (next) await next;
+  await applyClassroom(p, true);
+  return lesson.step;
+}
+
+// The language to the UI module (with the Chinese font's bytes the first time), then the lesson's
+// texts; Module.cnnlensLangApplied marks the first frame in the page's language (timings().firstPaint).
+let langChosen = false;   // the reader switched in the page (the URL then says lang=)
+async function applyLang(l) {
+  let font = null;
+  if (l === 'zh') {
+    try {
+      font = await loadZhFont();
+    } catch (e) {
+      message('lang', `The Chinese font could not be loaded (${e.message}); the page stays in English.`);
+      l = 'en';
+    }
+  }
+  lang = l;
+  document.documentElement.lang = l === 'zh' ? 'zh-CN' : 'en';
+  const go = () => {
+    if (font && !zhFontSent) {
+      const p = Module._malloc(font.ttf.byteLength);
+      Module.HEAPU8.set(font.ttf, p);
+      uiCall('ui_set_lang', ['string', 'number', 'number', 'string'], ['zh', p, font.ttf.byteLength, font.chars]);
+      Module._free(p);
+      zhFontSent = true;
+    } else {
+      uiCall('ui_set_lang', ['string', 'number', 'number', 'string'], [l, 0, 0, '']);
+    }
+    Module.cnnlensLangApplied = true;
+    Module._ui_wake();
+  };
+  if (uiReady) go(); else uiQueue.push(go);
+  lessonShow();
+  return lang;
+}
+async function setLang(l) {
+  const want = langOf(l);
+  if (!want) throw new Error('unknown language ' + l + ' (en, zh)');
+  langChosen = true;
+  try { localStorage.setItem('cnnlens-lang', want); } catch (e) { /* storage refused: this visit only */ }
+  const got = await applyLang(want);
+  updateUrl();
+  return got;
+}
+
 
 startWorker();
 
@@ -1226,7 +1366,8 @@ window.cnnlens = {
   },
   // The filmstrip's maps and the scale each is drawn with: [{layer, min, max, lo, hi}].
   filmstrip: () => uiJson('ui_filmstrip') || [],
-  timings: () => ({ ...state.timings }),
+  // firstPaint: ms from navigation to the first frame drawn in the page's language
+  timings: () => ({ ...state.timings, firstPaint: Module.cnnlensFirstPaint == null ? null : Module.cnnlensFirstPaint }),
   errors: () => state.errors.map((e) => ({ ...e })),
   lastError: () => state.lastError,
   // The messages the toast area shows now: [{kind, text, error}].
@@ -1278,6 +1419,7 @@ window.cnnlens = {
     if (stamped() >= 0) set('stamp', stamped());
     if (twin.on) set('compare', 1);
     set('vgg16', params.get('vgg16'));
+    if (lang !== 'en') set('lang', lang);
     if (this.tab() === 'tools' && state.lastTool && state.tools[state.lastTool.name]) {   // the tool last run, again
       set('tool', state.lastTool.name);
       for (const [k, v] of Object.entries(state.lastTool.options)) set(k, Array.isArray(v) ? v.join(',') : v);
@@ -1322,6 +1464,16 @@ window.cnnlens = {
   // What the screen readers' live region says now.
   summary: () => (summaryRegion ? summaryRegion.textContent : ''),
   view: () => ({ ...state.view }),
+  // The guided lesson: the step shown (0: none) and how many there are; lessonStep(n) opens step n
+  // with its view (0 ends the lesson) and resolves when it is computed.
+  lesson: () => ({ step: lesson.step, steps: LESSON.length,
+                   title: lesson.step ? LESSON[lesson.step - 1].title[lang] : '', view: lesson.step ? LESSON[lesson.step - 1].view : '' }),
+  async lessonStep(n) { const s = await lessonGo(n); await this.ready(); return s; },
+  // The language: 'en' or 'zh' (setLang remembers the choice, as the page's switch does).
+  lang: () => lang,
+  async setLang(l) { const r = await setLang(l); await new Promise((res) => requestAnimationFrame(() => res())); return r; },
+  // The font atlas (its texture size and glyph count: the Chinese subset's cost).
+  fontAtlas: () => uiJson('ui_font_atlas'),
   // The tools (explain/tools.h): runs one on the current image and resolves to its numbers, also
   // shown in the Tools tab; options: TOOL_OPTIONS above, cls, layer. Rejects 'cancelled' on Cancel.
   async tool(name, options = {}) {

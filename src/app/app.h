@@ -224,6 +224,10 @@ struct App {
     int width = 1280, height = 800;
     float ui_scale = 1;           // the user's UI scale (projectors), on top of the device pixel ratio
     bool embed = false;           // embed=1: a compact view for an iframe
+    // the guided lesson (web/lesson.js; lesson=1&step=N): the step shown (1-based) of lesson_steps
+    // (0: no lesson), its texts in the page's language
+    int lesson_step = 0, lesson_steps = 0;
+    std::string lesson_title, lesson_text, lesson_try;
     int frame = 0;
 };
 

@@ -27,6 +27,7 @@
 #include "imgui_impl_glfw.h"
 #include "imgui_impl_opengl3.h"
 #include "imgui_internal.h"
+#include "strings.h"
 
 App g_app;
 
@@ -98,7 +99,11 @@ EM_JS(void, js_request, (const char* json), {
     const msg = UTF8ToString(json);
     if (Module.cnnlensRequest) Module.cnnlensRequest(JSON.parse(msg));
 });
-EM_JS(void, js_frame, (int n), { Module.cnnlensFrames = n; });
+EM_JS(void, js_frame, (int n), {
+    Module.cnnlensFrames = n;
+    // the first frame drawn in the page's language (web/app.js sets cnnlensLangApplied): timings().firstPaint
+    if (Module.cnnlensFirstPaint == null && Module.cnnlensLangApplied) Module.cnnlensFirstPaint = performance.now();
+});
 // What Dear ImGui copies (Ctrl+C / Ctrl+X in a text field) goes to the system clipboard. In an
 // iframe without the clipboard-write permission this may be refused: the page's copy event
 // (ui_copy_text) has already put the selection there.
@@ -132,13 +137,30 @@ ImGuiWindow* g_main_root = nullptr;          // the root window of the layout
 float g_scale = 0;              // device pixels per logical pixel: devicePixelRatio x ui_scale
 float g_font_scale = 0;         // the scale the font atlas was rasterised at
 
-// The default font rasterised at the device's pixel size, drawn at 13 logical pixels.
+// The Chinese glyphs (ui_set_lang): the subset font web/app.js fetched (build/site/fonts/zh.ttf)
+// and the characters the interface's strings use (fonts/zh.txt), from which the glyph ranges are
+// built; only those glyphs go into the atlas.
+std::vector<unsigned char> g_zh_ttf;
+ImVector<ImWchar> g_zh_ranges;
+
+// The default font rasterised at the device's pixel size, drawn at 13 logical pixels; in Chinese
+// the CJK glyphs merged into it (a little larger: 13 px ideographs are hard to read).
 void rebuild_fonts(float scale) {
     ImGuiIO& io = ImGui::GetIO();
     io.Fonts->Clear();
     ImFontConfig cfg;
     cfg.SizePixels = std::max(8.0f, std::round(13.0f * scale));
     io.Fonts->AddFontDefault(&cfg);
+    if (ui_zh() && !g_zh_ttf.empty() && !g_zh_ranges.empty()) {
+        ImFontConfig zh;
+        zh.MergeMode = true;
+        zh.FontDataOwnedByAtlas = false;   // g_zh_ttf keeps the bytes for the next rebuild
+        zh.OversampleH = 1, zh.OversampleV = 1;   // rasterised at the device's pixel size already
+        zh.PixelSnapH = true;
+        zh.GlyphOffset = ImVec2(0, -0.5f * scale);
+        io.Fonts->AddFontFromMemoryTTF(g_zh_ttf.data(), (int)g_zh_ttf.size(), std::round(14.0f * scale), &zh,
+                                       g_zh_ranges.Data);
+    }
     io.FontGlobalScale = 13.0f / cfg.SizePixels;
     ImGui_ImplOpenGL3_DestroyFontsTexture();
     ImGui_ImplOpenGL3_CreateFontsTexture();
@@ -782,7 +804,7 @@ EMSCRIPTEN_KEEPALIVE void ui_mask_clear(int notify) {
 }
 // A message for the toast area; kind says what caused it (ui_clear_messages removes them when
 // that kind of action succeeds later).
-EMSCRIPTEN_KEEPALIVE void ui_on_error(const char* kind, const char* message) { app_message(str(kind), str(message)); }
+EMSCRIPTEN_KEEPALIVE void ui_on_error(const char* kind, const char* message) { app_message(str(kind), T(str(message))); }
 EMSCRIPTEN_KEEPALIVE void ui_on_status(const char* message) { app_message("status", str(message), false); }
 EMSCRIPTEN_KEEPALIVE void ui_clear_messages(const char* kind) {
     std::vector<AppMessage>& ms = g_app.messages;
@@ -824,6 +846,36 @@ EMSCRIPTEN_KEEPALIVE void ui_set_scale(double s) {
     wake();
 }
 EMSCRIPTEN_KEEPALIVE double ui_get_scale() { return g_app.ui_scale; }
+// The language ("en" or "zh"); for zh the subset font's bytes (copied) and the characters to take
+// from it (UTF-8), unless an earlier call gave them. The atlas is rebuilt on the next frame.
+EMSCRIPTEN_KEEPALIVE void ui_set_lang(const char* lang, const uint8_t* ttf, int n, const char* chars) {
+    set_ui_lang(str(lang) == "zh" ? "zh" : "en");
+    if (ttf && n > 0) {
+        g_zh_ttf.assign(ttf, ttf + n);
+        ImFontGlyphRangesBuilder b;
+        b.AddText(chars ? chars : "");
+        g_zh_ranges.clear();
+        b.BuildRanges(&g_zh_ranges);
+    }
+    g_font_scale = 0;
+    wake();
+}
+EMSCRIPTEN_KEEPALIVE const char* ui_get_lang() { return ui_lang().c_str(); }
+// The font atlas: its texture size and how many glyphs it holds (the Chinese subset's cost).
+EMSCRIPTEN_KEEPALIVE const char* ui_font_atlas() {
+    static std::string out;
+    ImFontAtlas* f = ImGui::GetIO().Fonts;
+    const int glyphs = f->Fonts.empty() ? 0 : f->Fonts[0]->Glyphs.Size;
+    out = cnnlens::strformat("{\"width\":%d,\"height\":%d,\"glyphs\":%d}", f->TexWidth, f->TexHeight, glyphs);
+    return out.c_str();
+}
+// The guided lesson (web/lesson.js, driven by web/app.js): step (1-based) of n, its texts in the
+// page's language; n = 0 closes it.
+EMSCRIPTEN_KEEPALIVE void ui_set_lesson(int step, int n, const char* title, const char* text, const char* try_it) {
+    g_app.lesson_step = step, g_app.lesson_steps = n;
+    g_app.lesson_title = str(title), g_app.lesson_text = str(text), g_app.lesson_try = str(try_it);
+    wake();
+}
 EMSCRIPTEN_KEEPALIVE void ui_set_embed(int on) { g_app.embed = on != 0; }
 EMSCRIPTEN_KEEPALIVE void ui_on_webcam(int on) { g_app.webcam_on = on != 0; }
 

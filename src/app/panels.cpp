@@ -30,6 +30,7 @@
 #include "imgui_internal.h"
 #include "io/imagenet_labels.h"
 #include "model/predict.h"
+#include "strings.h"
 
 using cnnlens::json_quote;
 
@@ -75,7 +76,7 @@ std::string fmt(const char* f, ...) {
 }
 
 std::string bytes_text(double b) {
-    if (b < 0) return "unknown size";
+    if (b < 0) return T("unknown size");
     if (b >= 1e9) return fmt("%.2f GB", b / 1e9);
     if (b >= 1e6) return fmt("%.1f MB", b / 1e6);
     if (b >= 1e3) return fmt("%.0f KB", b / 1e3);
@@ -134,7 +135,7 @@ const TabDef* tab_def(const std::string& name) {
 bool begin_tab(const char* id, const char* label) {
     ImGuiTabItemFlags f = 0;
     if (g_select_tab == id) f |= ImGuiTabItemFlags_SetSelected;
-    std::string full = std::string(label) + "###" + id;
+    std::string full = std::string(T(label)) + "###" + id;
     const bool open = ImGui::BeginTabItem(full.c_str(), nullptr, f);
     app_mark(std::string("tab ") + id);
     if (open) g_open_tab = id;
@@ -144,7 +145,7 @@ bool begin_tab(const char* id, const char* label) {
 bool colormap_combo(const char* label) {
     App& a = g_app;
     bool changed = false;
-    if (ImGui::BeginCombo(label, cnnlens::colormap_name(cnnlens::kColormaps[a.cmap]))) {
+    if (ImGui::BeginCombo(T(label), cnnlens::colormap_name(cnnlens::kColormaps[a.cmap]))) {
         for (int i = 0; i < (int)std::size(cnnlens::kColormaps); i++)
             if (ImGui::Selectable(cnnlens::colormap_name(cnnlens::kColormaps[i]), i == a.cmap)) a.cmap = i, changed = true;
         ImGui::EndCombo();
@@ -152,11 +153,19 @@ bool colormap_combo(const char* label) {
     return changed;
 }
 
+// A class's name as shown: a model's own class names (Fashion-MNIST's) in the page's language,
+// ImageNet's in English.
+const char* class_label_ui(int c) {
+    static std::string keep;
+    keep = class_label(c);
+    return g_app.class_names.empty() ? keep.c_str() : T(keep);
+}
+
 // "281 tabby cat" for ImageNet, "7 Sneaker" for a model with named classes, "class 2" otherwise.
 std::string class_text(int c) {
     if (c < 0) return "-";
     if (g_app.num_classes == cnnlens::kImageNetNumClasses || !g_app.class_names.empty())
-        return fmt("%d %s", c, class_label(c).c_str());
+        return fmt("%d %s", c, class_label_ui(c));
     return class_label(c);
 }
 
@@ -166,8 +175,8 @@ std::string class_text(int c) {
 bool class_picker(const char* label, int slot, int& cls, bool with_off) {
     App& a = g_app;
     bool changed = false;
-    const std::string preview = with_off ? (cls < 0 ? std::string("off") : class_text(cls)) : class_text(shown_class());
-    const bool open = ImGui::BeginCombo(label, preview.c_str(), ImGuiComboFlags_HeightLarge);
+    const std::string preview = with_off ? (cls < 0 ? std::string(T("off")) : class_text(cls)) : class_text(shown_class());
+    const bool open = ImGui::BeginCombo(T(label), preview.c_str(), ImGuiComboFlags_HeightLarge);
     app_mark(label);
     if (!open) return false;
     char* q = g_class_query[slot];
@@ -177,8 +186,8 @@ bool class_picker(const char* label, int slot, int& cls, bool with_off) {
     }
     ImGui::SetNextItemWidth(-1);
     const std::string hint = a.num_classes == cnnlens::kImageNetNumClasses
-                                 ? fmt("search all %d classes: name, index or WordNet id", a.num_classes)
-                                 : fmt("search all %d classes: name or index", a.num_classes);
+                                 ? fmt(T("search all %d classes: name, index or WordNet id"), a.num_classes)
+                                 : fmt(T("search all %d classes: name or index"), a.num_classes);
     text_field("##search", hint.c_str(), q, sizeof g_class_query[slot]);
     const int current = with_off ? cls : shown_class();
     auto choose = [&](int c) {
@@ -187,7 +196,7 @@ bool class_picker(const char* label, int slot, int& cls, bool with_off) {
         ImGui::CloseCurrentPopup();
     };
     if (!q[0]) {
-        if (with_off && ImGui::Selectable("off", cls < 0)) cls = -1, changed = true;
+        if (with_off && ImGui::Selectable(T("off"), cls < 0)) cls = -1, changed = true;
         ImGui::PushID("top");
         for (const AppPred& p : a.top)
             if (ImGui::Selectable(fmt("%s (%.1f%%)", class_text(p.index).c_str(), 100 * p.prob).c_str(), p.index == current))
@@ -206,8 +215,8 @@ bool class_picker(const char* label, int slot, int& cls, bool with_off) {
             const char* wnid = a.num_classes == cnnlens::kImageNetNumClasses ? cnnlens::imagenet_classes()[c].wnid : "";
             if (ImGui::Selectable(fmt("%s  %s", class_text(c).c_str(), wnid).c_str(), c == current)) choose(c);
         }
-        if (hits.empty()) ImGui::TextDisabled("no class matches");
-        else if (n > (int)hits.size()) ImGui::TextDisabled("... %d more", n - (int)hits.size());
+        if (hits.empty()) ImGui::TextDisabled("%s", T("no class matches"));
+        else if (n > (int)hits.size()) ImGui::TextDisabled(T("... %d more"), n - (int)hits.size());
     }
     ImGui::EndCombo();
     return changed;
@@ -224,21 +233,21 @@ bool method_combo(const char* label) {
     App& a = g_app;
     const AppMethod* cur = app_method(a.method);
     bool changed = false;
-    const bool open = ImGui::BeginCombo(label, cur ? cur->label.c_str() : a.method.c_str());
+    const bool open = ImGui::BeginCombo(T(label), cur ? T(cur->label) : a.method.c_str());
     app_mark(label);
     if (open) {
         for (const AppMethod& m : a.methods) {
             if (!m.in_menu) continue;
             const bool off = !m.unavailable.empty();
             if (off) ImGui::BeginDisabled();
-            if (ImGui::Selectable(m.label.c_str(), m.name == a.method)) {
+            if (ImGui::Selectable(T(m.label), m.name == a.method)) {
                 a.method = m.name, changed = true;
                 if (m.head_input_only) a.cam_layer = layer_named(a.last_conv);   // CAM exists at one layer only
             }
             app_mark("method " + m.name);
             if (off) ImGui::EndDisabled();
             if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
-                ImGui::SetTooltip("%s", off ? m.unavailable.c_str() : m.about.c_str());
+                ImGui::SetTooltip("%s", off ? T(m.unavailable) : T(m.about));
         }
         ImGui::EndCombo();
     }
@@ -249,7 +258,7 @@ bool layer_combo(const char* label, int& layer, bool conv_only) {
     App& a = g_app;
     bool changed = false;
     const char* preview = layer >= 0 ? a.layers[(size_t)layer].name.c_str() : "-";
-    const bool open = ImGui::BeginCombo(label, preview, ImGuiComboFlags_HeightLarge);
+    const bool open = ImGui::BeginCombo(T(label), preview, ImGuiComboFlags_HeightLarge);
     app_mark(label);
     if (open) {
         for (size_t i = 0; i < a.layers.size(); i++) {
@@ -298,19 +307,19 @@ bool photo_on_small_model() {
 void vgg16_button() {
     App& a = g_app;
     if (a.busy) ImGui::BeginDisabled();
-    if (ImGui::Button("Load VGG16 (ImageNet, 553 MB)"))
+    if (ImGui::Button(T("Load VGG16 (ImageNet, 553 MB)")))
         app_request("{\"op\":\"weightsUrl\",\"url\":" + json_quote(a.vgg16_url) + ",\"label\":\"VGG16 (ImageNet)\"}");
     app_mark("Load VGG16");
     if (a.busy) ImGui::EndDisabled();
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
-        ImGui::SetTooltip("%s\nDownloaded once, then kept in the browser's cache.", a.vgg16_url.c_str());
+        ImGui::SetTooltip(T("%s\nDownloaded once, then kept in the browser's cache."), a.vgg16_url.c_str());
 }
 
 // What the model knows, where its answers are; a photo on a small model gets a notice.
 void model_knows_line() {
     App& a = g_app;
     if (!a.model_ready) return;
-    ImGui::TextWrapped("This model knows %s. Its best guesses (click one to see where it looks):", a.knows.c_str());
+    ImGui::TextWrapped(T("This model knows %s. Its best guesses (click one to see where it looks):"), T(a.knows));
     if (!photo_on_small_model()) return;
     // a box as tall as its text: the background is drawn behind the group once its size is known
     ImDrawList* dl = ImGui::GetWindowDrawList();
@@ -320,8 +329,8 @@ void model_knows_line() {
     ImGui::Dummy(ImVec2(0, 2));
     ImGui::Indent(6);
     ImGui::PushTextWrapPos(ImGui::GetWindowContentRegionMax().x - 6);
-    ImGui::TextWrapped("A photo? This model only knows %s, so its answer is one of them whatever the photo shows%s.",
-                       a.knows.c_str(), a.resize == "object" ? " (the grey image is what it sees)" : "");
+    ImGui::TextWrapped(T("A photo? This model only knows %s, so its answer is one of them whatever the photo shows%s."),
+                       T(a.knows), a.resize == "object" ? T(" (the grey image is what it sees)") : "");
     ImGui::PopTextWrapPos();
     vgg16_button();
     ImGui::Unindent(6);
@@ -350,13 +359,13 @@ void panel_input_image(float max_side) {
                            a.image_side, a.resize.c_str());
         ImGui::PopTextWrapPos();
         if (a.resize == "object") {
-            ImGui::TextDisabled("what the network sees");
-            help_marker("What the network sees: greyscale, the object light on a dark background (a light "
+            ImGui::TextDisabled("%s", T("what the network sees"));
+            help_marker(T("What the network sees: greyscale, the object light on a dark background (a light "
                         "background is inverted), trimmed to the object and centred, like the Fashion-MNIST "
-                        "images it learned from.");
+                        "images it learned from."));
         } else {
-            ImGui::TextDisabled("what the network sees");
-            help_marker("The image resized and cropped to the network's input, as its weights expect.");
+            ImGui::TextDisabled("%s", T("what the network sees"));
+            help_marker(T("The image resized and cropped to the network's input, as its weights expect."));
         }
     } else {
         ImVec2 p = ImGui::GetCursorScreenPos();
@@ -364,8 +373,8 @@ void panel_input_image(float max_side) {
         app_mark("drop zone");
         ImDrawList* dl = ImGui::GetWindowDrawList();
         dl->AddRect(p, ImVec2(p.x + side, p.y + side * 0.6f), IM_COL32(140, 140, 160, 255), 6.0f, 0, 2.0f);
-        const char* t1 = "Drop an image here";
-        const char* t2 = "(or anywhere on the page)";
+        const char* t1 = T("Drop an image here");
+        const char* t2 = T("(or anywhere on the page)");
         ImVec2 s1 = ImGui::CalcTextSize(t1), s2 = ImGui::CalcTextSize(t2);
         dl->AddText(ImVec2(p.x + (side - s1.x) / 2, p.y + side * 0.3f - s1.y), IM_COL32(220, 220, 230, 255), t1);
         dl->AddText(ImVec2(p.x + (side - s2.x) / 2, p.y + side * 0.3f + 2), IM_COL32(160, 160, 170, 255), t2);
@@ -377,22 +386,22 @@ void panel_input_image(float max_side) {
 void panel_input_buttons() {
     App& a = g_app;
     const float avail = ImGui::GetContentRegionAvail().x;
-    if (ImGui::Button("Open image...")) app_request("{\"op\":\"pickImage\"}");
+    if (ImGui::Button(T("Open image..."))) app_request("{\"op\":\"pickImage\"}");
     ImGui::SameLine();
-    if (ImGui::Button("Paste")) app_request("{\"op\":\"paste\"}");
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Paste an image from the clipboard (or press Ctrl+V / Cmd+V)");
+    if (ImGui::Button(T("Paste"))) app_request("{\"op\":\"paste\"}");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T("Paste an image from the clipboard (or press Ctrl+V / Cmd+V)"));
     ImGui::SameLine();
     if (!a.webcam_on) {
-        if (ImGui::Button("Webcam")) app_request("{\"op\":\"webcam\",\"on\":true}");
+        if (ImGui::Button(T("Webcam"))) app_request("{\"op\":\"webcam\",\"on\":true}");
     } else {
-        if (ImGui::Button("Freeze frame")) app_request("{\"op\":\"webcam\",\"on\":false}");
+        if (ImGui::Button(T("Freeze frame"))) app_request("{\"op\":\"webcam\",\"on\":false}");
     }
-    ImGui::SetNextItemWidth(std::max(80.0f, avail - ImGui::CalcTextSize("Load").x - 24));
-    bool enter = text_field("##imageurl", "image URL (https://...)", a.image_url, sizeof a.image_url,
+    ImGui::SetNextItemWidth(std::max(80.0f, avail - ImGui::CalcTextSize(T("Load##image"), nullptr, true).x - 24));
+    bool enter = text_field("##imageurl", T("image URL (https://...)"), a.image_url, sizeof a.image_url,
                             ImGuiInputTextFlags_EnterReturnsTrue);
     app_mark("image URL");
     ImGui::SameLine();
-    if ((ImGui::Button("Load##image") || enter) && a.image_url[0])
+    if ((ImGui::Button(T("Load##image")) || enter) && a.image_url[0])
         app_request("{\"op\":\"imageUrl\",\"url\":" + json_quote(a.image_url) + "}");
     app_mark("load image URL");
 }
@@ -408,10 +417,10 @@ void panel_gallery() {
         const float t = (float)s.w;
         const bool first = i == 0 || s.group != a.samples[i - 1].group;
         if (first) {
-            ImGui::TextDisabled("%s", s.group.empty() ? "Samples" : s.group.c_str());
+            ImGui::TextDisabled("%s", s.group.empty() ? T("Samples") : T(s.group));
             if (a.model_ready && !sample_fits(s)) {
                 ImGui::SameLine();
-                ImGui::TextDisabled(s.dataset.empty() ? "(for ImageNet models such as VGG16)" : "(for another model)");
+                ImGui::TextDisabled("%s", s.dataset.empty() ? T("(for ImageNet models such as VGG16)") : T("(for another model)"));
             }
             x = 0;
         }
@@ -434,13 +443,13 @@ void panel_gallery() {
 void panel_predictions(bool with_search = true) {
     App& a = g_app;
     if (!a.model_ready) {
-        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded: choose one in the Model tab.");
+        ImGui::TextDisabled("%s", a.busy ? T("Loading the model...") : T("No model is loaded: choose one in the Model tab."));
         return;
     }
     model_switch();
     model_knows_line();
     if (!a.have_result) {
-        ImGui::TextDisabled(a.busy ? "Computing..." : "No image yet: drop one, or pick one from the gallery.");
+        ImGui::TextDisabled("%s", a.busy ? T("Computing...") : T("No image yet: drop one, or pick one from the gallery."));
     } else {
         const float w = ImGui::GetContentRegionAvail().x;
         for (size_t i = 0; i < a.top.size(); i++) {
@@ -451,21 +460,21 @@ void panel_predictions(bool with_search = true) {
             std::snprintf(label, sizeof label, "%5.1f%%", 100.0 * p.prob);
             ImGui::ProgressBar(p.prob, ImVec2(std::min(100.0f, w * 0.3f), 0), label);
             ImGui::SameLine();
-            if (ImGui::Selectable(fmt("%s  [%d]", p.name.c_str(), p.index).c_str(), sel)) {
+            if (ImGui::Selectable(fmt("%s  [%d]", class_label_ui(p.index), p.index).c_str(), sel)) {
                 a.cls = (i == 0) ? -1 : p.index;
                 app_request_view();
             }
             app_mark(fmt("prediction %d", (int)i));
-            if (ImGui::IsItemHovered()) ImGui::SetTooltip("logit %.4f; click to explain this class", p.logit);
+            if (ImGui::IsItemHovered()) ImGui::SetTooltip(T("logit %.4f; click to explain this class"), p.logit);
             ImGui::PopID();
         }
-        ImGui::TextDisabled("forward %.0f ms", a.ms_forward);
+        ImGui::TextDisabled(T("forward %.0f ms"), a.ms_forward);
     }
     if (!with_search) return;
     ImGui::SetNextItemWidth(-1);
     text_field("##search",
-               a.num_classes == cnnlens::kImageNetNumClasses ? "explain another class: name, index or WordNet id"
-                                                              : "explain another class: name or index",
+               a.num_classes == cnnlens::kImageNetNumClasses ? T("explain another class: name, index or WordNet id")
+                                                              : T("explain another class: name or index"),
                a.search, sizeof a.search);
     app_mark("class search");
     if (a.search[0] && a.num_classes > 0) {
@@ -482,8 +491,8 @@ void panel_predictions(bool with_search = true) {
             }
             app_mark(fmt("search hit %d", (int)k));
         }
-        if (hits.empty()) ImGui::TextDisabled("no class matches");
-        else if (n > (int)hits.size()) ImGui::TextDisabled("... %d more", n - (int)hits.size());
+        if (hits.empty()) ImGui::TextDisabled("%s", T("no class matches"));
+        else if (n > (int)hits.size()) ImGui::TextDisabled(T("... %d more"), n - (int)hits.size());
         ImGui::EndChild();
     }
 }
@@ -549,10 +558,10 @@ void feature_layer_row() {
     }
     ImGui::SameLine();
     if (ImGui::ArrowButton("##prev", ImGuiDir_Left) && step_layer(a.layer, -1, false)) a.zoom_channel = -1, app_request_view();
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("previous layer (key [)");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T("previous layer (key [)"));
     ImGui::SameLine();
     if (ImGui::ArrowButton("##next", ImGuiDir_Right) && step_layer(a.layer, +1, false)) a.zoom_channel = -1, app_request_view();
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("next layer (key ])");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T("next layer (key ])"));
 }
 
 void feature_grid() {
@@ -586,7 +595,7 @@ void feature_grid() {
                 ImGui::PopItemFlag();
                 app_mark(fmt("channel %d", c));
                 bool hov = ImGui::IsItemHovered();
-                if (hov) ImGui::SetTooltip("channel %d", c);
+                if (hov) ImGui::SetTooltip(T("channel %d"), c);
                 ImGui::PopID();
                 ImVec2 uv0, uv1;
                 channel_uv(c, uv0, uv1);
@@ -606,41 +615,41 @@ void feature_grid() {
 void panel_feature_maps(bool compact = false) {
     App& a = g_app;
     if (!a.model_ready) {
-        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
+        ImGui::TextDisabled("%s", a.busy ? T("Loading the model...") : T("No model is loaded."));
         return;
     }
     feature_layer_row();
     if (!compact) {
-        ImGui::TextUnformatted("Normalise:");
+        ImGui::TextUnformatted(T("Normalise:"));
         ImGui::SameLine();
-        bool renorm = ImGui::RadioButton("per channel", &a.norm_scope, 0);
+        bool renorm = ImGui::RadioButton(T("per channel"), &a.norm_scope, 0);
         ImGui::SameLine();
-        renorm |= ImGui::RadioButton("per layer", &a.norm_scope, 1);
+        renorm |= ImGui::RadioButton(T("per layer"), &a.norm_scope, 1);
         ImGui::SameLine();
-        renorm |= ImGui::RadioButton("whole network", &a.norm_scope, 2);
+        renorm |= ImGui::RadioButton(T("whole network"), &a.norm_scope, 2);
         if (renorm) a.atlas_dirty = true;
         ImGui::SetNextItemWidth(140);
-        ImGui::SliderInt("tile px", &a.tile, 16, 160);
+        ImGui::SliderInt(T("tile px"), &a.tile, 16, 160);
         ImGui::SameLine();
         ImGui::SetNextItemWidth(110);
         if (colormap_combo("colormap")) app_request_view();
         const std::vector<float>* hw = weights_for_layer(a.act_layer);
         if (!hw) ImGui::BeginDisabled();
-        ImGui::Checkbox("sort by Grad-CAM weight", &a.sort_by_weight);
+        ImGui::Checkbox(T("sort by Grad-CAM weight"), &a.sort_by_weight);
         if (!hw) {
             ImGui::EndDisabled();
-            help_marker("Conv layers only: channels ordered by their Grad-CAM weight (alpha) for the class shown in "
-                        "Where it looks, the channels that build its heatmap first.");
+            help_marker(T("Conv layers only: channels ordered by their Grad-CAM weight (alpha) for the class shown in "
+                        "Where it looks, the channels that build its heatmap first."));
         }
     }
     if (a.act.empty() || a.act_layer != a.layer) {
-        ImGui::TextDisabled(a.have_result ? "Computing..." : "Drop an image to see its feature maps.");
+        ImGui::TextDisabled("%s", a.have_result ? T("Computing...") : T("Drop an image to see its feature maps."));
         return;
     }
     if (a.atlas_dirty) build_atlas();
     const AppLayer& L = a.layers[(size_t)a.act_layer];
-    dim_wrapped("What each of the %d filters of %s responds to in this image, as %dx%d maps (bright = strong): early "
-                "layers respond to edges and textures, deep ones to parts. Click a map to zoom.",
+    dim_wrapped(T("What each of the %d filters of %s responds to in this image, as %dx%d maps (bright = strong): early "
+                "layers respond to edges and textures, deep ones to parts. Click a map to zoom."),
                 L.c, L.name.c_str(), L.h, L.w);
 
     // zoom: the input and the chosen channel side by side
@@ -653,10 +662,10 @@ void panel_feature_maps(bool compact = false) {
         channel_uv(a.zoom_channel, uv0, uv1);
         gpu_map_image(a.atlas_tex, ImVec2(s, s), a.cmap, GPU_MAP, 0, 0, uv0, uv1);
         std::string extra;
-        if (hw) extra = fmt(", Grad-CAM weight %.4g", (*hw)[(size_t)a.zoom_channel]);
-        ImGui::Text("channel %d%s", a.zoom_channel, extra.c_str());
+        if (hw) extra = fmt(T(", Grad-CAM weight %.4g"), (*hw)[(size_t)a.zoom_channel]);
+        ImGui::Text(T("channel %d%s"), a.zoom_channel, extra.c_str());
         ImGui::SameLine();
-        if (ImGui::SmallButton("close zoom")) a.zoom_channel = -1;
+        if (ImGui::SmallButton(T("close zoom"))) a.zoom_channel = -1;
     }
     feature_grid();
 }
@@ -707,12 +716,12 @@ void filmstrip(float W, float H) {
     App& a = g_app;
     if (a.strip_dirty) rescale_strip();
     const float y0 = ImGui::GetCursorPosY();
-    ImGui::TextUnformatted("All conv layers");
+    ImGui::TextUnformatted(T("All conv layers"));
     ImGui::SameLine();
-    if (ImGui::Checkbox("one shared scale", &a.strip_shared)) a.strip_dirty = true;
-    dim_wrapped(a.strip_shared ? "One scale for all layers: how strongly each layer points at the class (deep layers "
-                                 "usually dominate)."
-                               : "Each map on its own scale: where each layer looks, however weakly.");
+    if (ImGui::Checkbox(T("one shared scale"), &a.strip_shared)) a.strip_dirty = true;
+    dim_wrapped("%s", a.strip_shared ? T("One scale for all layers: how strongly each layer points at the class (deep layers "
+                                 "usually dominate).")
+                               : T("Each map on its own scale: where each layer looks, however weakly."));
     const float line = ImGui::GetTextLineHeightWithSpacing(), gap = 8;
     const int k = (int)a.strip.size();
     H -= ImGui::GetCursorPosY() - y0;   // what the lines above took
@@ -758,19 +767,19 @@ bool where_controls(float w, bool compact) {
     if (colormap_combo("colormap##cam")) changed = true;
     if (two) ImGui::SameLine();
     ImGui::SetNextItemWidth(cw);
-    ImGui::SliderFloat(compact ? "alpha" : "overlay alpha", &a.alpha, 0.0f, 1.0f, "%.2f");
+    ImGui::SliderFloat(compact ? T("alpha") : T("overlay alpha"), &a.alpha, 0.0f, 1.0f, "%.2f");
     if (!compact) {
-        changed |= ImGui::Checkbox("guided backprop", &a.guided);
-        if (ImGui::IsItemHovered()) ImGui::SetTooltip("guided Grad-CAM and guided backprop: the input pixels that raise the class score");
+        changed |= ImGui::Checkbox(T("guided backprop"), &a.guided);
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T("guided Grad-CAM and guided backprop: the input pixels that raise the class score"));
         ImGui::SameLine();
-        changed |= ImGui::Checkbox("filmstrip of all conv layers", &a.filmstrip);
+        changed |= ImGui::Checkbox(T("filmstrip of all conv layers"), &a.filmstrip);
     }
     return changed;
 }
 
 std::string heat_caption(const AppHeat& h) {
     const AppMethod* m = app_method(h.method);
-    return fmt("%s of %s at %s", m ? m->label.c_str() : h.method.c_str(), class_text(h.cls).c_str(), h.layer.c_str());
+    return fmt(T("%s of %s at %s"), m ? T(m->label) : h.method.c_str(), class_text(h.cls).c_str(), h.layer.c_str());
 }
 
 // Instead of a map: why there is none (yet).
@@ -778,12 +787,12 @@ bool no_map() {
     App& a = g_app;
     if (!a.explain_error.empty()) {
         ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.6f, 0.5f, 1));
-        ImGui::TextWrapped("No map: %s", a.explain_error.c_str());
+        ImGui::TextWrapped(T("No map: %s"), a.explain_error.c_str());
         ImGui::PopStyleColor();
         return true;
     }
     if (!a.have_result || a.heats.empty()) {
-        ImGui::TextDisabled(a.have_result ? "Computing..." : "Drop an image first.");
+        ImGui::TextDisabled("%s", a.have_result ? T("Computing...") : T("Drop an image first."));
         return true;
     }
     return false;
@@ -792,22 +801,22 @@ bool no_map() {
 void panel_where() {
     App& a = g_app;
     if (!a.model_ready) {
-        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
+        ImGui::TextDisabled("%s", a.busy ? T("Loading the model...") : T("No model is loaded."));
         return;
     }
     const float w = ImGui::GetContentRegionAvail().x;
     if (where_controls(w, false)) app_request_view();
     if (a.have_result)
-        dim_wrapped("Where the model looks: the parts of the image that raised its score for %s (bright = more).",
+        dim_wrapped(T("Where the model looks: the parts of the image that raised its score for %s (bright = more)."),
                     class_text(shown_class()).c_str());
     gpu_colorbar(ImVec2(std::min(w, 300.0f), 10), a.cmap);
-    ImGui::TextDisabled("low"), ImGui::SameLine(std::min(w, 300.0f) - 24), ImGui::TextDisabled("high");
+    ImGui::TextDisabled("%s", T("low")), ImGui::SameLine(std::min(w, 300.0f) - 24), ImGui::TextDisabled("%s", T("high"));
     share_row();
     if (no_map()) return;
 
     const int n = (a.cls2 >= 0 && a.heats.size() > 1) ? 2 : 1;
     const int views = n + (a.guided && a.guided_side ? 2 : 0);
-    static const char* guided_captions[2] = {"guided Grad-CAM", "guided backprop (grey: no effect)"};
+    static const char* guided_captions[2] = {"guided Grad-CAM", "guided backprop (grey: no effect)"};   // T() when drawn
     const float line = ImGui::GetTextLineHeightWithSpacing();
     const bool strip = a.filmstrip && !a.strip.empty();
     if (strip && w >= 520) {
@@ -819,9 +828,9 @@ void panel_where() {
         if (a.guided && a.guided_side)
             for (int k = 0; k < 2; k++) {
                 ImGui::Image(gpu_id(a.guided_tex[k]), ImVec2(m, m));
-                ImGui::TextUnformatted(guided_captions[k]);
+                ImGui::TextUnformatted(T(guided_captions[k]));
             }
-        ImGui::TextDisabled("backward %.0f ms, maps %.0f ms", a.ms_backward, a.ms_explain);
+        ImGui::TextDisabled(T("backward %.0f ms, maps %.0f ms"), a.ms_backward, a.ms_explain);
         ImGui::EndGroup();
         ImGui::SameLine(0, 16);
         ImGui::BeginGroup();
@@ -843,11 +852,11 @@ void panel_where() {
             if ((n + k) % per_row != 0) ImGui::SameLine();   // continue the row while there is room
             ImGui::BeginGroup();
             ImGui::Image(gpu_id(a.guided_tex[k]), ImVec2(s, s));
-            ImGui::TextUnformatted(guided_captions[k]);
+            ImGui::TextUnformatted(T(guided_captions[k]));
             ImGui::EndGroup();
         }
     }
-    ImGui::TextDisabled("backward %.0f ms, maps %.0f ms", a.ms_backward, a.ms_explain);
+    ImGui::TextDisabled(T("backward %.0f ms, maps %.0f ms"), a.ms_backward, a.ms_explain);
     if (strip) {
         ImGui::Spacing();
         filmstrip(w, 1e9f);
@@ -875,7 +884,7 @@ const AppTool* app_tool(const std::string& name) {
 
 std::string method_label(const std::string& name) {
     const AppMethod* m = app_method(name);
-    return m ? m->label : name;
+    return m ? T(m->label) : name;
 }
 
 float default_brush() { return std::max(1.0f, std::round(g_app.image_side / 14.0f)); }
@@ -893,7 +902,7 @@ bool run_button(const char* label) {
     App& a = g_app;
     const bool off = a.busy || !a.have_result;
     if (off) ImGui::BeginDisabled();
-    const bool r = ImGui::Button(label);
+    const bool r = ImGui::Button(T(label));
     app_mark(label);
     if (off) ImGui::EndDisabled();
     return r;
@@ -959,35 +968,35 @@ void brush_outline(const Canvas& c, float radius_px) {
 void tool_edit() {
     App& a = g_app;
     const bool live = a.input_size > 0 && a.input_size <= 64;   // a forward pass takes a few ms: run while painting
-    dim_wrapped("Paint over the image and watch the answer and the heatmap change: cover what the heatmap points at, "
-                "or paint something in. Erase paints %s. The network runs again when the stroke ends%s.",
-                a.preprocess == "mean_std" ? "black (the background of the images this model learned from)"
-                                           : "the mean colour of its training images (what \"nothing\" is to it)",
-                live ? ", and while you paint on this small model" : "");
+    dim_wrapped(T("Paint over the image and watch the answer and the heatmap change: cover what the heatmap points at, "
+                "or paint something in. Erase paints %s. The network runs again when the stroke ends%s."),
+                a.preprocess == "mean_std" ? T("black (the background of the images this model learned from)")
+                                           : T("the mean colour of its training images (what \"nothing\" is to it)"),
+                live ? T(", and while you paint on this small model") : "");
     if (a.brush <= 0 && a.image_side > 0) a.brush = default_brush();   // once the input's size is known
     const float avail = ImGui::GetContentRegionAvail().x;
     ImGui::SetNextItemWidth(std::min(160.0f, avail * 0.4f));
-    ImGui::SliderFloat("brush", &a.brush, 0.5f, std::max(2.0f, a.image_side / 4.0f), "%.1f px");
+    ImGui::SliderFloat(T("brush"), &a.brush, 0.5f, std::max(2.0f, a.image_side / 4.0f), T("%.1f px"));
     app_mark("brush size");
     ImGui::SameLine();
-    if (ImGui::RadioButton("erase", a.brush_erase)) a.brush_erase = true;
+    if (ImGui::RadioButton(T("erase"), a.brush_erase)) a.brush_erase = true;
     ImGui::SameLine();
-    if (ImGui::RadioButton("paint", !a.brush_erase)) a.brush_erase = false;
+    if (ImGui::RadioButton(T("paint"), !a.brush_erase)) a.brush_erase = false;
     ImGui::SameLine();
     ImGui::ColorEdit3("##colour", a.brush_rgb, ImGuiColorEditFlags_NoInputs);
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("the colour of the paint brush");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T("the colour of the paint brush"));
     const bool none = a.edits == 0;
     if (none) ImGui::BeginDisabled();
-    if (ImGui::Button("Undo")) app_request("{\"op\":\"undo\"}");
+    if (ImGui::Button(T("Undo"))) app_request("{\"op\":\"undo\"}");
     app_mark("Undo");
     ImGui::SameLine();
-    if (ImGui::Button("Reset")) app_request("{\"op\":\"reset\"}");
+    if (ImGui::Button(T("Reset"))) app_request("{\"op\":\"reset\"}");
     app_mark("Reset");
     if (none) ImGui::EndDisabled();
     ImGui::SameLine();
-    ImGui::TextDisabled(none ? "the image as it came" : "%d stroke%s", a.edits, a.edits == 1 ? "" : "s");
+    ImGui::TextDisabled(none ? T("the image as it came") : T("%d stroke%s"), a.edits, a.edits == 1 ? "" : "s");
     if (!a.image_tex || !a.have_result) {
-        ImGui::TextDisabled(a.busy ? "Computing..." : "Drop an image first.");
+        ImGui::TextDisabled("%s", a.busy ? T("Computing...") : T("Drop an image first."));
         return;
     }
 
@@ -1033,18 +1042,18 @@ void tool_edit() {
         dl->PopClipRect();
     }
     brush_outline(c, a.brush);
-    ImGui::TextDisabled("paint here");
+    ImGui::TextDisabled("%s", T("paint here"));
     ImGui::EndGroup();
     if (two) ImGui::SameLine(0, 16);
     ImGui::BeginGroup();
     if (!a.heats.empty() && a.heats[0].tex) heat_view(a.heats[0], s, heat_caption(a.heats[0]).c_str(), "edit heatmap");
-    else ImGui::Dummy(ImVec2(s, s)), ImGui::TextDisabled(a.explain_error.empty() ? "Computing..." : "no heatmap");
+    else ImGui::Dummy(ImVec2(s, s)), ImGui::TextDisabled("%s", a.explain_error.empty() ? T("Computing...") : T("no heatmap"));
     ImGui::EndGroup();
     for (size_t i = 0; i < a.top.size(); i++) {
         const AppPred& p = a.top[i];
         ImGui::ProgressBar(p.prob, ImVec2(std::min(100.0f, w * 0.3f), 0), fmt("%5.1f%%", 100.0 * p.prob).c_str());
         ImGui::SameLine();
-        ImGui::TextUnformatted(fmt("%s  [%d]", p.name.c_str(), p.index).c_str());
+        ImGui::TextUnformatted(fmt("%s  [%d]", class_label_ui(p.index), p.index).c_str());
         app_mark(fmt("edit prediction %d", (int)i));
     }
 }
@@ -1087,31 +1096,31 @@ void build_occlusion_texture() {
 void tool_occlusion(const AppTool& tool) {
     App& a = g_app;
     AppTools& t = a.tools_tab;
-    dim_wrapped("%s: %s. The patch is the blank colour; the map is how much the class's probability (or logit) "
-                "falls with the patch at each place: the parts the answer depends on.", tool.label.c_str(), tool.about.c_str());
+    dim_wrapped(T("%s: %s. The patch is the blank colour; the map is how much the class's probability (or logit) "
+                "falls with the patch at each place: the parts the answer depends on."), T(tool.label), T(tool.about));
     const int S = std::max(1, a.input_size);
     ImGui::SetNextItemWidth(100);
-    ImGui::InputInt("patch", &t.patch);
+    ImGui::InputInt(T("patch"), &t.patch);
     app_mark("occlusion patch");
     ImGui::SameLine();
     ImGui::SetNextItemWidth(100);
-    ImGui::InputInt("stride", &t.stride);
+    ImGui::InputInt(T("stride"), &t.stride);
     app_mark("occlusion stride");
     t.patch = std::clamp(t.patch, 1, S), t.stride = std::clamp(t.stride, 1, S);
     const int n = (S - t.patch) / t.stride + 1;
     ImGui::SameLine();
-    ImGui::TextDisabled("%dx%d positions", n, n);
+    ImGui::TextDisabled(T("%dx%d positions"), n, n);
     if (run_button("Run occlusion")) run_tool("occlusion", fmt("\"patch\":%d,\"stride\":%d", t.patch, t.stride));
-    dim_after(fmt("for %s (px; default %d and %d for %dx%d inputs)", class_text(shown_class()).c_str(), a.occ_patch,
+    dim_after(fmt(T("for %s (px; default %d and %d for %dx%d inputs)"), class_text(shown_class()).c_str(), a.occ_patch,
                   a.occ_stride, S, S));
     auto& o = t.occ;
     if (o.prob.empty()) {
-        ImGui::TextDisabled(t.running == "occlusion" ? "Computing..." : "Run it to see where the answer comes from.");
+        ImGui::TextDisabled("%s", t.running == "occlusion" ? T("Computing...") : T("Run it to see where the answer comes from."));
         return;
     }
-    if (ImGui::RadioButton("probability drop", !t.logit_view)) t.logit_view = false, o.dirty = true;
+    if (ImGui::RadioButton(T("probability drop"), !t.logit_view)) t.logit_view = false, o.dirty = true;
     ImGui::SameLine();
-    if (ImGui::RadioButton("logit drop", t.logit_view)) t.logit_view = true, o.dirty = true;
+    if (ImGui::RadioButton(T("logit drop"), t.logit_view)) t.logit_view = true, o.dirty = true;
     if (o.dirty) build_occlusion_texture();
     const float w = ImGui::GetContentRegionAvail().x;
     const float s = std::min({w, 384.0f, std::max(200.0f, ImGui::GetContentRegionAvail().y - 4 * ImGui::GetTextLineHeightWithSpacing())});
@@ -1124,8 +1133,8 @@ void tool_occlusion(const AppTool& tool) {
         const float px = (mp.x - p0.x) / s * S, py = (mp.y - p0.y) / s * S;
         const int ix = std::clamp((int)std::lround((px - o.patch / 2.0f) / o.stride), 0, o.nx - 1);
         const int iy = std::clamp((int)std::lround((py - o.patch / 2.0f) / o.stride), 0, o.ny - 1);
-        ImGui::SetTooltip("patch at x %d, y %d: %s falls by %.4f", ix * o.stride, iy * o.stride,
-                          t.logit_view ? "the logit" : "the probability", m[(size_t)iy * o.nx + ix]);
+        ImGui::SetTooltip(T("patch at x %d, y %d: %s falls by %.4f"), ix * o.stride, iy * o.stride,
+                          t.logit_view ? T("the logit") : T("the probability"), m[(size_t)iy * o.nx + ix]);
     }
     const float bw = std::min(s, 300.0f);
     gpu_colorbar(ImVec2(bw, 8), a.cmap);
@@ -1134,8 +1143,8 @@ void tool_occlusion(const AppTool& tool) {
     ImGui::TextDisabled("%.3f", o.hi);
     const size_t best = (size_t)(std::max_element(m.begin(), m.end()) - m.begin());
     ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + std::max(s, 280.0f));
-    ImGui::TextWrapped("%s: the largest drop is %.3f, with the patch at x %d, y %d. %dx%d positions of a %d px patch, "
-                       "stride %d, in %.0f ms.",
+    ImGui::TextWrapped(T("%s: the largest drop is %.3f, with the patch at x %d, y %d. %dx%d positions of a %d px patch, "
+                       "stride %d, in %.0f ms."),
                        class_text(o.cls).c_str(), m[best], (int)(best % (size_t)o.nx) * o.stride,
                        (int)(best / (size_t)o.nx) * o.stride, o.ny, o.nx, o.patch, o.stride, o.ms);
     ImGui::PopTextWrapPos();
@@ -1167,12 +1176,12 @@ void faith_plot(float W, float H) {
             dl->AddText(ImVec2(std::min(gx - ImGui::CalcTextSize(v.c_str()).x / 2, x1 - ImGui::CalcTextSize(v.c_str()).x), y1 + 2), text, v.c_str());
         }
     }
-    const char* xl = (x1 - x0) > ImGui::CalcTextSize("fraction of the pixels deleted (solid) or inserted (dashed)").x
-                         ? "fraction of the pixels deleted (solid) or inserted (dashed)"
-                         : "pixels deleted (solid), inserted (dashed)";
+    const char* xl = (x1 - x0) > ImGui::CalcTextSize(T("fraction of the pixels deleted (solid) or inserted (dashed)")).x
+                         ? T("fraction of the pixels deleted (solid) or inserted (dashed)")
+                         : T("pixels deleted (solid), inserted (dashed)");
     const float xw = ImGui::CalcTextSize(xl).x;
     dl->AddText(ImVec2(x0 + std::max(0.0f, (x1 - x0 - xw) / 2), y1 + lh + 4), text, xl);
-    dl->AddText(ImVec2(p0.x, p0.y), text, "probability of the class");
+    dl->AddText(ImVec2(p0.x, p0.y), text, T("probability of the class"));
     auto pt = [&](float f, float p) { return ImVec2(x0 + f * (x1 - x0), y1 - std::clamp(p, 0.0f, 1.0f) * (y1 - y0)); };
     auto curve = [&](const std::vector<float>& f, const std::vector<float>& p, ImU32 col, bool dashed) {
         dl->PushClipRect(ImVec2(x0, y0 - 2), ImVec2(x1 + 2, y1 + 2), true);
@@ -1209,14 +1218,14 @@ void faith_plot(float W, float H) {
 void tool_faithfulness(const AppTool& tool) {
     App& a = g_app;
     AppTools& t = a.tools_tab;
-    dim_wrapped("%s: %s. Deletion: the pixels the map ranks first are blanked in %d steps; a faithful map makes the "
+    dim_wrapped(T("%s: %s. Deletion: the pixels the map ranks first are blanked in %d steps; a faithful map makes the "
                 "class fall fast (low area). Insertion: they are put back into a blank image; the class should "
-                "rise fast (high area). The grey curves rank the pixels at random.", tool.label.c_str(), tool.about.c_str(), t.steps);
-    ImGui::TextUnformatted("Rank the pixels by:");
+                "rise fast (high area). The grey curves rank the pixels at random."), T(tool.label), T(tool.about), t.steps);
+    ImGui::TextUnformatted(T("Rank the pixels by:"));
     const float avail = ImGui::GetContentRegionAvail().x;
     float x = 0;
     for (const AppMethod& m : a.methods) {
-        const std::string label = m.label + (m.costly ? " (slow)" : "");
+        const std::string label = std::string(T(m.label)) + (m.costly ? T(" (slow)") : "");
         const float wlab = ImGui::GetFrameHeight() + ImGui::GetStyle().ItemInnerSpacing.x + ImGui::CalcTextSize(label.c_str()).x;
         if (x > 0 && x + wlab < avail) ImGui::SameLine();
         else x = 0;
@@ -1230,10 +1239,10 @@ void tool_faithfulness(const AppTool& tool) {
         }
         app_mark("rank by " + m.name);
         if (off) ImGui::EndDisabled();
-        if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) ImGui::SetTooltip("%s", off ? m.unavailable.c_str() : m.about.c_str());
+        if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) ImGui::SetTooltip("%s", off ? T(m.unavailable) : T(m.about));
     }
     ImGui::SetNextItemWidth(100);
-    ImGui::InputInt("steps", &t.steps);
+    ImGui::InputInt(T("steps"), &t.steps);
     t.steps = std::clamp(t.steps, 1, std::max(1, a.image_side * a.image_side));
     ImGui::SameLine();
     std::string list;
@@ -1241,10 +1250,10 @@ void tool_faithfulness(const AppTool& tool) {
     if (t.ticked.empty()) ImGui::BeginDisabled();
     if (run_button("Run faithfulness")) run_tool("faithfulness", fmt("\"steps\":%d,\"methods\":[%s]", t.steps, list.c_str()));
     if (t.ticked.empty()) ImGui::EndDisabled();
-    dim_after(fmt("for %s at %s", class_text(shown_class()).c_str(),
+    dim_after(fmt(T("for %s at %s"), class_text(shown_class()).c_str(),
                   a.cam_layer >= 0 ? a.layers[(size_t)a.cam_layer].name.c_str() : ""));
     if (t.curves.empty()) {
-        ImGui::TextDisabled(t.running == "faithfulness" ? "Computing..." : "Tick methods and run it.");
+        ImGui::TextDisabled("%s", t.running == "faithfulness" ? T("Computing...") : T("Tick methods and run it."));
         return;
     }
     const float w = ImGui::GetContentRegionAvail().x;
@@ -1252,15 +1261,15 @@ void tool_faithfulness(const AppTool& tool) {
     const float h = std::clamp(std::min(w * 0.66f, ImGui::GetContentRegionAvail().y - legend - 8), 180.0f, 360.0f);
     faith_plot(std::min(w, 560.0f), h);
     // the legend, with the areas under the curves
-    dim_wrapped("Areas under the curves: deletion (lower is better), insertion (higher is better).");
+    dim_wrapped("%s", T("Areas under the curves: deletion (lower is better), insertion (higher is better)."));
     const bool one_line = ImGui::CalcTextSize("xxxxxxxxxxxxxxxxxxxxxx deletion 0.000  insertion 0.000").x + 60 <= w;
     auto row = [&](const AppTools::Curve& c, ImU32 col, const std::string& name) {
         swatch(col, false);
         ImGui::SameLine(0, 2);
         swatch(col, true);
         ImGui::SameLine();
-        if (one_line) ImGui::Text("%-22s deletion %.3f  insertion %.3f", name.c_str(), c.deletion_auc, c.insertion_auc);
-        else ImGui::Text("%s\ndeletion %.3f  insertion %.3f", name.c_str(), c.deletion_auc, c.insertion_auc);
+        if (one_line) ImGui::Text(T("%-22s deletion %.3f  insertion %.3f"), name.c_str(), c.deletion_auc, c.insertion_auc);
+        else ImGui::Text(T("%s\ndeletion %.3f  insertion %.3f"), name.c_str(), c.deletion_auc, c.insertion_auc);
     };
     ImGui::BeginGroup();
     for (size_t k = 0; k < t.curves.size(); k++) {
@@ -1268,9 +1277,9 @@ void tool_faithfulness(const AppTool& tool) {
         row(c, kPalette[k % std::size(kPalette)], method_label(c.method) + (c.layer.empty() ? "" : " @" + c.layer));
         app_mark("faithfulness legend " + c.method);
     }
-    if (!t.random.fraction.empty()) row(t.random, kRandomColour, "random ranking");
+    if (!t.random.fraction.empty()) row(t.random, kRandomColour, T("random ranking"));
     ImGui::EndGroup();
-    ImGui::TextDisabled("%s, %d steps, %.0f ms", class_text(t.faith_cls).c_str(), t.steps, t.faith_ms);
+    ImGui::TextDisabled(T("%s, %d steps, %.0f ms"), class_text(t.faith_cls).c_str(), t.steps, t.faith_ms);
 }
 
 // ---- sanity check
@@ -1278,18 +1287,18 @@ void tool_faithfulness(const AppTool& tool) {
 void tool_sanity(const AppTool& tool) {
     App& a = g_app;
     AppTools& t = a.tools_tab;
-    dim_wrapped("%s: %s. Each row is a method, each column one more layer re-initialised from the output down; under "
+    dim_wrapped(T("%s: %s. Each row is a method, each column one more layer re-initialised from the output down; under "
                 "each map, its rank correlation with the trained network's (Spearman). It should fall once the layers "
-                "above the map's layer are random.", tool.label.c_str(), tool.about.c_str());
+                "above the map's layer are random."), T(tool.label), T(tool.about));
     ImGui::SetNextItemWidth(std::min(240.0f, ImGui::GetContentRegionAvail().x - 60));
     if (layer_combo("layer##sanity", a.cam_layer, true)) app_request_view();
     ImGui::SameLine();
     ImGui::SetNextItemWidth(100);
-    ImGui::InputInt("seed", &t.seed);
+    ImGui::InputInt(T("seed"), &t.seed);
     if (run_button("Run sanity check")) run_tool("sanity", fmt("\"seed\":%d", t.seed));
-    dim_after(fmt("for %s", class_text(shown_class()).c_str()));
+    dim_after(fmt(T("for %s"), class_text(shown_class()).c_str()));
     if (t.sanity.empty()) {
-        ImGui::TextDisabled(t.running == "sanity" ? "Computing..." : "Run it to randomise the network step by step.");
+        ImGui::TextDisabled("%s", t.running == "sanity" ? T("Computing...") : T("Run it to randomise the network step by step."));
         return;
     }
     // the cells by method (rows) and step (columns)
@@ -1304,7 +1313,7 @@ void tool_sanity(const AppTool& tool) {
     const float label_w = beside ? 150 : 0;
     // tiles as wide as the row allows (wide enough for the correlation under them; the panel scrolls)
     const float tile = std::clamp((w - label_w - gap * steps) / steps, ImGui::CalcTextSize("-0.00").x + 4, 72.0f);
-    std::string legend = "Randomised down to:";
+    std::string legend = T("Randomised down to:");
     for (int s = 1; s < steps; s++)
         for (const AppTools::SanityCell& c : t.sanity)
             if (c.step == s) {
@@ -1312,21 +1321,21 @@ void tool_sanity(const AppTool& tool) {
                 break;
             }
     dim_wrapped("%s", legend.c_str());
-    if (t.survivors.empty()) dim_wrapped("No method survives randomising the layers above %s.", t.sanity_layer.c_str());
+    if (t.survivors.empty()) dim_wrapped(T("No method survives randomising the layers above %s."), t.sanity_layer.c_str());
     else {
         std::string names;
         for (const std::string& m : t.survivors) names += (names.empty() ? "" : ", ") + method_label(m);
         ImGui::PushStyleColor(ImGuiCol_Text, kWarn);
         const bool one = t.survivors.size() == 1;
-        ImGui::TextWrapped("Survives randomisation: %s. %s alike when every layer above %s is random, so %s not show "
-                           "what those layers learned (Adebayo et al. 2018).", names.c_str(),
-                           one ? "Its map stays" : "Their maps stay", t.sanity_layer.c_str(), one ? "it does" : "they do");
+        ImGui::TextWrapped(T("Survives randomisation: %s. %s alike when every layer above %s is random, so %s not show "
+                           "what those layers learned (Adebayo et al. 2018)."), names.c_str(),
+                           one ? T("Its map stays") : T("Their maps stay"), t.sanity_layer.c_str(), one ? T("it does") : T("they do"));
         ImGui::PopStyleColor();
     }
     ImGui::BeginGroup();
     const float x0 = ImGui::GetCursorPosX() + label_w;   // the first column
     for (int s = 0; s < steps; s++) {   // the column heads: the step
-        const std::string head = s ? fmt("%d", s) : tile >= 52 ? "trained" : "0";
+        const std::string head = s ? fmt("%d", s) : tile >= 52 ? T("trained") : "0";
         const float cx = x0 + s * (tile + gap) + std::max(0.0f, (tile - ImGui::CalcTextSize(head.c_str()).x) / 2);
         if (s) ImGui::SameLine(cx);
         else ImGui::SetCursorPosX(cx);
@@ -1334,7 +1343,7 @@ void tool_sanity(const AppTool& tool) {
     }
     for (const std::string& m : methods) {
         const bool survives = std::find(t.survivors.begin(), t.survivors.end(), m) != t.survivors.end();
-        const std::string label = method_label(m) + (survives ? (beside ? "\n(survives randomisation)" : ": survives randomisation") : "");
+        const std::string label = method_label(m) + (survives ? (beside ? T("\n(survives randomisation)") : T(": survives randomisation")) : "");
         if (survives) ImGui::PushStyleColor(ImGuiCol_Text, kWarn);
         ImGui::PushTextWrapPos(beside ? ImGui::GetCursorPosX() + label_w - 10 : 0.0f);
         ImGui::TextWrapped("%s", label.c_str());
@@ -1350,8 +1359,8 @@ void tool_sanity(const AppTool& tool) {
                 gpu_map_image(cell->tex, ImVec2(tile, tile), a.cmap);
                 app_mark(fmt("sanity %s %d", m.c_str(), s));
                 if (ImGui::IsItemHovered())
-                    ImGui::SetTooltip("%s, %s: Spearman %.3f with the trained network's map", method_label(m).c_str(),
-                                      s ? ("randomised down to " + cell->randomised_to).c_str() : "trained network", cell->spearman);
+                    ImGui::SetTooltip(T("%s, %s: Spearman %.3f with the trained network's map"), method_label(m).c_str(),
+                                      s ? (T("randomised down to ") + cell->randomised_to).c_str() : T("trained network"), cell->spearman);
                 const std::string v = fmt("%.2f", cell->spearman);
                 const float tw = ImGui::CalcTextSize(v.c_str()).x;
                 ImGui::SetCursorPosX(ImGui::GetCursorPosX() + std::max(0.0f, (tile - tw) / 2));
@@ -1365,7 +1374,7 @@ void tool_sanity(const AppTool& tool) {
     }
     ImGui::EndGroup();
     app_mark("sanity filmstrip");
-    ImGui::TextDisabled("%s, seed %d, %.0f ms", class_text(t.sanity_cls).c_str(), t.seed, t.sanity_ms);
+    ImGui::TextDisabled(T("%s, seed %d, %.0f ms"), class_text(t.sanity_cls).c_str(), t.seed, t.sanity_ms);
 }
 
 // ---- pointing game
@@ -1390,34 +1399,34 @@ void build_mask_texture() {
 void tool_pointing(const AppTool& tool) {
     App& a = g_app;
     AppTools& t = a.tools_tab;
-    dim_wrapped("%s: %s. For every method at once, the share of its map's positive heat (input gradients: their "
+    dim_wrapped(T("%s: %s. For every method at once, the share of its map's positive heat (input gradients: their "
                 "magnitude) on the object, and whether its hottest point is on it. Mark the object with a box (drag) "
-                "or paint it.%s", tool.label.c_str(), tool.about.c_str(),
-                a.preprocess == "mean_std" ? " Unmarked, the object is the garment (its non-black pixels)." : "");
-    ImGui::RadioButton("box", &t.mask_mode, 0);
+                "or paint it.%s"), T(tool.label), T(tool.about),
+                a.preprocess == "mean_std" ? T(" Unmarked, the object is the garment (its non-black pixels).") : "");
+    ImGui::RadioButton(T("box"), &t.mask_mode, 0);
     ImGui::SameLine();
-    ImGui::RadioButton("paint", &t.mask_mode, 1);
+    ImGui::RadioButton(T("paint"), &t.mask_mode, 1);
     ImGui::SameLine();
-    ImGui::RadioButton("rub out", &t.mask_mode, 2);
+    ImGui::RadioButton(T("rub out"), &t.mask_mode, 2);
     if (t.mask_mode) {
         ImGui::SameLine();
         if (a.brush <= 0 && a.image_side > 0) a.brush = default_brush();   // once the input's size is known
         ImGui::SetNextItemWidth(120);
-        ImGui::SliderFloat("brush##mask", &a.brush, 0.5f, std::max(2.0f, a.image_side / 4.0f), "%.1f px");
+        ImGui::SliderFloat(T("brush##mask"), &a.brush, 0.5f, std::max(2.0f, a.image_side / 4.0f), T("%.1f px"));
     }
     ImGui::SameLine();
     const bool marked = !t.mask.empty();
     if (!marked) ImGui::BeginDisabled();
-    if (ImGui::Button("Clear")) {
+    if (ImGui::Button(T("Clear"))) {
         t.mask.clear(), t.mask_side = 0;
         app_send_mask();
     }
     app_mark("clear mask");
     if (!marked) ImGui::EndDisabled();
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
-        ImGui::SetTooltip("forget the marked object (the model's default, if it has one)");
+        ImGui::SetTooltip("%s", T("forget the marked object (the model's default, if it has one)"));
     if (!a.image_tex || !a.have_result) {
-        ImGui::TextDisabled("Drop an image first.");
+        ImGui::TextDisabled("%s", T("Drop an image first."));
         return;
     }
     const int S = a.image_side;
@@ -1458,38 +1467,38 @@ void tool_pointing(const AppTool& tool) {
         if (c.released) a.stroke.clear(), app_send_mask();
         brush_outline(c, a.brush);
     }
-    ImGui::TextDisabled(marked ? "the object you marked" : !t.default_mask.empty() ? "the default object" : "mark the object");
+    ImGui::TextDisabled("%s", marked ? T("the object you marked") : !t.default_mask.empty() ? T("the default object") : T("mark the object"));
     ImGui::EndGroup();
     if (w >= 560) ImGui::SameLine(0, 16);
     ImGui::BeginGroup();
     if (run_button("Run pointing game")) run_tool("pointing", "");
-    dim_after(fmt("for %s at %s", class_text(shown_class()).c_str(),
+    dim_after(fmt(T("for %s at %s"), class_text(shown_class()).c_str(),
                   a.cam_layer >= 0 ? a.layers[(size_t)a.cam_layer].name.c_str() : ""));
     if (t.pointing.empty()) {
-        ImGui::TextDisabled(t.running == "pointing" ? "Computing..." : "Run it to score every method.");
+        ImGui::TextDisabled("%s", t.running == "pointing" ? T("Computing...") : T("Run it to score every method."));
     } else if (ImGui::BeginTable("##pointing", 3, ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerH | ImGuiTableFlags_SizingFixedFit)) {
-        ImGui::TableSetupColumn("method");
-        ImGui::TableSetupColumn("heat on object");
-        ImGui::TableSetupColumn("peak on it");
+        ImGui::TableSetupColumn(T("method"));
+        ImGui::TableSetupColumn(T("heat on object"));
+        ImGui::TableSetupColumn(T("peak on it"));
         ImGui::TableHeadersRow();
         for (const AppTools::PointRow& r : t.pointing) {
             ImGui::TableNextRow();
             ImGui::TableNextColumn();
             ImGui::TextUnformatted(r.label.c_str());
-            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s at %s", r.label.c_str(), r.layer.c_str());
+            if (ImGui::IsItemHovered()) ImGui::SetTooltip(T("%s at %s"), r.label.c_str(), r.layer.c_str());
             ImGui::TableNextColumn();
-            if (r.energy < 0) ImGui::TextDisabled("no heat");
+            if (r.energy < 0) ImGui::TextDisabled("%s", T("no heat"));
             else ImGui::Text("%5.1f%%", 100 * r.energy);
             ImGui::TableNextColumn();
-            if (r.max_inside) ImGui::TextUnformatted("yes");
-            else ImGui::TextColored(kWarn, "no");
+            if (r.max_inside) ImGui::TextUnformatted(T("yes"));
+            else ImGui::TextColored(kWarn, "%s", T("no"));
         }
         ImGui::EndTable();
         app_mark("pointing table");
         ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + std::max(200.0f, ImGui::GetContentRegionAvail().x));
-        dim_wrapped("The object is %.0f%% of the image: a map blind to it would put about that share of its heat there. "
-                    "%s, %s object.", 100 * t.object_share, class_text(t.pointing_cls).c_str(),
-                    t.pointing_user_mask ? "the marked" : "the default");
+        dim_wrapped(T("The object is %.0f%% of the image: a map blind to it would put about that share of its heat there. "
+                    "%s, %s object."), 100 * t.object_share, class_text(t.pointing_cls).c_str(),
+                    t.pointing_user_mask ? T("the marked") : T("the default"));
         ImGui::PopTextWrapPos();
     }
     ImGui::EndGroup();
@@ -1535,52 +1544,52 @@ const char* const kMapCaption = "%s of %s at %s";   // method, class, layer
 void model_switch() {
     const AppClassroom& c = g_app.classroom;
     if (c.models.empty()) return;
-    const char* shown = ctext::kOtherModel;
+    const char* shown = T(ctext::kOtherModel);
     for (const AppClassroom::Model& m : c.models)
-        if (m.key == c.current) shown = m.label.c_str();
+        if (m.key == c.current) shown = T(m.label);
     const ImGuiStyle& st = ImGui::GetStyle();   // the label and the (?) after it stay on the row
-    ImGui::SetNextItemWidth(std::max(120.0f, std::min(240.0f, ImGui::GetContentRegionAvail().x - ImGui::CalcTextSize(ctext::kModel).x -
+    ImGui::SetNextItemWidth(std::max(120.0f, std::min(240.0f, ImGui::GetContentRegionAvail().x - ImGui::CalcTextSize(T(ctext::kModel)).x -
                                                                   ImGui::CalcTextSize("(?)").x - 3 * st.ItemSpacing.x - 4)));
-    const bool open = ImGui::BeginCombo(ctext::kModel, shown);
+    const bool open = ImGui::BeginCombo(T(ctext::kModel), shown);
     app_mark("model switch");
     if (open) {
         for (const AppClassroom::Model& m : c.models) {
-            if (ImGui::Selectable(m.label.c_str(), m.key == c.current) && m.key != c.current)
+            if (ImGui::Selectable(T(m.label), m.key == c.current) && m.key != c.current)
                 app_request("{\"op\":\"setModel\",\"key\":" + json_quote(m.key) + "}");
             app_mark("model " + m.key);
         }
         ImGui::EndCombo();
     }
-    help_marker(ctext::kModelHelp);
+    help_marker(T(ctext::kModelHelp));
 }
 
 // Copy link, Copy embed code, Save figure.
 void share_row() {
-    if (ImGui::SmallButton(ctext::kCopyLink)) app_request("{\"op\":\"copyLink\"}");
+    if (ImGui::SmallButton(T(ctext::kCopyLink))) app_request("{\"op\":\"copyLink\"}");
     app_mark("Copy link");
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", ctext::kCopyLinkTip);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T(ctext::kCopyLinkTip));
     ImGui::SameLine();
-    if (ImGui::SmallButton(ctext::kEmbed)) app_request("{\"op\":\"copyEmbed\"}");
+    if (ImGui::SmallButton(T(ctext::kEmbed))) app_request("{\"op\":\"copyEmbed\"}");
     app_mark("Copy embed code");
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", ctext::kEmbedTip);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T(ctext::kEmbedTip));
     ImGui::SameLine();
     const bool off = !g_app.have_result || g_app.heats.empty();
     if (off) ImGui::BeginDisabled();
-    if (ImGui::SmallButton(ctext::kSaveFigure)) app_request("{\"op\":\"saveFigure\"}");
+    if (ImGui::SmallButton(T(ctext::kSaveFigure))) app_request("{\"op\":\"saveFigure\"}");
     if (off) ImGui::EndDisabled();
     app_mark("Save figure");
-    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) ImGui::SetTooltip("%s", ctext::kSaveFigureTip);
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) ImGui::SetTooltip("%s", T(ctext::kSaveFigureTip));
 }
 
 // The Tools tab's "Two models": the stamp, side by side and its rows.
 void tool_compare() {
     App& a = g_app;
     AppClassroom& c = a.classroom;
-    dim_wrapped("%s", ctext::kStampIntro);
-    const std::string none = ctext::kStampNone;
+    dim_wrapped("%s", T(ctext::kStampIntro));
+    const std::string none = T(ctext::kStampNone);
     const std::string shown = c.stamped >= 0 ? class_text(c.stamped) : none;
     ImGui::SetNextItemWidth(std::min(240.0f, ImGui::GetContentRegionAvail().x * 0.5f));
-    const bool open = ImGui::BeginCombo(ctext::kStamp, shown.c_str());
+    const bool open = ImGui::BeginCombo(T(ctext::kStamp), shown.c_str());
     app_mark("stamp");
     if (open) {
         if (ImGui::Selectable(none.c_str(), c.stamped < 0)) app_request("{\"op\":\"stamp\",\"cls\":-1}");
@@ -1593,14 +1602,14 @@ void tool_compare() {
         }
         ImGui::EndCombo();
     }
-    if (c.marker_classes == 0) help_marker(ctext::kStampUnknown);
+    if (c.marker_classes == 0) help_marker(T(ctext::kStampUnknown));
     bool on = c.compare;
-    if (ImGui::Checkbox(ctext::kCompare, &on)) app_request(fmt("{\"op\":\"compare\",\"on\":%s}", on ? "true" : "false"));
+    if (ImGui::Checkbox(T(ctext::kCompare), &on)) app_request(fmt("{\"op\":\"compare\",\"on\":%s}", on ? "true" : "false"));
     app_mark("side by side");
     if (!c.compare) return;
-    dim_wrapped("%s", ctext::kCompareIntro);
+    dim_wrapped("%s", T(ctext::kCompareIntro));
     if (c.rows.empty()) {
-        ImGui::TextDisabled("%s", ctext::kComputing);
+        ImGui::TextDisabled("%s", T(ctext::kComputing));
         return;
     }
     const float w = ImGui::GetContentRegionAvail().x;
@@ -1610,16 +1619,16 @@ void tool_compare() {
         const AppClassroom::Row& r = c.rows[i];
         if (i && beside) ImGui::SameLine(0, 16);
         ImGui::BeginGroup();
-        ImGui::TextUnformatted(r.label.c_str());
+        ImGui::TextUnformatted(T(r.label));
         const float fig_w = std::min(fw, (float)r.w), fig_h = r.w > 0 ? fig_w * r.h / r.w : 0;
         if (r.tex) ImGui::Image(gpu_id(r.tex), ImVec2(fig_w, fig_h));
         app_mark("compare " + r.key);
-        ImGui::TextDisabled(ctext::kMapCaption, r.method.c_str(), r.cls_name.c_str(), r.layer.c_str());
+        ImGui::TextDisabled(T(ctext::kMapCaption), r.method.c_str(), T(r.cls_name), r.layer.c_str());
         for (size_t k = 0; k < r.top.size(); k++) {
             const AppPred& p = r.top[k];
             ImGui::ProgressBar(p.prob, ImVec2(std::min(100.0f, fw * 0.3f), 0), fmt("%5.1f%%", 100.0 * p.prob).c_str());
             ImGui::SameLine();
-            ImGui::TextUnformatted(fmt("%s  [%d]", p.name.c_str(), p.index).c_str());
+            ImGui::TextUnformatted(fmt("%s  [%d]", T(p.name), p.index).c_str());
             app_mark(fmt("compare %s %d", r.key.c_str(), (int)k));
         }
         ImGui::EndGroup();
@@ -1630,7 +1639,7 @@ std::string g_select_tool;   // a section to open on the next frame (ui_on_tool_
 void panel_tools() {
     App& a = g_app;
     if (!a.model_ready) {
-        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
+        ImGui::TextDisabled("%s", a.busy ? T("Loading the model...") : T("No model is loaded."));
         return;
     }
     AppTools& t = a.tools_tab;
@@ -1638,13 +1647,16 @@ void panel_tools() {
     static std::string shown_layout;   // a new layout has a new tab bar: the open section stays open
     if (t.open != shown || g_layout != shown_layout) g_select_tool = t.open;
     shown_layout = g_layout;
-    ImGui::TextWrapped("Is the network cheating? Test the explanation, not only draw it.");
+    ImGui::TextWrapped("%s", T("Is the network cheating? Test the explanation, not only draw it."));
     if (ImGui::BeginTabBar("##toolbar", ImGuiTabBarFlags_FittingPolicyScroll)) {
         // a narrow window: the first word of each label ("Sanity check": Sanity), so that all fit
         const bool narrow = ImGui::GetContentRegionAvail().x < 560;
-        std::vector<std::pair<std::string, std::string>> sections = {{"edit", narrow ? "Edit" : "Edit the input"}};
-        for (const AppTool& x : a.tools) sections.push_back({x.name, narrow ? x.label.substr(0, x.label.find(' ')) : x.label});
-        sections.push_back({"compare", narrow ? ctext::kSectionShort : ctext::kSection});
+        std::vector<std::pair<std::string, std::string>> sections = {{"edit", narrow ? T("Edit") : T("Edit the input")}};
+        for (const AppTool& x : a.tools) {
+            const std::string label = T(x.label);   // Chinese has no spaces: the whole label
+            sections.push_back({x.name, narrow && !ui_zh() ? label.substr(0, label.find(' ')) : label});
+        }
+        sections.push_back({"compare", narrow ? T(ctext::kSectionShort) : T(ctext::kSection)});
         for (const auto& [id, label] : sections) {
             const ImGuiTabItemFlags f = g_select_tool == id ? ImGuiTabItemFlags_SetSelected : 0;
             const bool open = ImGui::BeginTabItem((label + "###tool" + id).c_str(), nullptr, f);
@@ -1658,7 +1670,7 @@ void panel_tools() {
             else if (id == "sanity") tool_sanity(*app_tool(id));
             else if (id == "pointing") tool_pointing(*app_tool(id));
             else if (id == "compare") tool_compare();
-            else dim_wrapped("%s", app_tool(id)->about.c_str());
+            else dim_wrapped("%s", T(app_tool(id)->about));
             ImGui::EndChild();
             ImGui::EndTabItem();
         }
@@ -1677,64 +1689,130 @@ void request_scale(float s) { app_request(fmt("{\"op\":\"scale\",\"value\":%g}",
 void panel_model() {
     App& a = g_app;
     if (a.model_ready) {
-        ImGui::TextWrapped("Model: %s. It knows %s.", a.model_name.c_str(), a.knows.c_str());
+        ImGui::TextWrapped(T("Model: %s. It knows %s."), a.model_name.c_str(), T(a.knows));
         ImGui::TextWrapped("%s", a.model_describe.c_str());
-        dim_wrapped("input %dx%d, %s preprocessing, %s; built in %.0f ms; %d thread%s", a.input_size, a.input_size,
+        dim_wrapped(T("input %dx%d, %s preprocessing, %s; built in %.0f ms; %d thread%s"), a.input_size, a.input_size,
                     a.preprocess.c_str(), a.resize.c_str(), a.ms_load, a.threads, a.threads == 1 ? "" : "s");
     } else {
-        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
+        ImGui::TextDisabled("%s", a.busy ? T("Loading the model...") : T("No model is loaded."));
     }
-    if (ImGui::Button("Use the built-in model")) app_request("{\"op\":\"builtin\"}");
+    if (ImGui::Button(T("Use the built-in model"))) app_request("{\"op\":\"builtin\"}");
     app_mark("Use the built-in model");
     ImGui::SameLine();
     vgg16_button();
     ImGui::Separator();
-    ImGui::TextWrapped("VGG weights by URL (safetensors, .pth or Keras .h5):");
+    ImGui::TextWrapped("%s", T("VGG weights by URL (safetensors, .pth or Keras .h5):"));
     ImGui::SetNextItemWidth(-1);
-    if (text_field("##wurl", "weights URL (https://...)", a.weights_url, sizeof a.weights_url)) a.weights_size = -1;
+    if (text_field("##wurl", T("weights URL (https://...)"), a.weights_url, sizeof a.weights_url)) a.weights_size = -1;
     app_mark("weights URL");
-    if (ImGui::Button("Check size")) {
+    if (ImGui::Button(T("Check size"))) {
         a.weights_size = -2;
         app_request("{\"op\":\"headWeights\",\"url\":" + json_quote(a.weights_url) + "}");
     }
     ImGui::SameLine();
     if (a.busy) ImGui::BeginDisabled();
-    if (ImGui::Button("Download and load")) app_request("{\"op\":\"weightsUrl\",\"url\":" + json_quote(a.weights_url) + "}");
+    if (ImGui::Button(T("Download and load"))) app_request("{\"op\":\"weightsUrl\",\"url\":" + json_quote(a.weights_url) + "}");
     app_mark("Download and load");
     if (a.busy) ImGui::EndDisabled();
     ImGui::SameLine();
-    if (a.weights_size == -2) ImGui::TextDisabled("asking...");
+    if (a.weights_size == -2) ImGui::TextDisabled("%s", T("asking..."));
     else if (a.weights_size >= 0) ImGui::Text("%s", bytes_text(a.weights_size).c_str());
     else if (!a.weights_size_error.empty()) ImGui::TextColored(ImVec4(1, 0.5f, 0.4f, 1), "%s", a.weights_size_error.c_str());
     else ImGui::TextUnformatted("");   // ends the row
-    dim_wrapped("Downloads are kept in the browser's cache, so the next visit works offline.");
-    if (ImGui::Button("Open weights file...")) app_request("{\"op\":\"pickWeights\"}");
+    dim_wrapped("%s", T("Downloads are kept in the browser's cache, so the next visit works offline."));
+    if (ImGui::Button(T("Open weights file..."))) app_request("{\"op\":\"pickWeights\"}");
     ImGui::SameLine();
-    dim_wrapped("or drop a .safetensors / .pth / .h5 file anywhere");
-    if (ImGui::Button("Clear cached downloads")) app_request("{\"op\":\"clearCache\"}");
+    dim_wrapped("%s", T("or drop a .safetensors / .pth / .h5 file anywhere"));
+    if (ImGui::Button(T("Clear cached downloads"))) app_request("{\"op\":\"clearCache\"}");
 
-    section("Display");
-    ImGui::TextUnformatted("UI size:");
+    section(T("Display"));
+    ImGui::TextUnformatted(T("UI size:"));
     for (float s : {1.0f, 1.25f, 1.5f, 2.0f}) {
         ImGui::SameLine();
         if (ImGui::RadioButton(fmt("%.0f%%", s * 100).c_str(), std::fabs(a.ui_scale - s) < 0.01f)) request_scale(s);
         app_mark(fmt("scale %.0f", s * 100));
     }
-    dim_wrapped("Larger text and controls for a projector or a classroom screen (also A- / A+ at the top "
-                "right, and the scale= URL parameter); the browser's zoom works too.");
+    dim_wrapped("%s", T("Larger text and controls for a projector or a classroom screen (also A- / A+ at the top "
+                "right, and the scale= URL parameter); the browser's zoom works too."));
 }
 
 // ---------------------------------------------------------------------------- frame
+
+// The language switch's label: the other language, named in a way the page can draw before the
+// Chinese glyphs are loaded.
+const char* kOtherLang() { return ui_zh() ? "English" : "zh-CN"; }
+
+// The guided lesson (web/lesson.js; web/app.js applies each step's view): the step's title, its
+// paragraph and what to try, then previous / step numbers / next. Drawn under the title row, above
+// every layout but the embed's, in a box as tall as its text.
+void lesson_box() {
+    App& a = g_app;
+    if (a.lesson_steps <= 0 || a.embed) return;
+    const float right = ImGui::GetWindowContentRegionMax().x;
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->ChannelsSplit(2);
+    dl->ChannelsSetCurrent(1);
+    ImGui::BeginGroup();
+    ImGui::Dummy(ImVec2(0, 2));
+    ImGui::Indent(8);
+    ImGui::PushTextWrapPos(right - 8);
+    ImGui::TextWrapped(T("Lesson, step %d of %d: %s"), a.lesson_step, a.lesson_steps, a.lesson_title.c_str());
+    app_mark("lesson title");
+    ImGui::TextWrapped("%s", a.lesson_text.c_str());
+    app_mark("lesson text");
+    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.80f, 0.35f, 1));
+    ImGui::TextWrapped(T("Try it: %s"), a.lesson_try.c_str());
+    ImGui::PopStyleColor();
+    app_mark("lesson try");
+    ImGui::PopTextWrapPos();
+    auto go = [](int step) { app_request(fmt("{\"op\":\"lesson\",\"step\":%d}", step)); };
+    if (a.lesson_step <= 1) ImGui::BeginDisabled();
+    if (ImGui::SmallButton(T("< Previous"))) go(a.lesson_step - 1);
+    app_mark("lesson previous");
+    if (a.lesson_step <= 1) ImGui::EndDisabled();
+    // the row wraps in a narrow window
+    auto next_to = [&](const char* label) {
+        const float w = ImGui::CalcTextSize(label, nullptr, true).x + 2 * ImGui::GetStyle().FramePadding.x;
+        ImGui::SameLine();
+        if (ImGui::GetCursorPosX() + w > right - 8) ImGui::NewLine();
+    };
+    for (int i = 1; i <= a.lesson_steps; i++) {
+        next_to("8");
+        const bool here = i == a.lesson_step;
+        if (here) ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(ImGuiCol_ButtonActive));
+        if (ImGui::SmallButton(fmt("%d", i).c_str())) go(i);
+        if (here) ImGui::PopStyleColor();
+        app_mark(fmt("lesson step %d", i));
+    }
+    next_to(T("Next >"));
+    if (a.lesson_step >= a.lesson_steps) ImGui::BeginDisabled();
+    if (ImGui::SmallButton(T("Next >"))) go(a.lesson_step + 1);
+    app_mark("lesson next");
+    if (a.lesson_step >= a.lesson_steps) ImGui::EndDisabled();
+    next_to(T("End the lesson"));
+    if (ImGui::SmallButton(T("End the lesson"))) go(0);
+    app_mark("lesson close");
+    ImGui::Unindent(8);
+    ImGui::Dummy(ImVec2(0, 2));
+    ImGui::EndGroup();
+    dl->ChannelsSetCurrent(0);
+    const ImVec2 r0 = ImGui::GetItemRectMin();
+    dl->AddRectFilled(r0, ImVec2(ImGui::GetWindowPos().x + right, ImGui::GetItemRectMax().y), IM_COL32(28, 48, 74, 255), 4.0f);
+    dl->ChannelsMerge();
+    app_mark("lesson");
+}
 
 // The title row. The progress of a running job shares it, so nothing below moves; so do the UI
 // size buttons (right) or, in an embed, the link to the full page.
 void header(bool embed) {
     App& a = g_app;
-    ImGui::TextUnformatted("CNN Lens");
+    ImGui::TextUnformatted(T("CNN Lens"));
     ImGui::SameLine();
     const ImGuiStyle& st = ImGui::GetStyle();
-    const float link_w = embed ? ImGui::CalcTextSize("Open in full page").x + 2 * st.FramePadding.x
-                               : ImGui::CalcTextSize("A- 100% A+").x + 4 * st.FramePadding.x + 2 * st.ItemSpacing.x;
+    const float link_w = embed ? ImGui::CalcTextSize(T("Open in full page")).x + 2 * st.FramePadding.x
+                               : ImGui::CalcTextSize("A- 100% A+").x + 4 * st.FramePadding.x + 2 * st.ItemSpacing.x +
+                                     ImGui::CalcTextSize(T("Lesson")).x + ImGui::CalcTextSize(kOtherLang()).x +
+                                     4 * st.FramePadding.x + 2 * st.ItemSpacing.x;
     float avail = ImGui::GetContentRegionAvail().x - link_w - 8;
     if (a.busy) {
         std::string text = a.progress_label;
@@ -1754,35 +1832,44 @@ void header(bool embed) {
         ImGui::PopStyleVar();
         if (a.progress_cancellable) {
             ImGui::SameLine();
-            if (ImGui::SmallButton("Cancel")) app_request("{\"op\":\"cancel\"}");
+            if (ImGui::SmallButton(T("Cancel"))) app_request("{\"op\":\"cancel\"}");
         }
     } else if (embed && a.have_result && !a.top.empty()) {
-        ImGui::TextDisabled("%s: %.1f%%", a.top[0].name.c_str(), 100 * a.top[0].prob);
+        ImGui::TextDisabled("%s: %.1f%%", class_label_ui(a.top[0].index), 100 * a.top[0].prob);
     } else if (avail > 420) {
-        ImGui::TextDisabled("what a VGG network sees; everything runs in your browser");
-    } else {
-        ImGui::TextDisabled("what a VGG sees");
+        ImGui::TextDisabled("%s", T("what a VGG network sees; everything runs in your browser"));
+    } else if (avail > ImGui::CalcTextSize(T("what a VGG sees")).x + 8) {   // a phone: no room for it
+        ImGui::TextDisabled("%s", T("what a VGG sees"));
     }
     ImGui::SameLine(std::max(ImGui::GetCursorPosX(), ImGui::GetWindowContentRegionMax().x - link_w));
     if (embed) {
-        if (ImGui::SmallButton("Open in full page")) app_request("{\"op\":\"openFull\"}");
+        if (ImGui::SmallButton(T("Open in full page"))) app_request("{\"op\":\"openFull\"}");
         app_mark("Open in full page");
-        if (ImGui::IsItemHovered()) ImGui::SetTooltip("This view in a new tab, with every panel");
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T("This view in a new tab, with every panel"));
         return;
     }
     const int n = (int)std::size(kScales);
     int at = 0;   // the offered size nearest the current one
     for (int i = 0; i < n; i++)
         if (std::fabs(kScales[i] - a.ui_scale) < std::fabs(kScales[at] - a.ui_scale)) at = i;
+    // the guided lesson (web/lesson.js) and the other language
+    if (ImGui::SmallButton(T("Lesson"))) app_request(fmt("{\"op\":\"lesson\",\"step\":%d}", a.lesson_steps ? 0 : 1));
+    app_mark("start lesson");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", a.lesson_steps ? T("Close the lesson") : T("A guided lesson in eight steps, on the live models"));
+    ImGui::SameLine();
+    if (ImGui::SmallButton(kOtherLang())) app_request(fmt("{\"op\":\"lang\",\"lang\":\"%s\"}", ui_zh() ? "en" : "zh"));
+    app_mark("language");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", ui_zh() ? "English" : "Chinese (zh-CN)");
+    ImGui::SameLine();
     if (ImGui::SmallButton("A-") && at > 0) request_scale(kScales[at - 1]);
     app_mark("UI smaller");
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Smaller text and controls");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T("Smaller text and controls"));
     ImGui::SameLine();
     ImGui::TextDisabled("%3.0f%%", a.ui_scale * 100);
     ImGui::SameLine();
     if (ImGui::SmallButton("A+") && at + 1 < n) request_scale(kScales[at + 1]);
     app_mark("UI larger");
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Larger text and controls (a projector, a classroom screen)");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T("Larger text and controls (a projector, a classroom screen)"));
 }
 
 // Messages over the layout, bottom right: errors stay until dismissed or until what caused them
@@ -1807,7 +1894,7 @@ void toasts() {
         const AppMessage& m = a.messages[i];
         ImGui::PushID((int)i);
         const bool dismiss = ImGui::SmallButton("x");
-        if (ImGui::IsItemHovered()) ImGui::SetTooltip("dismiss");
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", T("dismiss"));
         ImGui::SameLine();
         ImGui::PushTextWrapPos(w - 16);
         ImGui::PushStyleColor(ImGuiCol_Text, m.error ? ImVec4(1.0f, 0.62f, 0.52f, 1) : ImVec4(0.85f, 0.88f, 0.95f, 1));
@@ -1863,10 +1950,10 @@ void layout_wide(const ImGuiViewport* vp) {
         ImGui::EndGroup();
     } else {
         panel_input_image(240);
-        section("Predictions");
+        section(T("Predictions"));
         panel_predictions();
     }
-    section("Another image");
+    section(T("Another image"));
     panel_input_buttons();
     if (!a.samples.empty()) panel_gallery();
     ImGui::EndChild();
@@ -1916,7 +2003,7 @@ void layout_narrow() {
 void embed_where() {
     App& a = g_app;
     if (!a.model_ready) {
-        ImGui::TextDisabled(a.busy ? "Loading the model..." : "No model is loaded.");
+        ImGui::TextDisabled("%s", a.busy ? T("Loading the model...") : T("No model is loaded."));
         return;
     }
     const ImVec2 avail = ImGui::GetContentRegionAvail();
@@ -1936,7 +2023,7 @@ void embed_where() {
         const float t = std::min(96.0f, w);
         ImGui::Image(gpu_id(a.image_tex), ImVec2(t, t));
         app_mark("input image");
-        ImGui::TextDisabled("what the network sees");
+        ImGui::TextDisabled("%s", T("what the network sees"));
     }
     ImGui::EndChild();
 }
@@ -2034,6 +2121,7 @@ void app_draw() {
     if (layout != g_layout && !g_layout.empty() && g_select_tab.empty()) g_select_tab = g_open_tab;   // keep the tab
     g_layout = layout;
     header(a.embed);
+    lesson_box();
     if (layout == "wide") layout_wide(vp);
     else if (layout == "narrow") layout_narrow();
     else layout_embed();
