@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/rng.h"
 #include "explain/colormap.h"
 #include "explain/explain.h"
@@ -530,6 +531,15 @@ int cmd_bench(Args& a) {
     Rng rng(7);
     for (float& v : x) v = (float)rng.uniform(-2, 2);
     int reps = arg_int(a, "reps", 10, 1, 10000);
+    // --json FILE: every run's time, per thread count and mode (bench/bench.mjs reads it)
+    JsonWriter j;
+    j.begin_object().field("model", what).field("cfg", arch.cfg_string()).field("input_size", arch.input_size)
+        .field("load_ms", t_load).field("reps", reps).key("threads").begin_object();
+    auto runs = [&j](const char* name, const std::vector<double>& t) {
+        j.key(name).begin_array();
+        for (double v : t) j.value(v);
+        j.end_array();
+    };
     for (const std::string& tok : split(arg(a, "threads", "1,2"))) {
         int n = std::atoi(tok.c_str());
         if (n < 1) continue;
@@ -541,26 +551,38 @@ int cmd_bench(Args& a) {
             net->forward(x.data());
             ms.push_back(now_ms() - s);
         }
+        j.key(std::to_string(n)).begin_object();
+        runs("forward", ms);   // in the order run
         std::sort(ms.begin(), ms.end());
         std::printf("forward                               threads %d: median %8.1f ms  (min %.1f, max %.1f, %d runs)\n", n, ms[ms.size() / 2],
                     ms.front(), ms.back(), reps);
         const LayerInfo& last = net->last_conv();
-        for (int mode = 0; mode < 2; mode++) {
+        int convs = 0;
+        for (const LayerInfo& l : net->layers()) convs += l.kind == LayerInfo::Conv;
+        for (int mode = 0; mode < 3; mode++) {
             std::vector<double> t;
             for (int r = 0; r < reps + 1; r++) {
                 double s = now_ms();
                 net->forward(x.data());
                 if (mode == 0) explain(*net, {Method::GradCam, 0, &last});   // the Grad-CAM map itself
-                else net->backward(0, false);
+                else if (mode == 1) net->backward(0, false);
+                else   // the page's filmstrip: Grad-CAM at every conv layer, from the lowest up (one backward pass)
+                    for (const LayerInfo& l : net->layers())
+                        if (l.kind == LayerInfo::Conv) explain(*net, {Method::GradCam, 0, &l});
                 if (r) t.push_back(now_ms() - s);   // the first run warms up
             }
+            runs(mode == 0 ? "forward_gradcam_last" : mode == 1 ? "forward_backward_input" : "forward_gradcam_all", t);
             std::sort(t.begin(), t.end());
             const double fwd = ms[ms.size() / 2], both = t[t.size() / 2];
-            std::printf("%-37s threads %d: median %8.1f ms  (backward alone %.1f ms = %.2fx forward)\n",
-                        mode == 0 ? ("forward + Grad-CAM at " + last.name + ",").c_str() : "forward + backward to the input,", n,
+            const std::string label = mode == 0 ? "forward + Grad-CAM at " + last.name + ","
+                                    : mode == 1 ? std::string("forward + backward to the input,")
+                                                : strformat("forward + Grad-CAM at all %d conv layers,", convs);
+            std::printf("%-37s threads %d: median %8.1f ms  (backward alone %.1f ms = %.2fx forward)\n", label.c_str(), n,
                         both, both - fwd, (both - fwd) / fwd);
         }
+        j.end_object();
     }
+    j.end_object();
     if (arg_int(a, "occlusion", 0, 0, 2)) {   // occlusion of the default patch and stride, in forward passes' worth
         const int threads = std::atoi(split(arg(a, "threads", "1,2"))[0].c_str());
         net->set_threads(std::max(1, threads));
@@ -589,6 +611,10 @@ int cmd_bench(Args& a) {
         }
     }
     std::printf("memory with forward and backward ready: %s; peak %s\n", proc_status("VmRSS").c_str(), proc_status("VmHWM").c_str());
+    if (a.count("json")) {
+        j.field("rss", proc_status("VmRSS")).field("peak", proc_status("VmHWM"));
+        write_file(arg(a, "json"), j.end_object().str() + "\n");
+    }
     return 0;
 }
 
@@ -674,8 +700,9 @@ const std::vector<Command>& commands() {
          "  --threads LIST       thread counts to time (default 1,2)\n"
          "  --reps N             timed runs per setting (default 10)\n"
          "  --occlusion 1|2      also time occlusion (default patch and stride) at the first thread count;\n"
-         "                       2: and its brute force, with the difference\n",
-         {"weights", "cfg", "input-size", "max-memory", "threads", "reps", "head", "occlusion"}, cmd_bench},
+         "                       2: and its brute force, with the difference\n"
+         "  --json FILE          also write every run's time (ms, per thread count and mode) as JSON\n",
+         {"weights", "cfg", "input-size", "max-memory", "threads", "reps", "head", "occlusion", "json"}, cmd_bench},
         {"train", "train a VGG-GAP network on Fashion-MNIST with our own backward pass; write a safetensors checkpoint",
          "  --out FILE           checkpoint (.safetensors: torchvision keys, batch norm folded, metadata)\n"
          "  --data DIR           IDX files, plain or .gz (default /usr/share/datasets/fashion-mnist)\n"
