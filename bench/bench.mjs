@@ -8,6 +8,8 @@
 //     (cnnlens.run(): the core's forward time), forward + Grad-CAM at every conv layer (the
 //     filmstrip: forward + the worker's explain time); the single-threaded build (not isolated),
 //     the threaded build on 2 threads and on 1 (?threads=1), cross-origin isolated;
+//   - the site's compute worker alone (bench/bare.html: no UI, nothing drawn), forward only: the
+//     page's forward over it is the UI's cost (issue 13, item 2);
 //   - the peers (bench/peers.html; `npm ci` in bench/): TF.js 'wasm' backend (a layers-API
 //     VGG16) and onnxruntime-web (wasm EP) on 1 and 2 threads, the same weights, the same input.
 // Then, on the command line: `cnnlens bench` native and under node (both wasm builds) and Debian's
@@ -30,7 +32,7 @@ const opt = (name, def) => {
 const REPS = +opt('reps', 5);
 const LOADS = +opt('loads', 3);
 const OUT = path.resolve(opt('out', path.join(ROOT, 'build/bench/bench.json')));
-const ONLY = (opt('only', 'page,peers,cli')).split(',');   // parts to run (for trying the script)
+const ONLY = (opt('only', 'page,bare,peers,cli')).split(',');   // parts to run (for trying the script)
 const PY = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';   // Debian's, with python3-torch
 const NODE = [process.execPath, '--no-experimental-fetch'];
 fs.mkdirSync(path.dirname(OUT), { recursive: true });
@@ -77,6 +79,7 @@ async function browserPart() {
   const browser = await launch();
   try {
     if (ONLY.includes('page')) await pagePart(browser, servers);
+    if (ONLY.includes('bare')) await barePart(browser, servers);
     if (ONLY.includes('peers')) await peersPart(browser, servers);
   } finally {
     await browser.close();
@@ -163,6 +166,23 @@ async function pagePart(browser, servers) {
     }
     r.consoleErrors = errors.slice(0, 5);
     r.loadAfter = load();
+    await page.close();
+  }
+}
+
+// The site's compute worker alone (bench/bare.html: no UI, nothing drawn): the page's forward
+// minus this one is what the page around the worker costs (drawing on SwiftShader, messages).
+async function barePart(browser, servers) {
+  result.bare = {};
+  for (const [name, threaded, threads] of [['single', false, 1], ['threaded2', true, 2]]) {
+    const page = await browser.context.newPage();
+    const loadBefore = load();
+    await page.goto(servers.root.url + 'bench/bare.html');
+    const info = await page.evaluate((a) => window.bare.start(a), {
+      threaded, threads, weights: '../' + path.relative(ROOT, weights), image: '../assets/samples/chelsea.jpg' });
+    const ms = await page.evaluate((reps) => window.bare.forward(reps), REPS);
+    result.bare[name] = { ...info, forward: stats(ms), loadBefore, loadAfter: load() };
+    log(`compute worker alone, ${name}: forward median ${stats(ms).median.toFixed(0)} ms`);
     await page.close();
   }
 }
@@ -277,6 +297,16 @@ claim('page single-thread forward / node single-thread build forward', ratio(med
 claim('page threaded 2 threads forward / node threaded build 2 threads', ratio(med(P.threaded2 && P.threaded2.forward),
       med(C.nodeThreaded && C.nodeThreaded.threads['2'].forward)), '(info)', () => true, 'pageVsNodeThreaded2');
 
+const B = result.bare || {};
+claim('page single-thread forward / the same worker without the page', ratio(med(P.single && P.single.forward),
+      med(B.single && B.single.forward)), '(info)', () => true, 'pageVsBareSingle');
+claim('page threaded 2 threads forward / the same worker without the page', ratio(med(P.threaded2 && P.threaded2.forward),
+      med(B.threaded2 && B.threaded2.forward)), '(info)', () => true, 'pageVsBareThreaded2');
+claim('worker without the page, single-thread / node single-thread build', ratio(med(B.single && B.single.forward),
+      med(C.nodeSingle && C.nodeSingle.threads['1'].forward)), '(info)', () => true, 'bareVsNodeSingle');
+claim('worker without the page, threaded 2 / node threaded build 2 threads', ratio(med(B.threaded2 && B.threaded2.forward),
+      med(C.nodeThreaded && C.nodeThreaded.threads['2'].forward)), '(info)', () => true, 'bareVsNodeThreaded2');
+
 // sanity: the peers' top-5 against the page's (the same weights and input)
 const ref = P.single && P.single.top5;
 const top5Of = { torch: C.torch && C.torch.top5, ...Object.fromEntries(Object.entries(R).map(([k, v]) => [k, v.top5])) };
@@ -304,6 +334,8 @@ for (const b of BUILDS) {
   tline(`page ${b.name} forward + Grad-CAM at ${r.filmstripLayers} layers`, r.forwardGradcamAll,
         `UI ${r.forwardParts.fps.median.toFixed(1)} fps during forward runs`);
 }
+for (const [k, v] of Object.entries(B)) tline(`compute worker without the page, ${k}`, v.forward,
+                                             `load ${v.loadBefore[0]}-${v.loadAfter[0]}`);
 for (const [k, v] of Object.entries(R)) tline(`${k === 'ort1' || k === 'ort2' ? 'onnxruntime-web' : 'TF.js wasm'} ${v.version} ${v.threads} thread(s)`,
                                              v.forward, `load ${v.loadBefore[0]}-${v.loadAfter[0]}`);
 if (C.native) for (const n of Object.keys(C.native.threads)) tline(`native ${n} thread(s)`, C.native.threads[n].forward,
