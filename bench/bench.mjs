@@ -52,8 +52,18 @@ const result = {
              memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), loadBefore: load(), node: process.version,
              chromium: execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() },
   settings: { reps: REPS, loads: LOADS },
-  page: {}, peers: {}, cli: {}, sanity: {}, ratios: {},
+  page: {}, peers: {}, cli: {}, sanity: {}, ratios: {}, errors: [],
 };
+
+// A part that fails is recorded (result.errors) and the others still run.
+async function part(name, f) {
+  try {
+    await f();
+  } catch (e) {
+    result.errors.push(`${name}: ${e.message}`);
+    log(`FAILED: ${name}: ${e.message}`);
+  }
+}
 
 // ---------------------------------------------------------------- models: one VGG16 for everyone
 log('models (bench/torch_vgg16.py models)');
@@ -78,9 +88,9 @@ async function browserPart() {
                     root: await startServer({ coi: true, root: ROOT }) };
   const browser = await launch();
   try {
-    if (ONLY.includes('page')) await pagePart(browser, servers);
-    if (ONLY.includes('bare')) await barePart(browser, servers);
-    if (ONLY.includes('peers')) await peersPart(browser, servers);
+    if (ONLY.includes('page')) await part('page', () => pagePart(browser, servers));
+    if (ONLY.includes('bare')) await part('bare', () => barePart(browser, servers));
+    if (ONLY.includes('peers')) await part('peers', () => peersPart(browser, servers));
   } finally {
     await browser.close();
     for (const s of Object.values(servers)) s.stop();
@@ -244,13 +254,21 @@ function cliPart() {
     return { ...j, loadBefore, loadAfter: load() };
   };
   // native and PyTorch back to back (their ratio is a claim), then wasm under node
-  result.cli.native = cnnlens('native', [path.join(ROOT, 'build/native/cnnlens')], '1,2');
-  result.cli.torch = torch();
-  result.cli.nodeSingle = cnnlens('node-single', [...NODE, path.join(ROOT, 'build/wasm/cnnlens.js')], '1');
-  result.cli.nodeThreaded = cnnlens('node-threaded', [...NODE, path.join(ROOT, 'build/wasm-mt/cnnlens.js')], '1,2');
+  const step = (name, f) => {
+    try {
+      result.cli[name] = f();
+    } catch (e) {
+      result.errors.push(`cli ${name}: ${e.message}`);
+      log(`FAILED: ${name}: ${e.message}`);
+    }
+  };
+  step('native', () => cnnlens('native', [path.join(ROOT, 'build/native/cnnlens')], '1,2'));
+  step('torch', torch);
+  step('nodeSingle', () => cnnlens('node-single', [...NODE, path.join(ROOT, 'build/wasm/cnnlens.js')], '1'));
+  step('nodeThreaded', () => cnnlens('node-threaded', [...NODE, path.join(ROOT, 'build/wasm-mt/cnnlens.js')], '1,2'));
 }
 
-if (ONLY.includes('page') || ONLY.includes('peers')) await browserPart();
+if (ONLY.some((p) => ['page', 'bare', 'peers'].includes(p))) await part('browser', browserPart);
 if (ONLY.includes('cli')) cliPart();
 result.machine.loadAfter = load();
 result.finished = new Date().toISOString();
@@ -351,5 +369,6 @@ for (const [name, v, target, ok] of rows) lines.push(`  ${name.padEnd(78)} ${Str
 lines.push('', 'sanity (peers vs the page, same weights and input): ' +
            Object.entries(result.sanity).map(([k, s]) => `${k} top-1 ${s.sameTop1 ? 'same' : 'DIFFERENT'}, ` +
                                              `top-5 logits rel. diff ${s.maxRelLogitDiffTop5}`).join('; '));
+if (result.errors.length) lines.push('', 'FAILED parts: ' + result.errors.join('; '));
 lines.push('', 'JSON: ' + path.relative(process.cwd(), OUT));
 console.log(lines.join('\n'));
