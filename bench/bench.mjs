@@ -87,6 +87,7 @@ async function browserPart() {
   const servers = { coi: await startServer({ coi: true }), plain: await startServer({ coi: false }),
                     root: await startServer({ coi: true, root: ROOT }) };
   const browser = await launch();
+  PROFILE = browser.userDataDir;
   try {
     if (ONLY.includes('page')) await part('page', () => pagePart(browser, servers));
     if (ONLY.includes('bare')) await part('bare', () => barePart(browser, servers));
@@ -97,6 +98,31 @@ async function browserPart() {
     fs.rmSync(link, { force: true });
   }
 }
+
+// CPU seconds (user + system) of the browser's processes by type (renderer: the page and its
+// workers, the compute included; gpu-process: SwiftShader drawing the UI on the CPU; browser),
+// for where the page's time goes (issue 13, item 2). Linux /proc; {} elsewhere.
+let PROFILE = '';   // this run's browser profile: its processes, not other browsers'
+function browserCpu() {
+  const out = {};
+  let tick = 100;
+  try {
+    tick = +execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }) || 100;
+    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      let cmd, stat;
+      try {
+        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch { continue; }
+      if (!PROFILE || !cmd.includes('--user-data-dir=' + PROFILE + '\0')) continue;   // this run's browser only
+      const type = (cmd.match(/--type=([a-z-]+)/) || [null, 'browser'])[1];
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[type] = (out[type] || 0) + (+f[11] + +f[12]) / tick;   // utime, stime
+    }
+  } catch { /* not Linux */ }
+  return out;
+}
+const cpuDelta = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, +(b[k] - (a[k] || 0)).toFixed(2)]));
 
 const BUILDS = [   // name, server, URL parameters
   { name: 'single', server: 'plain', query: '' },
@@ -142,6 +168,7 @@ async function pagePart(browser, servers) {
     });
     for (const filmstrip of [false, true]) {
       await page.evaluate((f) => window.cnnlens.setOptions({ filmstrip: f }), filmstrip);
+      const cpu0 = browserCpu();
       const runs = await page.evaluate(async (reps) => {
         const c = window.cnnlens, out = [];
         await c.run();   // warm-up
@@ -154,6 +181,7 @@ async function pagePart(browser, servers) {
         return out;
       }, REPS);
       const key = filmstrip ? 'forwardGradcamAll' : 'forward';
+      r[key + 'BrowserCpuSeconds'] = cpuDelta(cpu0, browserCpu());   // over the warm-up and the reps
       r[key] = filmstrip ? stats(runs.map((x) => x.forward + x.explain)) : stats(runs.map((x) => x.forward));
       r[key + 'Parts'] = { forward: stats(runs.map((x) => x.forward)), explain: stats(runs.map((x) => x.explain)),
                            backward: stats(runs.map((x) => x.backward)), maps: stats(runs.map((x) => x.maps)),
@@ -190,8 +218,10 @@ async function barePart(browser, servers) {
     await page.goto(servers.root.url + 'bench/bare.html');
     const info = await page.evaluate((a) => window.bare.start(a), {
       threaded, threads, weights: '../' + path.relative(ROOT, weights), image: '../assets/samples/chelsea.jpg' });
+    const cpu0 = browserCpu();
     const ms = await page.evaluate((reps) => window.bare.forward(reps), REPS);
-    result.bare[name] = { ...info, forward: stats(ms), loadBefore, loadAfter: load() };
+    result.bare[name] = { ...info, forward: stats(ms), browserCpuSeconds: cpuDelta(cpu0, browserCpu()), loadBefore,
+                          loadAfter: load() };
     log(`compute worker alone, ${name}: forward median ${stats(ms).median.toFixed(0)} ms`);
     await page.close();
   }
@@ -348,12 +378,15 @@ const tline = (name, o, extra = '') => lines.push(`  ${name.padEnd(46)} ${f(o).p
 for (const b of BUILDS) {
   const r = P[b.name];
   if (!r || !r.forward) continue;
-  tline(`page ${b.name} forward`, r.forward, `load ${r.loadBefore[0]}-${r.loadAfter[0]}`);
+  const cpu = (c) => (c && Object.keys(c).length ? '; CPU s ' + Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ') : '');
+  tline(`page ${b.name} forward`, r.forward, `load ${r.loadBefore[0]}-${r.loadAfter[0]}${cpu(r.forwardBrowserCpuSeconds)}`);
   tline(`page ${b.name} forward + Grad-CAM at ${r.filmstripLayers} layers`, r.forwardGradcamAll,
         `UI ${r.forwardParts.fps.median.toFixed(1)} fps during forward runs`);
 }
 for (const [k, v] of Object.entries(B)) tline(`compute worker without the page, ${k}`, v.forward,
-                                             `load ${v.loadBefore[0]}-${v.loadAfter[0]}`);
+                                             `load ${v.loadBefore[0]}-${v.loadAfter[0]}` +
+                                             (v.browserCpuSeconds ? '; CPU s ' + Object.entries(v.browserCpuSeconds)
+                                               .map(([t, x]) => `${t} ${x}`).join(', ') : ''));
 for (const [k, v] of Object.entries(R)) tline(`${k === 'ort1' || k === 'ort2' ? 'onnxruntime-web' : 'TF.js wasm'} ${v.version} ${v.threads} thread(s)`,
                                              v.forward, `load ${v.loadBefore[0]}-${v.loadAfter[0]}`);
 if (C.native) for (const n of Object.keys(C.native.threads)) tline(`native ${n} thread(s)`, C.native.threads[n].forward,

@@ -53,6 +53,7 @@ export async function launch({ hasTouch = false, deviceScaleFactor = 1 } = {}) {
   });
   return {
     context,
+    userDataDir,   // names this browser's processes (--user-data-dir=...): the benchmark reads their CPU time
     async close() {
       await context.close();
       fs.rmSync(userDataDir, { recursive: true, force: true });
