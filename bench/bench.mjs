@@ -114,7 +114,8 @@ function browserCpu() {
         cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
         stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       } catch { continue; }
-      if (!PROFILE || !cmd.includes('--user-data-dir=' + PROFILE + '\0')) continue;   // this run's browser only
+      // this run's browser only (child processes rewrite their command line: spaces, not NULs)
+      if (!PROFILE || !new RegExp('--user-data-dir=' + PROFILE + '(\\s|\\0|$)').test(cmd)) continue;
       const type = (cmd.match(/--type=([a-z-]+)/) || [null, 'browser'])[1];
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out[type] = (out[type] || 0) + (+f[11] + +f[12]) / tick;   // utime, stime
