@@ -5,6 +5,8 @@
 #   ./build.sh test       build, then run every test: native, and WebAssembly under node
 #   ./build.sh serve      build and serve the web app on http://127.0.0.1:8000 (PORT=... to change)
 #   ./build.sh bench      forward-pass benchmarks, native and WebAssembly
+#   ./build.sh bench-peers [--weights W] [--reps N]   the page, TF.js, onnxruntime-web, native and PyTorch
+#                         side by side in one run (bench/bench.mjs): build/bench/bench.json
 #   ./build.sh fuzz [TARGET|all] [SECONDS]   build build/asan, run the libFuzzer target(s) (default all, 60 s each)
 #   ./build.sh native | wasm | wasm-mt | asan | web | setup     one step only (web: the site in build/site)
 #
@@ -139,6 +141,16 @@ bench() {
     "${NODE[@]}" build/wasm-mt/cnnlens.js bench --threads 1,2 "$@"
 }
 
+# The peers (npm: TF.js, onnxruntime-web) live in bench/'s own package, never in the site nor in
+# the root's npm ci; PyTorch is Debian's (it also exports the ONNX model the peers run).
+bench_peers() {
+    build_all
+    scripts/deps.sh apt python3-torch python3-torchvision libopenblas0-pthread   # PyTorch's BLAS: OpenBLAS, not the reference one
+    [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund
+    [[ -d bench/node_modules/onnxruntime-web ]] || (cd bench && npm ci --no-audit --no-fund)
+    node bench/bench.mjs "$@"
+}
+
 case "${1:-all}" in
     all) build_all ;;
     setup) setup ;;
@@ -149,7 +161,8 @@ case "${1:-all}" in
     asan) setup; scripts/deps.sh apt "${SANITIZER_PACKAGES[@]}"; build_asan ;;
     fuzz) shift; setup; scripts/deps.sh apt "${SANITIZER_PACKAGES[@]}"; build_asan; tests/fuzz/run.sh build/asan "$@" ;;
     bench) shift; bench "$@" ;;
+    bench-peers) shift; bench_peers "$@" ;;
     web) setup; build_web ;;
     serve) serve ;;
-    *) sed -n '2,14p' "$0"; exit 2 ;;
+    *) sed -n '2,16p' "$0"; exit 2 ;;
 esac

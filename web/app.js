@@ -412,7 +412,9 @@ function onWorkerMessage(e) {
   switch (m.op) {
     case 'ready':
       threaded = m.threaded;
-      threads = threaded ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)) : 1;
+      // the threaded build's pool: up to 4 threads; ?threads=N sets it (a benchmark's 1-thread run)
+      threads = !threaded ? 1 : params.has('threads') ? Math.max(1, Math.min(16, Math.round(+params.get('threads')) || 1))
+        : Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
       window.cnnlens.threaded = threaded;
       window.cnnlens.threads = threads;
       if (watchdog.recovering) recover(); else if (!started) start();
@@ -1298,6 +1300,14 @@ window.cnnlens = {
   },
   async loadImage(url) { await loadImage(url); await this.ready(); return this.top5(); },
   async loadWeights(url) { await loadWeights(url); await this.ready(); return state.model ? state.model.name : null; },
+  // Runs the network again on the current image, with the current view's maps (a benchmark's
+  // repetition); resolves to timings() of that run.
+  async run() {
+    if (!good.image || !state.model) throw new Error('run needs a model and an image');
+    await send({ op: 'run', view: workerView(), label: good.image.name });
+    await this.ready();
+    return this.timings();
+  },
   model: () => state.model && { name: state.model.name, layout: state.model.layout, inputSize: state.model.input_size,
                                 head: state.model.head, numClasses: state.model.num_classes,
                                 dataset: state.model.dataset, knows: state.model.knows,

@@ -24,6 +24,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/rng.h"
 #include "explain/colormap.h"
 #include "explain/explain.h"
@@ -534,6 +535,15 @@ int cmd_bench(Args& a) {
     Rng rng(7);
     for (float& v : x) v = (float)rng.uniform(-2, 2);
     int reps = arg_int(a, "reps", 10, 1, 10000);
+    // --json FILE: every run's time, per thread count and mode (bench/bench.mjs reads it)
+    JsonWriter j;
+    j.begin_object().field("model", what).field("conv", arg(a, "conv", "auto")).field("cfg", arch.cfg_string()).field("input_size", arch.input_size)
+        .field("load_ms", t_load).field("reps", reps).key("threads").begin_object();
+    auto runs = [&j](const char* name, const std::vector<double>& t) {
+        j.key(name).begin_array();
+        for (double v : t) j.value(v);
+        j.end_array();
+    };
     for (const std::string& tok : split(arg(a, "threads", "1,2"))) {
         int n = std::atoi(tok.c_str());
         if (n < 1) continue;
@@ -545,26 +555,38 @@ int cmd_bench(Args& a) {
             net->forward(x.data());
             ms.push_back(now_ms() - s);
         }
+        j.key(std::to_string(n)).begin_object();
+        runs("forward", ms);   // in the order run
         std::sort(ms.begin(), ms.end());
         std::printf("forward                               threads %d: median %8.1f ms  (min %.1f, max %.1f, %d runs)\n", n, ms[ms.size() / 2],
                     ms.front(), ms.back(), reps);
         const LayerInfo& last = net->last_conv();
-        for (int mode = 0; mode < 2; mode++) {
+        int convs = 0;
+        for (const LayerInfo& l : net->layers()) convs += l.kind == LayerInfo::Conv;
+        for (int mode = 0; mode < 3; mode++) {
             std::vector<double> t;
             for (int r = 0; r < reps + 1; r++) {
                 double s = now_ms();
                 net->forward(x.data());
                 if (mode == 0) explain(*net, {Method::GradCam, 0, &last});   // the Grad-CAM map itself
-                else net->backward(0, false);
+                else if (mode == 1) net->backward(0, false);
+                else   // the page's filmstrip: Grad-CAM at every conv layer, from the lowest up (one backward pass)
+                    for (const LayerInfo& l : net->layers())
+                        if (l.kind == LayerInfo::Conv) explain(*net, {Method::GradCam, 0, &l});
                 if (r) t.push_back(now_ms() - s);   // the first run warms up
             }
+            runs(mode == 0 ? "forward_gradcam_last" : mode == 1 ? "forward_backward_input" : "forward_gradcam_all", t);
             std::sort(t.begin(), t.end());
             const double fwd = ms[ms.size() / 2], both = t[t.size() / 2];
-            std::printf("%-37s threads %d: median %8.1f ms  (backward alone %.1f ms = %.2fx forward)\n",
-                        mode == 0 ? ("forward + Grad-CAM at " + last.name + ",").c_str() : "forward + backward to the input,", n,
+            const std::string label = mode == 0 ? "forward + Grad-CAM at " + last.name + ","
+                                    : mode == 1 ? std::string("forward + backward to the input,")
+                                                : strformat("forward + Grad-CAM at all %d conv layers,", convs);
+            std::printf("%-37s threads %d: median %8.1f ms  (backward alone %.1f ms = %.2fx forward)\n", label.c_str(), n,
                         both, both - fwd, (both - fwd) / fwd);
         }
+        j.end_object();
     }
+    j.end_object();
     if (arg_int(a, "conv-layers", 0, 0, 1)) {   // each conv layer by both algorithms (model/conv3x3.h's choice)
         const VggParams p = net->params();
         size_t k = 0;
@@ -627,6 +649,10 @@ int cmd_bench(Args& a) {
         }
     }
     std::printf("memory with forward and backward ready: %s; peak %s\n", proc_status("VmRSS").c_str(), proc_status("VmHWM").c_str());
+    if (a.count("json")) {
+        j.field("rss", proc_status("VmRSS")).field("peak", proc_status("VmHWM"));
+        write_file(arg(a, "json"), j.end_object().str() + "\n");
+    }
     return 0;
 }
 
@@ -714,8 +740,10 @@ const std::vector<Command>& commands() {
          "  --occlusion 1|2      also time occlusion (default patch and stride) at the first thread count;\n"
          "                       2: and its brute force, with the difference\n"
          "  --conv-layers 1      also time every conv layer by both algorithms (direct, Winograd F(4x4,3x3))\n"
-         "  --conv ALGO          the network's convolutions: auto (per layer, the default), direct or winograd\n",
-         {"conv", "weights", "cfg", "input-size", "max-memory", "threads", "reps", "head", "occlusion", "conv-layers"}, cmd_bench},
+         "  --conv ALGO          the network's convolutions: auto (per layer, the default), direct or winograd\n"
+         "  --json FILE          also write every run's time (ms, per thread count and mode) as JSON\n",
+         {"conv", "weights", "cfg", "input-size", "max-memory", "threads", "reps", "head", "occlusion", "conv-layers", "json"},
+         cmd_bench},
         {"train", "train a VGG-GAP network on Fashion-MNIST with our own backward pass; write a safetensors checkpoint",
          "  --out FILE           checkpoint (.safetensors: torchvision keys, batch norm folded, metadata)\n"
          "  --data DIR           IDX files, plain or .gz (default /usr/share/datasets/fashion-mnist)\n"

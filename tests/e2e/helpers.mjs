@@ -25,11 +25,11 @@ async function freePort() {
   });
 }
 
-// Serves build/site (plus extra files copied into a scratch folder mounted at /extra/).
-export async function startServer({ coi = true } = {}) {
+// Serves build/site, or another folder (root: the benchmark's peers page serves the repository).
+export async function startServer({ coi = true, root = SITE } = {}) {
   const port = await freePort();
   const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const args = [path.join(ROOT, 'scripts/serve.py'), SITE, String(port), '-q'];
+  const args = [path.join(ROOT, 'scripts/serve.py'), root, String(port), '-q'];
   if (!coi) args.push('--no-coi');
   const proc = spawn(py, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
@@ -53,6 +53,7 @@ export async function launch({ hasTouch = false, deviceScaleFactor = 1 } = {}) {
   });
   return {
     context,
+    userDataDir,   // names this browser's processes (--user-data-dir=...): the benchmark reads their CPU time
     async close() {
       await context.close();
       fs.rmSync(userDataDir, { recursive: true, force: true });
