@@ -284,10 +284,15 @@ void frame() {
     bool timed_message = false;   // an info message disappears by itself
     for (const AppMessage& m : g_app.messages) timed_message |= m.until > 0;
     // a job with a known length redraws when its progress comes (about ten times a second); one
-    // without animates its bar
+    // without animates its bar at 4 frames a second: without a GPU the browser draws on the CPU
+    // (SwiftShader), and every frame drawn takes from the cores the job runs on
+    static double last_drawn = 0;
+    const double now = emscripten_get_now();
     const bool animate = g_app.busy && g_app.progress_total <= 0;
-    if (animate || g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
-    if (emscripten_get_now() > g_awake_until) return;
+    if (g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
+    if (animate && now - last_drawn >= 250) wake(1);
+    if (now > g_awake_until) return;
+    last_drawn = now;
 
     // 2. update
     gpu_new_frame();

@@ -75,7 +75,7 @@ void conv3x3_flip_kernel(const float* w, int cout, int cin, float* wt);
 template <typename T>
 void relu_backward(const T* __restrict y, const T* __restrict dy, size_t n, bool guided, T* __restrict dz) {
     if (guided)   // branch-free selects: the compiler vectorises both loops
-        for (size_t i = 0; i < n; i++) dz[i] = (y[i] > T(0)) & (dy[i] > T(0)) ? dy[i] : T(0);
+        for (size_t i = 0; i < n; i++) dz[i] = ((y[i] > T(0)) & (dy[i] > T(0))) ? dy[i] : T(0);
     else
         for (size_t i = 0; i < n; i++) dz[i] = y[i] > T(0) ? dy[i] : T(0);
 }
