@@ -43,6 +43,11 @@ void wake(double ms = 1000) {
     const double t = emscripten_get_now() + ms;
     if (t > g_awake_until) g_awake_until = t;
 }
+bool g_user_acted = false;   // input since the last frame drawn (answered at once, even while a job runs)
+void wake_user() {
+    g_user_acted = true;
+    wake();
+}
 
 // The input, in order: mouse buttons, keys, characters, pasted text, Tab. Dear ImGui 1.86 reads
 // its input once per frame, so events that come faster than frames (a weak laptop's slow frames,
@@ -66,25 +71,25 @@ ImVec2 cursor_device() {
     glfwGetCursorPos(g_window, &x, &y);
     return ImVec2((float)x, (float)y);
 }
-void on_cursor(GLFWwindow*, double, double) { wake(); }
+void on_cursor(GLFWwindow*, double, double) { wake_user(); }
 void on_button(GLFWwindow*, int button, int action, int) {   // replaces imgui_impl_glfw's
-    wake();
+    wake_user();
     if (button >= 0 && button < 5 && action != GLFW_REPEAT) {
         InputEvent e{InputEvent::Button};
         e.code = button, e.down = action == GLFW_PRESS, e.pos = cursor_device();
         g_input.push_back(e);
     }
 }
-void on_scroll(GLFWwindow*, double, double) { wake(); }
+void on_scroll(GLFWwindow*, double, double) { wake_user(); }
 void on_key(GLFWwindow*, int key, int, int action, int) {   // replaces imgui_impl_glfw's
-    wake();
+    wake_user();
     if (action == GLFW_REPEAT || key < 0 || key >= 512) return;
     InputEvent e{InputEvent::Key};
     e.code = key, e.down = action == GLFW_PRESS;
     g_input.push_back(e);
 }
 void on_char(GLFWwindow*, unsigned int c) {   // replaces imgui_impl_glfw's
-    wake();
+    wake_user();
     InputEvent e{InputEvent::Char};
     e.code = (int)c;
     g_input.push_back(e);
@@ -283,16 +288,16 @@ void frame() {
     ImGuiIO& io = ImGui::GetIO();
     bool timed_message = false;   // an info message disappears by itself
     for (const AppMessage& m : g_app.messages) timed_message |= m.until > 0;
-    // a job with a known length redraws when its progress comes (about ten times a second); one
-    // without animates its bar at 4 frames a second: without a GPU the browser draws on the CPU
-    // (SwiftShader), and every frame drawn takes from the cores the job runs on
-    static double last_drawn = 0;
-    const double now = emscripten_get_now();
+    // a job with a known length redraws when its progress comes; one without animates its bar
     const bool animate = g_app.busy && g_app.progress_total <= 0;
-    if (g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
-    if (animate && now - last_drawn >= 250) wake(1);
+    if (animate || g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
+    const double now = emscripten_get_now();
     if (now > g_awake_until) return;
-    last_drawn = now;
+    // while a job runs, 2 frames a second unless the user acts: without a GPU the browser draws
+    // on the CPU (SwiftShader), and every frame drawn takes from the cores the job runs on
+    static double last_drawn = 0;
+    if (g_app.busy && !g_user_acted && now - last_drawn < 500) return;
+    last_drawn = now, g_user_acted = false;
 
     // 2. update
     gpu_new_frame();
