@@ -17,14 +17,6 @@ const float kWinogradBT[6][6] = {
     {4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
     {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1},
 };
-const float kWinogradG[6][3] = {
-    {1.f / 4, 0, 0},
-    {-1.f / 6, -1.f / 6, -1.f / 6},
-    {-1.f / 6, 1.f / 6, -1.f / 6},
-    {1.f / 24, 1.f / 12, 1.f / 6},
-    {1.f / 24, -1.f / 12, 1.f / 6},
-    {0, 0, 1},
-};
 const float kWinogradAT[4][6] = {
     {1, 1, 1, 1, 1, 0},
     {0, 1, -1, 2, -2, 0},
@@ -32,7 +24,7 @@ const float kWinogradAT[4][6] = {
     {0, 1, -1, 8, -8, 1},
 };
 // G in double (1/6, 1/12, 1/24 are not exact in float): the kernels are transformed once.
-static const double kG[6][3] = {
+const double kWinogradG[6][3] = {
     {1.0 / 4, 0, 0},
     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -201,11 +193,11 @@ Conv3x3::Conv3x3(const float* w, const float* b, int cin, int cout, bool relu, A
             for (int r = 0; r < 3; r++)
                 for (int s = 0; s < 3; s++) g[r][s] = w[(((size_t)o * 3 + r) * 3 + s) * cin + i];
             for (int p = 0; p < 6; p++)
-                for (int s = 0; s < 3; s++) t[p][s] = kG[p][0] * g[0][s] + kG[p][1] * g[1][s] + kG[p][2] * g[2][s];
+                for (int s = 0; s < 3; s++) t[p][s] = kWinogradG[p][0] * g[0][s] + kWinogradG[p][1] * g[1][s] + kWinogradG[p][2] * g[2][s];
             for (int p = 0; p < 6; p++)
                 for (int q = 0; q < 6; q++)
                     U[((size_t)(p * 6 + q) * cin + i) * cout + o] =
-                        (float)(t[p][0] * kG[q][0] + t[p][1] * kG[q][1] + t[p][2] * kG[q][2]);
+                        (float)(t[p][0] * kWinogradG[q][0] + t[p][1] * kWinogradG[q][1] + t[p][2] * kWinogradG[q][2]);
         }
     xnn_check(xnn_create_batch_matrix_multiply_nc_f32_const_weights(36, (size_t)cin, (size_t)cout, U.data(), 0, &op_),
               "create batched GEMM (Winograd)");

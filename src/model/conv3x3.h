@@ -73,8 +73,9 @@ private:
 Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W);
 void conv3x3_set_policy(const char* policy);
 
-// Winograd F(4x4, 3x3)'s matrices (exact in float), for the tests: input tile d (6x6) ->
-// B^T d B; kernel g (3x3) -> G g G^T; product m (6x6) -> A^T m A (4x4).
-extern const float kWinogradBT[6][6], kWinogradG[6][3], kWinogradAT[4][6];
+// Winograd F(4x4, 3x3)'s matrices: input tile d (6x6) -> B^T d B; kernel g (3x3) -> G g G^T
+// (in double: 1/6, 1/12, 1/24); product m (6x6) -> A^T m A (4x4).
+extern const float kWinogradBT[6][6], kWinogradAT[4][6];
+extern const double kWinogradG[6][3];
 
 }  // namespace cnnlens
