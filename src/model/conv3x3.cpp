@@ -43,20 +43,15 @@ void conv3x3_set_policy(const char* policy) {
     else fail("unknown convolution algorithm '%s' (auto, direct or winograd)", policy);
 }
 
-// Winograd needs enough channels to amortise its transforms, and enough tiles to fill its GEMMs:
-// natively (XNNPACK's direct kernels with FMA) VGG16's 14x14 maps gain nothing from it; in
-// WebAssembly (no FMA: the direct GEMM is ~3x slower) every layer gains 2.7-3.5x. The price is 4x
-// the kernel bytes (VGG16: +176 MB for the forward pass, as much again once a backward pass
-// reaches the lowest layers). Measured per layer by `cnnlens bench --conv-layers 1` (README).
+// Winograd needs enough channels to amortise its transforms and enough tiles to fill its GEMMs
+// (natively VGG16's 14x14 maps gain nothing from it; in WebAssembly they would gain 3x), and pays
+// 4x the kernel bytes. One rule natively and in WebAssembly, so that the page and the CLI compute
+// the same numbers (rankings of near-equal pixels, as faithfulness does, amplify any difference).
+// Measured per layer by `cnnlens bench --conv-layers 1` (README).
 Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W) {
     if (g_policy >= 0) return (Conv3x3::Algo)g_policy;
-    const int64_t area = (int64_t)H * W;
-    if (cin < 32 || cout < 16) return Conv3x3::Direct;
-#if defined(__wasm__)
-    return area >= 8 * 8 ? Conv3x3::Winograd : Conv3x3::Direct;
-#else
-    return area >= 28 * 28 ? Conv3x3::Winograd : Conv3x3::Direct;
-#endif
+    if (cin < 64 || cout < 16) return Conv3x3::Direct;
+    return (int64_t)H * W >= 28 * 28 ? Conv3x3::Winograd : Conv3x3::Direct;
 }
 
 // ---------------------------------------------------------------------------- transforms
