@@ -204,10 +204,6 @@ Conv3x3::~Conv3x3() {
     if (op_) xnn_delete_operator(op_);
 }
 
-size_t Conv3x3::weight_bytes() const {
-    return (size_t)(algo_ == Winograd ? 36 : 9) * cin_ * cout_ * sizeof(float);
-}
-
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 // Direct: an H x W input; Winograd: the batched GEMM over a tiles (b unused). Only on a change.

@@ -47,9 +47,6 @@ public:
     // into each output's rounding), so that what is not recomputed is bit for bit unchanged.
     void reach(int a0, int a1, int n, int* o0, int* o1) const;
     Algo algo() const { return algo_; }
-    int cin() const { return cin_; }
-    int cout() const { return cout_; }
-    size_t weight_bytes() const;   // what the packed kernels take in memory
 
 private:
     Algo algo_;
