@@ -38,17 +38,33 @@ void check(int H, int W, int cin, int cout, bool bias, bool relu, Conv3x3::Algo 
     conv3x3_forward_naive(x.data(), H2, W2, cin, w.data(), bias ? b.data() : (const float*)nullptr, cout, relu, ref2.data());
     conv.run(x.data(), H2, W2, y2.data(), ws, pool.p);
     CHECK(rel_l2(y2.data(), ref2.data(), ref2.size()) < tol);
-    // regions (as occlusion asks for them) get the whole map's values there, bit for bit; outside
-    // them y keeps (or is rewritten with) those values
-    const int regions[][4] = {{0, 0, 1, 1}, {H / 2, W / 3, H / 2 + 3, W / 3 + 5}, {H - 2, W - 3, H + 4, W + 4},
-                              {-3, 1, H, W - 1}, {1, 1, H - 1, W - 1}};
-    for (const auto& rg : regions) {
-        std::vector<float> z = y;
-        for (int r = std::max(rg[0], 0); r < std::min(rg[2], H); r++)
-            for (int c = std::max(rg[1], 0); c < std::min(rg[3], W); c++)
-                std::fill_n(&z[((size_t)r * W + c) * cout], cout, 42.0f);
-        conv.run_region(x.data(), H, W, z.data(), rg[0], rg[1], rg[2], rg[3], ws, pool.p);
-        CHECK(z == y);
+    // edits (as occlusion makes them), all in one call: each output rectangle gets, bit for bit,
+    // what a whole pass on the edited input gives there
+    const int rects[][4] = {{0, 0, 1, 1}, {H / 2, W / 3, H / 2 + 3, W / 3 + 5}, {H - 2, W - 3, H + 4, W + 4},
+                            {-3, 1, H, W - 1}, {1, 1, H - 1, W - 1}};
+    std::vector<Patch> in, out;
+    std::vector<std::vector<float>> in_values, out_values;
+    for (const auto& rg : rects) {   // input patch rg (clipped), output rectangle one pixel beyond it
+        Patch p{std::max(rg[0], 0), std::max(rg[1], 0), std::min(rg[2], H), std::min(rg[3], W)};
+        if (p.y0 >= p.y1 || p.x0 >= p.x1) continue;
+        in_values.push_back(random_values((size_t)(p.y1 - p.y0) * (p.x1 - p.x0) * cin + 16, (uint32_t)in.size() + 77));
+        in.push_back(p);
+        Patch q{std::max(p.y0 - 1, 0), std::max(p.x0 - 1, 0), std::min(p.y1 + 1, H), std::min(p.x1 + 1, W)};
+        out_values.emplace_back((size_t)(q.y1 - q.y0) * (q.x1 - q.x0) * cout, 42.0f);
+        out.push_back(q);
+    }
+    in.push_back({}), in_values.emplace_back(), out.push_back({0, 0, H, W});   // an empty edit: the map itself
+    out_values.emplace_back((size_t)H * W * cout, 42.0f);
+    for (size_t i = 0; i < in.size(); i++) in[i].values = in_values[i].data(), out[i].values = out_values[i].data();
+    conv.run_patches(x.data(), H, W, in.data(), out.data(), (int)in.size(), ws, pool.p);
+    for (size_t i = 0; i < in.size(); i++) {
+        CAPTURE(i);
+        std::vector<float> xe(x.size()), ye((size_t)H * W * cout), part(out_values[i].size());
+        patch_read(x.data(), H, W, cin, in[i], 0, 0, H, W, xe.data());
+        conv.run(xe.data(), H, W, ye.data(), ws, pool.p);
+        const Patch& q = out[i];
+        patch_read(ye.data(), H, W, cout, Patch{}, q.y0, q.x0, q.y1, q.x1, part.data());
+        CHECK(part == out_values[i]);
     }
 }
 }  // namespace
@@ -78,4 +94,24 @@ TEST_CASE("conv3x3: the Winograd matrices reproduce a 1-D 3-tap correlation exac
         }
         CHECK(y == doctest::Approx(d[i] * g[0] + d[i + 1] * g[1] + d[i + 2] * g[2]).epsilon(1e-6));
     }
+}
+
+TEST_CASE("conv3x3: patch_read puts a patch over a map, zeros beyond it") {
+    const int H = 5, W = 6, C = 2;
+    std::vector<float> base((size_t)H * W * C), pv((size_t)2 * 3 * C);
+    for (size_t i = 0; i < base.size(); i++) base[i] = (float)i;
+    for (size_t i = 0; i < pv.size(); i++) pv[i] = -1.0f - (float)i;
+    const Patch p{1, 2, 3, 5, pv.data()};
+    const int r0 = -1, c0 = -2, r1 = 6, c1 = 7;   // beyond the map on every side
+    std::vector<float> got((size_t)(r1 - r0) * (c1 - c0) * C);
+    patch_read(base.data(), H, W, C, p, r0, c0, r1, c1, got.data());
+    size_t k = 0;
+    for (int r = r0; r < r1; r++)
+        for (int c = c0; c < c1; c++)
+            for (int ch = 0; ch < C; ch++, k++) {
+                float want = 0;
+                if (r >= 1 && r < 3 && c >= 2 && c < 5) want = pv[((size_t)(r - 1) * 3 + (c - 2)) * C + ch];
+                else if (r >= 0 && r < H && c >= 0 && c < W) want = base[((size_t)r * W + c) * C + ch];
+                CHECK(got[k] == want);
+            }
 }

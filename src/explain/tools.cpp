@@ -85,52 +85,45 @@ Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, 
     const std::vector<float> x = input_copy(net);
     std::vector<float> xi = x;
     const float blank = blank_value(net.arch());
-    auto fill = [&](float* dst, const float* src, int y, int x0) {   // the patch from src (null: blank)
-        for (int r = y; r < y + patch; r++)
-            for (size_t j = ((size_t)r * S + x0) * C; j < ((size_t)r * S + x0 + patch) * C; j++) dst[j] = src ? src[j] : blank;
-    };
-    // The fast path collects the head's input of kBatch positions, then runs the head on them at
-    // once (VGG16's fc6 is read once per batch instead of once per position).
+    // The fast path runs kBatch positions at a time through the network (Vgg::forward_patches:
+    // only what each patch reaches, the positions through each convolution together), then the head
+    // on all of them at once (VGG16's fc6 is read once per batch instead of once per position).
     constexpr int kBatch = 16;
     const LayerInfo& hi = net.head_input();
     const int K = net.num_classes(), n = o.ny * o.nx;
-    std::vector<float> maps, logits;
-    auto record = [&](int first, int count, const float* lg) {   // drops of positions first.. (logits [count][K])
-        for (int j = 0; j < count; j++) {
-            const float* l = lg + (size_t)j * K;
-            const double mx = *std::max_element(l, l + K);
-            double sum = 0;
-            for (int c = 0; c < K; c++) sum += std::exp((double)l[c] - mx);
-            o.prob[(size_t)(first + j)] = (float)(p0 - std::exp((double)l[cls] - mx) / sum);
-            o.logit[(size_t)(first + j)] = (float)(l0 - l[cls]);
-        }
-    };
+    std::vector<float> blank_patch((size_t)patch * patch * C + 16, blank), maps, logits;
+    std::vector<Patch> edits;
     try {
-        for (int pos = 0; pos < n; pos++) {
-            if (progress) progress(pos, n);
-            const int y = pos / o.nx * stride, x0 = pos % o.nx * stride;
-            if (brute_force) {
-                fill(xi.data(), nullptr, y, x0);
-                net.forward(xi.data());
-                fill(xi.data(), x.data(), y, x0);
-                record(pos, 1, net.logits());
-                continue;
+        for (int first = 0; first < n; first += brute_force ? 1 : kBatch) {
+            if (progress) progress(first, n);
+            const int count = brute_force ? 1 : std::min(kBatch, n - first);
+            edits.clear();
+            for (int pos = first; pos < first + count; pos++) {
+                const int y = pos / o.nx * stride, x0 = pos % o.nx * stride;
+                edits.push_back({y, x0, y + patch, x0 + patch, blank_patch.data()});
             }
-            fill(net.mutable_input(), nullptr, y, x0);
-            net.forward_region(y, x0, y + patch, x0 + patch, false);
-            maps.insert(maps.end(), net.act(hi), net.act(hi) + hi.size());
-            net.undo_region();
-            fill(net.mutable_input(), x.data(), y, x0);
-            const int count = (int)(maps.size() / hi.size());
-            if (count == kBatch || pos + 1 == n) {
-                logits.resize((size_t)count * K);
+            logits.resize((size_t)count * K);
+            if (brute_force) {
+                const Patch& e = edits[0];
+                patch_read(x.data(), S, S, C, e, 0, 0, S, S, xi.data());
+                net.forward(xi.data());
+                std::copy(net.logits(), net.logits() + K, logits.begin());
+            } else {
+                maps.resize((size_t)count * hi.size());
+                net.forward_patches(edits.data(), count, maps.data());
                 net.head_batch(maps.data(), count, logits.data());
-                record(pos + 1 - count, count, logits.data());
-                maps.clear();
+            }
+            for (int j = 0; j < count; j++) {   // the drops
+                const float* l = &logits[(size_t)j * K];
+                const double mx = *std::max_element(l, l + K);
+                double sum = 0;
+                for (int c = 0; c < K; c++) sum += std::exp((double)l[c] - mx);
+                o.prob[(size_t)(first + j)] = (float)(p0 - std::exp((double)l[cls] - mx) / sum);
+                o.logit[(size_t)(first + j)] = (float)(l0 - l[cls]);
             }
         }
-    } catch (...) {   // cancelled: the network as it was
-        net.forward(x.data());
+    } catch (...) {   // cancelled: the network as it was (the fast path leaves it as it is)
+        if (brute_force) net.forward(x.data());
         throw;
     }
     if (brute_force) net.forward(x.data());

@@ -43,15 +43,16 @@ void conv3x3_set_policy(const char* policy) {
     else fail("unknown convolution algorithm '%s' (auto, direct or winograd)", policy);
 }
 
-// Winograd needs enough channels to amortise its transforms and enough tiles to fill its GEMMs
-// (natively VGG16's 14x14 maps gain nothing from it; in WebAssembly they would gain 3x), and pays
-// 4x the kernel bytes. One rule natively and in WebAssembly, so that the page and the CLI compute
+// Winograd needs enough channels to amortise its transforms and enough tiles to fill its GEMMs,
+// and pays 4x the kernel bytes. VGG16's 14x14 maps are its smallest gain: none natively in a
+// single forward pass, 3x in WebAssembly, and 1.3x natively for occlusion, which batches the
+// positions' tiles. One rule natively and in WebAssembly, so that the page and the CLI compute
 // the same numbers (rankings of near-equal pixels, as faithfulness does, amplify any difference).
 // Measured per layer by `cnnlens bench --conv-layers 1` (README).
 Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W) {
     if (g_policy >= 0) return (Conv3x3::Algo)g_policy;
     if (cin < 64 || cout < 16) return Conv3x3::Direct;
-    return (int64_t)H * W >= 28 * 28 ? Conv3x3::Winograd : Conv3x3::Direct;
+    return (int64_t)H * W >= 14 * 14 ? Conv3x3::Winograd : Conv3x3::Direct;
 }
 
 // ---------------------------------------------------------------------------- transforms
@@ -95,24 +96,43 @@ static inline __attribute__((always_inline)) void winograd_at(const float* __res
 namespace {
 constexpr int kBlock = 64;   // channels per step of a tile's transform (6x6 tiles of them on the stack)
 constexpr size_t kChunkBytes = 512 << 10;         // transformed tiles + products per step, at most
-constexpr size_t kChunkKernelBytes = 4 << 20;     // stepping only when the kernels are at most this
+constexpr size_t kChunkKernelBytes = 4 << 20;     // stepping that fine only when the kernels are at most this
+constexpr size_t kMaxChunkBytes = 32 << 20;       // and at most this with larger kernels
+
+// The tiles of one output rectangle: rows ty0.., columns tx0..tx0 + tw - 1, from tile `first`
+// of all the edits' tiles on.
+struct TileSpan {
+    int ty0, tx0, tw;
+    size_t first;
+};
 
 struct WinogradJob {
     const float* x;
-    float* y;
-    float* V;         // [36][T][cin]
-    float* M;         // [36][T][cout]
+    const Patch *in, *out;     // per edit: its input patch, its output rectangle
+    const TileSpan* span;      // per edit; span[n].first: all tiles
+    int n;
+    float* V;                  // [36][T][cin]
+    float* M;                  // [36][T][cout]
     const float* bias;
     int H, W, cin, cout;
-    int ty0, tx0, tw;          // the first tile's row and column; tiles per row of the region
-    int r0, c0, r1, c1;        // the outputs written (clipped to the map)
-    size_t T;                  // tiles in the region
+    size_t t0, T;              // this step: tiles t0..t0 + T - 1
     bool relu;
+    // the edit of step tile t, and the tile's row and column
+    int tile(size_t t, int* ty, int* tx) const {
+        const size_t g = t0 + t;
+        int i = 0;
+        while (span[i + 1].first <= g) i++;
+        const size_t k = g - span[i].first;
+        *ty = span[i].ty0 + (int)(k / (size_t)span[i].tw), *tx = span[i].tx0 + (int)(k % (size_t)span[i].tw);
+        return i;
+    }
 };
 
 CNNLENS_SIMD_CLONES void input_tile(void* ctx, size_t t) {
     const WinogradJob* j = (const WinogradJob*)ctx;
-    const int ty = j->ty0 + (int)(t / (size_t)j->tw), tx = j->tx0 + (int)(t % (size_t)j->tw), C = j->cin;
+    int ty, tx;
+    const Patch& p = j->in[j->tile(t, &ty, &tx)];
+    const int C = j->cin;
     alignas(64) float d[36 * kBlock], u[36 * kBlock];
     for (int c0 = 0; c0 < C; c0 += kBlock) {
         const int n = std::min(kBlock, C - c0);
@@ -121,12 +141,14 @@ CNNLENS_SIMD_CLONES void input_tile(void* ctx, size_t t) {
             for (int s = 0; s < 6; s++) {
                 const int xx = 4 * tx - 1 + s;
                 float* dst = d + (r * 6 + s) * kBlock;
-                if (yy < 0 || yy >= j->H || xx < 0 || xx >= j->W)
+                if (yy < 0 || yy >= j->H || xx < 0 || xx >= j->W) {
                     std::fill(dst, dst + kBlock, 0.0f);
-                else {
-                    std::memcpy(dst, j->x + ((size_t)yy * j->W + xx) * C + c0, (size_t)n * sizeof(float));
-                    std::fill(dst + n, dst + kBlock, 0.0f);
+                    continue;
                 }
+                const float* src = p.contains(yy, xx) ? p.values + ((size_t)(yy - p.y0) * (p.x1 - p.x0) + (xx - p.x0)) * C
+                                                      : j->x + ((size_t)yy * j->W + xx) * C;
+                std::memcpy(dst, src + c0, (size_t)n * sizeof(float));
+                std::fill(dst + n, dst + kBlock, 0.0f);
             }
         }
         winograd_bt(d, 6 * kBlock, u, 6 * kBlock, 6 * kBlock);   // the rows
@@ -138,30 +160,29 @@ CNNLENS_SIMD_CLONES void input_tile(void* ctx, size_t t) {
 
 CNNLENS_SIMD_CLONES void output_tile(void* ctx, size_t t) {
     const WinogradJob* j = (const WinogradJob*)ctx;
-    const int ty = j->ty0 + (int)(t / (size_t)j->tw), tx = j->tx0 + (int)(t % (size_t)j->tw), K = j->cout;
-    alignas(64) float u[24 * kBlock], o[16 * kBlock];
+    int ty, tx;
+    const Patch& o = j->out[j->tile(t, &ty, &tx)];
+    const int K = j->cout;
+    alignas(64) float u[24 * kBlock], v[16 * kBlock];
     const size_t ps = j->T * (size_t)K;
     for (int c0 = 0; c0 < K; c0 += kBlock) {
         const int n = std::min(kBlock, K - c0);
         for (int s = 0; s < 6; s++)   // the rows, for each column s: u[r][s] = sum_i AT[r][i] M[i*6 + s]
             winograd_at(j->M + (size_t)s * ps + t * K + c0, 6 * ps, u + s * kBlock, 6 * kBlock, n);
         for (int r = 0; r < 4; r++)   // the columns
-            winograd_at(u + r * 6 * kBlock, kBlock, o + r * 4 * kBlock, kBlock, n);
-        for (int r = 0; r < 4; r++) {
-            const int yy = 4 * ty + r;
-            if (yy < j->r0 || yy >= j->r1) continue;
+            winograd_at(u + r * 6 * kBlock, kBlock, v + r * 4 * kBlock, kBlock, n);
+        for (int r = 0; r < 4; r++)
             for (int s = 0; s < 4; s++) {
-                const int xx = 4 * tx + s;
-                if (xx < j->c0 || xx >= j->c1) continue;
-                const float* src = o + (r * 4 + s) * kBlock;
-                float* dst = j->y + ((size_t)yy * j->W + xx) * K + c0;
+                const int yy = 4 * ty + r, xx = 4 * tx + s;
+                if (!o.contains(yy, xx)) continue;
+                const float* src = v + (r * 4 + s) * kBlock;
+                float* dst = o.values + ((size_t)(yy - o.y0) * (o.x1 - o.x0) + (xx - o.x0)) * K + c0;
                 const float* b = j->bias + c0;
                 if (j->relu)
                     for (int c = 0; c < n; c++) dst[c] = std::max(src[c] + b[c], 0.0f);
                 else
                     for (int c = 0; c < n; c++) dst[c] = src[c] + b[c];
             }
-        }
     }
 }
 }  // namespace
@@ -235,67 +256,93 @@ void Conv3x3::reach(int a0, int a1, int n, int* o0, int* o1) const {
     *o0 = std::min(4 * t0, n), *o1 = std::min(4 * t1, n);
 }
 
+void patch_read(const float* base, int H, int W, int C, const Patch& p, int r0, int c0, int r1, int c1, float* dst) {
+    for (int r = r0; r < r1; r++)
+        for (int c = c0; c < c1;) {   // runs of columns: zeros, the map, the patch, the map, zeros
+            const bool in_rows = r >= p.y0 && r < p.y1;
+            const float* src = nullptr;
+            int end = c1;
+            if (r < 0 || r >= H || c >= W) {
+            } else if (c < 0) {
+                end = std::min(c1, 0);
+            } else if (in_rows && c >= p.x0 && c < p.x1) {
+                end = std::min(c1, p.x1);
+                src = p.values + ((size_t)(r - p.y0) * (p.x1 - p.x0) + (c - p.x0)) * C;
+            } else {
+                end = std::min(c1, W);
+                if (in_rows && c < p.x0) end = std::min(end, p.x0);
+                src = base + ((size_t)r * W + c) * C;
+            }
+            const size_t len = (size_t)(end - c) * C;
+            if (src) std::memcpy(dst, src, len * sizeof(float));
+            else std::fill(dst, dst + len, 0.0f);
+            dst += len, c = end;
+        }
+}
+
 void Conv3x3::run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool) {
     CNN_ASSERT(H > 0 && W > 0);
-    if (algo_ == Winograd) return winograd(x, H, W, y, 0, 0, H, W, ws, pool);
+    if (algo_ == Winograd) {
+        Patch in, out{0, 0, H, W, y};
+        return winograd(x, H, W, &in, &out, 1, ws, pool);
+    }
     shape((size_t)H, (size_t)W, pool);
     ws.reserve(op_ws_);
     xnn_check(xnn_setup_convolution2d_nhwc_f32(op_, ws.data(), x, y), "setup convolution");
     xnn_check(xnn_run_operator(op_, pool), "run convolution");
 }
 
-void Conv3x3::run_region(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
-                         pthreadpool_t pool) {
-    r0 = std::max(r0, 0), c0 = std::max(c0, 0), r1 = std::min(r1, H), c1 = std::min(c1, W);
-    if (r0 >= r1 || c0 >= c1) return;
-    if (algo_ == Winograd) return winograd(x, H, W, y, r0, c0, r1, c1, ws, pool);
-    const int wh = r1 - r0 + 2, ww = c1 - c0 + 2;   // the window with its halo
-    if ((int64_t)wh * ww * 4 >= (int64_t)H * W * 3) {
-        // most of the map: all of it (outside the region the values come out as they were: the
-        // same input there, the same operator shape as a whole pass)
-        return run(x, H, W, y, ws, pool);
-    }
+void Conv3x3::run_patches(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
+                          pthreadpool_t pool) {
+    for (int i = 0; i < n; i++)
+        CNN_ASSERT(out[i].y0 >= 0 && out[i].x0 >= 0 && out[i].y1 <= H && out[i].x1 <= W && out[i].y0 < out[i].y1 &&
+                   out[i].x0 < out[i].x1);
+    if (algo_ == Winograd) return winograd(x, H, W, in, out, n, ws, pool);
     const int C = cin_, K = cout_;
-    win_in_.assign((size_t)wh * ww * C + 16, 0.0f);   // zeros beyond the map, as its padding
-    for (int r = 0; r < wh; r++) {
-        const int sy = r0 - 1 + r;
-        if (sy < 0 || sy >= H) continue;
-        const int s0 = std::max(c0 - 1, 0), s1 = std::min(c1 + 1, W);
-        std::memcpy(&win_in_[((size_t)r * ww + (s0 - (c0 - 1))) * C], x + ((size_t)sy * W + s0) * C,
-                    (size_t)(s1 - s0) * C * sizeof(float));
+    for (int i = 0; i < n; i++) {   // the window of each with its halo (zeros beyond the map, as its padding)
+        const Patch& o = out[i];
+        const int wh = o.y1 - o.y0 + 2, ww = o.x1 - o.x0 + 2;
+        win_in_.resize((size_t)wh * ww * C + 16);
+        patch_read(x, H, W, C, in[i], o.y0 - 1, o.x0 - 1, o.y1 + 1, o.x1 + 1, win_in_.data());
+        win_out_.resize((size_t)wh * ww * K);
+        shape((size_t)wh, (size_t)ww, pool);
+        ws.reserve(op_ws_);
+        xnn_check(xnn_setup_convolution2d_nhwc_f32(op_, ws.data(), win_in_.data(), win_out_.data()), "setup convolution");
+        xnn_check(xnn_run_operator(op_, pool), "run convolution");
+        const size_t row = (size_t)(o.x1 - o.x0) * K;
+        for (int r = 0; r < o.y1 - o.y0; r++)   // the window's inner part
+            std::memcpy(o.values + r * row, &win_out_[((size_t)(r + 1) * ww + 1) * K], row * sizeof(float));
     }
-    win_out_.resize((size_t)wh * ww * K);
-    shape((size_t)wh, (size_t)ww, pool);
-    ws.reserve(op_ws_);
-    xnn_check(xnn_setup_convolution2d_nhwc_f32(op_, ws.data(), win_in_.data(), win_out_.data()), "setup convolution");
-    xnn_check(xnn_run_operator(op_, pool), "run convolution");
-    for (int r = r0; r < r1; r++)   // the window's inner part is the region's output
-        std::memcpy(y + ((size_t)r * W + c0) * K, &win_out_[((size_t)(r - r0 + 1) * ww + 1) * K],
-                    (size_t)(c1 - c0) * K * sizeof(float));
 }
 
-// The tiles covering rows r0..r1, columns c0..c1: input transform, one batched GEMM, output
-// transform (+ bias, ReLU) of the outputs inside the region. A tile's numbers do not depend on
-// which others run with it, so a region equals the whole map there. Where the transformed kernels
-// are small (the large maps), a few rows of tiles at a time, so that the transformed tiles and
-// products stay in cache between the three steps instead of going through memory.
-void Conv3x3::winograd(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
+// The tiles covering each output rectangle: input transform, one batched GEMM for all of them,
+// output transform (+ bias, ReLU) of the outputs inside the rectangles. A tile's numbers do not
+// depend on which others run with it, so each edit gets what a whole pass on it gives. Where the
+// transformed kernels are small (the large maps), a few hundred KB of tiles at a time, so that the
+// transformed tiles and products stay in cache between the three steps.
+void Conv3x3::winograd(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
                        pthreadpool_t pool) {
-    const int ty0 = r0 / 4, ty1 = (r1 + 3) / 4, tx0 = c0 / 4, tw = (c1 + 3) / 4 - tx0;
+    std::vector<TileSpan> span((size_t)n + 1);
+    size_t all = 0;
+    for (int i = 0; i < n; i++) {
+        const Patch& o = out[i];
+        const int ty0 = o.y0 / 4, tx0 = o.x0 / 4, th = (o.y1 + 3) / 4 - ty0, tw = (o.x1 + 3) / 4 - tx0;
+        span[(size_t)i] = {ty0, tx0, tw, all};
+        all += (size_t)th * tw;
+    }
+    span[(size_t)n].first = all;
     const size_t tile_bytes = 36 * (size_t)(cin_ + cout_) * sizeof(float);
-    int rows = ty1 - ty0;   // rows of tiles per step
-    if (36 * (size_t)cin_ * cout_ * sizeof(float) <= kChunkKernelBytes)
-        rows = (int)std::clamp(kChunkBytes / (tile_bytes * tw), (size_t)1, (size_t)rows);
-    const size_t Tmax = (size_t)rows * tw;
+    const bool small = 36 * (size_t)cin_ * cout_ * sizeof(float) <= kChunkKernelBytes;
+    const size_t Tmax = std::clamp((small ? kChunkBytes : kMaxChunkBytes) / tile_bytes, (size_t)1, all);
     const size_t v = align64((36 * Tmax * cin_ + 16) * sizeof(float)), m = align64((36 * Tmax * cout_ + 16) * sizeof(float));
-    for (int ty = ty0; ty < ty1; ty += rows) {
-        const size_t T = (size_t)std::min(rows, ty1 - ty) * tw;
+    for (size_t t0 = 0; t0 < all; t0 += Tmax) {
+        const size_t T = std::min(Tmax, all - t0);
         shape(T, 0, pool);
         ws.reserve(op_ws_ + v + m);
         uint8_t* base = (uint8_t*)ws.data();
         float* V = (float*)(base + op_ws_);
         float* M = (float*)(base + op_ws_ + v);
-        WinogradJob job{x, y, V, M, bias_.data(), H, W, cin_, cout_, ty, tx0, tw, r0, c0, r1, c1, T, relu_};
+        WinogradJob job{x, in, out, span.data(), n, V, M, bias_.data(), H, W, cin_, cout_, t0, T, relu_};
         pthreadpool_parallelize_1d(pool, input_tile, &job, T, 0);
         xnn_check(xnn_setup_batch_matrix_multiply_nc_f32(op_, base, V, nullptr, M), "setup batched GEMM (Winograd)");
         xnn_check(xnn_run_operator(op_, pool), "run batched GEMM (Winograd)");

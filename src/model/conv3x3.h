@@ -10,12 +10,13 @@
 //
 //   Conv3x3 c(w_ohwi, bias, cin, cout, relu, Conv3x3::Winograd);
 //   c.run(x, H, W, y, workspace, pool);                 // y: H x W x cout
-//   c.run_region(x, H, W, y, r0, c0, r1, c1, ...);      // only rows r0..r1, columns c0..c1 of y
+//   c.run_patches(x, H, W, in, out, n, workspace, pool);   // n edited copies of x, parts of their outputs
 //
-// run_region gives the same values, bit for bit, as run() there (occlusion's incremental pass
-// equals a whole forward): Winograd computes the whole tiles covering the region from the whole
-// input, the direct operator a window of the input with its one-pixel halo. The operators are
-// reshaped only when the size asked for changes (positions of one row of an occlusion share it).
+// run_patches gives the same values, bit for bit, as run() on each edited input (occlusion's
+// incremental pass equals a whole forward): Winograd computes the whole tiles covering each
+// output rectangle, all edits' tiles through one batched GEMM (the transformed kernels are read
+// once for all of them); the direct operator runs a window of the edited input with its one-pixel
+// halo. The operators are reshaped only when the size asked for changes.
 // The model uses Winograd where it measured faster (conv3x3_algo); the direct operator stays the
 // reference and serves the layers with few channels.
 #pragma once
@@ -25,6 +26,19 @@
 #include "core/xnn.h"
 
 namespace cnnlens {
+
+// A map as one edit sees it: a layer's whole map (H x W x C, given beside it) with the rectangle
+// rows y0..y1 - 1, columns x0..x1 - 1 holding `values` ((y1 - y0) x (x1 - x0) x C) instead. An
+// empty rectangle: the map unedited.
+struct Patch {
+    int y0 = 0, x0 = 0, y1 = 0, x1 = 0;
+    float* values = nullptr;
+    bool contains(int y, int x) const { return y >= y0 && y < y1 && x >= x0 && x < x1; }
+};
+
+// Rows r0..r1 - 1, columns c0..c1 - 1 of `base` (H x W x C) with p over it, into dst (row-major,
+// zeros where the rectangle leaves the map).
+void patch_read(const float* base, int H, int W, int C, const Patch& p, int r0, int c0, int r1, int c1, float* dst);
 
 class Conv3x3 {
 public:
@@ -37,10 +51,10 @@ public:
 
     // x: H x W x cin (XNNPACK may read up to 16 bytes past its end); y: H x W x cout.
     void run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool);
-    // y's rows r0..r1 - 1, columns c0..c1 - 1 (clipped to the map) as run() gives them; the rest of
-    // y is left or rewritten with what run() gives there (the direct operator on most of the map).
-    void run_region(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
-                    pthreadpool_t pool);
+    // n edited inputs, x with in[i] over it: writes the rectangle of out[i] (y0..x1 given, inside
+    // the map; values: room for it) of each one's output, as run() on that input gives it.
+    void run_patches(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
+                     pthreadpool_t pool);
     // Along an axis of n pixels: the outputs [*o0, *o1) whose computed values can change when the
     // inputs [a0, a1) do. Direct: one pixel further each way (the 3x3 taps). Winograd: every
     // output of every tile whose 6x6 input window meets them (the transforms mix the whole window
@@ -58,9 +72,9 @@ private:
     size_t shape_threads_ = 0;
     size_t op_ws_ = 0;              // the workspace op_ needs at that shape (bytes, aligned)
     std::vector<float> bias_;       // Winograd: added in the output transform
-    std::vector<float> win_in_, win_out_;   // Direct run_region: the window and its output
+    std::vector<float> win_in_, win_out_;   // Direct run_patches: a window and its output
     void shape(size_t a, size_t b, pthreadpool_t pool);
-    void winograd(const float* x, int H, int W, float* y, int r0, int c0, int r1, int c1, XnnWorkspace& ws,
+    void winograd(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
                   pthreadpool_t pool);
 };
 

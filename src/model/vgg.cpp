@@ -223,57 +223,67 @@ void Vgg::run_layers(size_t first, const float* x) {
 
 // ---------------------------------------------------------------------------- local edits
 
-// Each spatial layer again on the rectangle its input's edit reaches: a conv one pixel further
-// each way (its 3x3 taps; Winograd: its tiles, Conv3x3::reach), a max-pool half as far. A conv computes just that rectangle
-// (Conv3x3::run_region: the same numbers as a whole pass), the pool the 2x2 blocks under it with
-// the network's own operator reshaped to that window.
-void Vgg::forward_region(int y0, int x0, int y1, int x1, bool head) {
-    CNN_ASSERT(undo_n_ == 0);   // one edit at a time
-    const int S = arch_.input_size;
-    y0 = std::max(y0, 0), x0 = std::max(x0, 0), y1 = std::min(y1, S), x1 = std::min(x1, S);
-    if (y0 >= y1 || x0 >= x1) return;
-    windowed_ = true;
+// Each spatial layer again on the rectangle each edit reaches there: a conv one pixel further
+// each way (its 3x3 taps; Winograd: its tiles, Conv3x3::reach), a max-pool half as far. A conv
+// computes just those rectangles from its input as each edit sees it (the layer's map with the
+// edit's rectangle of the layer before over it), the pool the 2x2 blocks under them with the
+// network's own operator reshaped to the window.
+void Vgg::forward_patches(const Patch* edits, int n, float* maps) {
+    if (n <= 0) return;
+    const LayerInfo& hi = head_input();
+    const size_t last = (size_t)layer_index(hi);
+    std::vector<Patch> cur(edits, edits + n), next((size_t)n);
+    for (auto& v : patch_values_) v.resize((size_t)n);
     const float* x = input_.data();
-    int H = S, W = S, C = arch_.in_channels;
-    size_t kc = 0, kp = 0, i = 0;
-    for (; i < layers_.size(); i++) {
+    int H = arch_.input_size, W = H, C = arch_.in_channels;
+    for (Patch& p : cur) {
+        p.y0 = std::max(p.y0, 0), p.x0 = std::max(p.x0, 0), p.y1 = std::min(p.y1, H), p.x1 = std::min(p.x1, W);
+        CNN_ASSERT(p.y0 < p.y1 && p.x0 < p.x1);
+    }
+    windowed_ = true;
+    size_t kc = 0, kp = 0;
+    for (size_t i = 0; i <= last; i++) {
         const LayerInfo& l = layers_[i];
-        if (l.kind != LayerInfo::Conv && l.kind != LayerInfo::Pool) break;
-        float* y = arena_.data() + l.offset;
-        if (l.kind == LayerInfo::Conv) {
-            Conv3x3& conv = *fwd_[kc++];
-            conv.reach(y0, y1, l.h, &y0, &y1);
-            conv.reach(x0, x1, l.w, &x0, &x1);
-            save_region(i, y0, x0, y1, x1);
-            conv.run_region(x, H, W, y, y0, x0, y1, x1, workspace_, pool_);
-        } else {
-            y0 /= 2, x0 /= 2, y1 = std::min((y1 + 1) / 2, l.h), x1 = std::min((x1 + 1) / 2, l.w);
-            const int wh = 2 * (y1 - y0), ww = 2 * (x1 - x0);
-            win_in_.resize((size_t)wh * ww * C + 16);
-            for (int r = 0; r < wh; r++)
-                std::memcpy(&win_in_[(size_t)r * ww * C], x + ((size_t)(2 * y0 + r) * W + 2 * x0) * C, (size_t)ww * C * sizeof(float));
-            if (pool_hw_[kp] != std::make_pair(wh, ww)) {   // positions in a row share a window size
-                size_t oh = 0, ow = 0;
-                xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(pools_[kp], 1, wh, ww, C, C, C, &oh, &ow, pool_), "reshape max-pool");
-                pool_hw_[kp] = {wh, ww};
+        CNN_ASSERT(l.kind == LayerInfo::Conv || l.kind == LayerInfo::Pool);
+        std::vector<float>* values = patch_values_[i % 2].data();
+        for (int e = 0; e < n; e++) {   // what edit e reaches in this layer
+            const Patch& p = cur[(size_t)e];
+            Patch& q = next[(size_t)e];
+            if (l.kind == LayerInfo::Conv) {
+                fwd_[kc]->reach(p.y0, p.y1, l.h, &q.y0, &q.y1);
+                fwd_[kc]->reach(p.x0, p.x1, l.w, &q.x0, &q.x1);
+            } else {
+                q.y0 = p.y0 / 2, q.x0 = p.x0 / 2, q.y1 = std::min((p.y1 + 1) / 2, l.h), q.x1 = std::min((p.x1 + 1) / 2, l.w);
             }
-            const size_t ow = (size_t)ww / 2;
-            win_out_.resize((size_t)wh / 2 * ow * C + 16);
-            xnn_check(xnn_setup_max_pooling2d_nhwc_f32(pools_[kp], win_in_.data(), win_out_.data()), "setup max-pool");
-            xnn_check(xnn_run_operator(pools_[kp++], pool_), "run max-pool");
-            save_region(i, y0, x0, y1, x1);
-            for (int r = y0; r < y1; r++)
-                std::memcpy(y + ((size_t)r * l.w + x0) * l.c, &win_out_[(size_t)(r - y0) * ow * l.c],
-                            (size_t)(x1 - x0) * l.c * sizeof(float));
+            values[e].resize((size_t)(q.y1 - q.y0) * (q.x1 - q.x0) * l.c + 16);
+            q.values = values[e].data();
         }
-        x = y, H = l.h, W = l.w, C = l.c;
+        if (l.kind == LayerInfo::Conv) {
+            fwd_[kc++]->run_patches(x, H, W, cur.data(), next.data(), n, workspace_, pool_);
+        } else {
+            for (int e = 0; e < n; e++) {
+                const Patch& q = next[(size_t)e];
+                const int wh = 2 * (q.y1 - q.y0), ww = 2 * (q.x1 - q.x0);
+                win_in_.resize((size_t)wh * ww * C + 16);
+                patch_read(x, H, W, C, cur[(size_t)e], 2 * q.y0, 2 * q.x0, 2 * q.y1, 2 * q.x1, win_in_.data());
+                if (pool_hw_[kp] != std::make_pair(wh, ww)) {   // edits in a row share a window size
+                    size_t oh = 0, ow = 0;
+                    xnn_check(xnn_reshape_max_pooling2d_nhwc_f32(pools_[kp], 1, wh, ww, C, C, C, &oh, &ow, pool_),
+                              "reshape max-pool");
+                    pool_hw_[kp] = {wh, ww};
+                }
+                xnn_check(xnn_setup_max_pooling2d_nhwc_f32(pools_[kp], win_in_.data(), q.values), "setup max-pool");
+                xnn_check(xnn_run_operator(pools_[kp], pool_), "run max-pool");
+            }
+            kp++;
+        }
+        std::swap(cur, next);
+        x = act(l), H = l.h, W = l.w, C = l.c;
     }
-    if (head && i < layers_.size()) {   // the head: whole (its first layer reads everything)
-        head_offset_ = layers_[i].offset;
-        head_saved_.assign(arena_.begin() + (long)head_offset_, arena_.end());
-        run_layers(i, x);
+    for (int e = 0; e < n; e++) {   // the head's input: the map with the edit's rectangle over it
+        float* m = maps + (size_t)e * hi.size();
+        patch_read(act(hi), hi.h, hi.w, hi.c, cur[(size_t)e], 0, 0, hi.h, hi.w, m);
     }
-    grad_cls_ = -1;
 }
 
 void Vgg::head_batch(const float* maps, int n, float* logits) {
@@ -294,33 +304,6 @@ void Vgg::head_batch(const float* maps, int n, float* logits) {
         if (y == b.data()) std::swap(a, b), x = a.data();
         width = p.out;
     }
-}
-
-Vgg::Saved& Vgg::save_region(size_t layer, int y0, int x0, int y1, int x1) {
-    if (undo_n_ == undo_.size()) undo_.emplace_back();
-    Saved& s = undo_[undo_n_++];
-    s.layer = layer, s.y0 = y0, s.x0 = x0, s.y1 = y1, s.x1 = x1;
-    const LayerInfo& l = layers_[layer];
-    const size_t n = (size_t)(x1 - x0) * l.c;
-    s.values.resize((size_t)(y1 - y0) * n);
-    for (int r = y0; r < y1; r++)
-        std::memcpy(&s.values[(size_t)(r - y0) * n], arena_.data() + l.offset + ((size_t)r * l.w + x0) * l.c, n * sizeof(float));
-    return s;
-}
-
-void Vgg::undo_region() {
-    for (size_t u = 0; u < undo_n_; u++) {
-        const Saved& s = undo_[u];
-        const LayerInfo& l = layers_[s.layer];
-        const size_t n = (size_t)(s.x1 - s.x0) * l.c;
-        for (int r = s.y0; r < s.y1; r++)
-            std::memcpy(arena_.data() + l.offset + ((size_t)r * l.w + s.x0) * l.c, &s.values[(size_t)(r - s.y0) * n],
-                        n * sizeof(float));
-    }
-    undo_n_ = 0;
-    if (head_offset_) std::copy(head_saved_.begin(), head_saved_.end(), arena_.begin() + (long)head_offset_);
-    head_offset_ = 0;
-    grad_cls_ = -1;
 }
 
 // ---------------------------------------------------------------------------- backward

@@ -55,17 +55,15 @@ public:
     // mutable_act (a channel ablated, a region occluded); a forward() restores everything.
     float* mutable_act(const LayerInfo& l) { return arena_.data() + l.offset; }
     void forward_from(const LayerInfo& l);
-    // A local edit of the input (occlusion): after forward(), change the input in place
-    // (mutable_input(), HWC) inside rows y0..y1 and columns x0..x1 (ends exclusive); then
-    // forward_region recomputes only what depends on that region in every layer (the dense head
-    // whole), and undo_region() puts every layer back as forward() left them (the caller puts
-    // the input back).
-    float* mutable_input() { return input_.data(); }
-    void forward_region(int y0, int x0, int y1, int x1, bool head = true);
-    void undo_region();
+    // n local edits of the input (occlusion), after forward(): edit i is the input with the patch
+    // edits[i] over it (Patch: model/conv3x3.h). Writes the feature map the head reads
+    // (head_input()) of each edited input to maps [n][head_input().size()], with the numbers a
+    // whole forward() of it gives, recomputing in each layer only what the edit reaches there, all n
+    // edits through each convolution at once (Winograd: one batched GEMM). The network's own
+    // activations stay as forward() left them.
+    void forward_patches(const Patch* edits, int n, float* maps);
     // The head (gap, dense layers) on n feature maps of head_input()'s shape back to back, to
-    // logits [n][classes]: the dense weights read once for all n (forward_region without its
-    // head, for many positions at a time).
+    // logits [n][classes]: the dense weights read once for all n.
     void head_batch(const float* maps, int n, float* logits);
     VggParams params() const;
 
@@ -118,17 +116,12 @@ private:
     // the gradients held: class (-1: none since the last forward), mode, lowest layer reached
     int grad_cls_ = -1, grad_reach_ = 0;
     bool grad_guided_ = false;
-    // forward_region: max-pools reshaped to windows (reshape_ops() before a whole pass), the
-    // window buffers, and the undo log (per spatial layer: its rectangle and the values it had)
+    // forward_patches: max-pools reshaped to windows (reshape_ops() before a whole pass), the
+    // window buffers, each edit's rectangle of the layer before and of this one
     bool windowed_ = false;
     std::vector<std::pair<int, int>> pool_hw_;   // the input size each max-pool is shaped for
     std::vector<float> win_in_, win_out_;
-    struct Saved { size_t layer; int y0, x0, y1, x1; std::vector<float> values; };
-    std::vector<Saved> undo_;   // its first undo_n_ entries (kept allocated: no page faults per edit)
-    size_t undo_n_ = 0;
-    std::vector<float> head_saved_;   // the head's outputs (gap, dense) when forward_region ran it
-    size_t head_offset_ = 0;          // where they start in the arena (0: not saved)
-    Saved& save_region(size_t layer, int y0, int x0, int y1, int x1);
+    std::vector<std::vector<float>> patch_values_[2];
     Stats stats_;
 
     void check_input_size(int side) const;
