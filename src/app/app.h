@@ -212,7 +212,8 @@ struct App {
 
     // progress and messages
     bool busy = false;
-    std::string progress_label;
+    std::string progress_label;   // in the page's language (web/app.js translates it)
+    bool progress_steps = false;  // it counts steps (positions, channels), not bytes
     double progress_done = 0, progress_total = 0;   // total 0 = indeterminate
     bool progress_cancellable = false;
     std::vector<AppMessage> messages;

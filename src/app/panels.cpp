@@ -1689,7 +1689,7 @@ void request_scale(float s) { app_request(fmt("{\"op\":\"scale\",\"value\":%g}",
 void panel_model() {
     App& a = g_app;
     if (a.model_ready) {
-        ImGui::TextWrapped(T("Model: %s. It knows %s."), a.model_name.c_str(), T(a.knows));
+        ImGui::TextWrapped(T("Model: %s. It knows %s."), T(a.model_name), T(a.knows));
         ImGui::TextWrapped("%s", a.model_describe.c_str());
         dim_wrapped(T("input %dx%d, %s preprocessing, %s; built in %.0f ms; %d thread%s"), a.input_size, a.input_size,
                     a.preprocess.c_str(), a.resize.c_str(), a.ms_load, a.threads, a.threads == 1 ? "" : "s");
@@ -1817,8 +1817,7 @@ void header(bool embed) {
     if (a.busy) {
         std::string text = a.progress_label;
         // a computation counts its steps (positions, channels, ...), a download or a read its bytes
-        const bool steps = !a.progress_label.rfind("Running ", 0) || !a.progress_label.rfind("Computing ", 0);
-        if (a.progress_total > 0 && steps) text += fmt("  %.0f / %.0f", a.progress_done, a.progress_total);
+        if (a.progress_total > 0 && a.progress_steps) text += fmt("  %.0f / %.0f", a.progress_done, a.progress_total);
         else if (a.progress_total > 0) text += fmt("  %s / %s", bytes_text(a.progress_done).c_str(), bytes_text(a.progress_total).c_str());
         const float bw = std::max(60.0f, avail - (a.progress_cancellable ? 70 : 0));
         float frac;
