@@ -765,6 +765,79 @@ function resetEdits() {
   state.liveStroke = null;
   return sendEdits();
 }
+// Brush strokes in a link (strokes=, Copy link): base64url of a version byte (1), then per stroke a
+// flags byte (1: erase), its colour (3 bytes, paint only), its radius, its number of points (uint16)
+// and the points (x, y); numbers float32 little-endian, which is what the compute module paints
+// with, so the strokes come back bit for bit. At most STROKES_LINK.chars characters: longer strokes
+// are thinned (every other inner point, which changes them a little) until they fit. A link is read
+// defensively (a hostile URL): at most STROKES_LINK.strokes strokes and .points points, finite
+// coordinates within [-1, 2] of the side, a radius in (0, 1]; what does not parse is left out.
+const STROKES_LINK = { chars: 4000, strokes: 64, points: 4096 };
+function encodeStrokes(strokes) {
+  let list = strokes.filter((e) => e.marker == null && e.xy && e.xy.length >= 2)
+    .map((e) => ({ ...e, xy: Array.from(e.xy).slice(0, 2 * 65535) }));
+  const b64 = (list_) => {
+    const n = list_.reduce((a, e) => a + 1 + (e.erase ? 0 : 3) + 6 + 4 * (e.xy.length & ~1), 1);
+    const bytes = new Uint8Array(n), dv = new DataView(bytes.buffer);
+    let o = 0;
+    bytes[o++] = 1;
+    for (const e of list_) {
+      bytes[o++] = e.erase ? 1 : 0;
+      if (!e.erase) for (let k = 0; k < 3; k++) bytes[o++] = Math.max(0, Math.min(255, Math.round(+(e.rgb || [])[k] || 0)));
+      const m = e.xy.length & ~1;
+      dv.setFloat32(o, e.radius, true), o += 4;
+      dv.setUint16(o, m >> 1, true), o += 2;
+      for (let i = 0; i < m; i++) dv.setFloat32(o, e.xy[i], true), o += 4;
+    }
+    let bin = '';
+    for (const b of bytes) bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  };
+  let text = b64(list);
+  while (list.length && text.length > STROKES_LINK.chars) {
+    const long = list.some((e) => e.xy.length > 4);
+    if (long) list = list.map((e) => (e.xy.length <= 4 ? e : { ...e, xy: e.xy.filter((_, i) => {
+      const pt = i >> 1, last = (e.xy.length >> 1) - 1;
+      return pt === 0 || pt === last || pt % 2 === 0;
+    }) }));
+    else list = list.slice(0, -1);
+    text = b64(list);
+  }
+  return list.length ? text : '';
+}
+// -> {strokes (as state.edits has them), bad: something was left out}
+function decodeStrokes(text) {
+  const out = { strokes: [], bad: false };
+  let bytes;
+  try {
+    if (text.length > 4 * STROKES_LINK.chars) throw new Error('too long');
+    const bin = atob(String(text).replace(/-/g, '+').replace(/_/g, '/'));
+    bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch (e) {
+    out.bad = true;
+    return out;
+  }
+  const dv = new DataView(bytes.buffer);
+  let o = 1, points = 0;
+  if (bytes[0] !== 1) return { strokes: [], bad: true };
+  while (o < bytes.length) {
+    if (out.strokes.length >= STROKES_LINK.strokes) return { ...out, bad: true };
+    const erase = bytes[o++] === 1;
+    if (o + (erase ? 0 : 3) + 6 > bytes.length) return { ...out, bad: true };
+    const rgb = erase ? [255, 255, 255] : [bytes[o++], bytes[o++], bytes[o++]];
+    const radius = dv.getFloat32(o, true), n = dv.getUint16(o + 4, true);
+    o += 6;
+    if (!(radius > 0 && radius <= 1) || n < 1 || points + n > STROKES_LINK.points || o + 8 * n > bytes.length)
+      return { ...out, bad: true };
+    const xy = [];
+    for (let i = 0; i < 2 * n; i++, o += 4) xy.push(dv.getFloat32(o, true));
+    if (!xy.every((v) => Number.isFinite(v) && v >= -1 && v <= 2)) return { ...out, bad: true };
+    points += n;
+    out.strokes.push({ xy, radius, erase, rgb });
+  }
+  return out;
+}
+
 // The object for the pointing game: {side, data} (1 = object; side the network's input), null = the default.
 function setMask(m) {
   state.mask = m ? { side: m.side, data: Uint8Array.from(m.data, (v) => (+v ? 1 : 0)) } : null;
@@ -1234,9 +1307,18 @@ async function start() {
   }
 }
 
-// stamp= and compare= of URL parameters p (the page's, a lesson step's), once the image is in; a
-// lesson step without compare=1 turns side by side off.
+// strokes=, stamp= and compare= of URL parameters p (the page's, a lesson step's), once the image
+// is in; a lesson step without compare=1 turns side by side off.
 async function applyClassroom(p, lessonStep = false) {
+  if (p.has('strokes') && state.model && good.image) {
+    await window.cnnlens.ready();
+    const { strokes, bad } = decodeStrokes(p.get('strokes'));
+    if (bad) message('url', (t) => t('Some brush strokes in the link could not be read and were left out.'));
+    if (strokes.length) {
+      state.edits = strokes;
+      await sendEdits();
+    }
+  }
   if (p.has('stamp') && state.model) {
     await window.cnnlens.ready();
     await stampMarker(p.get('stamp')).catch((e) => message('url', (t) => `stamp=${p.get('stamp')}: ${said(e)(t)}`));
@@ -1487,6 +1569,7 @@ window.cnnlens = {
     set('method', v.method);
     set('colormap', v.cmap);
     if (v.alpha !== 0.5) set('alpha', v.alpha);
+    if (good.image && typeof good.image.src === 'string') set('strokes', encodeStrokes(state.edits));
     if (stamped() >= 0) set('stamp', stamped());
     if (twin.on) set('compare', 1);
     set('vgg16', params.get('vgg16'));

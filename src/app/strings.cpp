@@ -345,6 +345,7 @@ const Row kStrings[] = {
 {"Reading the clipboard was not allowed: press Ctrl+V (Cmd+V) on the page instead.", "不允许读取剪贴板：请改为在页面上按 Ctrl+V（Cmd+V）。"},
 {"The webcam is not available: %s", "摄像头不可用：%s"},
 {"There is no tab \"%s\" (tab= takes maps, gradcam, tools, model, input or top5).", "没有“%s”标签页（tab= 可以是 maps、gradcam、tools、model、input 或 top5）。"},
+{"Some brush strokes in the link could not be read and were left out.", "链接中的部分笔画无法读取，已略过。"},
 {"Downloading weights", "正在下载权重"},
 {"Reading %s", "正在读取 %s"},
 {"Reading cached weights", "正在读取缓存的权重"},

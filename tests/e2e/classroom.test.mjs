@@ -213,6 +213,68 @@ describe('classroom: model switch, marker stamp, side by side, share, screen rea
     await page.close();
   });
 
+  test('Copy link carries the brush strokes: a fresh page paints them again (same top-5 and heatmap)', async () => {
+    const { page, errors } = await openApp(browser.context, server.url + `?image=${SAMPLE}&tab=gradcam`);
+    const clean = await page.evaluate(() => window.cnnlens.top5());
+    // an erase stroke across the trouser's legs and a white dot painted beside them
+    await page.evaluate(() => window.cnnlens.paint({ points: [[6, 16], [11.3, 17.7], [22, 16]], radius: 2.5 }));
+    await page.evaluate(() => window.cnnlens.paint({ points: [[3.5, 5.25]], radius: 1.7, erase: false, color: [255, 240, 10] }));
+    const view = await page.evaluate(() => ({ link: window.cnnlens.link(), top: window.cnnlens.top5(),
+                                              heat: window.cnnlens.heatmap(), edits: window.cnnlens.edits() }));
+    assert.notDeepEqual(view.top.map((p) => p.prob), clean.map((p) => p.prob), 'the strokes change the answer');
+    const strokes = new URL(view.link).searchParams.get('strokes');
+    assert.ok(strokes && strokes.length < 200, `strokes=${strokes}`);
+    const again = await openApp(browser.context, view.link);
+    await again.page.waitForFunction(() => window.cnnlens.edits().length === 2 && window.cnnlens.heatmap(), null, { timeout: 30000 });
+    await again.page.evaluate(() => window.cnnlens.ready());
+    const got = await again.page.evaluate(() => ({ top: window.cnnlens.top5(), heat: window.cnnlens.heatmap(),
+                                                   edits: window.cnnlens.edits(), messages: window.cnnlens.messages() }));
+    assert.deepEqual(got.top, view.top, 'the same top-5, to the last bit');
+    assert.deepEqual(got.heat.data, view.heat.data, 'the same heatmap');
+    assert.deepEqual(got.edits.map((e) => [e.erase, e.rgb, e.xy.length]), [[true, [255, 255, 255], 6], [false, [255, 240, 10], 2]]);
+    assert.deepEqual(got.messages.filter((m) => m.error), []);
+    // and the link of the reopened view is the same link
+    assert.equal(await again.page.evaluate(() => window.cnnlens.link()), view.link);
+    await again.page.close();
+    // a long scribble: the link stays bounded (thinned), and still opens painted
+    await page.evaluate(() => window.cnnlens.paint({ points: Array.from({ length: 3000 }, (_, i) => [14 + 10 * Math.cos(i / 50), 14 + 10 * Math.sin(i / 70)]), radius: 1 }));
+    const long = await page.evaluate(() => window.cnnlens.link());
+    assert.ok(new URL(long).searchParams.get('strokes').length <= 4000, `${long.length} characters`);
+    const thin = await openApp(browser.context, long);
+    await thin.page.waitForFunction(() => window.cnnlens.edits().length === 3, null, { timeout: 30000 });
+    await thin.page.evaluate(() => window.cnnlens.ready());
+    assert.ok((await thin.page.evaluate(() => window.cnnlens.edits()))[2].xy.length < 2 * 3000);
+    await thin.page.close();
+    assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
+    await page.close();
+  });
+
+  test('a hostile strokes= in a link: garbage is left out with a message, the page keeps working', async () => {
+    const f32 = (v) => { const b = Buffer.alloc(4); b.writeFloatLE(v); return [...b]; };
+    const u16 = (v) => [v & 255, v >> 8];
+    const b64 = (bytes) => Buffer.from(bytes).toString('base64url');
+    const good = [0, 255, 0, 0, ...f32(0.1), ...u16(1), ...f32(0.5), ...f32(0.5)];   // a red dot in the middle
+    const cases = [
+      ['not base64', '%%%!!!', 0],
+      ['wrong version', b64([7, ...good]), 0],
+      ['truncated points', b64([1, ...good, 1, ...f32(0.1), ...u16(65535), ...f32(0.2)]), 1],
+      ['NaN radius', b64([1, 1, ...f32(NaN), ...u16(1), ...f32(0.5), ...f32(0.5)]), 0],
+      ['huge coordinates', b64([1, ...good, 1, ...f32(0.1), ...u16(1), ...f32(1e30), ...f32(0.5)]), 1],
+      ['far too long', 'A'.repeat(20000), 0],
+      ['too many strokes', b64([1, ...Array.from({ length: 100 }, () => good).flat()]), 64],
+    ];
+    for (const [what, strokes, kept] of cases) {
+      const { page, errors } = await openApp(browser.context, server.url + `?image=${SAMPLE}&strokes=${encodeURIComponent(strokes)}`);
+      await page.waitForFunction(() => window.cnnlens.messages().some((m) => /brush strokes in the link/.test(m.text)), null, { timeout: 20000 });
+      await page.evaluate(() => window.cnnlens.ready());
+      assert.equal(await page.evaluate(() => window.cnnlens.edits().length), kept, what);
+      assert.equal((await page.evaluate(() => window.cnnlens.top5())).length, 5, what);
+      assert.equal((await page.evaluate(() => window.cnnlens.setMethod('gradcampp').then(() => window.cnnlens.heatmap().method))), 'gradcampp', what);
+      assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), [], what);
+      await page.close();
+    }
+  });
+
   test('in Chinese: the live region, the page texts and the messages built in the page are Chinese', async () => {
     const { page, errors } = await openApp(browser.context, server.url + `?image=${SAMPLE}&tab=gradcam&lang=zh`);
     await page.waitForFunction(() => window.cnnlens.lang() === 'zh' && window.cnnlens.fontAtlas().glyphs > 400);
