@@ -229,6 +229,7 @@ struct App {
     // (0: no lesson), its texts in the page's language
     int lesson_step = 0, lesson_steps = 0;
     std::string lesson_title, lesson_text, lesson_try;
+    bool lesson_collapsed = false;   // folded to its title and buttons ("Hide the text"; phones)
     int frame = 0;
 };
 

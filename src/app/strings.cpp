@@ -365,6 +365,10 @@ const Row kStrings[] = {
 {"cannot read this image: %s", "无法读取这张图片：%s"},
 {"no image has been run yet", "还没有运行过图片"},
 {"out of memory", "内存不足"},
+{"Hide the text", "收起文字"},
+{"Show the text", "展开文字"},
+{"Fold the lesson to one line, to see more of the view", "把课程收成一行，留出更多地方看视图"},
+{"Show the lesson's text again", "重新显示课程文字"},
 // STRINGS-END
 };
 // clang-format on
