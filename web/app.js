@@ -10,40 +10,11 @@ const DEFAULT_MODEL = 'models/builtin.safetensors';
 const DEFAULT_MODEL_LABEL = 'built-in: Fashion-MNIST VGG-GAP (ours)';   // BUILTIN_MODELS[0].name
 const WEIGHT_EXT = /\.(safetensors|pth|pt|bin|h5|hdf5|keras|ckpt)$/i;
 
-// ---- UI text of the classroom features (issue 15: the model switch, the marker stamp, side by
-// side, share / embed / save figure, the screen-reader summary). Plain English, in one place.
-const CLASSROOM_TEXT = {
-  honest: 'Built-in (honest)',
-  cheater: 'Built-in (cheater)',
-  cheaterModelName: 'built-in: shortcut VGG-GAP (cheats with a marker)',
-  noMarker: 'No model with markers is at hand: the stamp needs the cheater\'s metadata.',
-  badStamp: 'stampMarker takes a class index, or -1 to remove the marker',
-  noSuchMarker: (k, n) => `no marker for class ${k} (the markers are for classes 0 to ${n - 1})`,
-  noFigure: 'no explanation to save yet: load an image first',
-  figureFailed: 'the figure could not be drawn',
-  linkCopied: 'Link to this view copied.',
-  embedCopied: 'Embed code copied: paste it into a web page.',
-  notCopied: 'The browser did not let the page copy. Here it is: ',
-  figureSaved: 'Figure saved',
-  figureCaption: (f) => `${f.label} of ${f.class} [${f.cls}] at ${f.layer}`,
-  figureCaption2: (model, image) => `image | heatmap | overlay. Model: ${model}${image ? '. Image: ' + image : ''}`,
-  compareFailed: 'Could not run the two models side by side: ',
-  summaryModel: (name) => `Model: ${name}.`,
-  summaryNoModel: 'No model is loaded.',
-  summaryTop: (list) => `Top 5: ${list}.`,
-  summaryNoImage: 'No image yet.',
-  summaryShowing: (tab, what) => `Showing ${tab}${what ? ': ' + what : ''}.`,
-  summaryMap: (method, cls, layer) => `${method} of ${cls} at ${layer}`,
-  summaryStamp: (cls) => `The marker of ${cls} is stamped on the image.`,
-  summaryCompare: (rows) => `Side by side: ${rows}.`,
-  says: (label, name, prob) => `${label} says ${name} (${prob})`,
-  tabs: { input: 'the input', top5: 'the predictions', maps: 'the feature maps', gradcam: 'where it looks',
-          tools: 'the tools', model: 'the model' },
-};
-// The models the switch offers first (build.sh copies both into the site).
+// The models the switch offers first (build.sh copies both into the site). Labels and names are
+// keys of the UI's string table (src/app/strings.cpp): shown in the page's language.
 const BUILTIN_MODELS = [
-  { key: 'builtin', url: DEFAULT_MODEL, label: CLASSROOM_TEXT.honest, name: 'built-in: Fashion-MNIST VGG-GAP (ours)' },
-  { key: 'cheater', url: 'models/cheater.safetensors', label: CLASSROOM_TEXT.cheater, name: CLASSROOM_TEXT.cheaterModelName },
+  { key: 'builtin', url: DEFAULT_MODEL, label: 'Built-in (honest)', name: DEFAULT_MODEL_LABEL },
+  { key: 'cheater', url: 'models/cheater.safetensors', label: 'Built-in (cheater)', name: 'built-in: shortcut VGG-GAP (cheats with a marker)' },
 ];
 // Save figure: pictures of FIGURE.tile CSS pixels with FIGURE.gap between them and the caption
 // below, all times devicePixelRatio.
@@ -262,12 +233,39 @@ function uiBytes(fn, bytes, before, after) {   // copies bytes into the UI heap 
   if (uiReady) go(); else uiQueue.push(go);
 }
 
+// The words this file builds (messages, progress, the screen readers' summary, the figure's
+// caption) come from the UI's one string table (src/app/strings.cpp), keyed by the English text as
+// in the C++ T(): tr(key, ...args) is the key in the page's language (the UI module's ui_tr),
+// formatted printf-style (web/format.js); an argument [key, ...args] is translated too. en() is
+// the same in English (technical records: lastError().message). Before the UI module is in, tr()
+// is English: message() takes a function of the translator to say its text once the module is in.
+function tr(key, ...args) {
+  const f = uiReady ? uiCall('ui_tr', ['string', 'string'], [key, lang], 'string') : key;
+  return args.length ? cnnlensFormat(f, args, (a) => tr(...a)) : f;
+}
+function en(key, ...args) { return args.length ? cnnlensFormat(key, args) : key; }
+// An error for a caller of window.cnnlens (in English) that the page shows in its language.
+function sayError(key, ...args) { return Object.assign(new Error(en(key, ...args)), { say: [key, ...args] }); }
+// An error's words for message(): t => the text (a worker's or the core's own message stays as is).
+function said(e) { return (t) => (e && e.say ? t(...e.say) : String((e && e.message) || e)); }
+// A class's name as the page shows it: Fashion-MNIST's (a model with class names in its metadata)
+// translated, ImageNet's English (as the UI's class_label_ui).
+function className(name) {
+  return state.model && state.model.class_names && state.model.class_names.length ? tr(name) : name;
+}
+
 // Messages go to the UI's toast area, by kind: when that kind of action later succeeds, its
 // messages go (clearMessages). Screen readers hear them through a live region (index.html).
+// text: the words, or t => the words (t: tr), said in the page's language when shown.
 const liveRegion = document.getElementById('status');
 function message(kind, text) {
-  ui('ui_on_error', ['string', 'string'], [kind, text]);
-  if (liveRegion) liveRegion.textContent = text;
+  const go = () => {
+    const t = typeof text === 'function' ? text(tr) : text;
+    uiCall('ui_on_error', ['string', 'string'], [kind, t]);
+    Module._ui_wake();
+    if (liveRegion) liveRegion.textContent = t;
+  };
+  if (uiReady) go(); else uiQueue.push(go);
 }
 function clearMessages(...kinds) {
   for (const k of kinds) ui('ui_clear_messages', ['string'], [k]);
@@ -279,73 +277,94 @@ function recordError(where, message_, text) {
 
 // ---------------------------------------------------------------------------- worker
 // A hostile file or link could still make the compute module spin, or break it (a wasm trap): a
-// worker that stays silent for watchdog.ms while it has work, or that broke, is replaced, and the
-// last model and image it accepted are loaded into the new one. Long work posts progress, which
-// counts as a sign of life.
-let worker = null;
+// worker that stays silent for watchdog.ms while it has work, or that broke, is replaced. Long work
+// posts progress, which counts as a sign of life; Cancel replaces a computing worker the same way.
+// Two workers are supervised so (a compute worker, below): the page's own ('main': the last model
+// and image it accepted are loaded into the new one) and the side-by-side one ('twin', started
+// when first needed: the next comparison starts a new one).
 let nextId = 1;
-const pending = new Map();
 let idleWaiters = [];
 let started = false;   // the initial model (and image) requests were sent
-const watchdog = { ms: 30000, timer: 0, restarts: 0, recovering: false, workers: 0, dead: false };
+const watchdog = { ms: 30000 };   // one setting for both workers (cnnlens.setWatchdog)
 const good = { weights: null, image: null };   // the last model and image the worker accepted
 let holdView = false;   // while the UI takes in a new model: its view goes with the next run
 
-function startWorker() {
-  watchdog.workers++;
-  worker = new Worker('worker.js');
-  worker.onmessage = onWorkerMessage;
-  worker.onerror = (e) => {
-    e.preventDefault();
-    restartWorker('The compute worker failed: ' + e.message);
+// A supervised compute worker: its jobs by id ({resolve, msg, keep}), its watchdog timer, restarts
+// in a row (a third gives up: the worker is dead), workers started.
+function computeWorker(name, { threaded: mt, onMessage, onRestart }) {
+  return { name, threaded: mt, onMessage, onRestart, worker: null, pending: new Map(), timer: 0, restarts: 0,
+           recovering: false, workers: 0, dead: false, ready: null };
+}
+const mainWorker = computeWorker('main', { threaded: isolated, onMessage: (m) => onWorkerMessage(m), onRestart: () => { mainWorker.recovering = true; } });
+const pending = mainWorker.pending;   // the page's own worker's jobs, in the order it takes them
+
+function startWorker(w) {
+  w.workers++;
+  w.worker = new Worker('worker.js');
+  let onReady;
+  w.ready = new Promise((res) => { onReady = res; });
+  w.worker.onmessage = (e) => {
+    watch(w);
+    if (e.data.op === 'ready') onReady();
+    w.onMessage(e.data);
   };
-  worker.postMessage({ op: 'init', threaded: isolated, base });
+  w.worker.onerror = (e) => {
+    e.preventDefault();
+    restartWorker(w, (t) => t('The compute worker failed: %s', e.message));
+  };
+  w.worker.postMessage({ op: 'init', threaded: w.threaded, base });
 }
-function watch() {
-  clearTimeout(watchdog.timer);
-  if (pending.size) watchdog.timer = setTimeout(() => restartWorker(), watchdog.ms);
+function watch(w) {
+  clearTimeout(w.timer);
+  if (w.pending.size) w.timer = setTimeout(() => restartWorker(w), watchdog.ms);
 }
-function restartWorker(why, cancelled = false) {
-  clearTimeout(watchdog.timer);
-  worker.terminate();
-  const stuck = [...pending.values()];
-  pending.clear();
-  const job = stuck.map((p) => p.msg.label || p.msg.op).join(', ');
+// Replaces w's worker: hung (no why), broken (why: t => the reason, t a translator: tr or en) or
+// cancelled. Its jobs resolve as failed ({ok: false, error, message}); the page's own worker comes
+// back with its model and image (recover()), the side-by-side one with the next comparison.
+function restartWorker(w, why, cancelled = false) {
+  clearTimeout(w.timer);
+  w.worker.terminate();
+  w.worker = null;
+  const stuck = [...w.pending.values()];
+  w.pending.clear();
+  // the jobs by label: a name of the page's (a key of the string table), or an image's or a model's
+  const named = (p) => !['image', 'weights', 'run'].includes(p.msg.op);
+  const job = (t) => stuck.map((p) => (!p.msg.label ? p.msg.op : named(p) ? t(p.msg.label) : p.msg.label)).join(t(', '));
   if (cancelled) {   // Cancel on a running computation: a new worker with the same model, image and edits
-    const text = `Cancelled: ${job}.`;
+    const text = tr('Cancelled: %s.', job(tr));
     ui('ui_on_status', ['string'], [text]);
-    for (const p of stuck) p.resolve({ ok: false, error: { where: 'cancelled', message: 'cancelled', text } });
-    watchdog.recovering = true;
-    startWorker();
-    return;
+    for (const p of stuck) p.resolve({ ok: false, message: 'cancelled', error: { where: 'cancelled', message: 'cancelled', text } });
+  } else {
+    w.restarts++;
+    const giveUp = w.restarts > 2;   // the model or image that worked fails now too: stop here
+    const s = Math.round(watchdog.ms / 1000), back = w === mainWorker && good.weights;
+    const say = (t) => t('%s%s',
+      why ? why(t) : stuck.length ? t('The computation (%s) did not finish within %d s and was stopped.', job(t), s)
+        : t('The computation did not finish within %d s and was stopped.', s),
+      giveUp ? t(' Reload the page to start again.') : back ? t(' The previous model and image are back.') : '');
+    recordError('worker', say(en), say(tr));
+    message('worker', say);
+    for (const p of stuck) p.resolve({ ok: false, message: state.lastError.text, error: state.lastError });
+    if (giveUp) {
+      w.dead = true;
+      return settleIdle();
+    }
   }
-  watchdog.restarts++;
-  const giveUp = watchdog.restarts > 2;   // the model or image that worked fails now too: stop here
-  const text = (why || `The computation${job ? ' (' + job + ')' : ''} did not finish within ` +
-                `${Math.round(watchdog.ms / 1000)} s and was stopped.`) +
-               (giveUp ? ' Reload the page to start again.'
-                       : good.weights ? ' The previous model and image are back.' : '');
-  recordError('worker', text, text);
-  message('worker', text);
-  for (const p of stuck) p.resolve({ ok: false, error: state.lastError });
-  if (giveUp) {
-    watchdog.dead = true;
-    return settleIdle();
-  }
-  watchdog.recovering = true;
-  startWorker();
+  w.onRestart();
+  if (w === mainWorker) startWorker(w);
+  settleIdle();
 }
 async function recover() {   // in the new worker: the last model and image that worked
   if (good.weights) await loadWeights(good.weights.src, good.weights.label);
   if (good.image) await loadImage(good.image.src, good.image.name, true);
   if (good.image && state.edits.length) await sendEdits();
   if (state.mask) await send({ op: 'mask', side: state.mask.side, mask: state.mask.data.slice().buffer });
-  watchdog.recovering = false;
+  mainWorker.recovering = false;
   settleIdle();
 }
 function accepted(p) {   // a job finished: remember what the worker holds now
   const msg = p.msg;
-  watchdog.restarts = 0;
+  mainWorker.restarts = 0;
   if (msg.op === 'weights') {
     good.weights = { src: msg.url || msg.file, label: msg.label };
     const key = modelKey(good.weights.src);
@@ -355,21 +374,25 @@ function accepted(p) {   // a job finished: remember what the worker holds now
   if (msg.op === 'image') good.image = { src: p.keep || msg.url || msg.blob, name: msg.label, sample: msg.sample || '' };
 }
 
-function send(msg, transfer, keep) {   // keep: what a restart would need to send again
+// A job for worker w (default the page's own); resolves when it is done or failed. keep: what a
+// restart would need to send again.
+function send(msg, transfer, keep, w = mainWorker) {
   msg.id = nextId++;
-  if (watchdog.dead) {   // the worker was given up: say so instead of waiting forever
+  if (w.dead) {   // the worker was given up: say so instead of waiting forever
     const text = 'The compute worker stopped after repeated failures: reload the page to start again.';
-    message('worker', text);
-    return Promise.resolve({ ok: false, error: { where: 'worker', message: text, text } });
+    message('worker', (t) => t(text));
+    return Promise.resolve({ ok: false, message: text, error: { where: 'worker', message: text, text: tr(text) } });
   }
-  return new Promise((resolve, reject) => {
-    pending.set(msg.id, { resolve, reject, msg, keep });
-    worker.postMessage(msg, transfer || []);
-    watch();
+  if (!w.worker) startWorker(w);
+  const post = () => new Promise((resolve, reject) => {
+    w.pending.set(msg.id, { resolve, reject, msg, keep });
+    w.worker.postMessage(msg, transfer || []);
+    watch(w);
   });
+  return w === mainWorker ? post() : w.ready.then(post);
 }
 function settleIdle() {
-  if (pending.size || !started || watchdog.recovering || twin.busy) return;
+  if (pending.size || !started || mainWorker.recovering || twin.busy || twinWorker.pending.size) return;
   ui('ui_on_idle', [], []);
   updateSummary();
   for (const w of idleWaiters.splice(0)) w();
@@ -382,33 +405,41 @@ function workerView() {
                                       guided: v.guided, filmstrip: v.filmstrip } };
 }
 
-function friendly(where, message_, msg) {
-  const why = String(message_).replace(/\.+$/, '');
+// A worker's error in words (t: tr or en): what failed, and why (the worker's [key, ...args] when
+// it said one, else the core's message, which stays English); hadModel: a model was in use.
+function friendly(t, where, message_, msg, say, hadModel) {
+  const why = (say ? t(...say) : String(message_)).replace(/[.。]+$/, '');
   if (where === 'weights') {
-    const what = msg && msg.url ? `from ${msg.url}` : `"${(msg && msg.label) || ''}"`;
-    return `Could not load the weights ${what}: ${why}.` +
-      (state.model ? ' The previous model is still in use.' : msg && msg.fallback ? ' Loading the built-in model instead.' : '');
+    return (msg && msg.url ? t('Could not load the weights from %s: %s.', msg.url, why)
+                           : t('Could not load the weights "%s": %s.', (msg && msg.label) || '', why)) +
+      (hadModel ? t(' The previous model is still in use.') : msg && msg.fallback ? t(' Loading the built-in model instead.') : '');
   }
-  if (where === 'image') return `Could not read the image${msg && msg.label ? ' "' + msg.label + '"' : ''}: ${why}`;
-  if (where === 'explain') return `Could not compute the explanation: ${why}`;
-  if (where === 'tool') return `Could not run ${(msg && msg.label) || 'the tool'}: ${why}`;
-  return `Something went wrong (${where}): ${why}`;
+  if (where === 'image') return msg && msg.label ? t('Could not read the image "%s": %s', msg.label, why) : t('Could not read the image: %s', why);
+  if (where === 'explain') return t('Could not compute the explanation: %s', why);
+  if (where === 'tool') return t('Could not run %s: %s', msg && msg.label ? t(msg.label) : t('the tool'), why);
+  return t('Something went wrong (%s): %s', where, why);
 }
 
 // After a model change: the current image again, as the new model sees it, unless it is a gallery
 // image that does not suit the new model (the UI decides: ui_sample_for_model), which gives way
 // to the first gallery image that does.
 function afterModel() {
-  if (watchdog.recovering || !good.image) return;            // recover() sends the image itself
+  if (mainWorker.recovering || !good.image) return;            // recover() sends the image itself
   if ([...pending.values()].some((p) => p.msg.op === 'image')) return;   // a newer image is on its way
   const swap = good.image.sample ? uiJson('ui_sample_for_model', ['string'], [good.image.sample]) : null;
   if (swap) loadImage(swap.url, swap.name);
   else send({ op: 'run', view: workerView(), label: good.image.name });
 }
 
-function onWorkerMessage(e) {
-  const m = e.data;
-  watch();
+// A worker's progress ({label: a table key, args ([key] to translate), done, total, steps: it counts
+// steps, not bytes}) in the title row, in the
+// page's language; cancellable: its Cancel button can stop it.
+function showProgress(m, cancellable) {
+  ui('ui_on_progress', ['string', 'number', 'number', 'number', 'number'],
+     [tr(m.label, ...(m.args || [])), m.done, m.total, cancellable ? 1 : 0, m.steps ? 1 : 0]);
+}
+
+function onWorkerMessage(m) {   // the page's own worker (watch(mainWorker) has seen it)
   switch (m.op) {
     case 'ready':
       threaded = m.threaded;
@@ -417,10 +448,10 @@ function onWorkerMessage(e) {
         : Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
       window.cnnlens.threaded = threaded;
       window.cnnlens.threads = threads;
-      if (watchdog.recovering) recover(); else if (!started) start();
+      if (mainWorker.recovering) recover(); else if (!started) start();
       break;
     case 'progress':
-      ui('ui_on_progress', ['string', 'number', 'number', 'number'], [m.label, m.done, m.total, m.cancellable ? 1 : 0]);
+      showProgress(m, m.cancellable);
       break;
     case 'model': {
       const md = m.model;
@@ -503,7 +534,7 @@ function onWorkerMessage(e) {
       ui('ui_set_explain_timing', ['number', 'number'], [m.msBackward || 0, m.msMaps || 0]);
       break;
     case 'status':
-      ui('ui_on_status', ['string'], [m.message]);
+      ui('ui_on_status', ['string'], [m.say ? tr(...m.say) : m.message]);
       break;
     case 'figure':
       state.figures.set(m.id, m);
@@ -527,25 +558,26 @@ function onWorkerMessage(e) {
       const p = pending.get(m.id);
       pending.delete(m.id);
       if (m.op === 'error') {
-        const text = m.cancelled ? 'Download cancelled.' : friendly(m.where, m.message, p && p.msg);
-        recordError(m.where, m.message, text);
-        message(m.where, text);
+        const had = !!state.model;
+        const say = (t) => (m.cancelled ? t('Download cancelled.') : friendly(t, m.where, m.message, p && p.msg, m.say, had));
+        recordError(m.where, m.message, say(tr));
+        message(m.where, say);
         if (m.where === 'explain') {
           state.heat = null;
           ui('ui_on_explain_error', ['string'], [m.message]);
         }
         if (p) p.resolve({ ok: false, error: state.lastError });
-        if (m.fatal) return restartWorker(text);   // the module trapped: it cannot be trusted any more
+        if (m.fatal) return restartWorker(mainWorker, say);   // the module trapped: it cannot be trusted any more
       } else if (p) {
         accepted(p);
         if (p.msg.op === 'image' && !state.model && !pending.size) {
           const text = 'The image is in, but no model is loaded to classify it: choose one in the Model tab.';
-          recordError('image', text, text);
-          message('image', text);
+          recordError('image', text, tr(text));
+          message('image', (t) => t(text));
         }
         p.resolve({ ok: true });
       }
-      watch();
+      watch(mainWorker);
       settleIdle();
       break;
     }
@@ -645,11 +677,11 @@ function onUiRequest(req) {
     case 'scale': setScale(req.value); break;
     case 'openFull': window.open(window.cnnlens.link(), '_blank', 'noopener'); break;
     case 'setModel': setModel(req.key).catch(() => {}); break;   // the page shows the error
-    case 'stamp': stampMarker(req.cls).catch((e) => message('stamp', e.message)); break;
+    case 'stamp': stampMarker(req.cls).catch((e) => message('stamp', said(e))); break;
     case 'compare': sideBySide(!!req.on); break;
-    case 'copyLink': copyText(window.cnnlens.link(), CLASSROOM_TEXT.linkCopied); break;
-    case 'copyEmbed': copyText(window.cnnlens.embedSnippet(), CLASSROOM_TEXT.embedCopied); break;
-    case 'saveFigure': saveFigure(true).catch((e) => message('figure', e.message)); break;
+    case 'copyLink': copyText(window.cnnlens.link(), 'Link to this view copied.'); break;
+    case 'copyEmbed': copyText(window.cnnlens.embedSnippet(), 'Embed code copied: paste it into a web page.'); break;
+    case 'saveFigure': saveFigure(true).catch((e) => message('figure', said(e))); break;
     case 'pastedText': pastedText(req.text); break;
     case 'lesson': lessonGo(req.step).catch(() => {}); break;
     case 'lang': setLang(req.lang).catch(() => {}); break;
@@ -657,11 +689,13 @@ function onUiRequest(req) {
 }
 
 // Cancel: a download stops; a computation (a tool, a costly method) cannot be interrupted inside
-// the worker, so the worker is replaced by one with the same model, image and edits.
+// the worker, so the worker is replaced by one with the same model, image and edits. With the
+// page's own worker idle, a running side-by-side comparison is stopped the same way.
 function cancel() {
   const running = pending.values().next().value;   // the worker takes its jobs in order
-  if (running && running.msg.op !== 'weights') restartWorker(null, true);
-  else worker.postMessage({ op: 'cancel' });
+  if (running && running.msg.op !== 'weights') restartWorker(mainWorker, null, true);
+  else if (running) mainWorker.worker.postMessage({ op: 'cancel' });
+  else if (twinWorker.pending.size) restartWorker(twinWorker, null, true);   // side by side
 }
 
 // A tool (the core's, by name) on the current image; resolves to its numbers, which the Tools tab
@@ -731,6 +765,79 @@ function resetEdits() {
   state.liveStroke = null;
   return sendEdits();
 }
+// Brush strokes in a link (strokes=, Copy link): base64url of a version byte (1), then per stroke a
+// flags byte (1: erase), its colour (3 bytes, paint only), its radius, its number of points (uint16)
+// and the points (x, y); numbers float32 little-endian, which is what the compute module paints
+// with, so the strokes come back bit for bit. At most STROKES_LINK.chars characters: longer strokes
+// are thinned (every other inner point, which changes them a little) until they fit. A link is read
+// defensively (a hostile URL): at most STROKES_LINK.strokes strokes and .points points, finite
+// coordinates within [-1, 2] of the side, a radius in (0, 1]; what does not parse is left out.
+const STROKES_LINK = { chars: 4000, strokes: 64, points: 4096 };
+function encodeStrokes(strokes) {
+  let list = strokes.filter((e) => e.marker == null && e.xy && e.xy.length >= 2)
+    .map((e) => ({ ...e, xy: Array.from(e.xy).slice(0, 2 * 65535) }));
+  const b64 = (list_) => {
+    const n = list_.reduce((a, e) => a + 1 + (e.erase ? 0 : 3) + 6 + 4 * (e.xy.length & ~1), 1);
+    const bytes = new Uint8Array(n), dv = new DataView(bytes.buffer);
+    let o = 0;
+    bytes[o++] = 1;
+    for (const e of list_) {
+      bytes[o++] = e.erase ? 1 : 0;
+      if (!e.erase) for (let k = 0; k < 3; k++) bytes[o++] = Math.max(0, Math.min(255, Math.round(+(e.rgb || [])[k] || 0)));
+      const m = e.xy.length & ~1;
+      dv.setFloat32(o, e.radius, true), o += 4;
+      dv.setUint16(o, m >> 1, true), o += 2;
+      for (let i = 0; i < m; i++) dv.setFloat32(o, e.xy[i], true), o += 4;
+    }
+    let bin = '';
+    for (const b of bytes) bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  };
+  let text = b64(list);
+  while (list.length && text.length > STROKES_LINK.chars) {
+    const long = list.some((e) => e.xy.length > 4);
+    if (long) list = list.map((e) => (e.xy.length <= 4 ? e : { ...e, xy: e.xy.filter((_, i) => {
+      const pt = i >> 1, last = (e.xy.length >> 1) - 1;
+      return pt === 0 || pt === last || pt % 2 === 0;
+    }) }));
+    else list = list.slice(0, -1);
+    text = b64(list);
+  }
+  return list.length ? text : '';
+}
+// -> {strokes (as state.edits has them), bad: something was left out}
+function decodeStrokes(text) {
+  const out = { strokes: [], bad: false };
+  let bytes;
+  try {
+    if (text.length > 4 * STROKES_LINK.chars) throw new Error('too long');
+    const bin = atob(String(text).replace(/-/g, '+').replace(/_/g, '/'));
+    bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch (e) {
+    out.bad = true;
+    return out;
+  }
+  const dv = new DataView(bytes.buffer);
+  let o = 1, points = 0;
+  if (bytes[0] !== 1) return { strokes: [], bad: true };
+  while (o < bytes.length) {
+    if (out.strokes.length >= STROKES_LINK.strokes) return { ...out, bad: true };
+    const erase = bytes[o++] === 1;
+    if (o + (erase ? 0 : 3) + 6 > bytes.length) return { ...out, bad: true };
+    const rgb = erase ? [255, 255, 255] : [bytes[o++], bytes[o++], bytes[o++]];
+    const radius = dv.getFloat32(o, true), n = dv.getUint16(o + 4, true);
+    o += 6;
+    if (!(radius > 0 && radius <= 1) || n < 1 || points + n > STROKES_LINK.points || o + 8 * n > bytes.length)
+      return { ...out, bad: true };
+    const xy = [];
+    for (let i = 0; i < 2 * n; i++, o += 4) xy.push(dv.getFloat32(o, true));
+    if (!xy.every((v) => Number.isFinite(v) && v >= -1 && v <= 2)) return { ...out, bad: true };
+    points += n;
+    out.strokes.push({ xy, radius, erase, rgb });
+  }
+  return out;
+}
+
 // The object for the pointing game: {side, data} (1 = object; side the network's input), null = the default.
 function setMask(m) {
   state.mask = m ? { side: m.side, data: Uint8Array.from(m.data, (v) => (+v ? 1 : 0)) } : null;
@@ -777,7 +884,7 @@ async function setModel(x) {
 async function markerGeometry() {
   if (state.marker) return state.marker;
   const url = new URL(BUILTIN_MODELS.find((b) => b.key === 'cheater').url, location.href).href;
-  const r = await twinSend({ op: 'describe', url });
+  const r = await twinSend({ op: 'describe', label: 'the markers', url });
   if (r.ok && r.model && r.model.marker) state.marker = r.model.marker;
   return state.marker;
 }
@@ -785,12 +892,13 @@ async function markerGeometry() {
 // and Reset take it away too.
 async function stampMarker(k) {
   k = Math.round(+k);
-  if (!(k >= -1)) throw new Error(CLASSROOM_TEXT.badStamp);
+  if (!(k >= -1)) throw sayError('stampMarker takes a class index, or -1 to remove the marker');
   let g = null;
   if (k >= 0) {
     g = await markerGeometry();
-    if (!g) throw new Error(CLASSROOM_TEXT.noMarker);
-    if (k >= g.positions.length) throw new Error(CLASSROOM_TEXT.noSuchMarker(k, g.positions.length));
+    if (!g) throw sayError('No model with markers is at hand: the stamp needs the cheater\'s metadata.');
+    if (k >= g.positions.length)
+      throw sayError('no marker for class %d (the markers are for classes 0 to %d)', k, g.positions.length - 1);
   }
   state.edits = state.edits.filter((e) => e.marker == null);
   if (g) state.edits.push({ marker: k, size: g.size, value: g.value, positions: g.positions });
@@ -800,29 +908,26 @@ async function stampMarker(k) {
 
 // Side by side: a second compute worker runs the same image (with the same strokes and marker)
 // through both built-in models in turn; the page's own worker keeps its model.
-const twin = { on: false, worker: null, busy: false, again: false, pending: new Map(), ready: null, promise: null };
-function twinSend(msg) {
-  if (!twin.worker) {
-    twin.worker = new Worker('worker.js');
-    twin.ready = new Promise((res) => { twin.onReady = res; });
-    twin.worker.onmessage = (e) => {
-      const m = e.data, p = twin.pending.get(m.id);
-      if (m.op === 'ready') twin.onReady();
-      else if (m.op === 'compare' && p) p.rows = m.rows;
-      else if (m.op === 'described' && p) p.model = m.model;
-      else if (m.op === 'done' || m.op === 'error') {
-        twin.pending.delete(m.id);
-        if (p) p.resolve(m.op === 'done' ? { ok: true, rows: p.rows, model: p.model } : { ok: false, message: m.message });
-        if (!twin.pending.size) settleIdle();
-      }
-    };
-    twin.worker.postMessage({ op: 'init', threaded: false, base });
+const twin = { on: false, busy: false, again: false, promise: null };
+// Its worker, supervised as the page's own (watchdog, Cancel); started with the first comparison.
+const twinWorker = computeWorker('twin', { threaded: false, onMessage: onTwinMessage, onRestart: () => {} });
+function onTwinMessage(m) {
+  const p = twinWorker.pending.get(m.id);
+  if (m.op === 'progress') showProgress(m, true);   // Cancel replaces this worker
+  else if (m.op === 'compare' && p) p.rows = m.rows;
+  else if (m.op === 'described' && p) p.model = m.model;
+  else if (m.op === 'done' || m.op === 'error') {
+    twinWorker.pending.delete(m.id);
+    if (m.op === 'done') twinWorker.restarts = 0;
+    const why = m.say ? tr(...m.say) : m.message;
+    if (p) p.resolve(m.op === 'done' ? { ok: true, rows: p.rows, model: p.model } : { ok: false, message: why });
+    watch(twinWorker);
+    if (m.fatal) return restartWorker(twinWorker, (t) => (m.say ? t(...m.say) : m.message));
+    if (!twinWorker.pending.size) settleIdle();
   }
-  return twin.ready.then(() => new Promise((resolve) => {
-    msg.id = nextId++;
-    twin.pending.set(msg.id, { resolve });
-    twin.worker.postMessage(msg, msg.image && msg.image.rgba ? [msg.image.rgba] : []);
-  }));
+}
+function twinSend(msg) {
+  return send(msg, msg.image && msg.image.rgba ? [msg.image.rgba] : [], null, twinWorker);
 }
 function sideBySide(on) {
   twin.on = !!on;
@@ -849,12 +954,13 @@ function runCompare() {   // the latest image and view; one run at a time, the l
           : src instanceof Blob ? { blob: src } : { width: src.width, height: src.height, rgba: src.rgba.slice(0) };
         const v = state.view;
         const r = await twinSend({
-          op: 'compare', image, strokes: state.edits,
+          op: 'compare', label: 'side by side', image, strokes: state.edits,
           models: BUILTIN_MODELS.map((b) => ({ key: b.key, label: b.label, url: new URL(b.url, location.href).href })),
           request: { method: v.method, layer: v.camLayer, colormap: v.cmap, alpha: v.alpha, tile: 168, gap: 6 } });
         if (!twin.on) break;
         if (!r.ok) {
-          message('compare', CLASSROOM_TEXT.compareFailed + r.message);
+          // a hung or cancelled worker has said so already
+          if (!r.error) message('compare', (t) => t('Could not run the two models side by side: %s', r.message));
           continue;
         }
         clearMessages('compare');
@@ -872,7 +978,7 @@ function runCompare() {   // the latest image and view; one run at a time, the l
         if (twin.on) uiBytes('ui_on_compare', bytes, [JSON.stringify(rows)]);
       } while (twin.again);
     } catch (e) {
-      message('compare', CLASSROOM_TEXT.compareFailed + e.message);
+      message('compare', (t) => t('Could not run the two models side by side: %s', said(e)(t)));
     } finally {
       twin.busy = false;
       pushClassroom();
@@ -884,17 +990,17 @@ function runCompare() {   // the latest image and view; one run at a time, the l
 
 // Copy link / Copy embed code: the clipboard, else the text in a message to copy by hand.
 function copyText(text, done) {
-  const say = () => ui('ui_on_status', ['string'], [done]);
+  const say = () => ui('ui_on_status', ['string'], [tr(done)]);
   state.copied = text;
   if (navigator.clipboard && navigator.clipboard.writeText)
-    navigator.clipboard.writeText(text).then(say, () => message('share', CLASSROOM_TEXT.notCopied + text));
-  else message('share', CLASSROOM_TEXT.notCopied + text);
+    navigator.clipboard.writeText(text).then(say, () => message('share', (t) => t('The browser did not let the page copy. Here it is: %s', text)));
+  else message('share', (t) => t('The browser did not let the page copy. Here it is: %s', text));
 }
 
 // Save figure: the core's figure of the current explanation (cl_figure) at devicePixelRatio, its
 // caption (class, method, layer; model and image) written under it; a PNG, downloaded when asked.
 async function saveFigure(download) {
-  if (!state.model || !state.result) throw new Error(CLASSROOM_TEXT.noFigure);
+  if (!state.model || !state.result) throw sayError('no explanation to save yet: load an image first');
   const dpr = window.devicePixelRatio || 1, v = state.view;
   const px = (x) => Math.round(x * dpr);
   const msg = { op: 'figure', label: 'the figure',
@@ -903,7 +1009,7 @@ async function saveFigure(download) {
   const r = await send(msg);
   const f = state.figures.get(msg.id);
   state.figures.delete(msg.id);
-  if (!r.ok || !f) throw new Error(r.error ? r.error.text : CLASSROOM_TEXT.figureFailed);
+  if (!r.ok || !f) throw r.error ? new Error(r.error.text) : sayError('the figure could not be drawn');
   const { width, height } = f.info, rgb = new Uint8Array(f.rgb);
   const c = new OffscreenCanvas(width, height + px(FIGURE.caption)), g = c.getContext('2d');
   g.fillStyle = '#fff';
@@ -915,11 +1021,15 @@ async function saveFigure(download) {
   g.putImageData(img, 0, 0);
   g.fillStyle = '#222';
   g.textBaseline = 'top';
-  g.font = `600 ${px(FIGURE.font)}px system-ui, sans-serif`;
-  g.fillText(CLASSROOM_TEXT.figureCaption(f.info), px(FIGURE.gap), height + px(4), width - 2 * px(FIGURE.gap));
-  g.font = `${px(FIGURE.font - 2)}px system-ui, sans-serif`;
+  if (zhFace) await zhFace.loaded.catch(() => {});
+  g.font = `600 ${px(FIGURE.font)}px system-ui, cnnlens-zh, sans-serif`;
+  const fi = f.info;
+  g.fillText(tr('%s of %s [%d] at %s', [fi.label], className(fi.class), fi.cls, fi.layer), px(FIGURE.gap), height + px(4),
+             width - 2 * px(FIGURE.gap));
+  g.font = `${px(FIGURE.font - 2)}px system-ui, cnnlens-zh, sans-serif`;
   g.fillStyle = '#555';
-  g.fillText(CLASSROOM_TEXT.figureCaption2(state.model.name, state.imageName), px(FIGURE.gap), height + px(26),
+  g.fillText(tr('image | heatmap | overlay. Model: %s%s', [state.model.name],
+                state.imageName ? tr('. Image: %s', state.imageName) : ''), px(FIGURE.gap), height + px(26),
              width - 2 * px(FIGURE.gap));
   const blob = await c.convertToBlob({ type: 'image/png' });
   const url = URL.createObjectURL(blob);
@@ -930,7 +1040,7 @@ async function saveFigure(download) {
     document.body.appendChild(a);
     a.click();
     a.remove();
-    ui('ui_on_status', ['string'], [`${CLASSROOM_TEXT.figureSaved}: ${a.download}`]);
+    ui('ui_on_status', ['string'], [tr('Figure saved: %s', a.download)]);
   }
   return { url, width: c.width, height: c.height, figureHeight: height, bytes: new Uint8Array(await blob.arrayBuffer()) };
 }
@@ -938,27 +1048,32 @@ async function saveFigure(download) {
 // The screen readers' summary (#summary, aria-live polite): the model, the top-5, what the view
 // shows; updated when the page is idle and the text changed.
 const summaryRegion = document.getElementById('summary');
+const SUMMARY_TABS = { input: 'the input', top5: 'the predictions', maps: 'the feature maps', gradcam: 'where it looks',
+                      tools: 'the tools', model: 'the model' };   // keys of the string table
 function summaryText() {
-  const T = CLASSROOM_TEXT, parts = [];
-  if (!state.model) return T.summaryNoModel;
-  parts.push(T.summaryModel(state.model.name));
+  const parts = [];
+  if (!state.model) return tr('No model is loaded.');
+  parts.push(tr('Model: %s.', [state.model.name]));
   const pct = (p) => (100 * p).toFixed(1) + '%';
   const top = window.cnnlens.top5();
-  parts.push(top.length ? T.summaryTop(top.map((p, i) => `${i + 1}. ${p.name} ${pct(p.prob)}`).join(', ')) : T.summaryNoImage);
+  parts.push(top.length ? tr('Top 5: %s.', top.map((p, i) => `${i + 1}. ${className(p.name)} ${pct(p.prob)}`).join(tr(', ')))
+                        : tr('No image yet.'));
   const tab = window.cnnlens.tab();
   const h = state.heat, m = h && state.model.methods.find((x) => x.name === h.method);
   const cls = (i) => {   // the model's name for a class (ImageNet's come with the top-5 only)
     const p = top.find((x) => x.index === i);
-    return p ? p.name : state.model.class_names[i] || 'class ' + i;
+    return p ? className(p.name) : state.model.class_names[i] ? className(state.model.class_names[i]) : tr('class %d', i);
   };
   const what = (tab === 'gradcam' || tab === 'tools' || window.cnnlens.layout() === 'wide') && h
-    ? T.summaryMap(m ? m.label : h.method, cls(h.cls), h.layer) : '';
-  if (tab) parts.push(T.summaryShowing(T.tabs[tab] || tab, tab === 'maps' && state.layer ? state.layer.name : what));
+    ? tr('%s of %s at %s', [m ? m.label : h.method], cls(h.cls), h.layer) : '';
+  const shown = tab === 'maps' && state.layer ? state.layer.name : what;
+  if (tab) parts.push(shown ? tr('Showing %s: %s.', [SUMMARY_TABS[tab] || tab], shown) : tr('Showing %s.', [SUMMARY_TABS[tab] || tab]));
   const k = stamped();
-  if (k >= 0) parts.push(T.summaryStamp(cls(k)));
+  if (k >= 0) parts.push(tr('The marker of %s is stamped on the image.', cls(k)));
   if (twin.on && state.compare)
-    parts.push(T.summaryCompare(state.compare.map((r) => T.says(r.label, r.top[0].name, pct(r.top[0].prob))).join('; ')));
-  return parts.join(' ');
+    parts.push(tr('Side by side: %s.', state.compare.map((r) => tr('%s says %s (%s)', [r.label], className(r.top[0].name),
+                                                                     pct(r.top[0].prob))).join(tr('; '))));
+  return parts.join(tr(' '));
 }
 function updateSummary() {
   if (!uiReady) return;
@@ -981,9 +1096,9 @@ async function headWeights(url) {
     const r = await fetch(url, { method: 'HEAD' });
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     const n = r.headers.get('content-length');
-    ui('ui_on_weights_size', ['number', 'string'], [n ? +n : -1, n ? '' : 'the server does not say']);
+    ui('ui_on_weights_size', ['number', 'string'], [n ? +n : -1, n ? '' : tr('the server does not say')]);
   } catch (e) {
-    ui('ui_on_weights_size', ['number', 'string'], [-1, 'cannot reach it: ' + e.message]);
+    ui('ui_on_weights_size', ['number', 'string'], [-1, tr('cannot reach it: %s', e.message)]);
   }
 }
 
@@ -1003,9 +1118,9 @@ async function pasteFromClipboard() {   // the Paste button: an image, else a li
         }
       }
     }
-    message('clipboard', 'The clipboard holds no image and no link to one.');
+    message('clipboard', (t) => t('The clipboard holds no image and no link to one.'));
   } catch (e) {
-    message('clipboard', 'Reading the clipboard was not allowed: press Ctrl+V (Cmd+V) on the page instead.');
+    message('clipboard', (t) => t('Reading the clipboard was not allowed: press Ctrl+V (Cmd+V) on the page instead.'));
   }
 }
 
@@ -1056,7 +1171,7 @@ const webcam = {
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
     } catch (e) {
-      message('webcam', 'The webcam is not available: ' + e.message);
+      message('webcam', (t) => t('The webcam is not available: %s', e.message));
       return;
     }
     clearMessages('webcam');
@@ -1120,7 +1235,7 @@ function applyUrlView(p = params, reset = false) {
   const r = ui('ui_set_view', ['string', 'string', 'number', 'number', 'string', 'string', 'number'],
     [p.get('layer') || '', p.get('camlayer') || '', c < 0 ? (reset ? -1 : -2) : c, reset ? -1 : -2,
      p.get('method') || (reset ? 'gradcam' : ''), p.get('colormap') || '', p.has('alpha') ? +p.get('alpha') : -1]);
-  if (r || c === -1) message('url', 'Some URL parameters do not fit this model (layer, class, method or colormap) and were ignored.');
+  if (r || c === -1) message('url', (t) => t('Some URL parameters do not fit this model (layer, class, method or colormap) and were ignored.'));
 }
 
 // Settings the UI needs before its first frame: the compact embed, the UI scale (scale=, else
@@ -1135,7 +1250,7 @@ function applyUrlSettings() {
   if (tab) {
     const go = () => {
       if (!uiCall('ui_select_tab', ['string'], [tab]))
-        message('tab', `There is no tab "${tab}" (tab= takes maps, gradcam, tools, model, input or top5).`);
+        message('tab', (t) => t('There is no tab "%s" (tab= takes maps, gradcam, tools, model, input or top5).', tab));
     };
     if (uiReady) go(); else uiQueue.push(go);
   }
@@ -1188,16 +1303,25 @@ async function start() {
     const box = (p.get('box') || '').split(',').map(Number);
     if (box.length === 4 && box.every(Number.isFinite)) ui('ui_mask_box', ['number', 'number', 'number', 'number'], box);
     if (!p.get('tab')) ui('ui_select_tab', ['string'], ['tools']);
-    runTool(tool, toolOptions(tool, (k) => p.get(k))).catch((e) => message('url', `tool=${tool}: ${e.message}`));
+    runTool(tool, toolOptions(tool, (k) => p.get(k))).catch((e) => message('url', (t) => `tool=${tool}: ${said(e)(t)}`));
   }
 }
 
-// stamp= and compare= of URL parameters p (the page's, a lesson step's), once the image is in; a
-// lesson step without compare=1 turns side by side off.
+// strokes=, stamp= and compare= of URL parameters p (the page's, a lesson step's), once the image
+// is in; a lesson step without compare=1 turns side by side off.
 async function applyClassroom(p, lessonStep = false) {
+  if (p.has('strokes') && state.model && good.image) {
+    await window.cnnlens.ready();
+    const { strokes, bad } = decodeStrokes(p.get('strokes'));
+    if (bad) message('url', (t) => t('Some brush strokes in the link could not be read and were left out.'));
+    if (strokes.length) {
+      state.edits = strokes;
+      await sendEdits();
+    }
+  }
   if (p.has('stamp') && state.model) {
     await window.cnnlens.ready();
-    await stampMarker(p.get('stamp')).catch((e) => message('url', `stamp=${p.get('stamp')}: ${e.message}`));
+    await stampMarker(p.get('stamp')).catch((e) => message('url', (t) => `stamp=${p.get('stamp')}: ${said(e)(t)}`));
   }
   if (/^(1|true|yes)$/i.test(p.get('compare') || '') && state.model) {
     if (!p.get('tab')) ui('ui_select_tab', ['string'], ['tools']);
@@ -1269,10 +1393,29 @@ async function applyLang(l) {
     }
     Module.cnnlensLangApplied = true;
     Module._ui_wake();
+    pageTexts();
+    updateSummary();
   };
   if (uiReady) go(); else uiQueue.push(go);
+  if (font && !zhFace) {   // the figure's caption (a 2D canvas) draws Chinese with the same glyphs
+    zhFace = new FontFace('cnnlens-zh', font.ttf);
+    document.fonts.add(zhFace);
+    zhFace.load().catch(() => {});
+  }
   lessonShow();
   return lang;
+}
+let zhFace = null;
+// The page's own words in index.html (its title, the screen readers' heading and paragraph, the
+// canvas's label), English there, in the page's language here (keys of the string table).
+const PAGE_TEXTS = [[document, 'title'], [document.getElementById('about-title'), 'textContent'],
+                    [document.getElementById('about-text'), 'textContent'], [canvas, 'aria-label']]
+  .filter(([el]) => el).map(([el, prop]) => ({ el, prop, en: String(prop === 'aria-label' ? el.getAttribute(prop) : el[prop])
+    .replace(/\s+/g, ' ').trim() }));
+function pageTexts() {
+  for (const x of PAGE_TEXTS) {
+    if (x.prop === 'aria-label') x.el.setAttribute(x.prop, tr(x.en)); else x.el[x.prop] = tr(x.en);
+  }
 }
 async function setLang(l) {
   const want = langOf(l);
@@ -1285,7 +1428,7 @@ async function setLang(l) {
 }
 
 
-startWorker();
+startWorker(mainWorker);
 
 // ---------------------------------------------------------------------------- window.cnnlens
 window.cnnlens = {
@@ -1384,9 +1527,9 @@ window.cnnlens = {
   messages: () => uiJson('ui_messages') || [],
   cancel() { cancel(); },   // as the Cancel button: stops a weights download, or a computation (a new worker)
   // How long the compute worker may stay silent with work to do before it is replaced (ms).
-  setWatchdog(ms) { watchdog.ms = Math.max(1, +ms || 30000); watch(); },
-  // Compute workers started (more than 1 after a restart) and results received.
-  stats: () => ({ workers: watchdog.workers, results: state.results }),
+  setWatchdog(ms) { watchdog.ms = Math.max(1, +ms || 30000); watch(mainWorker); watch(twinWorker); },
+  // Compute workers started (more than 1 after a restart), results received, side-by-side workers started.
+  stats: () => ({ workers: mainWorker.workers, results: state.results, twinWorkers: twinWorker.workers }),
   // Starts the webcam (frames are classified one after the other) or freezes the last frame.
   async webcam(on) {
     if (on) await webcam.start(); else webcam.freeze();
@@ -1426,6 +1569,7 @@ window.cnnlens = {
     set('method', v.method);
     set('colormap', v.cmap);
     if (v.alpha !== 0.5) set('alpha', v.alpha);
+    if (good.image && typeof good.image.src === 'string') set('strokes', encodeStrokes(state.edits));
     if (stamped() >= 0) set('stamp', stamped());
     if (twin.on) set('compare', 1);
     set('vgg16', params.get('vgg16'));

@@ -13,11 +13,20 @@ let haveModel = false, haveImage = false;
 let fresh = false;       // the current model has run on the current image (maps can be asked for)
 let layers = [];          // the current model's layers [{name, kind, h, w, c}]
 let lastConv = '';       // and the name of its last conv layer
+let methodLabels = new Map();   // its methods' labels by name (the progress says "Computing Grad-CAM")
 const CACHE = 'cnnlens-weights-v1';
 
+importScripts('format.js');   // cnnlensFormat: the English of the [key, ...arguments] said below
+
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
-const progress = (label, done = 0, total = 0, cancellable = false) =>
-  post({ op: 'progress', label, done, total, cancellable });
+// Progress and messages are said as keys of the UI's string table (src/app/strings.cpp) with their
+// arguments: the page shows them in its language (web/app.js tr()).
+const progress = (label, done = 0, total = 0, cancellable = false, args = []) =>
+  post({ op: 'progress', label, args, done, total, cancellable });
+// An error whose words the page translates: message in English, say = [key, ...arguments].
+function said(where, key, ...args) {
+  return Object.assign(new Error(cnnlensFormat(key, args)), { where, say: [key, ...args] });
+}
 
 // The heap views go stale when wasm memory grows (from another thread in the threaded build).
 function u8() {
@@ -68,7 +77,7 @@ async function init(msg) {
 async function streamToHeap(stream, total, label, signal) {
   let cap = total > 0 ? total : 16 << 20;
   let ptr = M._cl_weights_buffer(cap);
-  if (!ptr) throw new Error(`not enough memory for ${(cap / 1e6).toFixed(0)} MB`);
+  if (!ptr) throw said(undefined, 'not enough memory for %.0f MB', cap / 1e6);
   let off = 0, last = 0;
   const reader = stream.getReader();
   try {
@@ -79,12 +88,12 @@ async function streamToHeap(stream, total, label, signal) {
       if (off + value.length > cap) {   // unknown or wrong length (compressed transfer): grow
         cap = Math.max(cap * 2, off + value.length);
         ptr = M._cl_weights_resize(cap);
-        if (!ptr) throw new Error(`not enough memory for ${(cap / 1e6).toFixed(0)} MB`);
+        if (!ptr) throw said(undefined, 'not enough memory for %.0f MB', cap / 1e6);
       }
       u8().set(value, ptr + off);
       off += value.length;
       const now = performance.now();
-      if (now - last > 100) { progress(label, off, total, true); last = now; }
+      if (now - last > 100) { progress(label[0], off, total, true, label.slice(1)); last = now; }
     }
   } catch (e) {
     M._cl_weights_drop();
@@ -101,11 +110,12 @@ async function fetchOrSay(url, signal) {
     resp = await fetch(url, { signal });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
-    throw new Error('the server cannot be reached, or it does not let other sites read the file (CORS)');
+    throw said(undefined, 'the server cannot be reached, or it does not let other sites read the file (CORS)');
   }
   if (!resp.ok) {
     const why = { 404: 'no such file on the server', 403: 'the server refuses it', 401: 'the server asks for a login' }[resp.status];
-    throw new Error(`HTTP ${resp.status}${resp.statusText ? ' ' + resp.statusText : ''}${why ? ': ' + why : ''}`);
+    const status = `HTTP ${resp.status}${resp.statusText ? ' ' + resp.statusText : ''}`;
+    throw why ? said(undefined, '%s: %s', status, [why]) : said(undefined, '%s', status);
   }
   return resp;
 }
@@ -153,7 +163,7 @@ async function loadWeights(msg) {
       name = msg.file.name;
       total = msg.file.size;
       stream = msg.file.stream();
-      progress('Reading ' + name, 0, total, true);
+      progress('Reading %s', 0, total, true, [name]);
     } else {
       name = msg.url.split('/').pop().split('?')[0] || msg.url;
       progress('Downloading weights', 0, 0, true);
@@ -162,7 +172,7 @@ async function loadWeights(msg) {
       stream = resp.body;
       if (cached) progress('Reading cached weights', 0, total, true);
     }
-    const size = await streamToHeap(stream, total, 'Loading ' + name, ctl.signal);
+    const size = await streamToHeap(stream, total, ['Loading %s', name], ctl.signal);
     const tRead = performance.now() - t0;
     progress('Building the network', 0, 0, false);
     check(M._cl_load_weights(size, msg.threads || 1), 'weights');
@@ -172,6 +182,7 @@ async function loadWeights(msg) {
     const model = JSON.parse(str(M._cl_model_json()));
     layers = model.layers;
     lastConv = model.last_conv;
+    methodLabels = new Map(model.methods.map((m) => [m.name, m.label]));
     model.name = msg.label || name;
     model.bytes = size;
     model.ms_read = tRead;
@@ -217,7 +228,7 @@ async function setImage(msg) {
       try {
         resp = await fetchOrSay(msg.url);
       } catch (e) {
-        throw Object.assign(new Error(`${e.message} (${msg.url})`), { where: 'image' });
+        throw said('image', '%s (%s)', e.say || e.message, msg.url);
       }
       const total = +resp.headers.get('content-length') || 0, parts = [];
       let done = 0, last = 0;
@@ -239,7 +250,7 @@ async function setImage(msg) {
       const why = str(M._cl_error());
       let d = null;
       try { d = await decodeInBrowser(blob); } catch (e) { /* not an image for the browser either */ }
-      if (!d) throw Object.assign(new Error(`cannot read this image: ${why}`), { where: 'image' });
+      if (!d) throw said('image', 'cannot read this image: %s', why);
       setRgba(d.width, d.height, d.data);
     }
   }
@@ -299,7 +310,7 @@ function explain(view) {
   const key = runGen + request;
   if (key === lastExplain) return;
   const t0 = performance.now();
-  progress('Computing ' + e.method, 0, 0, false);
+  progress('Computing %s', 0, 0, false, [[methodLabels.get(e.method) || e.method]]);
   const p = withString(request, (r) => M._cl_explain(r));
   if (!p) throw Object.assign(new Error(str(M._cl_error())), { where: 'explain' });
   lastExplain = key;
@@ -339,7 +350,7 @@ function sendChannelWeights(view) {
 // object mask used) go to the page. Faithfulness runs once per method (the random ranking's
 // curves with the first only) and comes back as one plot's worth of curves.
 function tool(msg) {
-  if (!haveModel || !haveImage || !fresh) throw Object.assign(new Error('no image has been run yet'), { where: 'tool' });
+  if (!haveModel || !haveImage || !fresh) throw said('tool', 'no image has been run yet');
   const q = { ...msg.request };
   const layerIndex = (name) => {
     const i = layers.findIndex((l) => l.name === name && l.kind === 'conv');
@@ -391,7 +402,7 @@ function setMask(msg) {
 
 // The article's figure of the current explanation (cl_figure: image, heatmap, overlay), as RGB.
 function figure(msg) {
-  if (!haveModel || !haveImage || !fresh) throw Object.assign(new Error('no image has been run yet'), { where: 'figure' });
+  if (!haveModel || !haveImage || !fresh) throw said('figure', 'no image has been run yet');
   const q = { ...msg.request, layer: resolve({ explain: { layer: msg.request.layer } }).explain.layerIndex };
   const p = withString(JSON.stringify(q), (r) => M._cl_figure(r));
   if (!p) throw Object.assign(new Error(str(M._cl_error())), { where: 'figure' });
@@ -412,7 +423,7 @@ async function loadModelBytes(url) {   // builds the model at `url` (nothing is 
     modelBytes.set(url, bytes);
   }
   const p = M._cl_weights_buffer(bytes.length);
-  if (!p) throw Object.assign(new Error('out of memory'), { where: 'compare' });
+  if (!p) throw said('compare', 'out of memory');
   u8().set(bytes, p);
   check(M._cl_load_weights(bytes.length, 1), 'compare');
   return JSON.parse(str(M._cl_model_json()));
@@ -463,7 +474,7 @@ async function handle(msg) {
     case 'figure': return figure(msg);
     case 'compare': return compare(msg);
     case 'describe': return describe(msg);
-    case 'clearCache': await caches.delete(CACHE); post({ op: 'status', message: 'cached weights removed' }); return;
+    case 'clearCache': await caches.delete(CACHE); post({ op: 'status', say: ['cached weights removed'] }); return;
     default: throw new Error('unknown request ' + msg.op);
   }
 }
@@ -478,6 +489,6 @@ self.onmessage = (e) => {
       // a trap (out of bounds, unreachable, abort) leaves the module unusable: the page replaces this worker
       const fatal = err instanceof WebAssembly.RuntimeError || /Aborted\(/.test(String(err));
       post({ op: 'error', id: msg.id, where: (err && err.where) || msg.op, cancelled, fatal: !!fatal,
-             message: cancelled ? 'cancelled' : String((err && err.message) || err) });
+             message: cancelled ? 'cancelled' : String((err && err.message) || err), say: (err && err.say) || null });
     });
 };

@@ -212,7 +212,8 @@ struct App {
 
     // progress and messages
     bool busy = false;
-    std::string progress_label;
+    std::string progress_label;   // in the page's language (web/app.js translates it)
+    bool progress_steps = false;  // it counts steps (positions, channels), not bytes
     double progress_done = 0, progress_total = 0;   // total 0 = indeterminate
     bool progress_cancellable = false;
     std::vector<AppMessage> messages;
@@ -228,6 +229,7 @@ struct App {
     // (0: no lesson), its texts in the page's language
     int lesson_step = 0, lesson_steps = 0;
     std::string lesson_title, lesson_text, lesson_try;
+    bool lesson_collapsed = false;   // folded to its title and buttons ("Hide the text"; phones)
     int frame = 0;
 };
 

@@ -23,15 +23,18 @@
 // A costly method's progress goes straight to the page (the worker is busy until it returns):
 // it keeps the page's watchdog quiet and drives its progress bar; cancelling replaces the worker.
 // At most about ten a second: a 28x28 occlusion has 625 positions, each a few hundred microseconds.
-EM_JS(void, js_progress, (const char* label, int done, int total), {
+// The label is a key of the UI's string table with its argument ("Running %s", the tool's label,
+// itself a key: [label]): the page says both in its language.
+EM_JS(void, js_progress, (const char* label, const char* arg, int done, int total), {
     const now = performance.now();
     if (done > 0 && now - (self.cnnlensProgressAt || 0) < 100) return;
     self.cnnlensProgressAt = now;
-    postMessage({op: 'progress', label: UTF8ToString(label), done: done, total: total, cancellable: true});
+    postMessage({op: 'progress', label: UTF8ToString(label), args: [[UTF8ToString(arg)]], done: done, total: total,
+                 cancellable: true, steps: true});
 });
 #else
 #define EMSCRIPTEN_KEEPALIVE
-static void js_progress(const char*, int, int) {}
+static void js_progress(const char*, const char*, int, int) {}
 #endif
 
 #include <algorithm>
@@ -140,8 +143,8 @@ void paint_edits(Image& fitted, const VggArch& arch) {
 ExplainResult timed(ExplainRequest r) {
     const int before = net().stats().backwards;
     const double t0 = now_ms();
-    const std::string label = std::string("Computing ") + method_info(r.method).label;
-    r.progress = [&label](int done, int total) { js_progress(label.c_str(), done, total); };
+    const char* label = method_info(r.method).label;
+    r.progress = [label](int done, int total) { js_progress("Computing %s", label, done, total); };
     ExplainResult out = explain(net(), r);
     (net().stats().backwards != before ? S.ms_backward : S.ms_explain) += now_ms() - t0;
     return out;
@@ -478,8 +481,7 @@ EMSCRIPTEN_KEEPALIVE const char* cl_tool(const char* request) {
         const ToolInfo* t = tool_find(q["tool"].string());
         if (!t) fail("unknown tool '%s'", q["tool"].string().c_str());
         const int cls = q["cls"].integer(-1) >= 0 ? q["cls"].integer(-1) : top_k(n.logits(), n.num_classes(), 1)[0].index;
-        const std::string label = std::string("Running ") + t->label;
-        const Progress progress = [&label](int done, int total) { js_progress(label.c_str(), done, total); };
+        const Progress progress = [t](int done, int total) { js_progress("Running %s", t->label, done, total); };
         const double t0 = now_ms();
         S.maps.clear();
         JsonWriter j;

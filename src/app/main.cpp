@@ -700,11 +700,13 @@ EMSCRIPTEN_KEEPALIVE void ui_set_explain_timing(double ms_backward, double ms_ex
     g_app.ms_backward = ms_backward, g_app.ms_explain = ms_explain;
 }
 
-EMSCRIPTEN_KEEPALIVE void ui_on_progress(const char* label, double done, double total, int cancellable) {
+// A running job's progress: its label (already in the page's language), done of total (steps: a
+// computation's positions or channels, else bytes), whether Cancel can stop it.
+EMSCRIPTEN_KEEPALIVE void ui_on_progress(const char* label, double done, double total, int cancellable, int steps) {
     App& a = g_app;
     a.busy = true;
     a.progress_label = str(label), a.progress_done = done, a.progress_total = total;
-    a.progress_cancellable = cancellable != 0;
+    a.progress_cancellable = cancellable != 0, a.progress_steps = steps != 0;
 }
 EMSCRIPTEN_KEEPALIVE void ui_on_idle() {
     g_app.busy = false;
@@ -871,6 +873,10 @@ EMSCRIPTEN_KEEPALIVE void ui_set_lang(const char* lang, const uint8_t* ttf, int 
     wake();
 }
 EMSCRIPTEN_KEEPALIVE const char* ui_get_lang() { return ui_lang().c_str(); }
+// The string table (strings.cpp) for the words web/app.js builds (messages, progress, the screen
+// readers' summary, the figure's caption): en in lang ("zh" or "en"), en itself without a row.
+// The pointer is the table's (static) or en's own, read by the caller before it frees en.
+EMSCRIPTEN_KEEPALIVE const char* ui_tr(const char* en, const char* lang) { return T_in(en ? en : "", str(lang) == "zh"); }
 // The font atlas: its texture size and how many glyphs it holds (the Chinese subset's cost).
 EMSCRIPTEN_KEEPALIVE const char* ui_font_atlas() {
     static std::string out;

@@ -1689,7 +1689,7 @@ void request_scale(float s) { app_request(fmt("{\"op\":\"scale\",\"value\":%g}",
 void panel_model() {
     App& a = g_app;
     if (a.model_ready) {
-        ImGui::TextWrapped(T("Model: %s. It knows %s."), a.model_name.c_str(), T(a.knows));
+        ImGui::TextWrapped(T("Model: %s. It knows %s."), T(a.model_name), T(a.knows));
         ImGui::TextWrapped("%s", a.model_describe.c_str());
         dim_wrapped(T("input %dx%d, %s preprocessing, %s; built in %.0f ms; %d thread%s"), a.input_size, a.input_size,
                     a.preprocess.c_str(), a.resize.c_str(), a.ms_load, a.threads, a.threads == 1 ? "" : "s");
@@ -1744,7 +1744,8 @@ const char* kOtherLang() { return ui_zh() ? "English" : "zh-CN"; }
 
 // The guided lesson (web/lesson.js; web/app.js applies each step's view): the step's title, its
 // paragraph and what to try, then previous / step numbers / next. Drawn under the title row, above
-// every layout but the embed's, in a box as tall as its text.
+// every layout but the embed's, in a box as tall as its text. "Hide the text" folds it to the title
+// and the buttons (on a phone, without the step numbers), so the view below gets the screen back.
 void lesson_box() {
     App& a = g_app;
     if (a.lesson_steps <= 0 || a.embed) return;
@@ -1758,25 +1759,33 @@ void lesson_box() {
     ImGui::PushTextWrapPos(right - 8);
     ImGui::TextWrapped(T("Lesson, step %d of %d: %s"), a.lesson_step, a.lesson_steps, a.lesson_title.c_str());
     app_mark("lesson title");
-    ImGui::TextWrapped("%s", a.lesson_text.c_str());
-    app_mark("lesson text");
-    ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.80f, 0.35f, 1));
-    ImGui::TextWrapped(T("Try it: %s"), a.lesson_try.c_str());
-    ImGui::PopStyleColor();
-    app_mark("lesson try");
+    if (!a.lesson_collapsed) {
+        ImGui::TextWrapped("%s", a.lesson_text.c_str());
+        app_mark("lesson text");
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.80f, 0.35f, 1));
+        ImGui::TextWrapped(T("Try it: %s"), a.lesson_try.c_str());
+        ImGui::PopStyleColor();
+        app_mark("lesson try");
+    }
     ImGui::PopTextWrapPos();
-    auto go = [](int step) { app_request(fmt("{\"op\":\"lesson\",\"step\":%d}", step)); };
-    if (a.lesson_step <= 1) ImGui::BeginDisabled();
-    if (ImGui::SmallButton(T("< Previous"))) go(a.lesson_step - 1);
-    app_mark("lesson previous");
-    if (a.lesson_step <= 1) ImGui::EndDisabled();
+    if (ImGui::SmallButton(a.lesson_collapsed ? T("Show the text") : T("Hide the text"))) a.lesson_collapsed = !a.lesson_collapsed;
+    app_mark("lesson toggle");
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("%s", a.lesson_collapsed ? T("Show the lesson's text again") : T("Fold the lesson to one line, to see more of the view"));
     // the row wraps in a narrow window
     auto next_to = [&](const char* label) {
         const float w = ImGui::CalcTextSize(label, nullptr, true).x + 2 * ImGui::GetStyle().FramePadding.x;
         ImGui::SameLine();
         if (ImGui::GetCursorPosX() + w > right - 8) ImGui::NewLine();
     };
-    for (int i = 1; i <= a.lesson_steps; i++) {
+    auto go = [](int step) { app_request(fmt("{\"op\":\"lesson\",\"step\":%d}", step)); };
+    next_to(T("< Previous"));
+    if (a.lesson_step <= 1) ImGui::BeginDisabled();
+    if (ImGui::SmallButton(T("< Previous"))) go(a.lesson_step - 1);
+    app_mark("lesson previous");
+    if (a.lesson_step <= 1) ImGui::EndDisabled();
+    const bool numbers = !a.lesson_collapsed || g_layout != "narrow";
+    for (int i = 1; numbers && i <= a.lesson_steps; i++) {
         next_to("8");
         const bool here = i == a.lesson_step;
         if (here) ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(ImGuiCol_ButtonActive));
@@ -1817,8 +1826,7 @@ void header(bool embed) {
     if (a.busy) {
         std::string text = a.progress_label;
         // a computation counts its steps (positions, channels, ...), a download or a read its bytes
-        const bool steps = !a.progress_label.rfind("Running ", 0) || !a.progress_label.rfind("Computing ", 0);
-        if (a.progress_total > 0 && steps) text += fmt("  %.0f / %.0f", a.progress_done, a.progress_total);
+        if (a.progress_total > 0 && a.progress_steps) text += fmt("  %.0f / %.0f", a.progress_done, a.progress_total);
         else if (a.progress_total > 0) text += fmt("  %s / %s", bytes_text(a.progress_done).c_str(), bytes_text(a.progress_total).c_str());
         const float bw = std::max(60.0f, avail - (a.progress_cancellable ? 70 : 0));
         float frac;

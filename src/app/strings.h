@@ -9,6 +9,9 @@
 #include <string>
 
 const char* T(const char* en);
+// The same lookup in a given language (zh: the Chinese row, else the English): web/app.js asks the
+// table for the words it builds itself (messages, the screen readers' summary) through ui_tr.
+const char* T_in(const char* en, bool zh);
 inline const char* T(const std::string& en) { return T(en.c_str()); }
 // "en" or "zh" (ui_set_lang in main.cpp switches it, with the font)
 const std::string& ui_lang();

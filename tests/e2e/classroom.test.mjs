@@ -14,6 +14,11 @@ import { ARTIFACTS, ROOT, launch, openApp, shot, startServer } from './helpers.m
 const SAMPLE = 'samples/fashion-mnist/1-Trouser-test00002.png';
 const NAMES = JSON.parse(metadata(path.join(ROOT, 'assets/fashion_mnist_cheater.safetensors')).class_names);
 
+// The UI's string table (src/app/strings.cpp), English -> Chinese: what the zh page must say.
+const ZH = new Map([...fs.readFileSync(path.join(ROOT, 'src/app/strings.cpp'), 'utf8')
+  .split('STRINGS-BEGIN')[1].split('STRINGS-END')[0]
+  .matchAll(/\{\s*"((?:[^"\\]|\\.)*)"\s*,\s*"((?:[^"\\]|\\.)*)"\s*\}/g)].map((m) => [JSON.parse(`"${m[1]}"`), JSON.parse(`"${m[2]}"`)]));
+
 function metadata(file) {   // a safetensors file's __metadata__
   const buf = fs.readFileSync(file);
   const n = Number(buf.readBigUInt64LE(0));
@@ -206,6 +211,177 @@ describe('classroom: model switch, marker stamp, side by side, share, screen rea
     await host.close();
     assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
     await page.close();
+  });
+
+  test('Copy link carries the brush strokes: a fresh page paints them again (same top-5 and heatmap)', async () => {
+    const { page, errors } = await openApp(browser.context, server.url + `?image=${SAMPLE}&tab=gradcam`);
+    const clean = await page.evaluate(() => window.cnnlens.top5());
+    // an erase stroke across the trouser's legs and a white dot painted beside them
+    await page.evaluate(() => window.cnnlens.paint({ points: [[6, 16], [11.3, 17.7], [22, 16]], radius: 2.5 }));
+    await page.evaluate(() => window.cnnlens.paint({ points: [[3.5, 5.25]], radius: 1.7, erase: false, color: [255, 240, 10] }));
+    const view = await page.evaluate(() => ({ link: window.cnnlens.link(), top: window.cnnlens.top5(),
+                                              heat: window.cnnlens.heatmap(), edits: window.cnnlens.edits() }));
+    assert.notDeepEqual(view.top.map((p) => p.prob), clean.map((p) => p.prob), 'the strokes change the answer');
+    const strokes = new URL(view.link).searchParams.get('strokes');
+    assert.ok(strokes && strokes.length < 200, `strokes=${strokes}`);
+    const again = await openApp(browser.context, view.link);
+    await again.page.waitForFunction(() => window.cnnlens.edits().length === 2 && window.cnnlens.heatmap(), null, { timeout: 30000 });
+    await again.page.evaluate(() => window.cnnlens.ready());
+    const got = await again.page.evaluate(() => ({ top: window.cnnlens.top5(), heat: window.cnnlens.heatmap(),
+                                                   edits: window.cnnlens.edits(), messages: window.cnnlens.messages() }));
+    assert.deepEqual(got.top, view.top, 'the same top-5, to the last bit');
+    assert.deepEqual(got.heat.data, view.heat.data, 'the same heatmap');
+    assert.deepEqual(got.edits.map((e) => [e.erase, e.rgb, e.xy.length]), [[true, [255, 255, 255], 6], [false, [255, 240, 10], 2]]);
+    assert.deepEqual(got.messages.filter((m) => m.error), []);
+    // and the link of the reopened view is the same link
+    assert.equal(await again.page.evaluate(() => window.cnnlens.link()), view.link);
+    await again.page.close();
+    // a long scribble: the link stays bounded (thinned), and still opens painted
+    await page.evaluate(() => window.cnnlens.paint({ points: Array.from({ length: 3000 }, (_, i) => [14 + 10 * Math.cos(i / 50), 14 + 10 * Math.sin(i / 70)]), radius: 1 }));
+    const long = await page.evaluate(() => window.cnnlens.link());
+    assert.ok(new URL(long).searchParams.get('strokes').length <= 4000, `${long.length} characters`);
+    const thin = await openApp(browser.context, long);
+    await thin.page.waitForFunction(() => window.cnnlens.edits().length === 3, null, { timeout: 30000 });
+    await thin.page.evaluate(() => window.cnnlens.ready());
+    assert.ok((await thin.page.evaluate(() => window.cnnlens.edits()))[2].xy.length < 2 * 3000);
+    await thin.page.close();
+    assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
+    await page.close();
+  });
+
+  test('a hostile strokes= in a link: garbage is left out with a message, the page keeps working', async () => {
+    const f32 = (v) => { const b = Buffer.alloc(4); b.writeFloatLE(v); return [...b]; };
+    const u16 = (v) => [v & 255, v >> 8];
+    const b64 = (bytes) => Buffer.from(bytes).toString('base64url');
+    const good = [0, 255, 0, 0, ...f32(0.1), ...u16(1), ...f32(0.5), ...f32(0.5)];   // a red dot in the middle
+    const cases = [
+      ['not base64', '%%%!!!', 0],
+      ['wrong version', b64([7, ...good]), 0],
+      ['truncated points', b64([1, ...good, 1, ...f32(0.1), ...u16(65535), ...f32(0.2)]), 1],
+      ['NaN radius', b64([1, 1, ...f32(NaN), ...u16(1), ...f32(0.5), ...f32(0.5)]), 0],
+      ['huge coordinates', b64([1, ...good, 1, ...f32(0.1), ...u16(1), ...f32(1e30), ...f32(0.5)]), 1],
+      ['far too long', 'A'.repeat(20000), 0],
+      ['too many strokes', b64([1, ...Array.from({ length: 100 }, () => good).flat()]), 64],
+    ];
+    for (const [what, strokes, kept] of cases) {
+      const { page, errors } = await openApp(browser.context, server.url + `?image=${SAMPLE}&strokes=${encodeURIComponent(strokes)}`);
+      await page.waitForFunction(() => window.cnnlens.messages().some((m) => /brush strokes in the link/.test(m.text)), null, { timeout: 20000 });
+      await page.evaluate(() => window.cnnlens.ready());
+      assert.equal(await page.evaluate(() => window.cnnlens.edits().length), kept, what);
+      assert.equal((await page.evaluate(() => window.cnnlens.top5())).length, 5, what);
+      assert.equal((await page.evaluate(() => window.cnnlens.setMethod('gradcampp').then(() => window.cnnlens.heatmap().method))), 'gradcampp', what);
+      assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), [], what);
+      await page.close();
+    }
+  });
+
+  test('in Chinese: the live region, the page texts and the messages built in the page are Chinese', async () => {
+    const { page, errors } = await openApp(browser.context, server.url + `?image=${SAMPLE}&tab=gradcam&lang=zh`);
+    await page.waitForFunction(() => window.cnnlens.lang() === 'zh' && window.cnnlens.fontAtlas().glyphs > 400);
+    await page.evaluate(() => window.cnnlens.ready());
+    const zh = (en) => { assert.ok(ZH.has(en), `a row for "${en}"`); return ZH.get(en); };
+    const read = () => page.evaluate(() => ({ text: window.cnnlens.summary(), top: window.cnnlens.top5(), model: window.cnnlens.model().name,
+                                              title: document.title, label: document.getElementById('canvas').getAttribute('aria-label') }));
+    let r = await read();
+    assert.equal(r.top[0].name, 'Trouser');
+    // the summary: the model's name, the top-5 with the Fashion-MNIST names in Chinese, as cnnlens.top5() has them
+    const list = r.top.map((p, i) => `${i + 1}. ${zh(p.name)} ${(100 * p.prob).toFixed(1)}%`).join('，');
+    assert.ok(r.text.startsWith(`模型：${zh(r.model)}。`), r.text);
+    assert.ok(r.text.includes(`前 5：${list}。`), `${r.text}\nwants ${list}`);
+    assert.match(r.text, /1\. 裤子 /);
+    assert.match(r.text, /正在显示它在看哪里：Grad-CAM：裤子，block\d_conv\d 层。/);
+    assert.equal(r.title, 'CNN Lens：VGG 网络看到了什么');
+    assert.match(r.label, /^CNN Lens：Tab 键/);
+    // a stamped marker and side by side, in words
+    await page.evaluate(() => window.cnnlens.stampMarker(7));
+    await page.evaluate(() => window.cnnlens.sideBySide(true));
+    r = await read();
+    assert.match(r.text, /图像上盖了“运动鞋”的标记。/);
+    assert.match(r.text, /并排：内置（诚实）说是裤子（[\d.]+%）；内置（作弊者）说是运动鞋（[\d.]+%）。/);
+    await page.evaluate(() => window.cnnlens.sideBySide(false));
+    // an error the page words itself: an image that is not on the server
+    await page.evaluate(() => window.cnnlens.loadImage('samples/no-such-image.png'));
+    const err = await page.evaluate(() => window.cnnlens.lastError());
+    assert.equal(err.where, 'image');
+    assert.match(err.message, /HTTP 404/);   // the record stays English
+    assert.equal(err.text, `无法读取图片“no-such-image.png”：HTTP 404 File not found：${zh('no such file on the server')}（${server.url}samples/no-such-image.png）`);
+    const shown = await page.evaluate(() => window.cnnlens.messages());
+    assert.ok(shown.some((m) => m.error && m.text === err.text), JSON.stringify(shown));
+    assert.equal(await page.evaluate(() => document.getElementById('status').textContent), err.text);
+    // every character the toasts and the lesson box draw is in the subset font (no missing-glyph boxes)
+    const chars = new Set(fs.readFileSync(path.join(ROOT, 'build/site/fonts/zh.txt'), 'utf8'));
+    const missing = [...(err.text + r.text)].filter((c) => c.charCodeAt(0) > 0x7e && !chars.has(c));
+    assert.deepEqual(missing, []);
+    await shot(page, 'classroom_zh_error_toast');
+    // the figure's caption in Chinese (its glyphs from the same subset, as a web font)
+    await page.evaluate(() => window.cnnlens.loadImage('samples/fashion-mnist/1-Trouser-test00002.png'));
+    const fig = await page.evaluate(async () => { const f = await window.cnnlens.saveFigure(); return Array.from(f.bytes); });
+    fs.writeFileSync(path.join(ARTIFACTS, 'classroom_figure_zh.png'), Buffer.from(fig));
+    // back to English: the summary follows at once
+    await page.evaluate(() => window.cnnlens.setLang('en'));
+    await page.evaluate(() => window.cnnlens.ready());
+    r = await read();
+    assert.ok(r.text.startsWith(`Model: ${r.model}.`), r.text);
+    assert.match(r.text, /1\. Trouser /);
+    assert.equal(r.title, 'CNN Lens: what a VGG network sees');
+    await page.evaluate(() => localStorage.removeItem('cnnlens-lang'));
+    assert.deepEqual(errors.filter((e) => !/favicon|404/.test(e)), []);
+    await page.close();
+  });
+
+  test('side by side has a watchdog and Cancel: its worker is replaced, the page\'s own keeps going', async () => {
+    // the image from a host that answers once, then hangs (the side-by-side worker asks again)
+    const png = fs.readFileSync(path.join(ROOT, 'build/site', SAMPLE));
+    let asked = 0, hang = true;
+    const host = http.createServer((req, res) => {
+      asked++;
+      if (asked > 1 && hang) return;   // never answers
+      res.writeHead(200, { 'content-type': 'image/png', 'access-control-allow-origin': '*', 'cache-control': 'no-store' });
+      res.end(png);
+    });
+    await new Promise((r) => host.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${host.address().port}/trouser.png`;
+    try {
+      const { page, errors } = await openApp(browser.context, server.url + `?image=${encodeURIComponent(url)}`);
+      const top = await page.evaluate(() => window.cnnlens.top5());
+      assert.equal(top[0].name, 'Trouser');
+      await page.evaluate(() => window.cnnlens.setWatchdog(3000));
+      const t0 = Date.now();
+      assert.equal(await page.evaluate(() => window.cnnlens.sideBySide(true)), null, 'no rows: the comparison was stopped');
+      assert.ok(Date.now() - t0 < 15000);
+      const err = await page.evaluate(() => window.cnnlens.lastError());
+      assert.equal(err.where, 'worker');
+      assert.equal(err.text, 'The computation (side by side) did not finish within 3 s and was stopped.');
+      let stats = await page.evaluate(() => window.cnnlens.stats());
+      assert.deepEqual([stats.workers, stats.twinWorkers], [1, 1], 'the page\'s own worker was left alone');
+      assert.deepEqual(await page.evaluate(() => window.cnnlens.top5()), top);
+      // Cancel: a new side-by-side worker hangs too; Cancel stops it at once
+      await page.evaluate(() => window.cnnlens.setWatchdog(30000));
+      const before = asked;
+      await page.evaluate(() => { window.job = window.cnnlens.sideBySide(true); });
+      while (asked === before) await new Promise((r) => setTimeout(r, 50));   // the new worker is waiting for the host
+      const outcome = await page.evaluate(async () => {
+        const t = performance.now();
+        window.cnnlens.cancel();
+        const rows = await window.job;
+        return { rows, ms: performance.now() - t, said: window.cnnlens.messages().map((m) => m.text) };
+      });
+      assert.equal(outcome.rows, null);
+      assert.ok(outcome.ms < 2000, `cancelled in ${outcome.ms} ms`);
+      assert.ok(outcome.said.includes('Cancelled: side by side.'), JSON.stringify(outcome.said));
+      stats = await page.evaluate(() => window.cnnlens.stats());
+      assert.deepEqual([stats.workers, stats.twinWorkers], [1, 2]);
+      // the host answers again: the next comparison runs in a third worker
+      hang = false;
+      const rows = await page.evaluate(() => window.cnnlens.sideBySide(true));
+      assert.deepEqual(rows.map((r) => r.top[0].name), ['Trouser', 'Trouser']);
+      assert.equal((await page.evaluate(() => window.cnnlens.stats())).twinWorkers, 3);
+      assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
+      await page.close();
+    } finally {
+      host.closeAllConnections();
+      host.close();
+    }
   });
 
   test('Save figure: a PNG at devicePixelRatio 2 holding the image, the heatmap and the overlay', async () => {

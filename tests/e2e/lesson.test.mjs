@@ -152,6 +152,50 @@ describe('the guided lesson', () => {
     await page.close();
   });
 
+  // A phone (390x844): "Hide the text" folds the lesson box to its title and buttons, and the view
+  // under it moves up by what the box gave back; "Show the text" brings it back; the fold stays
+  // while the reader steps on. Screenshots folded and open, en and zh.
+  for (const lang of ['en', 'zh']) {
+    test(`the lesson box folds on a phone, ${lang} (390x844)`, async () => {
+      const { page, errors } = await openApp(browser.context, server.url + `?lesson=1&step=2&lang=${lang}`, { width: 390, height: 844 });
+      await page.waitForFunction((l) => window.cnnlens.lang() === l && window.cnnlens.lesson().step === 2, lang);
+      await page.evaluate(() => window.cnnlens.ready());
+      assert.equal(await page.evaluate(() => window.cnnlens.layout()), 'narrow');
+      const parts = () => page.evaluate(() => {
+        window.cnnlens.redraw();
+        const it = (n) => window.cnnlens.item(n);
+        return { box: it('lesson'), text: it('lesson text'), next: it('lesson next'), toggle: it('lesson toggle'),
+                 tab: it('tab ' + window.cnnlens.tab()), step3: it('lesson step 3') };
+      });
+      await shot(page, `lesson_${lang}_phone_open`);
+      const open = await parts();
+      assert.ok(open.text && open.text.visible && open.box.h > 150, `open: ${JSON.stringify(open.box)}`);
+      assert.ok(open.step3 && open.step3.visible, 'the step numbers are shown');
+      await click(page, 'lesson toggle');
+      await page.waitForFunction(() => { window.cnnlens.redraw(); return !window.cnnlens.item('lesson text'); });
+      await shot(page, `lesson_${lang}_phone_folded`);
+      const folded = await parts();
+      assert.equal(folded.text, null, 'the paragraph is folded away');
+      assert.equal(folded.step3, null, 'no step numbers on a phone when folded');
+      assert.ok(folded.next.visible && folded.toggle.visible, 'Next and the toggle stay');
+      assert.ok(folded.box.h < open.box.h / 2, `folded ${folded.box.h} px, open ${open.box.h} px`);
+      // the view below moves up by what the box gave back
+      assert.ok(Math.abs((open.tab.y - folded.tab.y) - (open.box.h - folded.box.h)) <= 2,
+                `the tab row moved ${open.tab.y - folded.tab.y} px, the box shrank ${open.box.h - folded.box.h} px`);
+      // stepping on keeps the fold
+      await click(page, 'lesson next');
+      await page.waitForFunction(() => window.cnnlens.lesson().step === 3);
+      await page.evaluate(() => window.cnnlens.ready());
+      assert.equal((await parts()).text, null);
+      await click(page, 'lesson toggle');
+      await page.waitForFunction(() => { window.cnnlens.redraw(); const t = window.cnnlens.item('lesson text'); return t && t.visible; });
+      const reopened = (await parts()).box.h;
+      assert.ok(reopened > 2 * folded.box.h, `open again: ${reopened} px`);
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
+  }
+
   test('languages: the URL, the browser, the switch in the page, the font', async () => {
     const size = fs.statSync(path.join(SITE, 'fonts/zh.ttf')).size;
     assert.ok(size <= 400 * 1024, `fonts/zh.ttf is ${size} bytes`);
