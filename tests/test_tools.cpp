@@ -52,10 +52,14 @@ TEST_CASE("tools: occlusion's fast path recomputes only what a patch reaches, wi
     for (const Case& c : {Case{{8, 8, 0, 16, 16, 0, 24, 24, 24, 0, 24, 24, 24, 0, 24, 24, 24, 0}, 224, Head::Fc, 32, 16},  // VGG16's shape
                           Case{{6, 0, 8, 8}, 29, Head::Gap, 5, 3},    // odd sizes, a patch at the borders
                           Case{{64, 64, 0, 64}, 64, Head::Gap, 12, 7},   // Winograd layers (model/conv3x3.h)
-                          Case{{4, 0, 6, 0, 8}, 32, Head::Gap, 1, 1}}) {
+                          Case{{4, 0, 6, 0, 8}, 32, Head::Gap, 1, 1}})
+    for (const char* policy : {"auto", "winograd"}) {   // the model's choice of algorithm, and Winograd everywhere
         CAPTURE(c.size);
+        CAPTURE(policy);
         TensorFile tf = vgg_random_weights(c.cfg, 3, c.size, c.head, 16, 7, 5);
+        conv3x3_set_policy(policy);
         Vgg net(vgg_params(tf));
+        conv3x3_set_policy("auto");
         std::vector<float> x = random_values<float>((size_t)c.size * c.size * 3, 9, -2, 2);
         net.forward(x.data());
         const std::vector<float> logits(net.logits(), net.logits() + 7);
@@ -74,6 +78,9 @@ TEST_CASE("tools: occlusion's fast path recomputes only what a patch reaches, wi
             CHECK(rel_l2(fast.logit.data(), slow.logit.data(), slow.logit.size()) < 1e-5);
             CHECK(rel_l2(fast.prob.data(), slow.prob.data(), slow.prob.size()) < 1e-5);
         }
+        // in fact bit for bit: each layer computes what a whole pass computes where the patch reaches
+        CHECK(fast.logit == slow.logit);
+        CHECK(fast.prob == slow.prob);
         CHECK(std::memcmp(logits.data(), net.logits(), logits.size() * sizeof(float)) == 0);   // left as found
         net.forward(x.data());   // and a whole pass after the windows gives the same as before
         CHECK(std::memcmp(logits.data(), net.logits(), logits.size() * sizeof(float)) == 0);
