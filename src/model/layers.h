@@ -100,16 +100,18 @@ void maxpool2x2_forward_naive(const T* x, int H, int W, int C, T* y) {
 template <typename T>
 void maxpool2x2_backward(const T* x, const T* y, const T* dy, int H, int W, int C, T* dx) {
     const int Ho = H / 2, Wo = W / 2;
-    std::fill(dx, dx + (size_t)H * W * C, T(0));
+    if (H % 2 || W % 2) std::fill(dx, dx + (size_t)H * W * C, T(0));   // the dropped row/column
     for (int h = 0; h < Ho; h++)
-        for (int w = 0; w < Wo; w++)
+        for (int w = 0; w < Wo; w++) {   // branch-free over the channels: the compiler vectorises it
+            const size_t i0 = ((size_t)(2 * h) * W + 2 * w) * C, i1 = i0 + C, i2 = i0 + (size_t)W * C, i3 = i2 + C;
+            const size_t o = ((size_t)h * Wo + w) * C;
             for (int c = 0; c < C; c++) {
-                const size_t o = ((size_t)h * Wo + w) * C + c;
-                for (int k = 0; k < 4; k++) {
-                    const size_t i = ((size_t)(2 * h + k / 2) * W + 2 * w + k % 2) * C + c;
-                    if (x[i] == y[o]) { dx[i] = dy[o]; break; }
-                }
+                const T m = y[o + c], d = dy[o + c];
+                const bool a = x[i0 + c] == m, b = !a & (x[i1 + c] == m), e = !a & !b & (x[i2 + c] == m),
+                           f = !a & !b & !e & (x[i3 + c] == m);
+                dx[i0 + c] = a ? d : T(0), dx[i1 + c] = b ? d : T(0), dx[i2 + c] = e ? d : T(0), dx[i3 + c] = f ? d : T(0);
             }
+        }
 }
 
 // ---------------------------------------------------------------------------- fully connected
