@@ -49,15 +49,28 @@ function withString(s, f) {
 async function init(msg) {
   const base = msg.base;
   const load = async (mt) => {
-    const js = base + (mt ? 'cnnlens_compute_mt.js' : 'cnnlens_compute.js');
+    const name = mt ? 'cnnlens_compute_mt' : 'cnnlens_compute';
+    const js = base + name + '.js';
+    // the .wasm is fetched and compiled (streamed) while its JS loads and runs
+    const compiled = WebAssembly.compileStreaming ? WebAssembly.compileStreaming(fetch(base + name + '.wasm')) : null;
+    if (compiled) compiled.catch(() => {});
     importScripts(js);
     mark('computeScript');
-    return CnnlensCompute({
+    let failed = null;
+    const failure = new Promise((_, reject) => { failed = reject; });
+    const ready = CnnlensCompute({
       mainScriptUrlOrBlob: js,
       locateFile: (p) => base + p,
       print: (t) => console.log(t),
       printErr: (t) => console.warn(t),
+      ...(compiled && {
+        instantiateWasm(imports, receive) {
+          compiled.then((mod) => WebAssembly.instantiate(mod, imports).then((inst) => receive(inst, mod))).catch(failed);
+          return {};   // emscripten: the exports come through receive()
+        },
+      }),
     });
+    return Promise.race([ready, failure]);
   };
   threaded = !!msg.threaded;
   if (threaded) {
