@@ -139,6 +139,13 @@ let uiReady = false;
 const uiQueue = [];
 let uiUp = null;   // resolves when the UI module is ready
 const uiUpPromise = new Promise((res) => { uiUp = res; });
+// Resolves once the UI has drawn n frames: a tab chosen before the first (tab=) is open after two
+// (Dear ImGui selects it in the frame after), and cnnlens.tab(), link() and the summary read it.
+let uiFrames = 0;
+const frameWaiters = [];
+function uiDrawn(n) {
+  return new Promise((res) => { if (uiFrames >= n) res(); else frameWaiters.push({ n, res }); });
+}
 // The UI module starts (instantiation, WebGL, fonts, first frames: main-thread work) once the
 // start-up's first prediction is in, or the start-up's image failed, or after UI_GATE_MS: on two
 // cores it would otherwise hold back the compute worker and the page's answer to it. Without
@@ -176,6 +183,8 @@ window.Module = {
   cnnlensOnFrame(n) {                                   // main.cpp, after each frame drawn
     if (n === 1) mark('firstFrame');
     if (state.result) mark('resultShown');
+    uiFrames = n;
+    for (let i = frameWaiters.length; i-- > 0;) if (frameWaiters[i].n <= n) frameWaiters.splice(i, 1)[0].res();
   },
   cnnlensUiReady() {
     mark('uiReady');
@@ -1244,6 +1253,7 @@ async function applyView(p, { start = false, lesson = false } = {}) {
     if (!r.ok && model) r = await loadWeights(DEFAULT_MODEL, DEFAULT_MODEL_LABEL);   // it says why in a message
   }
   await uiUpPromise;   // the view's class is found by the UI (its class search)
+  if (start) await Promise.race([uiDrawn(2), new Promise((res) => setTimeout(res, 1000))]);   // and the page's tab= is open (a hidden tab draws nothing)
   if (state.model) applyUrlView(p, lesson);
   if (start && boot.image) return boot.image;
   if ((lesson || p !== params) && p.get('tab')) ui('ui_select_tab', ['string'], [p.get('tab')]);   // the page's own: applyUrlSettings
