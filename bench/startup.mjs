@@ -67,9 +67,11 @@ async function measure(browser, url) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(url);
+  // a site from before the marks (6996bde and older) gives pageToFirstPrediction only
   await page.waitForFunction(() => window.cnnlens && window.cnnlens.top5().length > 0 &&
-                             window.cnnlensMarks && 'resultShown' in window.cnnlensMarks, null, { timeout: 60000 });
+                             (!window.cnnlensMarks || 'resultShown' in window.cnnlensMarks), null, { timeout: 60000 });
   const t = await page.evaluate(() => ({ ...window.cnnlens.timings(), threaded: window.cnnlens.threaded }));
+  t.marks = t.marks || {};
   await page.close();
   if (errors.length) throw new Error(errors.join('; '));
   return t;
@@ -99,8 +101,8 @@ try {
         return { threaded: rs[0].threaded, pageToFirstPrediction: { median: median(first), runs: first }, marks };
       });
       out.builds[b] = SITES.map((d, k) => ({ site: d, ...per[k] }));
-      const names = [...new Set(per.flatMap((p) => Object.keys(p.marks)))]
-        .sort((x, y) => (per.at(-1).marks[x] || per[0].marks[x]).median - (per.at(-1).marks[y] || per[0].marks[y]).median);
+      const at = (n) => [...per].reverse().find((p) => p.marks[n]).marks[n].median;   // the last site's order
+      const names = [...new Set(per.flatMap((p) => Object.keys(p.marks)))].sort((x, y) => at(x) - at(y));
       console.log(`\n== ${b} build (${per[0].threaded ? 'threaded' : 'single-thread'} compute module, ` +
                   `${coi ? '' : 'not '}cross-origin isolated), ${LOADS} warm loads per site, median [min-max] ms since navigation`);
       if (SITES.length > 1) console.log(SITES.map((d, k) => `  site ${k + 1}: ${path.relative(process.cwd(), d) || '.'}`).join('\n'));
