@@ -4,7 +4,7 @@
 //
 // In one headless Chromium (Debian's, through playwright-core):
 //   - the page (build/site, through window.cnnlens): the built-in model's page open to first
-//     prediction (--loads page loads per build); with VGG16: weights load, wasm memory, forward
+//     prediction (--loads page loads per build; step by step: bench/startup.mjs); with VGG16: weights load, wasm memory, forward
 //     (cnnlens.run(): the core's forward time), forward + Grad-CAM at every conv layer (the
 //     filmstrip: forward + the worker's explain time); the single-threaded build (not isolated),
 //     the threaded build on 2 threads and on 1 (?threads=1), cross-origin isolated;

@@ -15,6 +15,7 @@
 #include "explain/methods.h"
 #include "io/image.h"
 #include "io/npy.h"
+#include "io/safetensors_write.h"
 #include "io/weights.h"
 #include "model/predict.h"
 #include "model/vgg_file.h"
@@ -26,6 +27,7 @@ int cl_load_weights(size_t size, int threads);
 const char* cl_error();
 int cl_set_image(const uint8_t* data, size_t size);
 int cl_run();
+int cl_run_threads();
 const char* cl_model_json();
 const char* cl_explain(const char* request);
 const float* cl_explain_buf();
@@ -57,6 +59,32 @@ void api_open(const std::string& weights, const std::string& image) {
 bool same_bits(const float* a, const std::vector<float>& b) { return std::memcmp(a, b.data(), b.size() * sizeof(float)) == 0; }
 
 }  // namespace
+
+TEST_CASE("frontends: the compute API starts a thread pool only for an input that uses it (cl_run_threads)") {
+    // a gap model that takes any input size: reshaped to each square image
+    TensorFile tf = vgg_random_weights({8, 0, 16, 16}, 1, 32, Head::Gap, 0, 5, 1);
+    tf.metadata.erase("input_size");
+    std::vector<SafetensorsEntry> es;
+    for (const TensorRef& t : tf.tensors)
+        es.emplace_back(t.name, t.shape, dtype_name(t.dtype), std::vector<uint8_t>(t.data, t.data + t.nbytes));
+    const std::vector<uint8_t> w = safetensors_serialize(es, tf.metadata);
+    std::memcpy(cl_weights_buffer(w.size()), w.data(), w.size());
+    REQUIRE_MESSAGE(cl_load_weights(w.size(), 2) == 0, cl_error());
+    CHECK(cl_run_threads() == 1);   // no image yet
+    // a 28x28 image (the built-in model's size) runs on one thread whatever the page asks for
+    std::vector<uint8_t> grey(96 * 96, 90);
+    const std::vector<uint8_t> small_png = png_encode(28, 28, 1, grey.data()), big_png = png_encode(96, 96, 1, grey.data());
+    REQUIRE(cl_set_image(small_png.data(), small_png.size()) == 0);
+    CHECK(cl_run_threads() == 1);
+    REQUIRE_MESSAGE(cl_run() == 0, cl_error());
+    CHECK(Json::parse(cl_model_json())["input_size"].integer(0) == 28);
+    CHECK(Json::parse(cl_model_json())["threads"].integer(0) == 2);   // what the page asked for, kept for larger inputs
+    // 96x96: over the small-input limit (64), the page's 2 threads
+    REQUIRE(cl_set_image(big_png.data(), big_png.size()) == 0);
+    CHECK(cl_run_threads() == 2);
+    REQUIRE_MESSAGE(cl_run() == 0, cl_error());
+    CHECK(Json::parse(cl_model_json())["input_size"].integer(0) == 96);
+}
 
 #if defined(CNNLENS_CLI)   // natively: the CLI binary next to the tests
 

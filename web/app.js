@@ -4,6 +4,13 @@
 // webcam) and offers window.cnnlens and the URL parameters (README, "Web app").
 'use strict';
 
+// Start-up marks (index.html defines cnnlensMark; a page without it, e.g. a test harness, gets a no-op)
+const mark = window.cnnlensMark || (() => {});
+mark('appjs');
+// What index.html started before this file ran: the compute worker with the start-up jobs (the
+// built-in model and the first image: ids 1 and 2) and the UI module's compilation.
+const STARTUP = window.cnnlensBoot || { queue: [], errors: [], jobs: [], threads: 1 };
+
 // The model the page opens with: our own VGG-GAP trained on Fashion-MNIST (1.2 MB,
 // assets/fashion_mnist_vgg_gap.safetensors), and the gallery image shown with it.
 const DEFAULT_MODEL = 'models/builtin.safetensors';
@@ -101,13 +108,59 @@ function toolOptions(name, get) {   // the options of a tool from a getter (URL 
 const canvas = document.getElementById('canvas');
 let uiReady = false;
 const uiQueue = [];
+let uiUp = null;   // resolves when the UI module is ready
+const uiUpPromise = new Promise((res) => { uiUp = res; });
+// Resolves once the UI has drawn n frames: a tab chosen before the first (tab=) is open after two
+// (Dear ImGui selects it in the frame after), and cnnlens.tab(), link() and the summary read it.
+let uiFrames = 0;
+const frameWaiters = [];
+function uiDrawn(n) {
+  return new Promise((res) => { if (uiFrames >= n) res(); else frameWaiters.push({ n, res }); });
+}
+// The UI module starts (instantiation, WebGL, fonts, first frames: main-thread work) once the
+// start-up's first prediction is in, or the start-up's image failed, or after UI_GATE_MS: on two
+// cores it would otherwise hold back the compute worker and the page's answer to it. Without
+// start-up jobs (a ?model= or a lesson), at once. Its compilation has long started (index.html).
+const UI_GATE_MS = 1500;
+let openUiGate = null;
+const uiGate = new Promise((res) => { openUiGate = () => { mark('uiGate'); res(); }; });
+if (!STARTUP.jobs.length) openUiGate();
+else setTimeout(() => openUiGate(), UI_GATE_MS);
 window.Module = {
   canvas,
+  // cnnlens_ui.wasm: compiled since index.html started it (streamed), instantiated past the gate
+  instantiateWasm(imports, receive) {
+    const compiled = (STARTUP.ui || Promise.reject(new Error('not started')))
+      .catch(() => fetch('cnnlens_ui.wasm').then((r) => {
+        if (!r.ok) throw new Error(`cnnlens_ui.wasm: HTTP ${r.status}`);
+        return r.arrayBuffer();
+      }).then((b) => WebAssembly.compile(b)));
+    Promise.all([compiled, uiGate])
+      .then(([mod]) => WebAssembly.instantiate(mod, imports).then((inst) => receive(inst, mod)))
+      .catch((e) => {
+        console.error('the interface module could not be loaded: ' + e.message);
+        const f = document.getElementById('fallback');
+        f.style.display = 'block';
+        f.textContent = 'CNN Lens: the interface could not be loaded (' + e.message + '). Reload the page to try again.';
+        canvas.style.display = 'none';
+      });
+    return {};   // emscripten: the exports come through receive()
+  },
   cnnlensPixelRatio: 1,   // device pixels per CSS pixel of the canvas (main.cpp lays out in CSS pixels / UI scale)
   print: (t) => console.log(t),
   printErr: (t) => console.warn(t),
+  onRuntimeInitialized() { mark('uiInstantiated'); },   // the UI module compiled and instantiated, before main()
+  cnnlensMark: (name) => mark(name),                    // main.cpp: webgl, fonts
+  cnnlensOnFrame(n) {                                   // main.cpp, after each frame drawn
+    if (n === 1) mark('firstFrame');
+    if (state.result) mark('resultShown');
+    uiFrames = n;
+    for (let i = frameWaiters.length; i-- > 0;) if (frameWaiters[i].n <= n) frameWaiters.splice(i, 1)[0].res();
+  },
   cnnlensUiReady() {
+    mark('uiReady');
     uiReady = true;
+    uiUp();
     applyLang(lang);
     for (const f of uiQueue.splice(0)) f();
     loadSamples();
@@ -298,9 +351,13 @@ function computeWorker(name, { threaded: mt, onMessage, onRestart }) {
 const mainWorker = computeWorker('main', { threaded: isolated, onMessage: (m) => onWorkerMessage(m), onRestart: () => { mainWorker.recovering = true; } });
 const pending = mainWorker.pending;   // the page's own worker's jobs, in the order it takes them
 
+// The start-up jobs index.html sent, as send() would have: pending until the worker says done.
+const boot = { weights: null, image: null };
 function startWorker(w) {
   w.workers++;
-  w.worker = new Worker('worker.js');
+  const adopt = w === mainWorker && w.workers === 1 && STARTUP.worker;   // the page's first worker: index.html's
+  w.worker = adopt ? STARTUP.worker : new Worker('worker.js');
+  if (!adopt && w === mainWorker) mark('workerCreated');
   let onReady;
   w.ready = new Promise((res) => { onReady = res; });
   w.worker.onmessage = (e) => {
@@ -312,7 +369,25 @@ function startWorker(w) {
     e.preventDefault();
     restartWorker(w, (t) => t('The compute worker failed: %s', e.message));
   };
-  w.worker.postMessage({ op: 'init', threaded: w.threaded, base });
+  if (!adopt) {
+    w.worker.postMessage({ op: 'init', threaded: w.threaded, base });
+    return;
+  }
+  for (const job of STARTUP.jobs) {
+    const msg = { ...job };
+    delete msg.prefetch;
+    if (msg.op === 'image') {
+      if (msg.firstSample) msg.op = 'bootImage';   // the worker's 'firstSample' makes it an 'image' (its URL, name)
+      else state.imageName = msg.label = msg.url.split('/').pop().split('?')[0];
+    }
+    const promise = new Promise((resolve, reject) => w.pending.set(msg.id, { resolve, reject, msg }));
+    boot[job.op === 'weights' ? 'weights' : 'image'] = promise;
+    nextId = Math.max(nextId, msg.id + 1);
+  }
+  if (boot.image) boot.image.then(() => openUiGate());
+  watch(w);
+  for (const e of STARTUP.queue.splice(0)) w.worker.onmessage(e);   // what came before this file ran
+  if (STARTUP.errors.length) w.worker.onerror(STARTUP.errors[0]);
 }
 function watch(w) {
   clearTimeout(w.timer);
@@ -322,6 +397,7 @@ function watch(w) {
 // cancelled. Its jobs resolve as failed ({ok: false, error, message}); the page's own worker comes
 // back with its model and image (recover()), the side-by-side one with the next comparison.
 function restartWorker(w, why, cancelled = false) {
+  if (w === mainWorker) openUiGate();
   clearTimeout(w.timer);
   w.worker.terminate();
   w.worker = null;
@@ -371,7 +447,8 @@ function accepted(p) {   // a job finished: remember what the worker holds now
     if (!BUILTIN_MODELS.some((b) => b.key === key)) state.models.set(key, { key, label: msg.label, src: good.weights.src });
     pushClassroom();
   }
-  if (msg.op === 'image') good.image = { src: p.keep || msg.url || msg.blob, name: msg.label, sample: msg.sample || '' };
+  if (msg.op === 'image') good.image = { src: p.keep || msg.url || msg.blob, name: msg.label,
+                                        sample: msg.sample || (msg.url && sampleUrls.get(msg.url)) || '' };
 }
 
 // A job for worker w (default the page's own); resolves when it is done or failed. keep: what a
@@ -441,11 +518,22 @@ function showProgress(m, cancellable) {
 
 function onWorkerMessage(m) {   // the page's own worker (watch(mainWorker) has seen it)
   switch (m.op) {
+    case 'mark':   // the worker's clock (its own time origin) to the page's
+      mark(m.name, m.t - performance.timeOrigin);
+      break;
+    case 'firstSample': {   // the start-up's image, the gallery's first (index.html, worker.js)
+      const p = pending.get(m.id);
+      if (p && m.sample) {
+        Object.assign(p.msg, { op: 'image', url: m.sample.url, sample: m.sample.file, label: m.sample.name });
+        state.imageName = m.sample.name;
+      }
+      break;
+    }
     case 'ready':
+      mark('computeReady');
       threaded = m.threaded;
       // the threaded build's pool: up to 4 threads; ?threads=N sets it (a benchmark's 1-thread run)
-      threads = !threaded ? 1 : params.has('threads') ? Math.max(1, Math.min(16, Math.round(+params.get('threads')) || 1))
-        : Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
+      threads = !threaded ? 1 : STARTUP.threads;   // index.html: up to 4, or ?threads=N
       window.cnnlens.threaded = threaded;
       window.cnnlens.threads = threads;
       if (mainWorker.recovering) recover(); else if (!started) start();
@@ -454,6 +542,7 @@ function onWorkerMessage(m) {   // the page's own worker (watch(mainWorker) has 
       showProgress(m, m.cancellable);
       break;
     case 'model': {
+      mark('model');
       const md = m.model;
       state.model = md;
       state.result = null;
@@ -479,6 +568,8 @@ function onWorkerMessage(m) {   // the page's own worker (watch(mainWorker) has 
       state.timings.forward = r.ms.forward;
       state.heapBytes = r.heap;
       if (state.timings.pageToFirstPrediction == null) state.timings.pageToFirstPrediction = performance.now();
+      mark('result');
+      openUiGate();
       clearMessages('image', 'worker');
       ui('ui_on_result', ['string'], [JSON.stringify(r)]);
       if (twin.on) runCompare();
@@ -595,6 +686,7 @@ function loadWeights(src, label, opts = {}) {
     msg.file = src;
     msg.label = src.name;
   }
+  mark('weightsSent');
   return send(msg);
 }
 
@@ -626,6 +718,7 @@ function loadImage(src, name, keepEdits = false) {
   }
   msg.label = state.imageName;
   msg.view = workerView();
+  mark('imageSent');
   return send(msg, msg.rgba ? [msg.rgba] : [], keep);
 }
 
@@ -1268,11 +1361,16 @@ async function applyView(p, { start = false, lesson = false } = {}) {
     state.view.camLayer = p.get('camlayer');
     state.view.method = p.get('method') || 'gradcam';
   }
-  if (start || !good.weights || good.weights.src !== new URL(model || DEFAULT_MODEL, location.href).href) {
+  if (start && boot.weights) {   // index.html asked for it already
+    await boot.weights;
+  } else if (start || !good.weights || good.weights.src !== new URL(model || DEFAULT_MODEL, location.href).href) {
     let r = await loadWeights(model || DEFAULT_MODEL, model ? undefined : DEFAULT_MODEL_LABEL, { fallback: !!model });
     if (!r.ok && model) r = await loadWeights(DEFAULT_MODEL, DEFAULT_MODEL_LABEL);   // it says why in a message
   }
+  await uiUpPromise;   // the view's class is found by the UI (its class search)
+  if (start) await Promise.race([uiDrawn(2), new Promise((res) => setTimeout(res, 1000))]);   // and the page's tab= is open (a hidden tab draws nothing)
   if (state.model) applyUrlView(p, lesson);
+  if (start && boot.image) return boot.image;
   if ((lesson || p !== params) && p.get('tab')) ui('ui_select_tab', ['string'], [p.get('tab')]);   // the page's own: applyUrlSettings
   if (image) {
     const same = good.image && (good.image.sample === image || good.image.src === new URL(image, location.href).href);
@@ -1428,8 +1526,6 @@ async function setLang(l) {
 }
 
 
-startWorker(mainWorker);
-
 // ---------------------------------------------------------------------------- window.cnnlens
 window.cnnlens = {
   threaded,
@@ -1520,7 +1616,9 @@ window.cnnlens = {
   // The filmstrip's maps and the scale each is drawn with: [{layer, min, max, lo, hi}].
   filmstrip: () => uiJson('ui_filmstrip') || [],
   // firstPaint: ms from navigation to the first frame drawn in the page's language
-  timings: () => ({ ...state.timings, firstPaint: Module.cnnlensFirstPaint == null ? null : Module.cnnlensFirstPaint }),
+  // marks: the start path, ms from navigation to each step's first occurrence (index.html, README "Start-up")
+  timings: () => ({ ...state.timings, firstPaint: Module.cnnlensFirstPaint == null ? null : Module.cnnlensFirstPaint,
+                    marks: { ...(window.cnnlensMarks || {}) } }),
   errors: () => state.errors.map((e) => ({ ...e })),
   lastError: () => state.lastError,
   // The messages the toast area shows now: [{kind, text, error}].
@@ -1660,3 +1758,5 @@ window.cnnlens = {
     await this.ready();
   },
 };
+
+startWorker(mainWorker);   // last: the messages that came before this file ran are handled now

@@ -27,6 +27,15 @@ const progress = (label, done = 0, total = 0, cancellable = false, args = []) =>
 function said(where, key, ...args) {
   return Object.assign(new Error(cnnlensFormat(key, args)), { where, say: [key, ...args] });
 }
+// Start-up marks: the first time each step is reached, on an absolute clock (the page converts
+// them to its own: window.cnnlens.timings().marks).
+const marked = new Set();
+function mark(name) {
+  if (marked.has(name)) return;
+  marked.add(name);
+  post({ op: 'mark', name, t: performance.timeOrigin + performance.now() });
+}
+mark('workerStart');
 
 // The heap views go stale when wasm memory grows (from another thread in the threaded build).
 function u8() {
@@ -49,14 +58,28 @@ function withString(s, f) {
 async function init(msg) {
   const base = msg.base;
   const load = async (mt) => {
-    const js = base + (mt ? 'cnnlens_compute_mt.js' : 'cnnlens_compute.js');
+    const name = mt ? 'cnnlens_compute_mt' : 'cnnlens_compute';
+    const js = base + name + '.js';
+    // the .wasm is fetched and compiled (streamed) while its JS loads and runs
+    const compiled = WebAssembly.compileStreaming ? WebAssembly.compileStreaming(fetch(base + name + '.wasm')) : null;
+    if (compiled) compiled.catch(() => {});
     importScripts(js);
-    return CnnlensCompute({
+    mark('computeScript');
+    let failed = null;
+    const failure = new Promise((_, reject) => { failed = reject; });
+    const ready = CnnlensCompute({
       mainScriptUrlOrBlob: js,
       locateFile: (p) => base + p,
       print: (t) => console.log(t),
       printErr: (t) => console.warn(t),
+      ...(compiled && {
+        instantiateWasm(imports, receive) {
+          compiled.then((mod) => WebAssembly.instantiate(mod, imports).then((inst) => receive(inst, mod))).catch(failed);
+          return {};   // emscripten: the exports come through receive()
+        },
+      }),
     });
+    return Promise.race([ready, failure]);
   };
   threaded = !!msg.threaded;
   if (threaded) {
@@ -69,6 +92,7 @@ async function init(msg) {
     }
   }
   if (!M) M = await load(false);
+  mark('computeInstantiated');
   post({ op: 'ready', threaded });
 }
 
@@ -154,7 +178,7 @@ async function openWeights(url, signal) {
 }
 
 async function loadWeights(msg) {
-  const ctl = new AbortController();
+  const ctl = msg.ctl || new AbortController();
   busy = ctl;
   try {
     let stream, total, name;
@@ -167,15 +191,17 @@ async function loadWeights(msg) {
     } else {
       name = msg.url.split('/').pop().split('?')[0] || msg.url;
       progress('Downloading weights', 0, 0, true);
-      const { resp, cached } = await openWeights(msg.url, ctl.signal);
+      const { resp, cached } = await (msg.opened || openWeights(msg.url, ctl.signal));
       total = +resp.headers.get('content-length') || 0;
       stream = resp.body;
       if (cached) progress('Reading cached weights', 0, total, true);
     }
     const size = await streamToHeap(stream, total, ['Loading %s', name], ctl.signal);
+    mark('weightsRead');
     const tRead = performance.now() - t0;
     progress('Building the network', 0, 0, false);
-    check(M._cl_load_weights(size, msg.threads || 1), 'weights');
+    check(M._cl_load_weights(size, threaded ? msg.threads || 1 : 1), 'weights');
+    mark('modelBuilt');
     haveModel = true;
     fresh = false;
     runGen++;
@@ -219,10 +245,14 @@ function setRgba(w, h, data) {
 
 async function setImage(msg) {
   progress('Reading the image', 0, 0, false);
+  if (msg.firstSample && !msg.blob) {   // the start-up's gallery image, and the page's first sight of it
+    msg.blob = await msg.prefetched;
+    if (!msg.blob) return;   // an empty gallery: no image
+  }
   if (msg.rgba) {
     setRgba(msg.width, msg.height, new Uint8Array(msg.rgba));
   } else {
-    let blob = msg.file || msg.blob;
+    let blob = msg.file || msg.blob || (msg.prefetched && await msg.prefetched);
     if (!blob && msg.url) {   // with progress: the page takes silence for a hang
       let resp;
       try {
@@ -242,6 +272,7 @@ async function setImage(msg) {
       blob = new Blob(parts, { type: resp.headers.get('content-type') || '' });
     }
     const bytes = new Uint8Array(await blob.arrayBuffer());
+    mark('imageFetched');
     const p = M._cl_alloc(bytes.length);
     u8().set(bytes, p);
     const rc = M._cl_set_image(p, bytes.length);
@@ -256,6 +287,7 @@ async function setImage(msg) {
   }
   haveImage = true;
   fresh = false;
+  mark('imageDecoded');
   if (haveModel) await run(msg.view || {});
 }
 
@@ -272,10 +304,28 @@ function resolve(view) {
   return out;
 }
 
+// The threaded module's pool workers load in the background (PTHREAD_POOL_DELAY_LOAD): a run
+// that starts a pool waits for them, since pthreadpool_create blocks this worker until its
+// threads run, and a pool worker that is still loading needs this worker's event loop.
+function poolLoaded() {
+  const P = M.PThread;
+  if (!P) return Promise.resolve();
+  return Promise.all([...P.unusedWorkers, ...P.runningWorkers].filter((w) => !w.loaded).map((w) => new Promise((res) => {
+    const f = (e) => {
+      if (!e.data || e.data.cmd !== 'loaded') return;
+      w.removeEventListener('message', f);
+      res();
+    };
+    w.addEventListener('message', f);
+  })));
+}
+
 async function run(view) {
   view = resolve(view);
   progress('Running the network', 0, 0, false);
+  if (threaded && M._cl_run_threads() > 1) await poolLoaded();
   check(M._cl_run(), 'run');
+  mark('forward');
   const result = JSON.parse(str(M._cl_result_json(5)));
   result.heap = u8().length;
   const side = M._cl_fitted_side();
@@ -286,6 +336,7 @@ async function run(view) {
   sendLayer(view.layerIndex);
   explain(view);
   sendChannelWeights(view);
+  mark('explained');
 }
 
 function sendLayer(index) {
@@ -479,9 +530,43 @@ async function handle(msg) {
   }
 }
 
+// The page's start-up jobs (index.html: the built-in model and the first image, sent with init)
+// fetch at once, while the compute module is still compiling; they run in turn as any other.
+function prefetch(msg) {
+  if (msg.op === 'weights' && msg.url) {
+    msg.ctl = new AbortController();
+    msg.opened = openWeights(msg.url, msg.ctl.signal);
+    msg.opened.catch(() => {});   // loadWeights reports it
+  } else if (msg.op === 'image' && (msg.url || msg.firstSample)) {
+    const where = (e) => Object.assign(new Error(`${e.message} (${msg.url})`), { where: 'image' });
+    const bytes = async () => {
+      const resp = await fetchOrSay(msg.url).catch((e) => { throw where(e); });
+      return new Blob([await resp.arrayBuffer()], { type: resp.headers.get('content-type') || '' });
+    };
+    msg.prefetched = !msg.firstSample ? bytes() : (async () => {
+      // the gallery's list (samples/index.json, build.sh): its first image, which the page learns here
+      const index = new URL(msg.firstSample, self.location.href).href;
+      const resp = await fetchOrSay(index).catch((e) => {
+        throw Object.assign(new Error(`${e.message} (${index})`), { where: 'image' });
+      });
+      const list = await resp.json();
+      if (!list.length) {
+        post({ op: 'firstSample', id: msg.id, sample: null });
+        return null;
+      }
+      const s = list[0];
+      msg.url = new URL(s.file, index).href;
+      post({ op: 'firstSample', id: msg.id, sample: { url: msg.url, name: s.name, file: 'samples/' + s.file } });
+      return bytes();
+    })();
+    msg.prefetched.catch(() => {});   // setImage reports it
+  }
+}
+
 self.onmessage = (e) => {
   const msg = e.data;
   if (msg.op === 'cancel') { if (busy) busy.abort(); return; }
+  if (msg.prefetch) prefetch(msg);
   chain = chain.then(() => handle(msg)).then(
     () => post({ op: 'done', id: msg.id }),
     (err) => {

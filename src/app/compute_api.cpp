@@ -5,6 +5,7 @@
 //   cl_model_json()                      the model: architecture, layers, methods (JSON)
 //   cl_set_image(bytes, n) | cl_set_image_rgba(w, h, rgba)
 //   cl_run()                             fit (reshaping a gap model to the image) + preprocess + forward
+//   cl_run_threads()                     the threads cl_run will use (1 for small inputs: no pool started)
 //   cl_result_json(k)                    top-k, per-layer value ranges, timings (JSON)
 //   cl_fitted_rgb(), cl_fitted_side()    the image the network saw (RGB)
 //   cl_act(layer)                        HWC float32 activations of a layer
@@ -193,7 +194,8 @@ EMSCRIPTEN_KEEPALIVE int cl_load_weights(size_t size, int threads) {
         const int side = S.have_image && S.image.width == S.image.height ? S.image.width : 0;
         auto n = vgg_load(std::move(buf), {}, side);
         S.threads = std::max(1, threads);
-        n->set_threads(S.threads);
+        // no pool yet: cl_run starts it when an input needs it (the built-in model's never does)
+        n->set_threads(1);
         S.net = std::move(n);
         S.ranges.clear();
     });
@@ -281,18 +283,26 @@ EMSCRIPTEN_KEEPALIVE int cl_set_image_rgba(int w, int h, const uint8_t* rgba) {
     });
 }
 
+// The threads cl_run will use on the current model and image: a small input (the built-in
+// model's 28x28) runs faster on one thread: its layers are too small to share, and handing them
+// to a pool costs more than it saves (occlusion's windows of a few pixels most of all: 3x slower
+// on two threads). web/worker.js asks first: a pool's threads must have started loading.
+EMSCRIPTEN_KEEPALIVE int cl_run_threads() {
+    if (!S.net || !S.have_image) return 1;
+    const int side = vgg_input_size(S.net->arch(), S.image.width == S.image.height ? S.image.width : 0);
+    return side <= kSmallInput ? 1 : S.threads;
+}
+
 // Fit the image to the network (a model that takes any size is reshaped to a square image's
 // side), preprocess, forward. Keeps per-layer value ranges for the "whole network" scale.
 EMSCRIPTEN_KEEPALIVE int cl_run() {
     return guarded([&] {
         Vgg& n = net();
         if (!S.have_image) fail("no image");
+        const int threads = cl_run_threads();
         n.set_input_size(vgg_input_size(n.arch(), S.image.width == S.image.height ? S.image.width : 0));
         const VggArch& arch = n.arch();
-        // a small input (the built-in model's 28x28) runs faster on one thread: its layers are too
-        // small to share, and handing them to a pool costs more than it saves (occlusion's windows
-        // of a few pixels most of all: 3x slower on two threads)
-        n.set_threads(arch.input_size <= kSmallInput ? 1 : S.threads);
+        n.set_threads(threads);
         S.fitted = image_fit(S.image, arch.input_size, default_resize(arch));
         paint_edits(S.fitted, arch);
         S.input = prepare_input(S.fitted, arch, ResizeMode::Exact, arch.preprocess);

@@ -106,12 +106,17 @@ EM_JS(void, js_request, (const char* json), {
 });
 EM_JS(void, js_frame, (int n), {
     Module.cnnlensFrames = n;
+    if (Module.cnnlensOnFrame) Module.cnnlensOnFrame(n);   // start-up marks (web/app.js)
     // the first frame drawn in the page's language (web/app.js sets cnnlensLangApplied): timings().firstPaint
     if (Module.cnnlensFirstPaint == null && Module.cnnlensLangApplied) Module.cnnlensFirstPaint = performance.now();
 });
 // What Dear ImGui copies (Ctrl+C / Ctrl+X in a text field) goes to the system clipboard. In an
 // iframe without the clipboard-write permission this may be refused: the page's copy event
 // (ui_copy_text) has already put the selection there.
+// A start-up mark (web/app.js: window.cnnlens.timings().marks).
+EM_JS(void, js_mark, (const char* name), {
+    if (Module.cnnlensMark) Module.cnnlensMark(UTF8ToString(name));
+});
 EM_JS(void, js_clipboard_write, (const char* text), {
     const t = UTF8ToString(text);
     if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(t).catch(() => {});
@@ -302,7 +307,10 @@ void frame() {
     // 2. update
     gpu_new_frame();
     ImGui_ImplOpenGL3_NewFrame();
-    if (g_scale != g_font_scale) rebuild_fonts(g_scale);
+    if (g_scale != g_font_scale) {
+        rebuild_fonts(g_scale);
+        js_mark("fonts");
+    }
     ImGui_ImplGlfw_NewFrame();
     io.DisplaySize = ImVec2((float)w / g_scale, (float)h / g_scale);
     io.DisplayFramebufferScale = ImVec2(g_scale, g_scale);
@@ -1072,8 +1080,12 @@ int main() {
     glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 0);
     g_app.width = js_canvas_width(), g_app.height = js_canvas_height();
     g_window = glfwCreateWindow(g_app.width, g_app.height, "CNN Lens", nullptr, nullptr);
-    if (!g_window) return 1;
+    if (!g_window) {   // no WebGL 2 context: the page says so in plain HTML (index.html)
+        EM_ASM({ if (window.cnnlensFallback) window.cnnlensFallback(false, true); });
+        return 1;
+    }
     glfwMakeContextCurrent(g_window);
+    js_mark("webgl");
     // installed before ImGui's, which chains to them (buttons, keys, characters: after, replacing them)
     glfwSetCursorPosCallback(g_window, on_cursor);
     glfwSetScrollCallback(g_window, on_scroll);
@@ -1099,6 +1111,7 @@ int main() {
     ImGui::GetCurrentContext()->TestEngineHookItems = true;   // the item hooks above
     ImGui_ImplOpenGL3_Init("#version 300 es");
     if (!gpu_init()) app_message("webgl", "WebGL2 shader setup failed: maps cannot be drawn");
+    js_mark("shaders");
 
     EM_ASM({ if (Module.cnnlensUiReady) Module.cnnlensUiReady(); });
     emscripten_set_main_loop(frame, 0, true);

@@ -60,6 +60,7 @@ void model_switch();   // the classroom controls (issue 15), below
 void share_row();
 
 std::string g_select_tab;   // a tab id, set by ui_select_tab(): that tab opens on the next frame
+int g_select_frames = 0;    // the frames it is still asked for (Dear ImGui opens it in the frame after the first)
 std::string g_open_tab;     // the tab drawn last (of the right column in the wide layout)
 std::string g_layout;       // "wide", "narrow" or "embed", as drawn last
 char g_class_query[2][96];  // the search fields of the two class menus
@@ -2082,9 +2083,11 @@ EMSCRIPTEN_KEEPALIVE int ui_select_tab(const char* name) {
     if (!t) return 0;
     // an embed shows the input with the predictions
     g_select_tab = g_app.embed && !std::strcmp(t->id, "input") ? "top5" : t->id;
+    g_select_frames = 2;
     return 1;
 }
-EMSCRIPTEN_KEEPALIVE const char* ui_open_tab() { return g_open_tab.c_str(); }
+// The open tab; one asked for and not drawn open yet counts as open (cnnlens.tab(), link()).
+EMSCRIPTEN_KEEPALIVE const char* ui_open_tab() { return (g_select_tab.empty() ? g_open_tab : g_select_tab).c_str(); }
 EMSCRIPTEN_KEEPALIVE const char* ui_layout() { return g_layout.c_str(); }
 // The filmstrip's maps and the scale each is shown with: [{layer, min, max, lo, hi}].
 EMSCRIPTEN_KEEPALIVE const char* ui_filmstrip() { return g_filmstrip_json.c_str(); }
@@ -2126,14 +2129,15 @@ void app_draw() {
                  ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
                      ImGuiWindowFlags_NoBringToFrontOnFocus);
     const std::string layout = a.embed ? "embed" : vp->Size.x >= kWideMin ? "wide" : "narrow";
-    if (layout != g_layout && !g_layout.empty() && g_select_tab.empty()) g_select_tab = g_open_tab;   // keep the tab
+    if (layout != g_layout && !g_layout.empty() && g_select_tab.empty())   // keep the tab
+        g_select_tab = g_open_tab, g_select_frames = 2;
     g_layout = layout;
     header(a.embed);
     lesson_box();
     if (layout == "wide") layout_wide(vp);
     else if (layout == "narrow") layout_narrow();
     else layout_embed();
-    g_select_tab.clear();
+    if (--g_select_frames <= 0) g_select_tab.clear();
     layer_keys();
     ImGui::End();
     toasts();
