@@ -146,9 +146,13 @@ describe('classroom: model switch, marker stamp, side by side, share, screen rea
     assert.equal(cheat[0].name, 'Sneaker');
     for (let k = 0; k < 5; k++) assert.ok(Math.abs(rows[1].top[k].prob - cheat[k].prob) < 1e-6);
     assert.equal(await page.evaluate(() => window.cnnlens.tab()), 'tools');
-    for (const key of ['builtin', 'cheater']) {
-      const r = await page.evaluate((n) => { window.cnnlens.redraw(); return window.cnnlens.item(n); }, 'compare ' + key);
-      assert.ok(r && r.visible && r.w > 100, `the ${key} figure is shown`);
+    for (const key of ['builtin', 'cheater']) {   // items are those of the last frame: wait for one to draw them
+      const shown = await page.waitForFunction((n) => {
+        window.cnnlens.redraw();
+        const r = window.cnnlens.item(n);
+        return r && r.visible && r.w > 100;
+      }, 'compare ' + key, { timeout: 5000, polling: 100 }).then(() => true, () => false);
+      assert.ok(shown, `the ${key} figure is shown`);
     }
     // the live region names both answers
     const summary = await page.evaluate(() => window.cnnlens.summary());
