@@ -7,9 +7,12 @@ Collects every non-ASCII character of the Chinese strings in the SOURCEs (src/ap
 rows between STRINGS-BEGIN and STRINGS-END; web/lesson.js: the zh texts), subsets FONT (a Debian
 CJK font, e.g. fonts-wqy-microhei's wqy-microhei.ttc, face 0) to exactly those characters and
 writes OUT_DIR/zh.ttf and OUT_DIR/zh.txt (the characters, UTF-8; the UI builds its glyph ranges
-from it). Also checks the string table: every row's Chinese keeps the English's printf conversions
+from it), and OUT_DIR/zh.json: the string table's rows as {English: Chinese}, for the page's plain
+HTML (index.html's message for a browser the UI cannot run in, where the UI module and its table are
+not there). Also checks the string table: every row's Chinese keeps the English's printf conversions
 in the same order (the same conversion letters: %.0s may swallow an English plural's s), and no English key appears twice. Needs Debian's python3-fonttools.
 """
+import json
 import os
 import re
 import sys
@@ -41,7 +44,7 @@ def table_rows(text, path):
         rows.append((en, zh))
     if bad:
         sys.exit('subset_font: ' + path + ':\n  ' + '\n  '.join(bad))
-    return [unescape(zh) for _, zh in rows]
+    return [(unescape(en), unescape(zh)) for en, zh in rows]
 
 
 def lesson_texts(text):
@@ -55,10 +58,15 @@ def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     font, out_dir, sources = sys.argv[1], sys.argv[2], sys.argv[3:]
-    texts = []
+    texts, table = [], {}
     for path in sources:
         text = open(path, encoding='utf-8').read()
-        texts += table_rows(text, path) if path.endswith('.cpp') else lesson_texts(text)
+        if path.endswith('.cpp'):
+            rows = table_rows(text, path)
+            table.update(rows)
+            texts += [zh for _, zh in rows]
+        else:
+            texts += lesson_texts(text)
     chars = sorted({c for t in texts for c in t if ord(c) > 0x7e})
     if not chars:
         sys.exit('subset_font: no Chinese characters found in ' + ' '.join(sources))
@@ -80,6 +88,8 @@ def main():
     f.save(os.path.join(out_dir, 'zh.ttf'))
     with open(os.path.join(out_dir, 'zh.txt'), 'w', encoding='utf-8') as o:
         o.write(''.join(chars))
+    with open(os.path.join(out_dir, 'zh.json'), 'w', encoding='utf-8') as o:
+        json.dump(table, o, ensure_ascii=False, separators=(',', ':'))
     size = os.path.getsize(os.path.join(out_dir, 'zh.ttf'))
     print(f'subset_font: {len(chars)} characters, {out_dir}/zh.ttf {size} bytes')
 

@@ -598,4 +598,19 @@ describe('the first minute', { timeout: 600000 }, () => {
     assert.deepEqual(consoleErrors(errors), []);
     await page.close();
   });
+
+  test('a browser without WebGL 2: a plain message in the page\'s language (the UI\'s table, fonts/zh.json)', async () => {
+    for (const [lang, want] of [['en', 'This browser lacks WebGL 2, which CNN Lens needs.'],
+                                ['zh', '这个浏览器缺少 CNN Lens 需要的 WebGL 2。']]) {
+      const page = await browser.context.newPage();
+      await page.addInitScript(() => { delete window.WebGL2RenderingContext; });
+      await page.goto(server.url + 'index.html?lang=' + lang);
+      const shown = await page.waitForFunction((w) => document.getElementById('fallback').textContent.includes(w), want,
+                                               { timeout: 10000 }).then(() => true, () => false);
+      assert.ok(shown, `the ${lang} message: ` + await page.evaluate(() => document.getElementById('fallback').textContent));
+      assert.equal(await page.evaluate(() => window.cnnlensUnsupported), true);
+      await page.screenshot({ path: path.join(ARTIFACTS, `first_no_webgl2_${lang}.png`) });   // no UI: no cnnlens.redraw
+      await page.close();
+    }
+  });
 });
