@@ -159,33 +159,40 @@ struct BatchJob {
     float* Y;
 };
 
-// 4 rows x 4 inputs of the product in 16 vector accumulators (4 loads of W, 4 of X, 16
-// multiply-adds per step), a vector of V floats wide; the tail of `in` in scalar code.
-#define CNNLENS_BATCH_TILE(V, L)                                                                       \
-    V acc[4][4] = {};                                                                                  \
+// 4 rows x NJ inputs (4, or 1 for a single input) of the product in 4 x NJ vector accumulators
+// (4 loads of W, NJ of X, 4 NJ multiply-adds per step), a vector of V floats wide; the tail of `in`
+// in scalar code. Each (row, input) is summed the same way whatever NJ: a forward pass (one input)
+// gives the numbers of occlusion's batched head.
+#define CNNLENS_BATCH_TILE(V, L, NJ)                                                                   \
+    V acc[4][NJ] = {};                                                                                 \
     int i = 0;                                                                                         \
     for (; i + L <= in; i += L) {                                                                      \
         V w0 = *(const V*)(w[0] + i), w1 = *(const V*)(w[1] + i), w2 = *(const V*)(w[2] + i),          \
           w3 = *(const V*)(w[3] + i);                                                                  \
-        for (int j = 0; j < 4; j++) {                                                                  \
+        for (int j = 0; j < NJ; j++) {                                                                 \
             const V xv = *(const V*)(x[j] + i);                                                       \
             acc[0][j] += w0 * xv, acc[1][j] += w1 * xv, acc[2][j] += w2 * xv, acc[3][j] += w3 * xv;    \
         }                                                                                              \
     }                                                                                                  \
     for (int r = 0; r < 4; r++)                                                                        \
-        for (int j = 0; j < 4; j++) {                                                                  \
+        for (int j = 0; j < NJ; j++) {                                                                 \
             float s = 0;                                                                               \
             for (int k = 0; k < L; k++) s += acc[r][j][k];                                             \
             for (int t = i; t < in; t++) s += w[r][t] * x[j][t];                                       \
             out[r][j] = s;                                                                             \
         }
 
-void tile_generic(const float* const w[4], const float* const x[4], int in, float out[4][4]) { CNNLENS_BATCH_TILE(v4f, 4) }
+typedef void (*TileFn)(const float* const w[4], const float* const x[4], int in, float out[4][4]);
+void tile_generic(const float* const w[4], const float* const x[4], int in, float out[4][4]) { CNNLENS_BATCH_TILE(v4f, 4, 4) }
+void tile1_generic(const float* const w[4], const float* const x[4], int in, float out[4][4]) { CNNLENS_BATCH_TILE(v4f, 4, 1) }
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
 __attribute__((target("avx2,fma"))) void tile_avx2(const float* const w[4], const float* const x[4], int in, float out[4][4]) {
-    CNNLENS_BATCH_TILE(v8f, 8)
+    CNNLENS_BATCH_TILE(v8f, 8, 4)
+}
+__attribute__((target("avx2,fma"))) void tile1_avx2(const float* const w[4], const float* const x[4], int in, float out[4][4]) {
+    CNNLENS_BATCH_TILE(v8f, 8, 1)
 }
 bool have_avx2() {
     static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -194,6 +201,7 @@ bool have_avx2() {
 #else
 bool have_avx2() { return false; }
 void tile_avx2(const float* const w[4], const float* const x[4], int in, float out[4][4]) { tile_generic(w, x, in, out); }
+void tile1_avx2(const float* const w[4], const float* const x[4], int in, float out[4][4]) { tile1_generic(w, x, in, out); }
 #endif
 #undef CNNLENS_BATCH_TILE
 
@@ -219,7 +227,8 @@ void batch_rows(void* ctx, size_t o0, size_t cnt) {
             const float* x[4];
             for (int c = 0; c < 4; c++) x[c] = j.X + (size_t)std::min(q + c, j.n - 1) * j.in;
             float out[4][4];
-            (avx ? tile_avx2 : tile_generic)(w, x, j.in, out);
+            const TileFn tile = j.n == 1 ? (avx ? tile1_avx2 : tile1_generic) : (avx ? tile_avx2 : tile_generic);
+            tile(w, x, j.in, out);
             for (int r = 0; r < 4 && o + r < o0 + cnt; r++)
                 for (int c = 0; c < 4 && q + c < j.n; c++) {
                     const float v = out[r][c] + (j.b ? j.b[o + r] : 0.0f);
