@@ -143,7 +143,10 @@ describe('the first minute', { timeout: 600000 }, () => {
     let input = await page.evaluate(() => window.cnnlens.input());
     assert.equal(input.side, 32);
     assert.ok(input.rgb.some((v, i) => i % 3 === 0 && v !== input.rgb[i + 1]), 'a colour image');
-    assert.equal(await page.evaluate(() => window.cnnlens.item('photo notice')), null, 'no notice for an image it suits');
+    // items are those of the last frame drawn: wait for a frame after the model change
+    const gone = await page.waitForFunction(() => { window.cnnlens.redraw(); return window.cnnlens.item('photo notice') === null; },
+                                            null, { timeout: 5000, polling: 100 }).then(() => true, () => false);
+    assert.ok(gone, 'no notice for an image it suits');
     assert.equal(await page.evaluate(() => window.cnnlens.model().knows), '10 classes');
     await shot(page, 'first_photo_after_vgg16');
     await page.close();
