@@ -83,7 +83,7 @@ Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, 
     o.prob.resize((size_t)o.ny * o.nx), o.logit.resize(o.prob.size());
     const double p0 = prob_of(net, cls), l0 = net.logits()[cls];
     const std::vector<float> x = input_copy(net);
-    std::vector<float> xi = x;
+    std::vector<float> xi(x.size());   // brute force: the occluded input (patch_read writes it whole)
     const float blank = blank_value(net.arch());
     // The fast path runs kBatch positions at a time through the network (Vgg::forward_patches:
     // only what each patch reaches, the positions through each convolution together), then the head
