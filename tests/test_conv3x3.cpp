@@ -78,7 +78,46 @@ TEST_CASE("conv3x3: Winograd F(4x4,3x3) and the direct operator equal the naive 
             check(13, 9, 64, 16, false, false, algo, threads, tol);
             check(16, 16, 130, 129, true, false, algo, threads, tol);
             check(28, 28, 256, 64, true, true, algo, threads, tol);
+            check(10, 6, 256, 256, true, true, algo, threads, tol);   // Winograd in two GEMMs
         }
+}
+
+TEST_CASE("conv3x3: outside reach(), a whole pass on an edited input gives the same bits") {
+    // occlusion recomputes only what reach() names: everything else must not change at all
+    const int H = 19, W = 17, cin = 6, cout = 5;
+    const auto x = random_values((size_t)H * W * cin + 16, 3), w = random_values((size_t)cout * 9 * cin, 4, -0.2, 0.2);
+    const auto b = random_values((size_t)cout, 5);
+    XnnWorkspace ws;
+    for (Conv3x3::Algo algo : {Conv3x3::Direct, Conv3x3::Winograd}) {
+        Conv3x3 conv(w.data(), b.data(), cin, cout, false, algo);
+        std::vector<float> y0((size_t)H * W * cout), y1(y0.size()), xe(x.size());
+        conv.run(x.data(), H, W, y0.data(), ws, nullptr);
+        int changed_near_edge = 0;
+        for (int a0 = 0; a0 < 9; a0++)   // every alignment of both edges, along both axes
+            for (int len : {1, 2, 3, 4, 5, 8}) {
+                const int a1 = std::min(a0 + len, W), r0 = (a0 + 3) % 7, r1 = std::min(r0 + len + 1, H);
+                CAPTURE(algo); CAPTURE(a0); CAPTURE(a1); CAPTURE(r0); CAPTURE(r1);
+                const auto v = random_values((size_t)(r1 - r0) * (a1 - a0) * cin, (uint32_t)(a0 * 10 + len));
+                patch_read(x.data(), H, W, cin, Patch{r0, a0, r1, a1, (float*)v.data()}, 0, 0, H, W, xe.data());
+                conv.run(xe.data(), H, W, y1.data(), ws, nullptr);
+                int o0, o1, p0, p1;
+                conv.reach(a0, a1, W, &o0, &o1);
+                conv.reach(r0, r1, H, &p0, &p1);
+                CHECK(o0 >= a0 - 4);   // never more than the tile
+                CHECK(o1 <= a1 + 4);
+                for (int r = 0; r < H; r++)
+                    for (int c = 0; c < W; c++) {
+                        const size_t i = ((size_t)r * W + c) * cout;
+                        const bool same = std::equal(&y0[i], &y0[i] + cout, &y1[i]);
+                        if (r >= p0 && r < p1 && c >= o0 && c < o1) {
+                            changed_near_edge += !same && (c == o0 || c == o1 - 1);
+                            continue;
+                        }
+                        CHECK(same);
+                    }
+            }
+        CHECK(changed_near_edge > 0);   // the reach is not wider than it must be everywhere
+    }
 }
 
 TEST_CASE("conv3x3: the Winograd matrices reproduce a 1-D 3-tap correlation exactly") {

@@ -87,16 +87,15 @@ Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, 
     const float blank = blank_value(net.arch());
     // The fast path runs kBatch positions at a time through the network (Vgg::forward_patches:
     // only what each patch reaches, the positions through each convolution together), then the head
-    // on all of them at once (VGG16's fc6 is read once per batch instead of once per position).
-    constexpr int kBatch = 16;
+    // on kHeadBatch positions at once (VGG16's fc6, 411 MB, is read once for all of them).
+    constexpr int kBatch = 16, kHeadBatch = 48;
     const LayerInfo& hi = net.head_input();
     const int K = net.num_classes(), n = o.ny * o.nx;
     std::vector<float> blank_patch((size_t)patch * patch * C + 16, blank), maps, logits;
     std::vector<Patch> edits;
     try {
-        for (int first = 0; first < n; first += brute_force ? 1 : kBatch) {
-            if (progress) progress(first, n);
-            const int count = brute_force ? 1 : std::min(kBatch, n - first);
+        for (int first = 0; first < n; first += brute_force ? 1 : kHeadBatch) {
+            const int count = brute_force ? 1 : std::min(kHeadBatch, n - first);
             edits.clear();
             for (int pos = first; pos < first + count; pos++) {
                 const int y = pos / o.nx * stride, x0 = pos % o.nx * stride;
@@ -104,13 +103,17 @@ Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, 
             }
             logits.resize((size_t)count * K);
             if (brute_force) {
+                if (progress) progress(first, n);
                 const Patch& e = edits[0];
                 patch_read(x.data(), S, S, C, e, 0, 0, S, S, xi.data());
                 net.forward(xi.data());
                 std::copy(net.logits(), net.logits() + K, logits.begin());
             } else {
                 maps.resize((size_t)count * hi.size());
-                net.forward_patches(edits.data(), count, maps.data());
+                for (int j = 0; j < count; j += kBatch) {
+                    if (progress) progress(first + j, n);
+                    net.forward_patches(&edits[(size_t)j], std::min(kBatch, count - j), &maps[(size_t)j * hi.size()]);
+                }
                 net.head_batch(maps.data(), count, logits.data());
             }
             for (int j = 0; j < count; j++) {   // the drops

@@ -66,7 +66,8 @@ private:
     Algo algo_;
     int cin_, cout_;
     bool relu_;
-    xnn_operator_t op_ = nullptr;   // Direct: the convolution; Winograd: the batched GEMM
+    xnn_operator_t op_[2] = {};     // Direct: the convolution; Winograd: the batched GEMM of each part
+    int parts_ = 1;                 // Winograd: of the output channels, in equal parts (M: part-major)
     size_t shape_[2] = {0, 0};      // what op_ is reshaped for: Direct H, W; Winograd: tiles
     pthreadpool_t shape_pool_ = nullptr;   // and the pool it was planned for
     size_t shape_threads_ = 0;

@@ -160,80 +160,124 @@ struct BatchJob {
 };
 
 // 4 rows x NJ inputs (4, or 1 for a single input) of the product in 4 x NJ vector accumulators
-// (4 loads of W, NJ of X, 4 NJ multiply-adds per step), a vector of V floats wide; the tail of `in`
-// in scalar code. Each (row, input) is summed the same way whatever NJ: a forward pass (one input)
-// gives the numbers of occlusion's batched head.
+// (4 loads of W, NJ of X, 4 NJ multiply-adds per step), a vector of V floats wide, over the
+// inputs [i0, i1) (i0 a multiple of L); `acc` holds the sums so far. finish() adds each one's
+// lanes, then the tail of `in` past the last whole vector in scalar code. Each (row, input) is
+// summed the same way whatever NJ and however [0, in) is cut: a forward pass (one input) gives
+// the numbers of occlusion's batched head.
 #define CNNLENS_BATCH_TILE(V, L, NJ)                                                                   \
-    V acc[4][NJ] = {};                                                                                 \
-    int i = 0;                                                                                         \
-    for (; i + L <= in; i += L) {                                                                      \
+    V a[4][NJ];                                                                                        \
+    for (int r = 0; r < 4; r++)                                                                        \
+        for (int j = 0; j < NJ; j++) a[r][j] = *(V*)acc.v[r][j];                                         \
+    for (int i = i0; i + L <= i1; i += L) {                                                            \
         V w0 = *(const V*)(w[0] + i), w1 = *(const V*)(w[1] + i), w2 = *(const V*)(w[2] + i),          \
           w3 = *(const V*)(w[3] + i);                                                                  \
         for (int j = 0; j < NJ; j++) {                                                                 \
             const V xv = *(const V*)(x[j] + i);                                                       \
-            acc[0][j] += w0 * xv, acc[1][j] += w1 * xv, acc[2][j] += w2 * xv, acc[3][j] += w3 * xv;    \
+            a[0][j] += w0 * xv, a[1][j] += w1 * xv, a[2][j] += w2 * xv, a[3][j] += w3 * xv;            \
         }                                                                                              \
     }                                                                                                  \
     for (int r = 0; r < 4; r++)                                                                        \
-        for (int j = 0; j < NJ; j++) {                                                                 \
-            float s = 0;                                                                               \
-            for (int k = 0; k < L; k++) s += acc[r][j][k];                                             \
-            for (int t = i; t < in; t++) s += w[r][t] * x[j][t];                                       \
-            out[r][j] = s;                                                                             \
-        }
+        for (int j = 0; j < NJ; j++) *(V*)acc.v[r][j] = a[r][j];
 
-typedef void (*TileFn)(const float* const w[4], const float* const x[4], int in, float out[4][4]);
-void tile_generic(const float* const w[4], const float* const x[4], int in, float out[4][4]) { CNNLENS_BATCH_TILE(v4f, 4, 4) }
-void tile1_generic(const float* const w[4], const float* const x[4], int in, float out[4][4]) { CNNLENS_BATCH_TILE(v4f, 4, 1) }
+constexpr int kLanes = 16;   // accumulator lanes at most (float)
+typedef float v8g __attribute__((vector_size(32), aligned(4)));
+struct Acc {
+    alignas(64) float v[4][4][kLanes];
+};
+typedef void (*TileFn)(const float* const w[4], const float* const x[4], int i0, int i1, Acc& acc);
+void tile_generic(const float* const w[4], const float* const x[4], int i0, int i1, Acc& acc) { CNNLENS_BATCH_TILE(v8g, 8, 4) }
+void tile1_generic(const float* const w[4], const float* const x[4], int i0, int i1, Acc& acc) { CNNLENS_BATCH_TILE(v8g, 8, 1) }
+struct Tile {
+    TileFn fn;
+    int lanes;
+};
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
-__attribute__((target("avx2,fma"))) void tile_avx2(const float* const w[4], const float* const x[4], int in, float out[4][4]) {
+typedef float v16f __attribute__((vector_size(64), aligned(4)));
+__attribute__((target("avx512f"))) void tile_avx512(const float* const w[4], const float* const x[4], int i0, int i1, Acc& acc) {
+    CNNLENS_BATCH_TILE(v16f, 16, 4)
+}
+__attribute__((target("avx512f"))) void tile1_avx512(const float* const w[4], const float* const x[4], int i0, int i1, Acc& acc) {
+    CNNLENS_BATCH_TILE(v16f, 16, 1)
+}
+__attribute__((target("avx2,fma"))) void tile_avx2(const float* const w[4], const float* const x[4], int i0, int i1, Acc& acc) {
     CNNLENS_BATCH_TILE(v8f, 8, 4)
 }
-__attribute__((target("avx2,fma"))) void tile1_avx2(const float* const w[4], const float* const x[4], int in, float out[4][4]) {
+__attribute__((target("avx2,fma"))) void tile1_avx2(const float* const w[4], const float* const x[4], int i0, int i1, Acc& acc) {
     CNNLENS_BATCH_TILE(v8f, 8, 1)
 }
-bool have_avx2() {
-    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return yes;
+// One family per machine for a single input and for several, so that both sum alike.
+Tile pick_tile(bool single) {
+    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"),
+                      avx512 = avx2 && __builtin_cpu_supports("avx512f");
+    if (avx512) return {single ? tile1_avx512 : tile_avx512, 16};
+    if (avx2) return {single ? tile1_avx2 : tile_avx2, 8};
+    return {single ? tile1_generic : tile_generic, 8};
 }
 #else
-bool have_avx2() { return false; }
-void tile_avx2(const float* const w[4], const float* const x[4], int in, float out[4][4]) { tile_generic(w, x, in, out); }
-void tile1_avx2(const float* const w[4], const float* const x[4], int in, float out[4][4]) { tile1_generic(w, x, in, out); }
+Tile pick_tile(bool single) { return {single ? tile1_generic : tile_generic, 8}; }
 #endif
 #undef CNNLENS_BATCH_TILE
 
-// Rows o0..o0+cnt for every input: tiles of 4 rows x 4 inputs (short tiles repeat a row or an
-// input and drop the extra results).
+// Rows o0..o0+cnt for every input, in tiles of 4 rows x 4 inputs (short tiles repeat a row or an
+// input and drop the extra results). Several inputs: the inputs in blocks of kStep, each block
+// through every row of the task before the next, so that the inputs' block stays in cache while
+// the task's rows stream by (each row is read once, each input once per task).
 void batch_rows(void* ctx, size_t o0, size_t cnt) {
     const BatchJob& j = *(const BatchJob*)ctx;
-    const bool avx = have_avx2();
-    static thread_local std::vector<float> wide;   // float16 / int8 rows widened
-    if (j.W.type != WType::F32) wide.resize((size_t)4 * j.in);
-    for (size_t o = o0; o < o0 + cnt; o += 4) {
-        const float* w[4];
-        for (int r = 0; r < 4; r++) {
-            const size_t row = std::min(o + r, o0 + cnt - 1);
-            if (j.W.type == WType::F32) {
-                w[r] = (const float*)j.W.data + row * (size_t)j.in;
-            } else {
-                j.W.row(row, (size_t)j.in, 0, (size_t)j.in, wide.data() + (size_t)r * j.in);
-                w[r] = wide.data() + (size_t)r * j.in;
+    const Tile tile = pick_tile(j.n == 1);
+    // floats of each input per block (a multiple of kLanes): the inputs' block in about 384 KB
+    const int kStep = std::max(256, (int)(96 * 1024 / std::max(j.n, 1)) / kLanes * kLanes);
+    const int i_end = j.in / tile.lanes * tile.lanes;   // whole vectors; the rest after the lanes
+    const size_t groups = (cnt + 3) / 4, qs = ((size_t)j.n + 3) / 4;
+    static thread_local std::vector<float> wide;     // float16 / int8 rows widened (one block of 4 rows)
+    static thread_local std::vector<Acc> acc;
+    acc.assign(groups * qs, Acc{});
+    const int step = j.n == 1 ? std::max(i_end, 1) : kStep;
+    for (int i0 = 0; i0 < std::max(i_end, 1); i0 += step) {
+        const int i1 = std::min(i0 + step, i_end);
+        for (size_t g = 0; g < groups; g++) {
+            const size_t o = o0 + 4 * g;
+            const float* w[4];
+            for (int r = 0; r < 4; r++) {
+                const size_t row = std::min(o + r, o0 + cnt - 1);
+                if (j.W.type == WType::F32) {
+                    w[r] = (const float*)j.W.data + row * (size_t)j.in;
+                } else {   // the block's part of the row, widened (at its place in `wide`)
+                    wide.resize((size_t)4 * j.in);
+                    float* d = wide.data() + (size_t)r * j.in;
+                    j.W.row(row, (size_t)j.in, (size_t)i0, (size_t)(i1 - i0), d + i0);
+                    w[r] = d;
+                }
+            }
+            for (size_t q = 0; q < qs; q++) {
+                const float* x[4];
+                for (int c = 0; c < 4; c++) x[c] = j.X + (size_t)std::min((int)q * 4 + c, j.n - 1) * j.in;
+                tile.fn(w, x, i0, i1, acc[g * qs + q]);
             }
         }
-        for (int q = 0; q < j.n; q += 4) {
-            const float* x[4];
-            for (int c = 0; c < 4; c++) x[c] = j.X + (size_t)std::min(q + c, j.n - 1) * j.in;
-            float out[4][4];
-            const TileFn tile = j.n == 1 ? (avx ? tile1_avx2 : tile1_generic) : (avx ? tile_avx2 : tile_generic);
-            tile(w, x, j.in, out);
-            for (int r = 0; r < 4 && o + r < o0 + cnt; r++)
-                for (int c = 0; c < 4 && q + c < j.n; c++) {
-                    const float v = out[r][c] + (j.b ? j.b[o + r] : 0.0f);
-                    j.Y[(size_t)(q + c) * j.out + o + r] = j.relu && v < 0 ? 0.0f : v;
-                }
+    }
+    for (size_t g = 0; g < groups; g++) {   // the lanes, the tail, bias and ReLU
+        const size_t o = o0 + 4 * g;
+        for (int r = 0; r < 4 && o + r < o0 + cnt; r++) {
+            std::vector<float> wt;
+            const float* wr = (const float*)j.W.data + (o + r) * (size_t)j.in;
+            if (j.W.type != WType::F32 && i_end < j.in) {
+                wt.resize((size_t)j.in);
+                j.W.row(o + r, (size_t)j.in, (size_t)i_end, (size_t)(j.in - i_end), wt.data() + i_end);
+                wr = wt.data();
+            }
+            for (int c = 0; c < j.n; c++) {
+                const float* lanes = acc[g * qs + (size_t)c / 4].v[r][c % 4];
+                float s = 0;
+                for (int k = 0; k < tile.lanes; k++) s += lanes[k];
+                const float* xc = j.X + (size_t)c * j.in;
+                for (int t = i_end; t < j.in; t++) s += wr[t] * xc[t];
+                const float v = s + (j.b ? j.b[o + r] : 0.0f);
+                j.Y[(size_t)c * j.out + o + r] = j.relu && v < 0 ? 0.0f : v;
+            }
         }
     }
 }
@@ -243,7 +287,10 @@ void batch_rows(void* ctx, size_t o0, size_t cnt) {
 void linear_forward_batch(const WeightRows& W, const float* b, const float* X, int n, int in, int out, bool relu,
                           float* Y, pthreadpool_t pool) {
     BatchJob job{W, b, X, n, in, out, relu, Y};
-    pthreadpool_parallelize_1d_tile_1d(pool, batch_rows, &job, (size_t)out, 16, 0);
+    // several inputs: tasks of as many rows as keep their sums (32 bytes per row and input) in
+    // about 256 KB, so that each task reads the inputs once
+    const size_t rows = n == 1 ? 16 : std::clamp((size_t)(8192 / n) / 4 * 4, (size_t)16, (size_t)256);
+    pthreadpool_parallelize_1d_tile_1d(pool, batch_rows, &job, (size_t)out, rows, 0);
 }
 
 }  // namespace cnnlens
