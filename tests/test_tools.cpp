@@ -91,6 +91,30 @@ TEST_CASE("tools: occlusion's fast path recomputes only what a patch reaches, wi
     CHECK(fast.nx == 25);
     CHECK(rel_l2(fast.prob.data(), slow.prob.data(), slow.prob.size()) < 1e-5);
     CHECK(rel_l2(fast.logit.data(), slow.logit.data(), slow.logit.size()) < 1e-5);
+    // Both ran with the convolutions for batched work (Winograd in its last three layers, direct in
+    // its forward pass): a forward pass as built on an occluded input gives the same drops to rounding.
+    const std::vector<float> x(net->input(), net->input() + 28 * 28), logits(net->logits(), net->logits() + 10);
+    auto prob9 = [](const float* l) {
+        double m = *std::max_element(l, l + 10), sum = 0;
+        for (int c = 0; c < 10; c++) sum += std::exp((double)l[c] - m);
+        return std::exp((double)l[9] - m) / sum;
+    };
+    const double p0 = prob9(net->logits());
+    for (int pos : {0, 37, 312, 624}) {
+        std::vector<float> xo = x;
+        const int y0 = pos / 25, x0 = pos % 25;
+        for (int r = y0; r < y0 + 4; r++)
+            for (int c = x0; c < x0 + 4; c++) xo[(size_t)r * 28 + c] = blank_value(net->arch());
+        net->forward(xo.data());
+        CAPTURE(pos);
+        CHECK(std::fabs(p0 - prob9(net->logits()) - fast.prob[(size_t)pos]) < 1e-5);
+    }
+    net->forward(x.data());
+    CHECK(net->batched_convs(true));    // the switch occlusion makes, and back
+    CHECK(net->batched_convs(false));
+    CHECK_FALSE(net->batched_convs(false));
+    net->forward(x.data());
+    CHECK(std::memcmp(logits.data(), net->logits(), logits.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("tools: the pointing game") {

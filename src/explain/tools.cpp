@@ -81,8 +81,12 @@ Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, 
     o.patch = patch, o.stride = stride;
     o.ny = o.nx = (S - patch) / stride + 1;
     o.prob.resize((size_t)o.ny * o.nx), o.logit.resize(o.prob.size());
-    const double p0 = prob_of(net, cls), l0 = net.logits()[cls];
     const std::vector<float> x = input_copy(net);
+    // The convolutions for batched work (Winograd in more layers of small models; conv3x3_algo), for
+    // the fast path and the brute force alike, so that both give the same bits; as built again after.
+    const bool switched = net.batched_convs(true);
+    if (switched) net.forward(x.data());
+    const double p0 = prob_of(net, cls), l0 = net.logits()[cls];
     std::vector<float> xi(x.size());   // brute force: the occluded input (patch_read writes it whole)
     const float blank = blank_value(net.arch());
     // The fast path runs kBatch positions at a time through the network (Vgg::forward_patches:
@@ -93,6 +97,10 @@ Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, 
     const int K = net.num_classes(), n = o.ny * o.nx;
     std::vector<float> blank_patch((size_t)patch * patch * C + 16, blank), maps, logits;
     std::vector<Patch> edits;
+    auto restore = [&] {
+        if (switched) net.batched_convs(false);
+        if (switched || brute_force) net.forward(x.data());
+    };
     try {
         for (int first = 0; first < n; first += brute_force ? 1 : kHeadBatch) {
             const int count = brute_force ? 1 : std::min(kHeadBatch, n - first);
@@ -126,10 +134,10 @@ Occlusion occlusion(Vgg& net, int cls, int patch, int stride, bool brute_force, 
             }
         }
     } catch (...) {   // cancelled: the network as it was (the fast path leaves it as it is)
-        if (brute_force) net.forward(x.data());
+        restore();
         throw;
     }
-    if (brute_force) net.forward(x.data());
+    restore();
     return o;
 }
 

@@ -43,17 +43,21 @@ void conv3x3_set_policy(const char* policy) {
     else fail("unknown convolution algorithm '%s' (auto, direct or winograd)", policy);
 }
 
-// Winograd needs enough channels to amortise its transforms and enough work to fill its GEMMs,
-// and pays 4x the kernel bytes: layers of at least 64 input channels and 2^24 multiply-adds per
-// tap (every VGG16 conv but the first; none of the built-in model's, which are a thousand times
-// smaller and gain nothing). VGG16's 14x14 maps gain least: nothing natively in a single forward
-// pass, 3x in WebAssembly, and 1.3x natively for occlusion, which batches the positions' tiles.
-// One rule natively and in WebAssembly, so that the page and the CLI compute the same numbers to
-// rounding (rankings of near-equal pixels, as faithfulness does, amplify any difference).
-// Measured per layer by `cnnlens bench --conv-layers 1` (README).
-Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W) {
+// Winograd needs enough channels to amortise its transforms, enough work to fill its GEMMs, and
+// pays 4x the kernel bytes: layers of at least 64 input and 16 output channels, and for a single
+// pass 2^24 multiply-adds per kernel tap (every VGG16 conv but the first; none of the built-in
+// model's, which are a thousand times smaller and gain nothing). VGG16's 14x14 maps gain least:
+// nothing natively in a single forward pass, 3x in WebAssembly. Batched work (occlusion's
+// positions, each layer's tiles of all of them through one GEMM) fills the GEMMs of small maps
+// too: there the built-in model's last three convs go Winograd (its occlusion 3.9x faster in
+// WebAssembly), but not in its forward pass, whose saliency ranks near-equal pixels that
+// Winograd's larger rounding reorders between the page and the CLI (deletion AUC 0.2273 against
+// 0.2262). One rule natively and in WebAssembly, so that the page and the CLI compute the same
+// numbers to rounding. Measured per layer by `cnnlens bench --conv-layers 1`.
+Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W, ConvUse use) {
     if (g_policy >= 0) return (Conv3x3::Algo)g_policy;
     if (cin < 64 || cout < 16) return Conv3x3::Direct;
+    if (use == ConvUse::Batched) return Conv3x3::Winograd;
     return (int64_t)H * W * cin * cout >= (int64_t)1 << 24 ? Conv3x3::Winograd : Conv3x3::Direct;
 }
 

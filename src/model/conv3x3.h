@@ -79,10 +79,12 @@ private:
                   pthreadpool_t pool);
 };
 
-// The algorithm the model uses for a layer with these channel counts at an H x W input; the
-// benchmark can force one for the networks built after the call (policy "auto", "direct" or
-// "winograd").
-Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W);
+// The algorithm the model uses for a layer with these channel counts at an H x W input, for one
+// input at a time (a forward pass, an input gradient) or for many at once (occlusion's positions,
+// Vgg::batched_convs); the benchmark can force one for the networks built after the call (policy
+// "auto", "direct" or "winograd").
+enum class ConvUse { Single, Batched };
+Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W, ConvUse use = ConvUse::Single);
 void conv3x3_set_policy(const char* policy);
 
 // Winograd F(4x4, 3x3)'s matrices: input tile d (6x6) -> B^T d B; kernel g (3x3) -> G g G^T

@@ -106,8 +106,8 @@ Vgg::Vgg(VggParams p, int input_size)
             if (l.kind != LayerInfo::Conv) continue;
             const ConvParams& cp = convs_[k++];
             CNN_ASSERT(cp.cin == l.cin && cp.cout == l.c);
-            const int co = l.c, ci = l.cin, side = l.h;
-            fwd_.push_back(std::make_unique<Conv3x3>(cp.w.data(), cp.b.data(), ci, co, true, conv3x3_algo(ci, co, side, side)));
+            algo_.push_back(conv3x3_algo(l.cin, l.c, l.h, l.w));
+            fwd_.push_back(std::make_unique<Conv3x3>(cp.w.data(), cp.b.data(), l.cin, l.c, true, algo_.back()));
         }
         back_.resize(fwd_.size());
         stats_.operator_builds++;
@@ -122,6 +122,23 @@ Vgg::~Vgg() {
     for (xnn_operator_t op : pools_) xnn_delete_operator(op);
     fwd_.clear(), back_.clear();   // before the pool their reshapes planned for
     if (pool_) pthreadpool_destroy(pool_);
+}
+
+bool Vgg::batched_convs(bool on) {
+    bool changed = false;
+    size_t k = 0;
+    for (const LayerInfo& l : layers_) {
+        if (l.kind != LayerInfo::Conv) continue;
+        Conv3x3::Algo a = algo_[k];
+        if (on && conv3x3_algo(l.cin, l.c, l.h, l.w, ConvUse::Batched) == Conv3x3::Winograd) a = Conv3x3::Winograd;
+        if (fwd_[k]->algo() != a) {
+            const ConvParams& cp = convs_[k];
+            fwd_[k] = std::make_unique<Conv3x3>(cp.w.data(), cp.b.data(), l.cin, l.c, true, a);
+            changed = true;
+        }
+        k++;
+    }
+    return changed;
 }
 
 void Vgg::set_threads(int n) {

@@ -62,6 +62,10 @@ public:
     // edits through each convolution at once (Winograd: one batched GEMM). The network's own
     // activations stay as forward() left them.
     void forward_patches(const Patch* edits, int n, float* maps);
+    // The convolutions for batched work (on: conv3x3_algo's ConvUse::Batched, Winograd in more
+    // layers) or as built. Returns whether any changed; then the activations are stale until the
+    // next forward().
+    bool batched_convs(bool on);
     // The head (gap, dense layers) on n feature maps of head_input()'s shape back to back, to
     // logits [n][classes]: the dense weights read once for all n.
     void head_batch(const float* maps, int n, float* logits);
@@ -107,6 +111,7 @@ private:
     std::vector<float> scratch_;        // a gradient through a ReLU
     std::vector<xnn_operator_t> pools_;   // one per max-pool layer, in order
     std::vector<std::unique_ptr<Conv3x3>> fwd_, back_;   // one per conv: conv + ReLU, its input gradient
+    std::vector<Conv3x3::Algo> algo_;                    // each conv's algorithm as built (single passes)
     std::vector<ConvParams> convs_;
     std::vector<DenseParams> dense_;
     std::shared_ptr<std::vector<uint8_t>> file_;   // the weight file, when dense weights live in it
