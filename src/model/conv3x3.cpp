@@ -49,7 +49,7 @@ void conv3x3_set_policy(const char* policy) {
 // model's, which are a thousand times smaller and gain nothing). VGG16's 14x14 maps gain least:
 // nothing natively in a single forward pass, 3x in WebAssembly. Batched work (occlusion's
 // positions, each layer's tiles of all of them through one GEMM) fills the GEMMs of small maps
-// too: there the built-in model's last three convs go Winograd (its occlusion 3.9x faster in
+// too: there the built-in model's last three convs go Winograd (its occlusion about 2x faster in
 // WebAssembly), but not in its forward pass, whose saliency ranks near-equal pixels that
 // Winograd's larger rounding reorders between the page and the CLI (deletion AUC 0.2273 against
 // 0.2262). One rule natively and in WebAssembly, so that the page and the CLI compute the same
@@ -225,7 +225,8 @@ Conv3x3::Conv3x3(const float* w, const float* b, int cin, int cout, bool relu, A
         }
     // Large kernels in two GEMMs of half the output channels each: XNNPACK runs a block of rows
     // against all of a GEMM's columns, and half of a 512 x 512 product's kernel stays in cache
-    // where all of it does not (1.2-1.7x faster on VGG16's 14x14 and 28x28 maps; the same sums).
+    // where all of it does not (the GEMMs of VGG16's 14x14 and 28x28 maps alone 1.2-1.7x faster in a
+    // micro-benchmark; the same sums).
     parts_ = (size_t)cin * cout >= 256 * 256 && cout % (2 * kBlock) == 0 ? 2 : 1;
     const size_t ns = (size_t)cout / parts_;
     std::vector<float> Uh(parts_ > 1 ? (size_t)36 * cin * ns : 0);

@@ -161,8 +161,8 @@ struct BatchJob {
 
 // 4 rows x NJ inputs (4, or 1 for a single input) of the product in 4 x NJ vector accumulators
 // (4 loads of W, NJ of X, 4 NJ multiply-adds per step), a vector of V floats wide, over the
-// inputs [i0, i1) (i0 a multiple of L); `acc` holds the sums so far. finish() adds each one's
-// lanes, then the tail of `in` past the last whole vector in scalar code. Each (row, input) is
+// inputs [i0, i1) (i0 a multiple of L); `acc` holds the sums so far. batch_rows then adds each
+// one's lanes, then the tail of `in` past the last whole vector in scalar code. Each (row, input) is
 // summed the same way whatever NJ and however [0, in) is cut: a forward pass (one input) gives
 // the numbers of occlusion's batched head.
 #define CNNLENS_BATCH_TILE(V, L, NJ)                                                                   \
@@ -259,10 +259,10 @@ void batch_rows(void* ctx, size_t o0, size_t cnt) {
             }
         }
     }
+    std::vector<float> wt;   // float16 / int8: a row's tail widened
     for (size_t g = 0; g < groups; g++) {   // the lanes, the tail, bias and ReLU
         const size_t o = o0 + 4 * g;
         for (int r = 0; r < 4 && o + r < o0 + cnt; r++) {
-            std::vector<float> wt;
             const float* wr = (const float*)j.W.data + (o + r) * (size_t)j.in;
             if (j.W.type != WType::F32 && i_end < j.in) {
                 wt.resize((size_t)j.in);
