@@ -191,6 +191,22 @@ async function pagePart(browser, servers) {
       log(`VGG16 page, ${b.name} (${info.threaded ? 'threaded' : 'single-thread'} build, ${info.threads} thread(s)) ` +
           `${filmstrip ? 'forward + Grad-CAM at every conv layer' : 'forward'}: median ${r[key].median.toFixed(0)} ms`);
     }
+    // the webcam (Chromium's fake device, 640x480, each frame to 224x224): frames classified
+    // with Grad-CAM at the last conv layer per second, and the UI's frames per second meanwhile
+    await page.evaluate(() => window.cnnlens.setOptions({ filmstrip: false }));
+    r.webcam = await page.evaluate(async (seconds) => {
+      const c = window.cnnlens, sleep = (ms) => new Promise((f) => setTimeout(f, ms));
+      if (!(await c.webcam(true))) return { error: 'the webcam did not start' };
+      await sleep(2000);   // its first frames: warm-up
+      const r0 = c.stats().results, f0 = c.frames(), t0 = performance.now();
+      await sleep(seconds * 1000);
+      const out = { seconds, results: c.stats().results - r0, uiFrames: c.frames() - f0, ms: performance.now() - t0 };
+      await c.webcam(false);
+      await c.ready();
+      out.fps = (1000 * out.results) / out.ms, out.uiFps = (1000 * out.uiFrames) / out.ms;
+      return out;
+    }, 10);
+    log(`VGG16 page, ${b.name}: webcam with Grad-CAM at block5_conv3: ${r.webcam.error || r.webcam.fps.toFixed(2) + ' fps'}`);
     r.filmstripLayers = await page.evaluate(() => {   // the heatmaps of the last run: slots 100 + i, one per conv layer
       let n = 0;
       while (window.cnnlens.heatmap(100 + n)) n++;
@@ -213,7 +229,7 @@ async function pagePart(browser, servers) {
 // minus this one is what the page around the worker costs (drawing on SwiftShader, messages).
 async function barePart(browser, servers) {
   result.bare = {};
-  for (const [name, threaded, threads] of [['single', false, 1], ['threaded2', true, 2]]) {
+  for (const [name, threaded, threads] of [['single', false, 1], ['threaded2', true, 2], ['threaded1', true, 1]]) {
     const page = await browser.context.newPage();
     const loadBefore = load();
     await page.goto(servers.root.url + 'bench/bare.html');
@@ -340,6 +356,10 @@ for (const b of ['single', 'threaded2'])
 for (const b of ['single', 'threaded2'])
   claim(`wasm memory with VGG16 loaded, ${b} (MiB)`, P[b] && P[b].wasmMemoryMiB != null ? +P[b].wasmMemoryMiB.toFixed(0) : null,
         '(info)', () => true, `memory_${b}`);
+for (const b of ['single', 'threaded2'])   // the moonshot: where it stands
+  claim(`webcam 224 px with Grad-CAM at the last conv, ${b} (frames per second)`,
+        P[b] && P[b].webcam && P[b].webcam.fps != null ? +P[b].webcam.fps.toFixed(2) : null, '(info)', () => true,
+        `webcam_${b}`);
 // item 2 of the issue: where the page loses to node (the same wasm build, the same core timer)
 claim('page single-thread forward / node single-thread build forward', ratio(med(P.single && P.single.forward),
       med(C.nodeSingle && C.nodeSingle.threads['1'].forward)), '(info)', () => true, 'pageVsNodeSingle');
@@ -351,6 +371,8 @@ claim('page single-thread forward / the same worker without the page', ratio(med
       med(B.single && B.single.forward)), '(info)', () => true, 'pageVsBareSingle');
 claim('page threaded 2 threads forward / the same worker without the page', ratio(med(P.threaded2 && P.threaded2.forward),
       med(B.threaded2 && B.threaded2.forward)), '(info)', () => true, 'pageVsBareThreaded2');
+claim('speed-up of the worker without the page, threaded build 2 threads vs 1', ratio(med(B.threaded1 && B.threaded1.forward),
+      med(B.threaded2 && B.threaded2.forward)), '(info)', () => true, 'bareThreaded2VsThreaded1');
 claim('worker without the page, single-thread / node single-thread build', ratio(med(B.single && B.single.forward),
       med(C.nodeSingle && C.nodeSingle.threads['1'].forward)), '(info)', () => true, 'bareVsNodeSingle');
 claim('worker without the page, threaded 2 / node threaded build 2 threads', ratio(med(B.threaded2 && B.threaded2.forward),
@@ -383,6 +405,9 @@ for (const b of BUILDS) {
   tline(`page ${b.name} forward`, r.forward, `load ${r.loadBefore[0]}-${r.loadAfter[0]}${cpu(r.forwardBrowserCpuSeconds)}`);
   tline(`page ${b.name} forward + Grad-CAM at ${r.filmstripLayers} layers`, r.forwardGradcamAll,
         `UI ${r.forwardParts.fps.median.toFixed(1)} fps during forward runs`);
+  if (r.webcam && r.webcam.fps != null)
+    lines.push(`  page ${b.name} webcam + Grad-CAM at the last conv: ${r.webcam.fps.toFixed(2)} frames/s ` +
+               `(${r.webcam.results} in ${(r.webcam.ms / 1000).toFixed(1)} s; UI ${r.webcam.uiFps.toFixed(1)} fps)`);
 }
 for (const [k, v] of Object.entries(B)) tline(`compute worker without the page, ${k}`, v.forward,
                                              `load ${v.loadBefore[0]}-${v.loadAfter[0]}` +
