@@ -191,6 +191,18 @@ async function pagePart(browser, servers) {
       log(`VGG16 page, ${b.name} (${info.threaded ? 'threaded' : 'single-thread'} build, ${info.threads} thread(s)) ` +
           `${filmstrip ? 'forward + Grad-CAM at every conv layer' : 'forward'}: median ${r[key].median.toFixed(0)} ms`);
     }
+    r.filmstripLayers = await page.evaluate(() => {   // the heatmaps of the last run: slots 100 + i, one per conv layer
+      let n = 0;
+      while (window.cnnlens.heatmap(100 + n)) n++;
+      return n;
+    });
+    r.top5 = await page.evaluate(() => window.cnnlens.top5());
+    r.wasmMemoryMiBAfter = (await page.evaluate(() => window.cnnlens.memory())).wasmHeapBytes / 2 ** 20;
+    if (!fs.existsSync(INPUT) || b.name === 'single') {
+      const input = await page.evaluate(() => window.cnnlens.input());
+      if (input.side !== 224) throw new Error('the page fed VGG16 a ' + input.side + ' px input');
+      fs.writeFileSync(INPUT, Buffer.from(input.rgb));
+    }
     // the webcam (Chromium's fake device, 640x480, each frame to 224x224): frames classified
     // with Grad-CAM at the last conv layer per second, and the UI's frames per second meanwhile
     await page.evaluate(() => window.cnnlens.setOptions({ filmstrip: false }));
@@ -207,18 +219,6 @@ async function pagePart(browser, servers) {
       return out;
     }, 10);
     log(`VGG16 page, ${b.name}: webcam with Grad-CAM at block5_conv3: ${r.webcam.error || r.webcam.fps.toFixed(2) + ' fps'}`);
-    r.filmstripLayers = await page.evaluate(() => {   // the heatmaps of the last run: slots 100 + i, one per conv layer
-      let n = 0;
-      while (window.cnnlens.heatmap(100 + n)) n++;
-      return n;
-    });
-    r.top5 = await page.evaluate(() => window.cnnlens.top5());
-    r.wasmMemoryMiBAfter = (await page.evaluate(() => window.cnnlens.memory())).wasmHeapBytes / 2 ** 20;
-    if (!fs.existsSync(INPUT) || b.name === 'single') {
-      const input = await page.evaluate(() => window.cnnlens.input());
-      if (input.side !== 224) throw new Error('the page fed VGG16 a ' + input.side + ' px input');
-      fs.writeFileSync(INPUT, Buffer.from(input.rgb));
-    }
     r.consoleErrors = errors.slice(0, 5);
     r.loadAfter = load();
     await page.close();

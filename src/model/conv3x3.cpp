@@ -101,7 +101,7 @@ static inline __attribute__((always_inline)) void winograd_at(const float* __res
 
 namespace {
 constexpr int kBlock = 64;   // channels per step of a tile's transform (6x6 tiles of them on the stack)
-constexpr size_t kChunkBytes = 512 << 10;         // transformed tiles + products per step, at most
+constexpr size_t kChunkBytes = 512 << 10;         // transformed tiles + products per step and thread, at most
 constexpr size_t kChunkKernelBytes = 4 << 20;     // stepping that fine only when the kernels are at most this
 constexpr size_t kMaxChunkBytes = 32 << 20;       // and at most this with larger kernels
 
@@ -363,7 +363,8 @@ void Conv3x3::winograd(const float* x, int H, int W, const Patch* in, Patch* out
     span[(size_t)n].first = all;
     const size_t tile_bytes = 36 * (size_t)(cin_ + cout_) * sizeof(float);
     const bool small = 36 * (size_t)cin_ * cout_ * sizeof(float) <= kChunkKernelBytes;
-    const size_t Tmax = std::clamp((small ? kChunkBytes : kMaxChunkBytes) / tile_bytes, (size_t)1, all);
+    const size_t threads = std::max<size_t>(pthreadpool_get_threads_count(pool), 1);   // each its share in its cache
+    const size_t Tmax = std::clamp((small ? kChunkBytes * threads : kMaxChunkBytes) / tile_bytes, (size_t)1, all);
     const size_t v = align64((36 * Tmax * cin_ + 16) * sizeof(float)), m = align64((36 * Tmax * cout_ + 16) * sizeof(float));
     for (size_t t0 = 0; t0 < all; t0 += Tmax) {
         const size_t T = std::min(Tmax, all - t0);
