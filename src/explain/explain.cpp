@@ -12,12 +12,19 @@ namespace cnnlens {
 
 namespace {
 
-// map[p] = max(0, sum_k w[k] A[p,k]) (relu) or the plain sum, in double.
+// map[p] = max(0, sum_k w[k] A[p,k]) (relu) or the plain sum, in double: 8 partial sums (k mod 8)
+// added in a fixed order, which the compiler vectorises (one running sum was a chain of
+// dependent additions: the filmstrip's 13 maps took VGG16 about 40 ms in WebAssembly).
 void weighted_sum(const float* A, size_t HW, int K, const double* w, bool relu, float* map) {
+    constexpr int L = 8;
+    const int K8 = K - K % L;
     for (size_t p = 0; p < HW; p++) {
         const float* a = A + p * K;
-        double s = 0;
-        for (int k = 0; k < K; k++) s += w[k] * a[k];
+        double acc[L] = {};
+        for (int k = 0; k < K8; k += L)
+            for (int j = 0; j < L; j++) acc[j] += w[k + j] * a[k + j];
+        for (int k = K8; k < K; k++) acc[k - K8] += w[k] * a[k];
+        const double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         map[p] = (float)(relu ? std::max(s, 0.0) : s);
     }
 }
