@@ -32,6 +32,14 @@ void check(int H, int W, int cin, int cout, bool bias, bool relu, Conv3x3::Algo 
     conv.run(x.data(), H, W, y.data(), ws, pool.p);
     CHECK(rel_l2(y.data(), ref.data(), ref.size()) < tol);
     if (relu) CHECK(*std::min_element(y.begin(), y.end()) == 0.0f);
+    // a ReLU gate (the backward pass's input gradient): bit for bit the run on the gated input
+    const auto gate = random_values((size_t)H * W * cin, (uint32_t)(cin * 3 + 1));
+    std::vector<float> xg(x.size()), yg(y.size()), yr(y.size());
+    relu_backward(gate.data(), x.data(), (size_t)H * W * cin, false, xg.data());
+    conv.run(xg.data(), H, W, yr.data(), ws, pool.p);
+    conv.run(x.data(), H, W, yg.data(), ws, pool.p, gate.data());
+    CHECK(yg == yr);
+    CHECK(yr != y);
     // a second size on the same operator (occlusion reshapes to windows)
     const int H2 = H / 2 + 1, W2 = W + 3;
     std::vector<float> ref2((size_t)H2 * W2 * cout), y2(ref2.size());

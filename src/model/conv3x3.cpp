@@ -8,6 +8,7 @@
 #include <pthreadpool.h>
 
 #include "core/error.h"
+#include "model/layers.h"
 
 namespace cnnlens {
 
@@ -120,6 +121,7 @@ struct WinogradJob {
     float* V;                  // [36][T][cin]
     float* M;                  // [parts][36][T][cout / parts]
     const float* bias;
+    const float* gate;         // x's ReLU gate (run() only: no edits), or nullptr
     int H, W, cin, cout, parts;
     size_t t0, T;              // this step: tiles t0..t0 + T - 1
     bool relu;
@@ -153,7 +155,15 @@ CNNLENS_SIMD_CLONES void input_tile(void* ctx, size_t t) {
                 }
                 const float* src = p.contains(yy, xx) ? p.values + ((size_t)(yy - p.y0) * (p.x1 - p.x0) + (xx - p.x0)) * C
                                                       : j->x + ((size_t)yy * j->W + xx) * C;
-                std::memcpy(dst, src + c0, (size_t)n * sizeof(float));
+                if (j->gate) {   // src is in x (no edits)
+                    const float *v = src + c0, *g = j->gate + (src - j->x) + c0;
+                    for (int i = 0; i < n; i++) {
+                        const float vi = v[i];
+                        dst[i] = g[i] > 0.0f ? vi : 0.0f;
+                    }
+                } else {
+                    std::memcpy(dst, src + c0, (size_t)n * sizeof(float));
+                }
                 std::fill(dst + n, dst + kBlock, 0.0f);
             }
         }
@@ -310,11 +320,17 @@ void patch_read(const float* base, int H, int W, int C, const Patch& p, int r0, 
         }
 }
 
-void Conv3x3::run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool) {
+void Conv3x3::run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool, const float* gate) {
     CNN_ASSERT(H > 0 && W > 0);
     if (algo_ == Winograd) {
         Patch in, out{0, 0, H, W, y};
-        return winograd(x, H, W, &in, &out, 1, ws, pool);
+        return winograd(x, H, W, &in, &out, 1, ws, pool, gate);
+    }
+    if (gate) {
+        const size_t n = (size_t)H * W * cin_;
+        win_in_.resize(n + 16);
+        relu_backward(gate, x, n, false, win_in_.data());
+        x = win_in_.data();
     }
     shape((size_t)H, (size_t)W, pool);
     ws.reserve(op_ws_);
@@ -351,7 +367,7 @@ void Conv3x3::run_patches(const float* x, int H, int W, const Patch* in, Patch* 
 // transformed kernels are small (the large maps), a few hundred KB of tiles at a time, so that the
 // transformed tiles and products stay in cache between the three steps.
 void Conv3x3::winograd(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
-                       pthreadpool_t pool) {
+                       pthreadpool_t pool, const float* gate) {
     std::vector<TileSpan> span((size_t)n + 1);
     size_t all = 0;
     for (int i = 0; i < n; i++) {
@@ -373,7 +389,7 @@ void Conv3x3::winograd(const float* x, int H, int W, const Patch* in, Patch* out
         uint8_t* base = (uint8_t*)ws.data();
         float* V = (float*)(base + op_ws_);
         float* M = (float*)(base + op_ws_ + v);
-        WinogradJob job{x, in, out, span.data(), n, V, M, bias_.data(), H, W, cin_, cout_, parts_, t0, T, relu_};
+        WinogradJob job{x, in, out, span.data(), n, V, M, bias_.data(), gate, H, W, cin_, cout_, parts_, t0, T, relu_};
         pthreadpool_parallelize_1d(pool, input_tile, &job, T, 0);
         for (int h = 0; h < parts_; h++) {
             float* Mh = M + (size_t)h * 36 * T * (cout_ / parts_);

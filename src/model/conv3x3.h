@@ -50,7 +50,10 @@ public:
     Conv3x3& operator=(const Conv3x3&) = delete;
 
     // x: H x W x cin (XNNPACK may read up to 16 bytes past its end); y: H x W x cout.
-    void run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool);
+    // gate (H x W x cin, or nullptr): the input is x where gate > 0, else 0 (a gradient through
+    // the ReLU whose output gate is: Winograd applies it as it reads its tiles, one pass less).
+    void run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool,
+             const float* gate = nullptr);
     // n edited inputs, x with in[i] over it: writes the rectangle of out[i] (y0..x1 given, inside
     // the map; values: room for it) of each one's output, as run() on that input gives it.
     void run_patches(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
@@ -76,7 +79,7 @@ private:
     std::vector<float> win_in_, win_out_;   // Direct run_patches: a window and its output
     void shape(size_t a, size_t b, pthreadpool_t pool);
     void winograd(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
-                  pthreadpool_t pool);
+                  pthreadpool_t pool, const float* gate = nullptr);
 };
 
 // The algorithm the model uses for a layer with these channel counts at an H x W input, for one

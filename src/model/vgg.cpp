@@ -375,7 +375,7 @@ void Vgg::backward(int cls, bool guided, const std::string& down_to) {
             int H = p ? p->h : arch_.input_size, C = l.c;
             maxpool2x2_backward(x, y, g, H, H, C, gx);
         } else {                                  // conv: through its ReLU, then the flipped conv
-            relu_backward(y, g, l.size(), guided, scratch_.data());
+            if (guided) relu_backward(y, g, l.size(), true, scratch_.data());
             std::unique_ptr<Conv3x3>& back = back_[--kconv];
             if (!back) {
                 const ConvParams& cp = convs_[kconv];
@@ -384,7 +384,8 @@ void Vgg::backward(int cls, bool guided, const std::string& down_to) {
                 back = std::make_unique<Conv3x3>(wt.data(), nullptr, cp.cout, cp.cin, false,
                                                  conv3x3_algo(cp.cout, cp.cin, l.h, l.w));
             }
-            back->run(scratch_.data(), l.h, l.w, gx, workspace_, pool_);
+            if (guided) back->run(scratch_.data(), l.h, l.w, gx, workspace_, pool_);
+            else back->run(g, l.h, l.w, gx, workspace_, pool_, y);   // the ReLU's gate as it reads g
         }
     }
     grad_cls_ = cls, grad_guided_ = guided, grad_reach_ = reach;
