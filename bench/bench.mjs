@@ -171,9 +171,19 @@ async function pagePart(browser, servers) {
       await page.evaluate((f) => window.cnnlens.setOptions({ filmstrip: f }), filmstrip);
       const cpu0 = browserCpu();
       const runs = await page.evaluate(async (reps) => {
-        const c = window.cnnlens, out = [];
+        const c = window.cnnlens, out = [], sleep = (ms) => new Promise((f) => setTimeout(f, ms));
+        // as a click would: each run once the page has drawn the last result (no frame for 100 ms;
+        // the UI draws for a second after news), not while it still draws it
+        const settle = async () => {
+          for (let i = 0, f = c.frames(); i < 30; i++) {
+            await sleep(100);
+            if (c.frames() === f) return;
+            f = c.frames();
+          }
+        };
         await c.run();   // warm-up
         for (let i = 0; i < reps; i++) {
+          await settle();
           const f0 = c.frames(), t0 = performance.now();
           const t = await c.run();
           out.push({ wall: performance.now() - t0, frames: c.frames() - f0, forward: t.forward, backward: t.backward,

@@ -263,7 +263,7 @@ function uiCall(fn, types, args, ret) {
 function ui(fn, types, args) {
   const call = () => {
     const r = uiCall(fn, types, args);
-    Module._ui_wake();   // the UI sleeps when idle: draw what changed
+    Module._ui_news();   // the UI sleeps when idle: draw what changed
     return r;
   };
   if (uiReady) return call();

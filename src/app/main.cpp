@@ -299,13 +299,13 @@ void frame() {
     if (animate || g_app.webcam_on || io.WantTextInput || timed_message) wake(300);
     const double now = emscripten_get_now();
     if (now > g_awake_until) return;
-    // while a job runs, 2 frames a second unless the user acts, and none in its first half second
-    // (most jobs are done by then; a chain of short jobs still gets a frame every 1.5 s; the
-    // webcam's chain keeps its 2 a second): without a GPU the browser draws on the CPU
-    // (SwiftShader), and every frame drawn takes from the cores the job runs on (a frame at a
-    // VGG16 forward's start cost the threaded page 1.4x its time)
+    // while a job runs, 2 frames a second unless the user acts, and none in its first second (a
+    // job that short needs no progress bar; a chain of short jobs still gets a frame every 2 s;
+    // the webcam's chain keeps its 2 a second): without a GPU the browser draws on the CPU
+    // (SwiftShader, on every core), and every frame drawn takes from the cores the job runs on
+    // (a frame at a VGG16 forward's start cost the threaded page 1.4x its time)
     static double last_drawn = 0;
-    const bool starting = !g_app.webcam_on && now - g_busy_since < 500 && now - last_drawn < 1500;
+    const bool starting = !g_app.webcam_on && now - g_busy_since < 1000 && now - last_drawn < 2000;
     if (g_app.busy && !g_user_acted && last_drawn > 0 && (now - last_drawn < 500 || starting)) return;
     last_drawn = now, g_user_acted = false;
 
@@ -493,6 +493,9 @@ extern "C" {
 
 // web/app.js calls this after each ui_* call: draw the news.
 EMSCRIPTEN_KEEPALIVE void ui_wake() { wake(); }
+// News from web/app.js (a result, a map, a message): a few frames draw it. Not the second of
+// frames input gets: headless or without a GPU that second cost more than a core (SwiftShader).
+EMSCRIPTEN_KEEPALIVE void ui_news() { wake(200); }
 
 // Whether a wheel turn (in notches, positive dy = scroll down) would scroll something in the UI:
 // the panel under the pointer (or the one Dear ImGui scrolls instead: the same walk up the
