@@ -281,7 +281,7 @@ function uiBytes(fn, bytes, before, after) {   // copies bytes into the UI heap 
     const args = [...before, p, ...(after || [])];
     uiCall(fn, args.map((a) => (typeof a === 'string' ? 'string' : 'number')), args);
     Module._free(p);
-    Module._ui_wake();
+    Module._ui_news();
   };
   if (uiReady) go(); else uiQueue.push(go);
 }
@@ -600,7 +600,7 @@ function onWorkerMessage(m) {   // the page's own worker (watch(mainWorker) has 
           [m.slot, m.layer, m.method, m.cls, m.h, m.w, pm, pw, nw]);
         Module._free(pm);
         if (pw) Module._free(pw);
-        Module._ui_wake();
+        Module._ui_news();
       };
       if (uiReady) go(); else uiQueue.push(go);
       if (m.slot === 0) clearMessages('explain');
@@ -639,7 +639,7 @@ function onWorkerMessage(m) {   // the page's own worker (watch(mainWorker) has 
         Module.HEAPU8.set(new Uint8Array(m.maps), p);
         uiCall('ui_on_tool', ['string', 'number', 'number'], [JSON.stringify(m.info), p, maps.length]);
         Module._free(p);
-        Module._ui_wake();
+        Module._ui_news();
       };
       if (uiReady) go(); else uiQueue.push(go);
       break;
