@@ -491,9 +491,9 @@ const char* ImGuiTestEngine_FindItemDebugLabel(ImGuiContext*, ImGuiID) { return 
 // ---------------------------------------------------------------------------- called by web/app.js
 extern "C" {
 
-// web/app.js calls this after each ui_* call: draw the news.
+// A second of frames: cnnlens.redraw(), a message, the canvas resized, the language switched.
 EMSCRIPTEN_KEEPALIVE void ui_wake() { wake(); }
-// News from web/app.js (a result, a map, a message): a few frames draw it. Not the second of
+// News from web/app.js after each ui_* call (a result, a map, a tool's answer): a few frames draw it. Not the second of
 // frames input gets: headless or without a GPU that second cost more than a core (SwiftShader).
 EMSCRIPTEN_KEEPALIVE void ui_news() { wake(200); }
 

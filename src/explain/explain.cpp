@@ -14,7 +14,7 @@ namespace {
 
 // map[p] = max(0, sum_k w[k] A[p,k]) (relu) or the plain sum, in double: 8 partial sums (k mod 8)
 // added in a fixed order, which the compiler vectorises (one running sum was a chain of
-// dependent additions: the filmstrip's 13 maps took VGG16 about 40 ms in WebAssembly).
+// dependent additions: the filmstrip's 13 maps took VGG16 about 45 ms in WebAssembly).
 void weighted_sum(const float* A, size_t HW, int K, const double* w, bool relu, float* map) {
     constexpr int L = 8;
     const int K8 = K - K % L;

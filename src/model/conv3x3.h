@@ -76,7 +76,7 @@ private:
     size_t shape_threads_ = 0;
     size_t op_ws_ = 0;              // the workspace op_ needs at that shape (bytes, aligned)
     std::vector<float> bias_;       // Winograd: added in the output transform
-    std::vector<float> win_in_, win_out_;   // Direct run_patches: a window and its output
+    std::vector<float> win_in_, win_out_;   // Direct run_patches: a window and its output; run(): the gated input
     void shape(size_t a, size_t b, pthreadpool_t pool);
     void winograd(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
                   pthreadpool_t pool, const float* gate = nullptr);

@@ -149,8 +149,8 @@ void linear_backward(const WeightRows& W, const float* dy, int in, int out, floa
     // part is one long run of memory (ranges of 512 took fc6 of VGG16 about 1.8x as long: the
     // prefetchers restarted every 2 KB). The sums are the same whatever the cut.
     const size_t threads = std::max<size_t>(pthreadpool_get_threads_count(pool), 1);
-    const size_t tasks = ((size_t)in + 8191) / 8192 + threads - 1;
-    const size_t tile = ((size_t)in + tasks / threads * threads - 1) / (tasks / threads * threads);
+    const size_t ranges = (((size_t)in + 8191) / 8192 + threads - 1) / threads * threads;
+    const size_t tile = ((size_t)in + ranges - 1) / ranges;
     LinearJob job{W, nullptr, dy, in, out, false, dx};
     pthreadpool_parallelize_1d_tile_1d(pool, linear_cols, &job, (size_t)in, (tile + 15) / 16 * 16, 0);
 }

@@ -375,7 +375,11 @@ void Vgg::backward(int cls, bool guided, const std::string& down_to) {
             int H = p ? p->h : arch_.input_size, C = l.c;
             maxpool2x2_backward(x, y, g, H, H, C, gx);
         } else {                                  // conv: through its ReLU, then the flipped conv
-            if (guided) relu_backward(y, g, l.size(), true, scratch_.data());
+            const float *in = g, *gate = y;   // plain ReLU: its gate applied as the conv reads g
+            if (guided) {
+                relu_backward(y, g, l.size(), true, scratch_.data());
+                in = scratch_.data(), gate = nullptr;
+            }
             std::unique_ptr<Conv3x3>& back = back_[--kconv];
             if (!back) {
                 const ConvParams& cp = convs_[kconv];
@@ -384,8 +388,7 @@ void Vgg::backward(int cls, bool guided, const std::string& down_to) {
                 back = std::make_unique<Conv3x3>(wt.data(), nullptr, cp.cout, cp.cin, false,
                                                  conv3x3_algo(cp.cout, cp.cin, l.h, l.w));
             }
-            if (guided) back->run(scratch_.data(), l.h, l.w, gx, workspace_, pool_);
-            else back->run(g, l.h, l.w, gx, workspace_, pool_, y);   // the ReLU's gate as it reads g
+            back->run(in, l.h, l.w, gx, workspace_, pool_, gate);
         }
     }
     grad_cls_ = cls, grad_guided_ = guided, grad_reach_ = reach;
