@@ -77,7 +77,17 @@ private:
     size_t op_ws_ = 0;              // the workspace op_ needs at that shape (bytes, aligned)
     std::vector<float> bias_;       // Winograd: added in the output transform
     std::vector<float> win_in_, win_out_;   // Direct run_patches: a window and its output; run(): the gated input
+    // Winograd with small kernels (the large maps): each thread takes a few hundred KB of tiles at a
+    // time through all three steps with a GEMM operator of its own (slot s; slot 0 is op_[0]), so
+    // that its tiles and products stay in its own cache, with no wait for the other threads
+    // between the steps. The transformed kernels are kept (at most kChunkKernelBytes) for the slots
+    // made when a pool of more threads comes.
+    std::vector<float> U_;
+    std::vector<xnn_operator_t> slot_op_;
+    std::vector<size_t> slot_T_;    // what each slot's operator is reshaped for (tiles)
     void shape(size_t a, size_t b, pthreadpool_t pool);
+    void winograd_slots(const float* x, int H, int W, const Patch* in, Patch* out, int n, const void* spans,
+                        XnnWorkspace& ws, pthreadpool_t pool, const float* gate);
     void winograd(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
                   pthreadpool_t pool, const float* gate = nullptr);
 };
