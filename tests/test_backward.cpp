@@ -216,6 +216,43 @@ TEST_CASE("backward: the whole network (XNNPACK) equals the naive layers, fc and
     }
 }
 
+TEST_CASE("backward: grad_sums from the conv above equals the sums of the whole gradient (odd maps, threads)") {
+    // The lowest conv's Grad-CAM weights without its input gradient (Vgg::grad_sums): every
+    // layer whose output a conv reads, taken fresh after a forward (nothing held), against the
+    // per-channel sums of the gradient a backward pass down to it gives.
+    struct Net { std::vector<int> cfg; int size; Head head; int threads; };
+    int compared = 0;
+    for (const Net& n : {Net{{8, 8, 0, 16, 16, 0, 12, 12}, 33, Head::Fc, 1}, Net{{8, 8, 0, 16, 0, 32, 32}, 28, Head::Gap, 2},
+                         Net{{6, 0, 8, 8, 0, 8}, 9, Head::Fc, 2}}) {
+        TensorFile tf = vgg_random_weights(n.cfg, 3, n.size, n.head, 24, 10, 5);
+        Vgg net(vgg_params(tf));
+        net.set_threads(n.threads);
+        std::mt19937 rng(6);
+        std::uniform_real_distribution<float> u(-2, 2);
+        std::vector<float> x((size_t)n.size * n.size * 3);
+        for (float& v : x) v = u(rng);
+        const std::vector<LayerInfo>& L = net.layers();
+        for (size_t i = 0; i + 1 < L.size(); i++) {
+            if (L[i + 1].kind != LayerInfo::Conv) continue;
+            for (int cls : {1, 7}) {
+                net.forward(x.data());   // no gradient held
+                std::vector<double> got((size_t)L[i].c), ref((size_t)L[i].c, 0.0);
+                net.grad_sums(cls, L[i], got.data());
+                net.backward(cls, false, L[i].name);
+                const float* g = net.grad(L[i]);
+                double scale = 0;
+                for (size_t p = 0; p < L[i].size(); p++) ref[p % (size_t)L[i].c] += g[p], scale += std::fabs(g[p]);
+                CAPTURE(L[i].name);
+                CAPTURE(cls);
+                REQUIRE(scale > 0);
+                for (size_t k = 0; k < ref.size(); k++) CHECK(std::fabs(got[k] - ref[k]) <= 1e-6 * scale);
+                compared++;
+            }
+        }
+    }
+    CHECK(compared == 2 * (5 + 4 + 3));   // convs and max-pools under a conv
+}
+
 TEST_CASE("backward: saliency and guided backprop equal the oracle's, every tiny case") {
     struct Case { const char* dir; Preprocess pre; std::vector<int> classes; };
     const Case cases[] = {{"tiny_fc", Preprocess::Torch, {2, 3}}, {"tiny_gap", Preprocess::Torch, {}},

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <numeric>
 
+#include <pthreadpool.h>
+
 #include "core/error.h"
 
 namespace cnnlens {
@@ -15,18 +17,36 @@ namespace {
 // map[p] = max(0, sum_k w[k] A[p,k]) (relu) or the plain sum, in double: 8 partial sums (k mod 8)
 // added in a fixed order, which the compiler vectorises (one running sum was a chain of
 // dependent additions: the filmstrip's 13 maps took VGG16 about 45 ms in WebAssembly).
-void weighted_sum(const float* A, size_t HW, int K, const double* w, bool relu, float* map) {
+struct WeightedSum {
+    const float* A;
+    size_t HW;
+    int K;
+    const double* w;
+    bool relu;
+    float* map;
+};
+constexpr size_t kPixelsPerTask = 256;
+
+void weighted_sum_pixels(void* ctx, size_t task) {
+    const WeightedSum& j = *(const WeightedSum*)ctx;
     constexpr int L = 8;
-    const int K8 = K - K % L;
-    for (size_t p = 0; p < HW; p++) {
-        const float* a = A + p * K;
+    const int K = j.K, K8 = K - K % L;
+    const double* w = j.w;
+    for (size_t p = task * kPixelsPerTask, end = std::min(p + kPixelsPerTask, j.HW); p < end; p++) {
+        const float* a = j.A + p * K;
         double acc[L] = {};
         for (int k = 0; k < K8; k += L)
             for (int j = 0; j < L; j++) acc[j] += w[k + j] * a[k + j];
         for (int k = K8; k < K; k++) acc[k - K8] += w[k] * a[k];
         const double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        map[p] = (float)(relu ? std::max(s, 0.0) : s);
+        j.map[p] = (float)(j.relu ? std::max(s, 0.0) : s);
     }
+}
+
+// Each pixel's sum alone, so the same numbers on any number of threads (pool: nullptr = this one).
+void weighted_sum(const float* A, size_t HW, int K, const double* w, bool relu, float* map, pthreadpool_t pool = nullptr) {
+    WeightedSum job{A, HW, K, w, relu, map};
+    pthreadpool_parallelize_1d(pool, weighted_sum_pixels, &job, (HW + kPixelsPerTask - 1) / kPixelsPerTask, 0);
 }
 
 void check_shape(int H, int W, int K) { CNN_ASSERT(H > 0 && W > 0 && K > 0); }
@@ -35,14 +55,21 @@ void check_shape(int H, int W, int K) { CNN_ASSERT(H > 0 && W > 0 && K > 0); }
 
 void gradcam(const float* A, const float* G, int H, int W, int K, float* map, float* alpha, bool counterfactual) {
     check_shape(H, W, K);
+    std::vector<double> sums((size_t)K, 0.0);
+    for (size_t p = 0; p < (size_t)H * W; p++)
+        for (int k = 0; k < K; k++) sums[k] += G[p * K + k];
+    gradcam_sums(A, sums.data(), H, W, K, map, alpha, counterfactual);
+}
+
+void gradcam_sums(const float* A, const double* sums, int H, int W, int K, float* map, float* alpha, bool counterfactual,
+                  pthreadpool_t pool) {
+    check_shape(H, W, K);
     const size_t HW = (size_t)H * W;
-    std::vector<double> a((size_t)K, 0.0);
-    for (size_t p = 0; p < HW; p++)
-        for (int k = 0; k < K; k++) a[k] += G[p * K + k];
+    std::vector<double> a(sums, sums + K);
     for (int k = 0; k < K; k++) a[k] = (counterfactual ? -a[k] : a[k]) / (double)HW;
     if (alpha)
         for (int k = 0; k < K; k++) alpha[k] = (float)a[k];
-    weighted_sum(A, HW, K, a.data(), true, map);
+    weighted_sum(A, HW, K, a.data(), true, map, pool);
 }
 
 void gradcampp(const float* A, const float* G, int H, int W, int K, float* map, float* weights) {

@@ -10,6 +10,7 @@
 // arrays.
 #pragma once
 #include <vector>
+#include <pthreadpool.h>
 
 #include "explain/colormap.h"
 #include "io/image.h"
@@ -23,6 +24,10 @@ namespace cnnlens {
 // map: H*W, alpha: K (may be null).
 void gradcam(const float* A, const float* G, int H, int W, int K, float* map, float* alpha,
              bool counterfactual = false);
+// The same from the gradient's per-channel sums over the map (K values, Vgg::grad_sums):
+// alpha_k = sums_k / (H W) (-sums_k / (H W): counterfactual); the map's pixels on the pool's threads.
+void gradcam_sums(const float* A, const double* sums, int H, int W, int K, float* map, float* alpha,
+                  bool counterfactual = false, pthreadpool_t pool = nullptr);
 
 // Grad-CAM++ (Chattopadhay et al., WACV 2018), exactly pytorch-grad-cam
 // grad_cam_plusplus.py (absolute eps 1e-6):

@@ -258,7 +258,7 @@ ExplainResult explain(Vgg& net, const ExplainRequest& req) {
     r.map.assign((size_t)l.h * l.w, 0.0f);
     r.weights.assign((size_t)l.c, 0.0f);
     const float* A = net.act(l);
-    switch (req.method) {   // from the forward pass alone
+    switch (req.method) {   // from the forward pass alone, or (Grad-CAM) the gradient's channel sums
         case Method::Cam: {
             net.dense().back().w.rows.row((size_t)r.cls, (size_t)l.c, 0, (size_t)l.c, r.weights.data());
             cam(A, l.h, l.w, l.c, r.weights.data(), r.map.data());
@@ -270,13 +270,19 @@ ExplainResult explain(Vgg& net, const ExplainRequest& req) {
             return r;
         case Method::ScoreCam: score_cam(net, req, l, r); return r;
         case Method::AblationCam: ablation_cam(net, req, l, r); return r;
+        case Method::GradCam:
+        case Method::Counterfactual: {   // the gradient's channel sums alone (Vgg::grad_sums)
+            std::vector<double> sums((size_t)l.c);
+            net.grad_sums(r.cls, l, sums.data());
+            gradcam_sums(A, sums.data(), l.h, l.w, l.c, r.map.data(), r.weights.data(), req.method == Method::Counterfactual,
+                         net.pool());
+            return r;
+        }
         default: break;
     }
     net.backward(r.cls, false, l.name);
     const float* G = net.grad(l);
     switch (req.method) {
-        case Method::GradCam: gradcam(A, G, l.h, l.w, l.c, r.map.data(), r.weights.data()); break;
-        case Method::Counterfactual: gradcam(A, G, l.h, l.w, l.c, r.map.data(), r.weights.data(), true); break;
         case Method::GradCamPP: gradcampp(A, G, l.h, l.w, l.c, r.map.data(), r.weights.data()); break;
         case Method::XGradCam: xgradcam(A, G, l.h, l.w, l.c, r.map.data(), r.weights.data()); break;
         case Method::LayerCam:

@@ -45,6 +45,7 @@ public:
 
     void set_threads(int n);     // 1 = calling thread only
     int threads() const { return threads_; }
+    pthreadpool_t pool() const { return pool_; }   // the compute threads (nullptr: the calling one)
     // Another square input side (a gap head, or an fc head whose classifier still gets its final
     // map): the operators are reshaped and the activations re-planned; weights are untouched.
     void set_input_size(int side);
@@ -91,6 +92,14 @@ public:
     // way to the input. Nothing is recomputed when the held gradients already cover the request
     // (same class and mode, reaching at least as low, since the last forward).
     void backward(int cls, bool guided = false, const std::string& down_to = "");
+    // Per channel, the sum over the map of d logit / d output of l, not guided, in double (Grad-CAM's
+    // channel weights times H x W). When l's output is the input of a conv, from that conv's gradient
+    // alone, without the conv's input gradient: summed over the map, a transposed convolution is the
+    // kernel applied to the gradient's sums over the rows and columns each tap reaches (Grad-CAM at
+    // VGG16's lowest conv skips the backward pass's largest convolution, block1_conv2's 224x224x64);
+    // else from l's gradient (backward() down to l as needed). Either way whatever is held: the
+    // same numbers in every front end.
+    void grad_sums(int cls, const LayerInfo& l, double* sums);
     const float* grad(const LayerInfo& l) const { return grads_.data() + l.offset; }
     const float* grad(const std::string& name) const;
     const float* input_grad() const { return input_grad_.data(); }
