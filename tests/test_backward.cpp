@@ -193,17 +193,34 @@ std::vector<float> naive_input_grad(const TensorFile& tf, const Vgg& net, int cl
 }
 }  // namespace
 
-TEST_CASE("backward: the whole network (XNNPACK) equals the naive layers, fc and gap heads") {
-    struct Net { std::vector<int> cfg; int size; Head head; int threads; };
-    for (const Net& n : {Net{{8, 0, 16, 16, 0, 12, 0}, 32, Head::Fc, 1}, Net{{8, 8, 0, 16, 0, 32}, 28, Head::Gap, 2},
-                         Net{{6, 0, 8, 0, 8, 0}, 37, Head::Fc, 2}}) {
-        TensorFile tf = vgg_random_weights(n.cfg, 3, n.size, n.head, 24, 10, 3);
-        Vgg net(vgg_params(tf));
+namespace {
+
+struct NetCase { std::vector<int> cfg; int size; Head head; int threads; };
+
+// A random network of the case's shape (weights from seed w) on its threads, and a random input
+// for it (seed x).
+struct RandomNet {
+    TensorFile tf;
+    Vgg net;
+    std::vector<float> x;
+    RandomNet(const NetCase& n, uint32_t w, uint32_t xs)
+        : tf(vgg_random_weights(n.cfg, 3, n.size, n.head, 24, 10, w)), net(vgg_params(tf)), x((size_t)n.size * n.size * 3) {
         net.set_threads(n.threads);
-        std::mt19937 rng(4);
+        std::mt19937 rng(xs);
         std::uniform_real_distribution<float> u(-2, 2);
-        std::vector<float> x((size_t)n.size * n.size * 3);
         for (float& v : x) v = u(rng);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("backward: the whole network (XNNPACK) equals the naive layers, fc and gap heads") {
+    for (const NetCase& n : {NetCase{{8, 0, 16, 16, 0, 12, 0}, 32, Head::Fc, 1}, NetCase{{8, 8, 0, 16, 0, 32}, 28, Head::Gap, 2},
+                             NetCase{{6, 0, 8, 0, 8, 0}, 37, Head::Fc, 2}}) {
+        RandomNet r(n, 3, 4);
+        Vgg& net = r.net;
+        const TensorFile& tf = r.tf;
+        const std::vector<float>& x = r.x;
         net.forward(x.data());
         for (bool guided : {false, true}) {
             net.backward(4, guided);
@@ -220,17 +237,12 @@ TEST_CASE("backward: grad_sums from the conv above equals the sums of the whole 
     // The lowest conv's Grad-CAM weights without its input gradient (Vgg::grad_sums): every
     // layer whose output a conv reads, taken fresh after a forward (nothing held), against the
     // per-channel sums of the gradient a backward pass down to it gives.
-    struct Net { std::vector<int> cfg; int size; Head head; int threads; };
     int compared = 0;
-    for (const Net& n : {Net{{8, 8, 0, 16, 16, 0, 12, 12}, 33, Head::Fc, 1}, Net{{8, 8, 0, 16, 0, 32, 32}, 28, Head::Gap, 2},
-                         Net{{6, 0, 8, 8, 0, 8}, 9, Head::Fc, 2}}) {
-        TensorFile tf = vgg_random_weights(n.cfg, 3, n.size, n.head, 24, 10, 5);
-        Vgg net(vgg_params(tf));
-        net.set_threads(n.threads);
-        std::mt19937 rng(6);
-        std::uniform_real_distribution<float> u(-2, 2);
-        std::vector<float> x((size_t)n.size * n.size * 3);
-        for (float& v : x) v = u(rng);
+    for (const NetCase& n : {NetCase{{8, 8, 0, 16, 16, 0, 12, 12}, 33, Head::Fc, 1},
+                             NetCase{{8, 8, 0, 16, 0, 32, 32}, 28, Head::Gap, 2}, NetCase{{6, 0, 8, 8, 0, 8}, 9, Head::Fc, 2}}) {
+        RandomNet r(n, 5, 6);
+        Vgg& net = r.net;
+        const std::vector<float>& x = r.x;
         const std::vector<LayerInfo>& L = net.layers();
         for (size_t i = 0; i + 1 < L.size(); i++) {
             if (L[i + 1].kind != LayerInfo::Conv) continue;
