@@ -1,10 +1,11 @@
 // xnn.h: what every user of XNNPACK here needs: initialisation once, status checks that throw
-// cnnlens::Error, and a workspace aligned as XNNPACK wants.
+// cnnlens::Error, a workspace aligned as XNNPACK wants, and a loop on the threads' pool.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include <pthreadpool.h>
 #include <xnnpack.h>
 
 namespace cnnlens {
@@ -20,5 +21,11 @@ struct XnnWorkspace {
     }
     void* data() { return (void*)(((uintptr_t)bytes.data() + 63) & ~(uintptr_t)63); }
 };
+
+// f(i) for every i in [0, n), on the pool's threads (nullptr: this one). f must not throw.
+template <class F>
+void parallel_for(pthreadpool_t pool, size_t n, const F& f) {
+    pthreadpool_parallelize_1d(pool, [](void* ctx, size_t i) { (*(const F*)ctx)(i); }, (void*)&f, n, 0);
+}
 
 }  // namespace cnnlens

@@ -6,9 +6,8 @@
 #include <cstring>
 #include <numeric>
 
-#include <pthreadpool.h>
-
 #include "core/error.h"
+#include "core/xnn.h"
 
 namespace cnnlens {
 
@@ -17,36 +16,22 @@ namespace {
 // map[p] = max(0, sum_k w[k] A[p,k]) (relu) or the plain sum, in double: 8 partial sums (k mod 8)
 // added in a fixed order, which the compiler vectorises (one running sum was a chain of
 // dependent additions: the filmstrip's 13 maps took VGG16 about 45 ms in WebAssembly).
-struct WeightedSum {
-    const float* A;
-    size_t HW;
-    int K;
-    const double* w;
-    bool relu;
-    float* map;
-};
-constexpr size_t kPixelsPerTask = 256;
-
-void weighted_sum_pixels(void* ctx, size_t task) {
-    const WeightedSum& j = *(const WeightedSum*)ctx;
-    constexpr int L = 8;
-    const int K = j.K, K8 = K - K % L;
-    const double* w = j.w;
-    for (size_t p = task * kPixelsPerTask, end = std::min(p + kPixelsPerTask, j.HW); p < end; p++) {
-        const float* a = j.A + p * K;
-        double acc[L] = {};
-        for (int k = 0; k < K8; k += L)
-            for (int j = 0; j < L; j++) acc[j] += w[k + j] * a[k + j];
-        for (int k = K8; k < K; k++) acc[k - K8] += w[k] * a[k];
-        const double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        j.map[p] = (float)(j.relu ? std::max(s, 0.0) : s);
-    }
-}
-
 // Each pixel's sum alone, so the same numbers on any number of threads (pool: nullptr = this one).
 void weighted_sum(const float* A, size_t HW, int K, const double* w, bool relu, float* map, pthreadpool_t pool = nullptr) {
-    WeightedSum job{A, HW, K, w, relu, map};
-    pthreadpool_parallelize_1d(pool, weighted_sum_pixels, &job, (HW + kPixelsPerTask - 1) / kPixelsPerTask, 0);
+    constexpr size_t kPixels = 256;   // per task
+    parallel_for(pool, (HW + kPixels - 1) / kPixels, [&](size_t task) {
+        constexpr int L = 8;
+        const int K8 = K - K % L;
+        for (size_t p = task * kPixels, end = std::min(p + kPixels, HW); p < end; p++) {
+            const float* a = A + p * K;
+            double acc[L] = {};
+            for (int k = 0; k < K8; k += L)
+                for (int j = 0; j < L; j++) acc[j] += w[k + j] * a[k + j];
+            for (int k = K8; k < K; k++) acc[k - K8] += w[k] * a[k];
+            const double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            map[p] = (float)(relu ? std::max(s, 0.0) : s);
+        }
+    });
 }
 
 void check_shape(int H, int W, int K) { CNN_ASSERT(H > 0 && W > 0 && K > 0); }

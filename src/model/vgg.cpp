@@ -332,40 +332,49 @@ const float* Vgg::grad(const std::string& name) const {
     return grad(*l);
 }
 
-// The max-pool gradient a pair of input rows per task (the dropped odd row: zeros).
-namespace {
-struct PoolBackward {
-    const float *x, *y, *dy;
-    int W, C;
-    float* dx;
-};
-void pool_backward_rows(void* ctx, size_t h) {
-    const PoolBackward& j = *(const PoolBackward*)ctx;
-    const size_t in = (size_t)2 * j.W * j.C, out = (size_t)(j.W / 2) * j.C;
-    maxpool2x2_backward(j.x + h * in, j.y + h * out, j.dy + h * out, 2, j.W, j.C, j.dx + h * in);
-}
-void pool_backward(const float* x, const float* y, const float* dy, int H, int W, int C, float* dx, pthreadpool_t pool) {
-    PoolBackward job{x, y, dy, W, C, dx};
-    pthreadpool_parallelize_1d(pool, pool_backward_rows, &job, (size_t)(H / 2), 0);
+// The max-pool gradient, a pair of input rows per task (the dropped odd row: zeros).
+static void pool_backward(const float* x, const float* y, const float* dy, int H, int W, int C, float* dx,
+                          pthreadpool_t pool) {
+    const size_t in = (size_t)2 * W * C, out = (size_t)(W / 2) * C;
+    parallel_for(pool, (size_t)(H / 2), [&](size_t h) {
+        maxpool2x2_backward(x + h * in, y + h * out, dy + h * out, 2, W, C, dx + h * in);
+    });
     if (H % 2) std::fill(dx + (size_t)(H - 1) * W * C, dx + (size_t)H * W * C, 0.0f);
 }
-}  // namespace
+
+// grad_sums cuts its passes into this many bands (of pixels, rows, kernel rows), each band's sums
+// added in order at the end: the same numbers on any number of threads.
+static constexpr int kSumBands = 8;
+
+static void band(size_t n, size_t b, size_t* i0, size_t* i1) {
+    *i0 = n * b / kSumBands, *i1 = n * (b + 1) / kSumBands;
+}
 
 void Vgg::grad_sums(int cls, const LayerInfo& l, double* sums) {
     const int i = layer_index(l);
-    if (i + 1 == (int)layers_.size() || layers_[(size_t)i + 1].kind != LayerInfo::Conv) {
+    std::vector<double> part((size_t)kSumBands * l.c, 0.0);   // each band's sums
+    auto add_parts = [&] {
+        std::fill(sums, sums + l.c, 0.0);
+        for (int b = 0; b < kSumBands; b++)
+            for (int k = 0; k < l.c; k++) sums[k] += part[(size_t)b * l.c + k];
+    };
+    if (i != 0 || layers_.size() < 2 || layers_[1].kind != LayerInfo::Conv) {
         backward(cls, false, l.name);
         const float* g = grad(l);
-        std::fill(sums, sums + l.c, 0.0);
-        for (size_t p = 0; p < (size_t)l.h * l.w; p++)
-            for (int k = 0; k < l.c; k++) sums[k] += g[p * l.c + k];
-        return;
+        parallel_for(pool_, kSumBands, [&](size_t b) {
+            size_t p0, p1;
+            band((size_t)l.h * l.w, b, &p0, &p1);
+            double* s = &part[b * l.c];
+            for (size_t p = p0; p < p1; p++)
+                for (int k = 0; k < l.c; k++) s[k] += g[p * l.c + k];
+        });
+        return add_parts();
     }
     const LayerInfo& u = layers_[(size_t)i + 1];   // the conv l feeds: u = ReLU(conv(l))
     backward(cls, false, u.name);
-    size_t k = 0;
-    for (int j = 0; j <= i; j++) k += layers_[(size_t)j].kind == LayerInfo::Conv;
-    const ConvParams& cp = convs_[k];
+    size_t kc = 0;
+    for (int j = 0; j <= i; j++) kc += layers_[(size_t)j].kind == LayerInfo::Conv;
+    const ConvParams& cp = convs_[kc];
     CNN_ASSERT(cp.cin == l.c && cp.cout == u.c && u.h == l.h && u.w == l.w);
     // h = the gradient at u's conv output (u's gradient where u > 0). d l = conv^T(h), and
     // sum_{y,x} d l[y,x,ci] = sum_{co,r,s} w[co,r,s,ci] T_rs[co], T_rs = the sum of h over the rows
@@ -377,38 +386,53 @@ void Vgg::grad_sums(int cls, const LayerInfo& l, double* sums) {
         const size_t p = ((size_t)r * W + c) * Co + co;
         return y[p] > 0.0f ? (double)g[p] : 0.0;
     };
-    std::vector<double> all((size_t)Co, 0.0), row((size_t)Co), edge[4];   // edges: first, last row; first, last column
-    for (auto& e : edge) e.assign((size_t)Co, 0.0);
-    for (int r = 0; r < H; r++) {
-        std::fill(row.begin(), row.end(), 0.0);
-        double* __restrict rp = row.data();
-        for (int x = 0; x < W; x++) {
-            const float *yp = y + ((size_t)r * W + x) * Co, *gp = g + ((size_t)r * W + x) * Co;
-            for (int co = 0; co < Co; co++) {   // a mask, not a select: GCC kept a branch for that (5x slower)
-                const float m = yp[co] > 0.0f ? 1.0f : 0.0f;
-                rp[co] += (double)(gp[co] * m);
+    // per band of rows and channel of u: the sum of h over the band, over its first and last
+    // column; the map's first and last row
+    std::vector<double> rows((size_t)3 * kSumBands * Co, 0.0), first_last((size_t)2 * Co, 0.0);
+    parallel_for(pool_, kSumBands, [&](size_t b) {
+        size_t r0, r1;
+        band((size_t)H, b, &r0, &r1);
+        double *all = &rows[(b * 3) * Co], *c0 = all + Co, *c1 = c0 + Co;
+        std::vector<double> row((size_t)Co);
+        for (size_t r = r0; r < r1; r++) {
+            std::fill(row.begin(), row.end(), 0.0);
+            double* __restrict rp = row.data();
+            for (int x = 0; x < W; x++) {
+                const float *yp = y + (r * W + x) * Co, *gp = g + (r * W + x) * Co;
+                for (int c = 0; c < Co; c++) {   // a mask, not a select: GCC kept a branch for that (5x slower)
+                    const float m = yp[c] > 0.0f ? 1.0f : 0.0f;
+                    rp[c] += (double)(gp[c] * m);
+                }
             }
+            for (int c = 0; c < Co; c++) all[c] += rp[c], c0[c] += h((int)r, 0, c), c1[c] += h((int)r, W - 1, c);
+            if (r == 0) std::copy(rp, rp + Co, first_last.begin());
+            if ((int)r == H - 1) std::copy(rp, rp + Co, first_last.begin() + Co);
         }
-        for (int co = 0; co < Co; co++) {
-            all[(size_t)co] += row[(size_t)co];
-            edge[2][(size_t)co] += h(r, 0, co), edge[3][(size_t)co] += h(r, W - 1, co);
+    });
+    std::vector<double> edge((size_t)5 * Co, 0.0);   // all, first row, last row, first column, last column
+    for (int b = 0; b < kSumBands; b++)
+        for (int c = 0; c < Co; c++) {
+            const double* r = &rows[((size_t)b * 3) * Co + c];
+            edge[(size_t)c] += r[0], edge[(size_t)3 * Co + c] += r[Co], edge[(size_t)4 * Co + c] += r[2 * Co];
         }
-        if (r == 0) edge[0] = row;
-        if (r == H - 1) edge[1] = row;
-    }
-    std::fill(sums, sums + Ci, 0.0);
-    double* __restrict out = sums;
-    const int er[3] = {0, -1, 1}, ey[3] = {0, 0, H - 1}, ec[3] = {2, -1, 3}, ex[3] = {0, 0, W - 1};
-    for (int co = 0; co < Co; co++)
-        for (int r = 0; r < 3; r++)
-            for (int s = 0; s < 3; s++) {
-                double t = all[(size_t)co];
-                if (er[r] >= 0) t -= edge[er[r]][(size_t)co];
-                if (ec[s] >= 0) t -= edge[ec[s]][(size_t)co];
-                if (er[r] >= 0 && ec[s] >= 0) t += h(ey[r], ex[s], co);
-                const float* __restrict w = cp.w.data() + (((size_t)co * 3 + r) * 3 + s) * Ci;
-                for (int ci = 0; ci < Ci; ci++) out[ci] += (double)w[ci] * t;
-            }
+    std::copy(first_last.begin(), first_last.end(), edge.begin() + Co);
+    const int er[3] = {1, -1, 2}, ey[3] = {0, 0, H - 1}, ec[3] = {3, -1, 4}, ex[3] = {0, 0, W - 1};
+    parallel_for(pool_, kSumBands, [&](size_t b) {   // bands of u's channels
+        size_t c0, c1;
+        band((size_t)Co, b, &c0, &c1);
+        double* __restrict out = &part[b * Ci];
+        for (size_t co = c0; co < c1; co++)
+            for (int r = 0; r < 3; r++)
+                for (int s = 0; s < 3; s++) {
+                    double t = edge[co];
+                    if (er[r] >= 0) t -= edge[(size_t)er[r] * Co + co];
+                    if (ec[s] >= 0) t -= edge[(size_t)ec[s] * Co + co];
+                    if (er[r] >= 0 && ec[s] >= 0) t += h(ey[r], ex[s], (int)co);
+                    const float* __restrict w = cp.w.data() + ((co * 3 + r) * 3 + s) * Ci;
+                    for (int c = 0; c < Ci; c++) out[c] += (double)w[c] * t;
+                }
+    });
+    add_parts();
 }
 
 // Walks the layers in reverse: dense layers by the transposed product over their one copy of

@@ -93,12 +93,13 @@ public:
     // (same class and mode, reaching at least as low, since the last forward).
     void backward(int cls, bool guided = false, const std::string& down_to = "");
     // Per channel, the sum over the map of d logit / d output of l, not guided, in double (Grad-CAM's
-    // channel weights times H x W). When l's output is the input of a conv, from that conv's gradient
-    // alone, without the conv's input gradient: summed over the map, a transposed convolution is the
-    // kernel applied to the gradient's sums over the rows and columns each tap reaches (Grad-CAM at
-    // VGG16's lowest conv skips the backward pass's largest convolution, block1_conv2's 224x224x64);
-    // else from l's gradient (backward() down to l as needed). Either way whatever is held: the
-    // same numbers in every front end.
+    // channel weights times H x W): from l's gradient (backward() down to l as needed); for the
+    // network's first layer, when a conv reads it, from that conv's gradient alone, without the
+    // conv's input gradient: summed over the map, a transposed convolution is the kernel applied to
+    // the gradient's sums over the rows and columns each tap reaches. Grad-CAM at VGG16's lowest conv
+    // (the filmstrip's last map) so skips the backward pass's largest convolution (block1_conv2's,
+    // 224x224x64), the one gradient no other layer's Grad-CAM needs. The rule does not depend on what
+    // is held: the same numbers in every front end.
     void grad_sums(int cls, const LayerInfo& l, double* sums);
     const float* grad(const LayerInfo& l) const { return grads_.data() + l.offset; }
     const float* grad(const std::string& name) const;
