@@ -50,7 +50,16 @@ function vgg16ShapedSafetensors() {
 async function item(target, name) {
   await target.waitForFunction((n) => { window.cnnlens.redraw(); const r = window.cnnlens.item(n); return r && r.visible; },
                                name, { timeout: 60000, polling: 100 });
-  return target.evaluate((n) => window.cnnlens.item(n), name);
+  // where it stays for a frame (a message that arrives, e.g. a fallback's notice, can move the
+  // layout between the query and the click)
+  for (let i = 0; ; i++) {
+    const r = await target.evaluate((n) => window.cnnlens.item(n), name);
+    const f = await target.evaluate(() => { window.cnnlens.redraw(); return window.cnnlens.frames(); });
+    await target.waitForFunction((f) => { window.cnnlens.redraw(); return window.cnnlens.frames() > f; }, f,
+                                 { timeout: 60000, polling: 50 });
+    const r2 = await target.evaluate((n) => window.cnnlens.item(n), name);
+    if (i === 10 || (r2 && r2.visible && r2.x === r.x && r2.y === r.y && r2.w === r.w && r2.h === r.h)) return r2;
+  }
 }
 const centre = (r, dx = 0, dy = 0) => [r.x + r.w / 2 + dx, r.y + r.h / 2 + dy];
 async function clickItem(page, name) {
