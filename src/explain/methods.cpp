@@ -199,6 +199,14 @@ std::vector<double> mean_input_grad(Vgg& net, const ExplainRequest& req, int cls
     return sum;
 }
 
+// Grad-CAM of class cls at layer l (map: H*W, alpha: l.c or null), from the gradient's channel
+// sums (Vgg::grad_sums): the one way every method that shows a Grad-CAM map computes it.
+void gradcam_at(Vgg& net, int cls, const LayerInfo& l, float* map, float* alpha, bool counterfactual = false) {
+    std::vector<double> sums((size_t)l.c);
+    net.grad_sums(cls, l, sums.data());
+    gradcam_sums(net.act(l), sums.data(), l.h, l.w, l.c, map, alpha, counterfactual, net.pool());
+}
+
 }  // namespace
 
 ExplainResult explain(Vgg& net, const ExplainRequest& req) {
@@ -220,8 +228,7 @@ ExplainResult explain(Vgg& net, const ExplainRequest& req) {
         switch (req.method) {
             case Method::GuidedGradCam: {
                 std::vector<float> cam_map((size_t)l.h * l.w);
-                net.backward(r.cls, false, l.name);
-                gradcam(net.act(l), net.grad(l), l.h, l.w, l.c, cam_map.data(), nullptr);
+                gradcam_at(net, r.cls, l, cam_map.data(), nullptr);
                 net.backward(r.cls, true);
                 guided_gradcam(cam_map.data(), l.h, l.w, net.input_grad(), S, S, C, r.map.data());
                 break;
@@ -271,13 +278,9 @@ ExplainResult explain(Vgg& net, const ExplainRequest& req) {
         case Method::ScoreCam: score_cam(net, req, l, r); return r;
         case Method::AblationCam: ablation_cam(net, req, l, r); return r;
         case Method::GradCam:
-        case Method::Counterfactual: {   // the gradient's channel sums alone (Vgg::grad_sums)
-            std::vector<double> sums((size_t)l.c);
-            net.grad_sums(r.cls, l, sums.data());
-            gradcam_sums(A, sums.data(), l.h, l.w, l.c, r.map.data(), r.weights.data(), req.method == Method::Counterfactual,
-                         net.pool());
+        case Method::Counterfactual:
+            gradcam_at(net, r.cls, l, r.map.data(), r.weights.data(), req.method == Method::Counterfactual);
             return r;
-        }
         default: break;
     }
     net.backward(r.cls, false, l.name);

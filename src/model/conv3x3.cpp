@@ -458,17 +458,17 @@ void Conv3x3::winograd_slots(const float* x, int H, int W, const Patch* in, Patc
                   "create batched GEMM (Winograd)");
         slot_op_.push_back(op), slot_T_.push_back(0);
     }
-    size_t op_ws = 0;
     for (size_t s = 0; s < slots; s++) {   // every slot for a whole chunk here; a last, smaller one in its chunk
-        if (slot_T_[s] == Tc && s > 0) continue;
+        if (slot_T_[s] == Tc) continue;
         const size_t batch = 36;
         size_t w = 0, align = 0;
         xnn_check(xnn_reshape_batch_matrix_multiply_nc_f32(slot_op_[s], 1, &batch, &batch, Tc, (size_t)cin_, (size_t)cout_,
                                                            &w, &align, nullptr),
                   "reshape batched GEMM (Winograd)");
         slot_T_[s] = Tc;
-        op_ws = std::max(op_ws, align64(w + align));
+        slot_ws_ = std::max(slot_ws_, align64(w + align));
     }
+    const size_t op_ws = slot_ws_;
     const size_t v = align64((36 * Tc * cin_ + 16) * sizeof(float)), m = align64((36 * Tc * cout_ + 16) * sizeof(float));
     ws.reserve(slots * (op_ws + v + m));
     SlotJob sj;

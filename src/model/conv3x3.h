@@ -85,6 +85,7 @@ private:
     std::vector<float> U_;
     std::vector<xnn_operator_t> slot_op_;
     std::vector<size_t> slot_T_;    // what each slot's operator is reshaped for (tiles)
+    size_t slot_ws_ = 0;            // the workspace a slot's operator needs for a whole chunk (bytes, aligned)
     void shape(size_t a, size_t b, pthreadpool_t pool);
     void winograd_slots(const float* x, int H, int W, const Patch* in, Patch* out, int n, const void* spans,
                         XnnWorkspace& ws, pthreadpool_t pool, const float* gate);
