@@ -1,6 +1,9 @@
-// The two algorithms of a 3x3 convolution (model/conv3x3.h) against the naive loop (double
+// The three algorithms of a 3x3 convolution (model/conv3x3.h) against the naive loop (double
 // accumulation), at odd sizes, channel counts that are not multiples of the transform's block,
 // with and without bias and ReLU, on 1 and 2 threads.
+#include <array>
+#include <memory>
+
 #include <doctest/doctest.h>
 #include <pthreadpool.h>
 
@@ -77,8 +80,8 @@ void check(int H, int W, int cin, int cout, bool bias, bool relu, Conv3x3::Algo 
 }
 }  // namespace
 
-TEST_CASE("conv3x3: Winograd F(4x4,3x3) and the direct operator equal the naive loop") {
-    for (Conv3x3::Algo algo : {Conv3x3::Direct, Conv3x3::Winograd})
+TEST_CASE("conv3x3: Winograd F(4x4,3x3), the direct operator and Gemm equal the naive loop") {
+    for (Conv3x3::Algo algo : {Conv3x3::Direct, Conv3x3::Winograd, Conv3x3::Gemm})
         for (int threads : {1, 2}) {
             const double tol = algo == Conv3x3::Winograd ? 1e-5 : 1e-6;   // measured: 2-3e-6 and 2e-7
             check(1, 1, 3, 2, true, false, algo, threads, tol);
@@ -87,7 +90,34 @@ TEST_CASE("conv3x3: Winograd F(4x4,3x3) and the direct operator equal the naive 
             check(16, 16, 130, 129, true, false, algo, threads, tol);
             check(28, 28, 256, 64, true, true, algo, threads, tol);
             check(10, 6, 256, 256, true, true, algo, threads, tol);   // Winograd in two GEMMs
+            if (algo == Conv3x3::Gemm) check(40, 28, 256, 64, true, true, algo, threads, tol);   // two bands of rows
         }
+}
+
+TEST_CASE("conv3x3: the input gradient of every algorithm equals the naive loop") {
+    for (Conv3x3::Algo algo : {Conv3x3::Direct, Conv3x3::Winograd, Conv3x3::Gemm})
+        for (int threads : {1, 2})
+            for (auto sz : {std::array<int, 4>{1, 1, 3, 2}, {5, 7, 35, 70}, {13, 9, 64, 16}, {40, 28, 256, 64}}) {
+                const int H = sz[0], W = sz[1], cin = sz[2], cout = sz[3];
+                CAPTURE(H); CAPTURE(W); CAPTURE(cin); CAPTURE(cout); CAPTURE(threads); CAPTURE((int)algo);
+                const auto g = random_values((size_t)H * W * cout + 16, (uint32_t)(H + cout));
+                const auto gate = random_values((size_t)H * W * cout, (uint32_t)(W + 9));
+                const auto w = random_values((size_t)cout * 9 * cin, (uint32_t)(cin + 1), -0.2, 0.2);
+                std::vector<float> gz(g.size()), ref((size_t)H * W * cin), dx(ref.size(), -3.0f), dxg(ref.size());
+                relu_backward(gate.data(), g.data(), (size_t)H * W * cout, false, gz.data());
+                conv3x3_backward_naive(gz.data(), H, W, cout, w.data(), cin, ref.data());
+                Pool pool(threads);
+                XnnWorkspace ws;
+                std::unique_ptr<Conv3x3> back = Conv3x3::input_gradient(w.data(), cin, cout, algo);
+                back->run(g.data(), H, W, dx.data(), ws, pool.p, gate.data());
+                CHECK(rel_l2(dx.data(), ref.data(), ref.size()) < (algo == Conv3x3::Winograd ? 1e-5 : 1e-6));
+                back->run(gz.data(), H, W, dxg.data(), ws, pool.p);   // the gate as the operator reads: the same bits
+                CHECK(dx == dxg);
+                if (threads == 2) {   // the same bits on one thread
+                    back->run(g.data(), H, W, dxg.data(), ws, nullptr, gate.data());
+                    CHECK(dx == dxg);
+                }
+            }
 }
 
 TEST_CASE("conv3x3: outside reach(), a whole pass on an edited input gives the same bits") {
@@ -96,7 +126,7 @@ TEST_CASE("conv3x3: outside reach(), a whole pass on an edited input gives the s
     const auto x = random_values((size_t)H * W * cin + 16, 3), w = random_values((size_t)cout * 9 * cin, 4, -0.2, 0.2);
     const auto b = random_values((size_t)cout, 5);
     XnnWorkspace ws;
-    for (Conv3x3::Algo algo : {Conv3x3::Direct, Conv3x3::Winograd}) {
+    for (Conv3x3::Algo algo : {Conv3x3::Direct, Conv3x3::Winograd, Conv3x3::Gemm}) {
         Conv3x3 conv(w.data(), b.data(), cin, cout, false, algo);
         std::vector<float> y0((size_t)H * W * cout), y1(y0.size()), xe(x.size());
         conv.run(x.data(), H, W, y0.data(), ws, nullptr);

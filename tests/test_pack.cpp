@@ -120,6 +120,52 @@ TEST_CASE("pack: float16 and int8-fc files of an fc-head network (fc1 unflattene
     CHECK(rel_l2(i8.packed.data(), i8.ref.data(), 9) > 1e-5);   // it was really quantised
 }
 
+TEST_CASE("pack: a compact pack runs lean: float16 kernels used in place, Gemm for the large ones, the same numbers") {
+    // block2's 192 x 192 kernel at 32x32 would take 5.3 MB as Winograd's: Gemm in a lean network
+    const int S = 64;
+    TensorFile tf = vgg_random_weights({64, 0, 192, 192, 0}, 3, S, Head::Fc, 32, 10, 11);
+    const std::vector<uint8_t> packed = vgg_pack(vgg_params(tf, {}, S), PackKind::F16);
+    std::unique_ptr<Vgg> lean = vgg_load(std::vector<uint8_t>(packed), {}, S);
+    VggParams p = lean->params();
+    CHECK(p.lean);
+    for (const ConvParams& c : p.convs) {   // no float32 copy: the file's float16, in place
+        CHECK(c.w.empty());
+        REQUIRE(c.f16 != nullptr);
+        CHECK(((const uint8_t*)c.f16 >= p.file->data() && (const uint8_t*)c.f16 < p.file->data() + p.file->size()));
+    }
+    CHECK(lean->conv_algo(0) == Conv3x3::Direct);
+    CHECK(lean->conv_algo(1) == Conv3x3::Direct);   // 442 KB of kernels
+    CHECK(lean->conv_algo(2) == Conv3x3::Gemm);
+    p.lean = false;   // the same weights, the engine's fast choice: Winograd for block2's second conv
+    Vgg fast(p, S);
+    CHECK(fast.conv_algo(2) == Conv3x3::Winograd);
+    lean->set_threads(2);
+    const std::vector<float> x = random_values<float>((size_t)S * S * 3, 5, -2, 2);
+    lean->forward(x.data());
+    fast.forward(x.data());
+    const int K = lean->num_classes();
+    CHECK(rel_l2(lean->logits(), fast.logits(), (size_t)K) < 1e-5);
+    const int cls = (int)(std::max_element(fast.logits(), fast.logits() + K) - fast.logits());
+    lean->backward(cls);
+    fast.backward(cls);
+    const size_t n = (size_t)S * S * 3;
+    CHECK(rel_l2(lean->input_grad(), fast.input_grad(), n) < 1e-5);
+    CHECK(rel_l2(lean->input_grad(), fast.input_grad(), n) > 0);   // other sums: really the other algorithm
+    for (const LayerInfo& l : lean->layers())
+        if (l.kind == LayerInfo::Conv) CHECK(rel_l2(lean->grad(l), fast.grad(l), l.size()) < 1e-5);
+    // occlusion's incremental pass on the lean network: the bits of a whole forward of the edit
+    std::vector<float> v(4 * 4 * 3, 0.5f), edited(x);
+    const Patch edit{30, 25, 34, 29, v.data()};
+    patch_read(x.data(), S, S, 3, edit, 0, 0, S, S, edited.data());
+    lean->batched_convs(true);
+    CHECK(lean->conv_algo(2) == Conv3x3::Gemm);   // batched work too: lean stays lean
+    std::vector<float> map(lean->head_input().size());
+    lean->forward(x.data());
+    lean->forward_patches(&edit, 1, map.data());
+    lean->forward(edited.data());
+    CHECK(std::equal(map.begin(), map.end(), lean->act(lean->head_input())));
+}
+
 TEST_CASE("pack: the oracle's networks, packed, keep their top-1 and logits; the built-in model its accuracy on its gallery") {
     for (const std::string dir : {"tiny_fc", "tiny_gap", "tiny_fc_caffe", "tiny_fc_odd", "a_gap", "tiny_fc_nopool"}) {
         CAPTURE(dir);

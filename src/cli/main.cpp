@@ -19,6 +19,9 @@
 #include <string>
 #include <vector>
 
+#if defined(__EMSCRIPTEN__)
+#include <malloc.h>
+#endif
 #include <pthreadpool.h>
 
 #include "cli/cli.h"
@@ -499,7 +502,9 @@ int cmd_pack(Args& a) {
 // WebAssembly heap size (which only grows, so it is both).
 std::string proc_status(const char* key) {
 #if defined(__EMSCRIPTEN__)
-    return strformat("wasm heap %.0f MB", __builtin_wasm_memory_size(0) * 65536.0 / 1e6);
+    const struct mallinfo mi = mallinfo();   // usmblks: the allocator's largest footprint (dlmalloc)
+    return strformat("wasm heap %.0f MB (malloc's largest footprint %.0f MB)", __builtin_wasm_memory_size(0) * 65536.0 / 1e6,
+                     (double)(unsigned)mi.usmblks / 1e6);
 #else
     FILE* f = std::fopen("/proc/self/status", "r");
     if (!f) return "unknown";
@@ -605,7 +610,7 @@ int cmd_bench(Args& a) {
                 pthreadpool_t pool = n > 1 ? pthreadpool_create((size_t)n) : nullptr;
                 double med[2];
                 for (int algo = 0; algo < 2; algo++) {
-                    Conv3x3 conv(cp.w.data(), cp.b.data(), l.cin, l.c, true, (Conv3x3::Algo)algo);
+                    Conv3x3 conv(cp.kernel(), cp.b.data(), l.cin, l.c, true, (Conv3x3::Algo)algo);
                     XnnWorkspace ws;
                     std::vector<double> t;
                     for (int r = 0; r <= reps; r++) {

@@ -9,6 +9,7 @@
 #include <pthreadpool.h>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "model/layers.h"
 
 namespace cnnlens {
@@ -36,13 +37,15 @@ const double kWinogradG[6][3] = {
 };
 
 static int g_policy = -1;   // -1: auto, else the Algo
+static constexpr size_t kLeanKernelBytes = 4 << 20;
 
 void conv3x3_set_policy(const char* policy) {
     const std::string p = policy;
     if (p == "auto") g_policy = -1;
     else if (p == "direct") g_policy = Conv3x3::Direct;
     else if (p == "winograd") g_policy = Conv3x3::Winograd;
-    else fail("unknown convolution algorithm '%s' (auto, direct or winograd)", policy);
+    else if (p == "gemm") g_policy = Conv3x3::Gemm;
+    else fail("unknown convolution algorithm '%s' (auto, direct, winograd or gemm)", policy);
 }
 
 // Winograd needs enough channels to amortise its transforms, enough work to fill its GEMMs, and
@@ -56,11 +59,16 @@ void conv3x3_set_policy(const char* policy) {
 // Winograd's larger rounding reorders between the page and the CLI (deletion AUC 0.2273 against
 // 0.2262). One rule natively and in WebAssembly, so that the page and the CLI compute the same
 // numbers to rounding. Measured per layer by `cnnlens bench --conv-layers 1`.
-Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W, ConvUse use) {
+// A lean network's convolutions hold at most 4 MB of kernels each: with VGG16, Winograd in
+// block1_conv2 and block2 (where it gains most), Gemm from block3 on.
+Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W, ConvUse use, bool lean) {
     if (g_policy >= 0) return (Conv3x3::Algo)g_policy;
-    if (cin < 64 || cout < 16) return Conv3x3::Direct;
-    if (use == ConvUse::Batched) return Conv3x3::Winograd;
-    return (int64_t)H * W * cin * cout >= (int64_t)1 << 24 ? Conv3x3::Winograd : Conv3x3::Direct;
+    Conv3x3::Algo a = Conv3x3::Direct;
+    if (cin >= 64 && cout >= 16 &&
+        (use == ConvUse::Batched || (int64_t)H * W * cin * cout >= (int64_t)1 << 24))
+        a = Conv3x3::Winograd;
+    const size_t kernel = (a == Conv3x3::Winograd ? 36 : 9) * sizeof(float) * (size_t)cin * cout;
+    return lean && kernel > kLeanKernelBytes ? Conv3x3::Gemm : a;
 }
 
 // ---------------------------------------------------------------------------- transforms
@@ -106,6 +114,7 @@ constexpr int kBlock = 64;   // channels per step of a tile's transform (6x6 til
 constexpr size_t kChunkBytes = 512 << 10;         // small kernels: transformed tiles + products per chunk
 constexpr size_t kChunkKernelBytes = 4 << 20;     // small: at most this (each thread packs its own copy)
 constexpr size_t kMaxChunkBytes = 32 << 20;       // larger kernels: per step of all threads at once
+constexpr size_t kGemmChunkBytes = 8 << 20;       // Gemm: the unrolled rows (or their gradient) per product
 
 // The tiles of one output rectangle: rows ty0.., columns tx0..tx0 + tw - 1, from tile `first`
 // of all the edits' tiles on.
@@ -247,11 +256,31 @@ void slot_chunk(void* ctx, size_t k) {
 
 // ---------------------------------------------------------------------------- the operator
 
-Conv3x3::Conv3x3(const float* w, const float* b, int cin, int cout, bool relu, Algo algo)
+void conv3x3_kernel_f32(ConvKernel w, int cin, int cout, float* out, pthreadpool_t pool) {
+    const size_t n = (size_t)9 * cin;
+    if (w.f32) return (void)std::copy(w.f32, w.f32 + n * cout, out);
+    parallel_for(pool, (size_t)cout, [&](size_t o) {   // [o][i][t] -> [o][t][i]
+        uint16_t h[9];
+        for (int i = 0; i < cin; i++) {
+            std::memcpy(h, (const uint8_t*)w.f16 + (o * n + (size_t)i * 9) * 2, sizeof h);
+            for (int t = 0; t < 9; t++) out[o * n + (size_t)t * cin + i] = half_to_float_finite(h[t]);
+        }
+    });
+}
+
+Conv3x3::Conv3x3(ConvKernel wk, const float* b, int cin, int cout, bool relu, Algo algo)
     : algo_(algo), cin_(cin), cout_(cout), relu_(relu) {
-    CNN_ASSERT(cin > 0 && cout > 0);
+    CNN_ASSERT(cin > 0 && cout > 0 && (wk.f32 || wk.f16));
     xnn_init();
     const float inf = std::numeric_limits<float>::infinity();
+    if (algo == Gemm) {   // the operator: at the first shape(), once it is known whether transposed
+        w_ = wk;
+        if (b) bias_.assign(b, b + cout);
+        return;
+    }
+    std::vector<float> w32;   // a float16 kernel: packed from a float32 copy
+    const float* w = wk.f32;
+    if (!w) w32.resize((size_t)cout * 9 * cin), conv3x3_kernel_f32(wk, cin, cout, w32.data()), w = w32.data();
     if (algo == Direct) {
         xnn_check(xnn_create_convolution2d_nhwc_f32(1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, (size_t)cin, (size_t)cout,
                                                     (size_t)cin, (size_t)cout, w, b, relu ? 0.0f : -inf, inf, 0,
@@ -295,6 +324,19 @@ Conv3x3::Conv3x3(const float* w, const float* b, int cin, int cout, bool relu, A
     if (b) std::copy(b, b + cout, bias_.begin());
 }
 
+std::unique_ptr<Conv3x3> Conv3x3::input_gradient(ConvKernel w, int cin, int cout, Algo algo) {
+    if (algo != Gemm) {
+        std::vector<float> w32(w.f32 ? 0 : (size_t)cout * 9 * cin), wt((size_t)cout * 9 * cin);
+        if (!w.f32) conv3x3_kernel_f32(w, cin, cout, w32.data()), w.f32 = w32.data();
+        conv3x3_flip_kernel(w.f32, cout, cin, wt.data());
+        return std::make_unique<Conv3x3>(wt.data(), nullptr, cout, cin, false, algo);
+    }
+    // the product d output [pixels][cout] x w [cout][9 cin]: w as the GEMM's [input][output] weights
+    auto c = std::make_unique<Conv3x3>(w, nullptr, cout, cin, false, Gemm);
+    c->transposed_ = true;
+    return c;
+}
+
 Conv3x3::~Conv3x3() {
     for (xnn_operator_t op : op_)
         if (op) xnn_delete_operator(op);
@@ -304,7 +346,8 @@ Conv3x3::~Conv3x3() {
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-// Direct: an H x W input; Winograd: the batched GEMM over a tiles (b unused). Only on a change.
+// Direct: an H x W input; Winograd: the batched GEMM over a tiles; Gemm: a pixels (b unused).
+// Only on a change.
 void Conv3x3::shape(size_t a, size_t b, pthreadpool_t pool) {
     const size_t threads = pthreadpool_get_threads_count(pool);   // a new pool may reuse an old one's address
     if (shape_[0] == a && shape_[1] == b && shape_pool_ == pool && shape_threads_ == threads) return;
@@ -313,6 +356,15 @@ void Conv3x3::shape(size_t a, size_t b, pthreadpool_t pool) {
         size_t oh = 0, ow = 0;
         xnn_check(xnn_reshape_convolution2d_nhwc_f32(op_[0], 1, a, b, &ws, &align, &oh, &ow, pool), "reshape convolution");
         CNN_ASSERT(oh == a && ow == b);
+    } else if (algo_ == Gemm) {   // [a][k] x [k][n]: k = 9 cin, n = cout (transposed: k = cin, n = 9 cout)
+        const float inf = std::numeric_limits<float>::infinity();
+        if (!op_[0])
+            xnn_check(xnn_create_dynamic_fully_connected_nc_f32(relu_ ? 0.0f : -inf, inf,
+                                                                transposed_ ? XNN_FLAG_TRANSPOSE_WEIGHTS : 0, &op_[0]),
+                      "create fully connected (Gemm convolution)");
+        const size_t k = transposed_ ? (size_t)cin_ : 9 * (size_t)cin_, n = transposed_ ? 9 * (size_t)cout_ : (size_t)cout_;
+        xnn_check(xnn_reshape_dynamic_fully_connected_nc_f32(op_[0], a, k, n, k, n, &ws, &align, pool),
+                  "reshape fully connected (Gemm convolution)");
     } else {
         const size_t batch = 36;
         for (int h = 0; h < parts_; h++) {   // the same shape: one workspace serves both, one after the other
@@ -326,7 +378,7 @@ void Conv3x3::shape(size_t a, size_t b, pthreadpool_t pool) {
 }
 
 void Conv3x3::reach(int a0, int a1, int n, int* o0, int* o1) const {
-    if (algo_ == Direct) {
+    if (algo_ != Winograd) {
         *o0 = std::max(a0 - 1, 0), *o1 = std::min(a1 + 1, n);
         return;
     }
@@ -369,6 +421,7 @@ void Conv3x3::run(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthr
         Patch in, out{0, 0, H, W, y};
         return winograd(x, H, W, &in, &out, 1, ws, pool, gate);
     }
+    if (algo_ == Gemm) return gemm(x, H, W, y, ws, pool, gate);
     if (gate) {
         const size_t n = (size_t)H * W * cin_;
         win_in_.resize(n + 16);
@@ -387,20 +440,116 @@ void Conv3x3::run_patches(const float* x, int H, int W, const Patch* in, Patch* 
         CNN_ASSERT(out[i].y0 >= 0 && out[i].x0 >= 0 && out[i].y1 <= H && out[i].x1 <= W && out[i].y0 < out[i].y1 &&
                    out[i].x0 < out[i].x1);
     if (algo_ == Winograd) return winograd(x, H, W, in, out, n, ws, pool);
+    CNN_ASSERT(!transposed_);
     const int C = cin_, K = cout_;
+    if (algo_ == Gemm)
+        for (int i = 0; i < n; i++) gemm_reserve(out[i].y1 - out[i].y0 + 2, out[i].x1 - out[i].x0 + 2, false, ws, pool);
     for (int i = 0; i < n; i++) {   // the window of each with its halo (zeros beyond the map, as its padding)
         const Patch& o = out[i];
         const int wh = o.y1 - o.y0 + 2, ww = o.x1 - o.x0 + 2;
         win_in_.resize((size_t)wh * ww * C + 16);
         patch_read(x, H, W, C, in[i], o.y0 - 1, o.x0 - 1, o.y1 + 1, o.x1 + 1, win_in_.data());
         win_out_.resize((size_t)wh * ww * K);
-        shape((size_t)wh, (size_t)ww, pool);
-        ws.reserve(op_ws_);
-        xnn_check(xnn_setup_convolution2d_nhwc_f32(op_[0], ws.data(), win_in_.data(), win_out_.data()), "setup convolution");
-        xnn_check(xnn_run_operator(op_[0], pool), "run convolution");
+        if (algo_ == Gemm) {   // a float16 kernel converted once, into room for the widest window
+            gemm(win_in_.data(), wh, ww, win_out_.data(), ws, pool, nullptr, i == 0);
+        } else {
+            shape((size_t)wh, (size_t)ww, pool);
+            ws.reserve(op_ws_);
+            xnn_check(xnn_setup_convolution2d_nhwc_f32(op_[0], ws.data(), win_in_.data(), win_out_.data()), "setup convolution");
+            xnn_check(xnn_run_operator(op_[0], pool), "run convolution");
+        }
         const size_t row = (size_t)(o.x1 - o.x0) * K;
         for (int r = 0; r < o.y1 - o.y0; r++)   // the window's inner part
             std::memcpy(o.values + r * row, &win_out_[((size_t)(r + 1) * ww + 1) * K], row * sizeof(float));
+    }
+}
+
+// Gemm, in bands of rows (at most kGemmChunkBytes unrolled): forward, each output pixel's 3x3 x cin
+// input window as a row (zeros beyond the map; gated), times w_ [cout][9 cin] (+ bias, ReLU: the
+// operator's). Transposed (the input gradient): the gradient's rows (gated) times w_ give each
+// pixel's 3x3 x cin contributions, each added to the input pixel it came from; an input row takes
+// them from the output rows above, at and below it, band by band in order, on one thread per row:
+// the same sums on any number of threads.
+Conv3x3::GemmPlan Conv3x3::gemm_reserve(int H, int W, bool gated, XnnWorkspace& ws, pthreadpool_t pool) {
+    const size_t C = (size_t)cin_, K = (size_t)cout_;
+    const size_t row = (size_t)W * 9 * (transposed_ ? K : C) * sizeof(float);   // unrolled bytes of a row
+    GemmPlan p;
+    p.band = std::clamp<size_t>(kGemmChunkBytes / row, 1, (size_t)H);
+    p.weights = w_.f32 ? 0 : align64(9 * C * K * sizeof(float));
+    p.gated = transposed_ && gated ? align64(p.band * W * C * sizeof(float)) : 0;
+    p.cols = align64(p.band * row);
+    shape(p.band * W, 0, pool);   // op_ws_ does not depend on the rows
+    ws.reserve(p.weights + op_ws_ + p.gated + p.cols);
+    return p;
+}
+
+void Conv3x3::gemm(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool, const float* gate,
+                   bool convert) {
+    const size_t C = (size_t)cin_, K = (size_t)cout_;
+    const GemmPlan plan = gemm_reserve(H, W, gate != nullptr, ws, pool);
+    const int band = (int)plan.band;
+    uint8_t* const base = (uint8_t*)ws.data();   // no reallocation below: reserved for the largest band
+    const float* w = w_.f32 ? w_.f32 : (const float*)base;
+    if (!w_.f32 && convert)   // the forward kernel's [cout][3][3][cin] (transposed: this op's cin is its cout)
+        conv3x3_kernel_f32(w_, transposed_ ? cout_ : cin_, transposed_ ? cin_ : cout_, (float*)base, pool);
+    uint8_t* const op_ws = base + plan.weights;
+    float* const cols = (float*)(op_ws + op_ws_ + plan.gated);
+    if (transposed_) std::fill(y, y + (size_t)H * W * K, 0.0f);
+    for (int r0 = 0; r0 < H; r0 += band) {
+        const int r1 = std::min(H, r0 + band);
+        const size_t M = (size_t)(r1 - r0) * W;
+        shape(M, 0, pool);
+        if (!transposed_) {
+            parallel_for(pool, (size_t)(r1 - r0), [&](size_t i) {
+                const int yy = r0 + (int)i;
+                float* dst = cols + i * W * 9 * C;
+                for (int xx = 0; xx < W; xx++)
+                    for (int r = 0; r < 3; r++)
+                        for (int s = 0; s < 3; s++, dst += C) {
+                            const int sy = yy + r - 1, sx = xx + s - 1;
+                            if (sy < 0 || sy >= H || sx < 0 || sx >= W) {
+                                std::fill(dst, dst + C, 0.0f);
+                                continue;
+                            }
+                            const size_t at = ((size_t)sy * W + sx) * C;
+                            if (gate)
+                                for (size_t c = 0; c < C; c++) dst[c] = x[at + c] * (gate[at + c] > 0.0f ? 1.0f : 0.0f);
+                            else
+                                std::memcpy(dst, x + at, C * sizeof(float));
+                        }
+            });
+            xnn_check(xnn_setup_dynamic_fully_connected_nc_f32(op_[0], op_ws, cols, w, bias_.empty() ? nullptr : bias_.data(),
+                                                               y + (size_t)r0 * W * K),
+                      "setup fully connected (Gemm convolution)");
+            xnn_check(xnn_run_operator(op_[0], pool), "run fully connected (Gemm convolution)");
+            continue;
+        }
+        const float* in = x + (size_t)r0 * W * C;
+        if (gate) {   // the gradient through the ReLU of the conv's output
+            float* a = (float*)(op_ws + op_ws_);
+            relu_backward(gate + (size_t)r0 * W * C, in, M * C, false, a);
+            in = a;
+        }
+        xnn_check(xnn_setup_dynamic_fully_connected_nc_f32(op_[0], op_ws, in, w, nullptr, cols),
+                  "setup fully connected (Gemm convolution's input gradient)");
+        xnn_check(xnn_run_operator(op_[0], pool), "run fully connected (Gemm convolution's input gradient)");
+        const int y0 = std::max(r0 - 1, 0), y1 = std::min(r1 + 1, H);
+        parallel_for(pool, (size_t)(y1 - y0), [&](size_t i) {   // cols [pixel][3][3][K] -> y
+            const int yy = y0 + (int)i;
+            for (int r = 0; r < 3; r++) {
+                const int sy = yy + 1 - r;   // the output row whose tap r reads input row yy
+                if (sy < r0 || sy >= r1) continue;
+                for (int xx = 0; xx < W; xx++) {
+                    float* dst = y + ((size_t)yy * W + xx) * K;
+                    for (int s = 0; s < 3; s++) {
+                        const int sx = xx + 1 - s;
+                        if (sx < 0 || sx >= W) continue;
+                        const float* src = cols + (((size_t)(sy - r0) * W + sx) * 9 + r * 3 + s) * K;
+                        for (size_t k = 0; k < K; k++) dst[k] += src[k];
+                    }
+                }
+            }
+        });
     }
 }
 

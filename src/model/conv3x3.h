@@ -1,7 +1,11 @@
-// conv3x3.h: one 3x3, pad-1, stride-1 convolution over HWC maps (+ bias, + ReLU), by one of two
-// algorithms with the same numbers to float rounding:
+// conv3x3.h: one 3x3, pad-1, stride-1 convolution over HWC maps (+ bias, + ReLU), or its input
+// gradient, by one of three algorithms with the same numbers to float rounding:
 //
 //   Direct    XNNPACK's convolution operator (an implicit GEMM: 9 multiply-adds per tap)
+//   Gemm      compact: the weights themselves, not copied (XNNPACK packs a layer's worth at a time
+//             into the shared workspace): rows of the map unrolled (im2col) times the weights, or
+//             for the input gradient the gradient times the weights, summed back into place
+//             (col2im). No kernel memory of its own, for the memory-lean networks (conv3x3_algo).
 //   Winograd  F(4x4, 3x3) (Lavin & Gray 2016): each 6x6 input tile and each kernel go to the
 //             Winograd domain, where a 4x4 output tile costs 36 products instead of 144; the 36
 //             products over all tiles are one XNNPACK batched GEMM [36][tiles x cin] x [36][cin x
@@ -21,6 +25,8 @@
 // reference and serves the layers with few channels.
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/xnn.h"
@@ -40,11 +46,27 @@ struct Patch {
 // zeros where the rectangle leaves the map).
 void patch_read(const float* base, int H, int W, int C, const Patch& p, int r0, int c0, int r1, int c1, float* dst);
 
+// A conv's kernel as the model keeps it: float32 OHWI [cout][3][3][cin], or float16 OIHW
+// [cout][cin][3][3] (a lean network's, read in place in its file: a pack's layout).
+struct ConvKernel {
+    const float* f32 = nullptr;
+    const uint16_t* f16 = nullptr;   // any alignment; finite values (checked when loaded)
+    ConvKernel(const float* w = nullptr) : f32(w) {}
+    ConvKernel(const float* w, const uint16_t* h) : f32(w), f16(h) {}
+};
+// The kernel as float32 OHWI into out [cout][3][3][cin].
+void conv3x3_kernel_f32(ConvKernel w, int cin, int cout, float* out, pthreadpool_t pool = nullptr);
+
 class Conv3x3 {
 public:
-    enum Algo { Direct, Winograd };
-    // w: OHWI [cout][3][3][cin]; b: cout values or nullptr; relu: clamp the output at 0.
-    Conv3x3(const float* w, const float* b, int cin, int cout, bool relu, Algo algo);
+    enum Algo { Direct, Winograd, Gemm };
+    // w: [cout][3][3][cin] (ConvKernel); b: cout values or nullptr; relu: clamp the output at 0.
+    // Gemm reads w at every run (a float16 kernel converted into the workspace): w must outlive
+    // the operator; the others pack it.
+    Conv3x3(ConvKernel w, const float* b, int cin, int cout, bool relu, Algo algo);
+    // The gradient of that convolution (without bias and ReLU) w.r.t. its input: an operator from
+    // cout channels to cin, a 3x3 conv with the kernel flipped (layers.h). Gemm reads w itself.
+    static std::unique_ptr<Conv3x3> input_gradient(ConvKernel w, int cin, int cout, Algo algo);
     ~Conv3x3();
     Conv3x3(const Conv3x3&) = delete;
     Conv3x3& operator=(const Conv3x3&) = delete;
@@ -69,7 +91,10 @@ private:
     Algo algo_;
     int cin_, cout_;
     bool relu_;
-    xnn_operator_t op_[2] = {};     // Direct: the convolution; Winograd: the batched GEMM of each part
+    ConvKernel w_;                  // Gemm: the weights
+    bool transposed_ = false;       // Gemm: the input gradient of w_'s convolution
+    xnn_operator_t op_[2] = {};     // Direct: the convolution; Winograd: the batched GEMM of each part;
+                                    // Gemm: the fully connected product with weights given at each run
     int parts_ = 1;                 // Winograd: of the output channels, in equal parts (M: part-major)
     size_t shape_[2] = {0, 0};      // what op_ is reshaped for: Direct H, W; Winograd: tiles
     pthreadpool_t shape_pool_ = nullptr;   // and the pool it was planned for
@@ -89,16 +114,24 @@ private:
     void shape(size_t a, size_t b, pthreadpool_t pool);
     void winograd_slots(const float* x, int H, int W, const Patch* in, Patch* out, int n, const void* spans,
                         XnnWorkspace& ws, pthreadpool_t pool, const float* gate);
+    // Gemm's workspace: the kernel as float32 (when kept in float16), the operator's (packed
+    // weights), a band's gated input gradient, a band's unrolled rows. gemm_reserve: for maps W wide.
+    struct GemmPlan { size_t band, weights, gated, cols; };
+    GemmPlan gemm_reserve(int H, int W, bool gated, XnnWorkspace& ws, pthreadpool_t pool);
+    void gemm(const float* x, int H, int W, float* y, XnnWorkspace& ws, pthreadpool_t pool, const float* gate,
+              bool convert = true);
     void winograd(const float* x, int H, int W, const Patch* in, Patch* out, int n, XnnWorkspace& ws,
                   pthreadpool_t pool, const float* gate = nullptr);
 };
 
 // The algorithm the model uses for a layer with these channel counts at an H x W input, for one
 // input at a time (a forward pass, an input gradient) or for many at once (occlusion's positions,
-// Vgg::batched_convs); the benchmark can force one for the networks built after the call (policy
-// "auto", "direct" or "winograd").
+// Vgg::batched_convs). lean: a network kept small in memory (a compact pack's): a layer whose
+// operator would hold more than 4 MB of kernels (Winograd: 4x the weights) computes from the
+// weights themselves (Gemm). The benchmark can force one for the networks built after the call
+// (policy "auto", "direct", "winograd" or "gemm").
 enum class ConvUse { Single, Batched };
-Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W, ConvUse use = ConvUse::Single);
+Conv3x3::Algo conv3x3_algo(int cin, int cout, int H, int W, ConvUse use = ConvUse::Single, bool lean = false);
 void conv3x3_set_policy(const char* policy);
 
 // Winograd F(4x4, 3x3)'s matrices: input tile d (6x6) -> B^T d B; kernel g (3x3) -> G g G^T

@@ -67,10 +67,11 @@ std::vector<uint8_t> vgg_pack(const VggParams& p, PackKind kind, const std::map<
     for (int v : a.cfg) {
         if (v == 0) { idx++; continue; }   // max-pool
         const ConvParams& c = p.convs[k++];
+        const std::vector<float> w = c.weights();
         std::vector<float> oihw((size_t)c.cout * c.cin * 9);
         for (int o = 0; o < c.cout; o++)
             for (int t = 0; t < 9; t++)
-                for (int i = 0; i < c.cin; i++) oihw[((size_t)o * c.cin + i) * 9 + t] = c.w[((size_t)o * 9 + t) * c.cin + i];
+                for (int i = 0; i < c.cin; i++) oihw[((size_t)o * c.cin + i) * 9 + t] = w[((size_t)o * 9 + t) * c.cin + i];
         f16.push_back(f16_entry(strformat("features.%d.weight", idx), {c.cout, c.cin, 3, 3}, oihw.data(), oihw.size()));
         f32.push_back({strformat("features.%d.bias", idx), {c.cout}, c.b});
         idx += 2;   // conv, ReLU

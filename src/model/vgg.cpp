@@ -87,7 +87,8 @@ const LayerInfo& Vgg::head_input() const {
 // ---------------------------------------------------------------------------- operators
 
 Vgg::Vgg(VggParams p, int input_size)
-    : arch_(std::move(p.arch)), convs_(std::move(p.convs)), dense_(std::move(p.dense)), file_(std::move(p.file)) {
+    : arch_(std::move(p.arch)), convs_(std::move(p.convs)), dense_(std::move(p.dense)), file_(std::move(p.file)),
+      lean_(p.lean) {
     xnn_init();
     if (input_size > 0) check_input_size(input_size), arch_.input_size = input_size;
     plan_layers();
@@ -106,8 +107,8 @@ Vgg::Vgg(VggParams p, int input_size)
             if (l.kind != LayerInfo::Conv) continue;
             const ConvParams& cp = convs_[k++];
             CNN_ASSERT(cp.cin == l.cin && cp.cout == l.c);
-            algo_.push_back(conv3x3_algo(l.cin, l.c, l.h, l.w));
-            fwd_.push_back(std::make_unique<Conv3x3>(cp.w.data(), cp.b.data(), l.cin, l.c, true, algo_.back()));
+            algo_.push_back(conv3x3_algo(l.cin, l.c, l.h, l.w, ConvUse::Single, lean_));
+            fwd_.push_back(std::make_unique<Conv3x3>(cp.kernel(), cp.b.data(), l.cin, l.c, true, algo_.back()));
         }
         back_.resize(fwd_.size());
         stats_.operator_builds++;
@@ -130,10 +131,10 @@ bool Vgg::batched_convs(bool on) {
     for (const LayerInfo& l : layers_) {
         if (l.kind != LayerInfo::Conv) continue;
         Conv3x3::Algo a = algo_[k];
-        if (on && conv3x3_algo(l.cin, l.c, l.h, l.w, ConvUse::Batched) == Conv3x3::Winograd) a = Conv3x3::Winograd;
+        if (on) a = conv3x3_algo(l.cin, l.c, l.h, l.w, ConvUse::Batched, lean_);
         if (fwd_[k]->algo() != a) {
             const ConvParams& cp = convs_[k];
-            fwd_[k] = std::make_unique<Conv3x3>(cp.w.data(), cp.b.data(), l.cin, l.c, true, a);
+            fwd_[k] = std::make_unique<Conv3x3>(cp.kernel(), cp.b.data(), l.cin, l.c, true, a);
             changed = true;
         }
         k++;
@@ -195,6 +196,7 @@ VggParams Vgg::params() const {
     p.convs = convs_;
     p.dense = dense_;   // shares the weights
     p.file = file_;
+    p.lean = lean_;
     return p;
 }
 
@@ -417,6 +419,7 @@ void Vgg::grad_sums(int cls, const LayerInfo& l, double* sums) {
         }
     std::copy(first_last.begin(), first_last.end(), edge.begin() + Co);
     const int er[3] = {1, -1, 2}, ey[3] = {0, 0, H - 1}, ec[3] = {3, -1, 4}, ex[3] = {0, 0, W - 1};
+    const std::vector<float> wk = cp.weights();   // (a copy: small, and kept in float16 in a lean network)
     parallel_for(pool_, kSumBands, [&](size_t b) {   // bands of u's channels
         size_t c0, c1;
         band((size_t)Co, b, &c0, &c1);
@@ -428,7 +431,7 @@ void Vgg::grad_sums(int cls, const LayerInfo& l, double* sums) {
                     if (er[r] >= 0) t -= edge[(size_t)er[r] * Co + co];
                     if (ec[s] >= 0) t -= edge[(size_t)ec[s] * Co + co];
                     if (er[r] >= 0 && ec[s] >= 0) t += h(ey[r], ex[s], (int)co);
-                    const float* __restrict w = cp.w.data() + ((co * 3 + r) * 3 + s) * Ci;
+                    const float* __restrict w = wk.data() + ((co * 3 + r) * 3 + s) * Ci;
                     for (int c = 0; c < Ci; c++) out[c] += (double)w[c] * t;
                 }
     });
@@ -486,10 +489,8 @@ void Vgg::backward(int cls, bool guided, const std::string& down_to) {
             std::unique_ptr<Conv3x3>& back = back_[--kconv];
             if (!back) {
                 const ConvParams& cp = convs_[kconv];
-                std::vector<float> wt(cp.w.size());
-                conv3x3_flip_kernel(cp.w.data(), cp.cout, cp.cin, wt.data());
-                back = std::make_unique<Conv3x3>(wt.data(), nullptr, cp.cout, cp.cin, false,
-                                                 conv3x3_algo(cp.cout, cp.cin, l.h, l.w));
+                back = Conv3x3::input_gradient(cp.kernel(), cp.cin, cp.cout,
+                                               conv3x3_algo(cp.cout, cp.cin, l.h, l.w, ConvUse::Single, lean_));
             }
             back->run(in, l.h, l.w, gx, workspace_, pool_, gate);
         }

@@ -74,6 +74,7 @@ public:
 
     const VggArch& arch() const { return arch_; }
     const std::vector<LayerInfo>& layers() const { return layers_; }   // every named output
+    Conv3x3::Algo conv_algo(size_t k) const { return fwd_[k]->algo(); }   // conv k's forward, as it runs now
     const LayerInfo* layer(const std::string& name) const;
     int layer_index(const LayerInfo& l) const { return (int)(&l - layers_.data()); }
     const LayerInfo& last_conv() const;      // Grad-CAM's default layer
@@ -125,6 +126,7 @@ private:
     std::vector<ConvParams> convs_;
     std::vector<DenseParams> dense_;
     std::shared_ptr<std::vector<uint8_t>> file_;   // the weight file, when dense weights live in it
+    bool lean_ = false;                            // VggParams::lean
     XnnWorkspace workspace_;
     int threads_ = 1;
     pthreadpool_t pool_ = nullptr;

@@ -463,10 +463,23 @@ std::vector<float> to_f32(const TensorRef* t) {
     return v;
 }
 
-// A conv kernel in the engine's OHWI layout, from OIHW (torch) or HWIO (Keras).
-ConvParams convert_conv(const Plan::Conv& pc, int cin, int cout, Layout layout) {
+// A conv kernel in the engine's OHWI layout, from OIHW (torch) or HWIO (Keras). A lean network's
+// float16 torchvision kernel without batch norm stays in the adopted file buffer as it is.
+ConvParams convert_conv(const Plan::Conv& pc, int cin, int cout, Layout layout,
+                        const std::shared_ptr<std::vector<uint8_t>>& adopt, bool lean, bool* used_file) {
     ConvParams c;
     c.cin = cin, c.cout = cout;
+    const TensorRef* t = pc.w;
+    if (lean && adopt && t->dtype == DType::F16 && layout != Layout::Keras && !pc.bn_w &&
+        t->nbytes == (size_t)cout * cin * 9 * 2 && t->data >= adopt->data() &&
+        t->data + t->nbytes <= adopt->data() + adopt->size()) {
+        for (size_t i = 0; i < t->nbytes; i += 2)   // exponent all ones: infinity or NaN
+            if ((t->data[i + 1] & 0x7c) == 0x7c) fail("tensor '%s' contains NaN or infinity", t->name.c_str());
+        c.f16 = (const uint16_t*)t->data;
+        c.b = pc.b ? to_f32(pc.b) : std::vector<float>((size_t)cout, 0.0f);
+        *used_file = true;
+        return c;
+    }
     const std::vector<float> src = to_f32(pc.w);
     c.w.resize(src.size());
     c.b = pc.b ? to_f32(pc.b) : std::vector<float>((size_t)cout, 0.0f);
@@ -570,6 +583,12 @@ DenseParams convert_dense(const Plan& plan, const TensorFile& tf, size_t i, cons
 
 }  // namespace
 
+std::vector<float> ConvParams::weights() const {
+    std::vector<float> out((size_t)cout * 9 * cin);
+    conv3x3_kernel_f32(kernel(), cin, cout, out.data());
+    return out;
+}
+
 const float* DenseParams::Weights::data() const {
     CNN_ASSERT(rows.type == WType::F32);
     return (const float*)rows.data;
@@ -587,13 +606,14 @@ VggParams vgg_params(const TensorFile& tf, const ArchOverrides& ov, int image_si
     VggParams p;
     p.arch = plan.arch;
     int cin = p.arch.in_channels;
+    for (const Plan::Conv& pc : plan.convs) p.lean |= dtype_size(pc.w->dtype) < 4;
+    bool used_file = false;
     size_t k = 0;
     for (int v : p.arch.cfg) {
         if (v == 0) continue;
-        p.convs.push_back(convert_conv(plan.convs[k++], cin, v, p.arch.layout));
+        p.convs.push_back(convert_conv(plan.convs[k++], cin, v, p.arch.layout, adopt, p.lean, &used_file));
         cin = v;
     }
-    bool used_file = false;
     for (size_t i = 0; i < plan.dense_w.size(); i++) p.dense.push_back(convert_dense(plan, tf, i, adopt, &used_file));
     if (used_file) p.file = std::move(adopt);
     return p;
@@ -629,6 +649,7 @@ std::string reinit_top_layers(VggParams& p, int count, uint64_t seed) {
         } else {
             ConvParams& c = p.convs[(size_t)(nconv - 1 - (i - nd))];
             const double sd = std::sqrt(2.0 / (9.0 * c.cin));
+            c.w.resize((size_t)c.cout * 9 * c.cin), c.f16 = nullptr;
             for (float& x : c.w) x = (float)(sd * rng.normal());
             std::fill(c.b.begin(), c.b.end(), 0.0f);
         }

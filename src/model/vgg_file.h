@@ -19,6 +19,7 @@
 
 #include "io/tensor_file.h"
 #include "model/arch.h"
+#include "model/conv3x3.h"
 #include "model/layers.h"
 
 namespace cnnlens {
@@ -33,8 +34,12 @@ struct ArchOverrides {
 
 struct ConvParams {
     int cin = 0, cout = 0;
-    std::vector<float> w;        // [cout][3][3][cin], batch norm folded in
+    std::vector<float> w;        // [cout][3][3][cin], batch norm folded in; empty when f16 holds it:
+    const uint16_t* f16 = nullptr;   // a lean network's float16 kernel used in place in VggParams::file
+                                     // (OIHW, exact: no batch norm to fold)
     std::vector<float> b;        // [cout]
+    ConvKernel kernel() const { return {w.empty() ? nullptr : w.data(), f16}; }
+    std::vector<float> weights() const;   // [cout][3][3][cin] float32 either way
 };
 
 // A fully connected layer: weight [out][in] with `in` in the engine's HWC flatten order, kept
@@ -57,6 +62,10 @@ struct VggParams {
     std::vector<ConvParams> convs;
     std::vector<DenseParams> dense;               // fc1, fc2, predictions  or  predictions
     std::shared_ptr<std::vector<uint8_t>> file;   // kept alive when dense weights live in it
+    // Memory-lean convolutions (conv3x3_algo): the file keeps its conv kernels in 16 bits (a
+    // compact pack), a choice of size over speed that the engine follows; its float16 torchvision
+    // kernels are then used in place (ConvParams::f16), as the dense layers are.
+    bool lean = false;
 };
 
 // The architecture and the weights. image_side: the side of a square input image (0 = none),
