@@ -79,11 +79,17 @@ const INPUT = path.join(ROOT, 'build/bench/input.rgb');   // the page's 224x224 
 
 // ---------------------------------------------------------------- the browser: the page and the peers
 const link = path.join(SITE, 'e2e-data', 'bench-vgg16.safetensors');
+const link8 = path.join(SITE, 'e2e-data', 'bench-vgg16-int8.safetensors');
 async function browserPart() {
   if (!fs.existsSync(path.join(SITE, 'index.html'))) throw new Error('no build/site: ./build.sh web first');
   fs.mkdirSync(path.dirname(link), { recursive: true });
-  fs.rmSync(link, { force: true });
+  for (const l of [link, link8]) fs.rmSync(l, { force: true });
   fs.symlinkSync(weights, link);
+  // the int8-fc pack of the same weights (issue 13, item 6: its wasm memory)
+  const int8 = path.join(ROOT, 'build/bench/models/vgg16-int8.safetensors');
+  execFileSync(path.join(ROOT, 'build/native/cnnlens'), ['pack', '--weights', weights, '--out', int8, '--kind', 'int8-fc'],
+               { stdio: ['ignore', 'ignore', 'inherit'] });
+  fs.symlinkSync(int8, link8);
   const servers = { coi: await startServer({ coi: true }), plain: await startServer({ coi: false }),
                     root: await startServer({ coi: true, root: ROOT }) };
   const browser = await launch();
@@ -95,7 +101,7 @@ async function browserPart() {
   } finally {
     await browser.close();
     for (const s of Object.values(servers)) s.stop();
-    fs.rmSync(link, { force: true });
+    for (const l of [link, link8]) fs.rmSync(l, { force: true });
   }
 }
 
@@ -233,6 +239,27 @@ async function pagePart(browser, servers) {
     r.loadAfter = load();
     await page.close();
   }
+  // the int8-fc pack (lean convolutions, model/conv3x3.h): wasm memory after forward and the
+  // filmstrip's backward, and its forward
+  for (const b of BUILDS.slice(0, 2)) {
+    const r = result.page[b.name];
+    const { page } = await openApp(browser.context, servers[b.server].url + '?image=samples/chelsea.jpg' + b.query);
+    await page.evaluate(() => window.cnnlens.loadWeights('e2e-data/bench-vgg16-int8.safetensors'));
+    const err = await page.evaluate(() => window.cnnlens.lastError());
+    if (err) throw new Error(`${b.name} int8-fc: ${err.text}`);
+    const ms = await page.evaluate(async (reps) => {
+      const c = window.cnnlens, out = [];
+      await c.run();   // warm-up
+      for (let i = 0; i < reps; i++) out.push((await c.run()).forward);
+      await c.setOptions({ filmstrip: true });
+      await c.run();
+      return out;
+    }, Math.min(REPS, 3));
+    r.int8 = { forward: stats(ms), top5: await page.evaluate(() => window.cnnlens.top5()),
+               wasmMemoryMiB: (await page.evaluate(() => window.cnnlens.memory())).wasmHeapBytes / 2 ** 20 };
+    log(`VGG16 int8-fc pack, ${b.name}: wasm memory ${r.int8.wasmMemoryMiB.toFixed(0)} MiB, forward median ${r.int8.forward.median.toFixed(0)} ms`);
+    await page.close();
+  }
 }
 
 // The site's compute worker alone (bench/bare.html: no UI, nothing drawn): the page's forward
@@ -366,6 +393,9 @@ for (const b of ['single', 'threaded2'])
 for (const b of ['single', 'threaded2'])
   claim(`wasm memory with VGG16 loaded, ${b} (MiB)`, P[b] && P[b].wasmMemoryMiB != null ? +P[b].wasmMemoryMiB.toFixed(0) : null,
         '(info)', () => true, `memory_${b}`);
+for (const b of ['single', 'threaded2'])
+  claim(`wasm memory with the int8-fc VGG16 after a backward pass, ${b} (MiB)`,
+        P[b] && P[b].int8 ? +P[b].int8.wasmMemoryMiB.toFixed(0) : null, '<= 400', (v) => v <= 400, `memoryInt8_${b}`);
 for (const b of ['single', 'threaded2'])   // the moonshot: where it stands
   claim(`webcam 224 px with Grad-CAM at the last conv, ${b} (frames per second)`,
         P[b] && P[b].webcam && P[b].webcam.fps != null ? +P[b].webcam.fps.toFixed(2) : null, '(info)', () => true,
@@ -418,6 +448,7 @@ for (const b of BUILDS) {
   if (r.webcam && r.webcam.fps != null)
     lines.push(`  page ${b.name} webcam + Grad-CAM at the last conv: ${r.webcam.fps.toFixed(2)} frames/s ` +
                `(${r.webcam.results} in ${(r.webcam.ms / 1000).toFixed(1)} s; UI ${r.webcam.uiFps.toFixed(1)} fps)`);
+  if (r.int8) tline(`page ${b.name} forward, int8-fc pack (lean convs)`, r.int8.forward, `wasm memory ${r.int8.wasmMemoryMiB.toFixed(0)} MiB`);
 }
 for (const [k, v] of Object.entries(B)) tline(`compute worker without the page, ${k}`, v.forward,
                                              `load ${v.loadBefore[0]}-${v.loadAfter[0]}` +

@@ -25,7 +25,11 @@ using namespace cnnlens_test;
 
 TEST_CASE("half: every finite half survives float and back; floats round to the nearest half, ties to even") {
     for (uint32_t h = 0; h < 65536; h++)
-        if ((h & 0x7c00) != 0x7c00) REQUIRE(float_to_half(half_to_float((uint16_t)h)) == h);
+        if ((h & 0x7c00) != 0x7c00) {
+            REQUIRE(float_to_half(half_to_float((uint16_t)h)) == h);
+            const float f = half_to_float((uint16_t)h), g = half_to_float_finite((uint16_t)h);   // the lean kernels' conversion
+            REQUIRE(std::memcmp(&f, &g, 4) == 0);
+        }
     CHECK(float_to_half(65504.0f) == 0x7bff);
     CHECK(float_to_half(65520.0f) == 0x7c00);              // halfway to 65536: even is infinity
     CHECK(float_to_half(1.0f + 0x1p-11f) == 0x3c00);      // halfway between 1 and 1 + 2^-10: to even (1)

@@ -35,8 +35,9 @@ const char* layer_kind_name(LayerInfo::Kind k);   // "conv", "pool", "dense", "g
 class Vgg {
 public:
     // Creates the XNNPACK operators from the parameters at input_size (0: the arch's). The
-    // parameters are kept (conv weights once more beside XNNPACK's packed copies; fully connected
-    // weights once, shared): params() gives them to a second network (the sanity check).
+    // parameters are kept (conv weights once more beside XNNPACK's packed copies, or a lean
+    // network's float16 kernels in its file; fully connected weights once, shared): params() gives
+    // them to a second network (the sanity check).
     // The working memory is checked against activation_budget() before it is allocated.
     explicit Vgg(VggParams params, int input_size = 0);
     ~Vgg();

@@ -151,6 +151,33 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     await page.close();
   });
 
+  test('a compact pack made by the CLI (int8-fc: float16 kernels used in place) gives the CLI\'s numbers for it', async () => {
+    const packed = path.join(DATA, 'tiny_fc_int8.safetensors');
+    cli('pack', '--weights', path.join(ORACLE, 'tiny_fc/w_timm.safetensors'), '--out', packed, '--kind', 'int8-fc');
+    const { page, errors } = await openApp(browser.context, server.url);
+    await page.evaluate(() => window.cnnlens.loadWeights('e2e-data/tiny_fc_int8.safetensors'));
+    assert.equal(await page.evaluate(() => window.cnnlens.lastError()), null);
+    const image = path.join(ORACLE, 'tiny_fc/input.png');
+    await dropFile(page, image, 'image/png');
+    const top5 = await page.evaluate(() => window.cnnlens.top5());
+    const native = parsePredict(cli('predict', '--weights', packed, '--image', image));
+    assert.deepEqual(top5.map((p) => p.index), native.slice(0, 5).map((p) => p.index));
+    for (let i = 0; i < 5; i++) assert.ok(Math.abs(top5[i].logit - native[i].logit) < 1e-4);
+    await page.evaluate(() => window.cnnlens.setLayer('block2_conv1'));
+    const act = await page.evaluate(() => Array.from(window.cnnlens.activations().data));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnnlens-e2e-npy-'));
+    try {
+      cli('dump', '--weights', packed, '--image', image, '--npy', dir);
+      const ref = readNpy(path.join(dir, 'act_block2_conv1.npy'));
+      assert.equal(act.length, ref.data.length);
+      assert.ok(maxAbsDiff(act, ref.data) <= 1e-5 * Math.max(1, maxAbs(ref.data)));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(consoleErrors(errors), []);
+    await page.close();
+  });
+
   test('a corrupt weights file gives a friendly error and the app keeps working', async () => {
     const { page, errors } = await openApp(browser.context, server.url);
     const before = await page.evaluate(() => window.cnnlens.model().name);
