@@ -1548,6 +1548,7 @@ window.cnnlens = {
     return this.timings();
   },
   model: () => state.model && { name: state.model.name, layout: state.model.layout, inputSize: state.model.input_size,
+                                lean: state.model.lean,
                                 head: state.model.head, numClasses: state.model.num_classes,
                                 dataset: state.model.dataset, knows: state.model.knows,
                                 layers: state.model.layers.map((l) => l.name),

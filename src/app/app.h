@@ -152,6 +152,7 @@ struct App {
     std::vector<float> lo, hi;    // per-layer activation range
     int image_w = 0, image_h = 0;
     double ms_load = 0, ms_forward = 0, ms_backward = 0, ms_explain = 0;
+    bool lean = false;   // a compact file's memory-lean convolutions
     unsigned image_tex = 0;       // what the network saw (input_size^2 RGB)
     int image_side = 0;
     std::vector<uint8_t> image_rgb;   // the same pixels (the pointing game's mask view)

@@ -222,6 +222,7 @@ EMSCRIPTEN_KEEPALIVE const char* cl_model_json() {
         .field("knows", model_knows(a))
         .field("threads", S.threads)
         .field("ms_load", S.ms_load)
+        .field("lean", S.net->lean())
         .field("last_conv", S.net->last_conv().name);
     j.key("class_names").begin_array();
     for (const std::string& n : a.class_names) j.value(n);

@@ -556,6 +556,7 @@ EMSCRIPTEN_KEEPALIVE void ui_on_model(const char* json, const char* want_layer, 
     a.head = m["head"].string(), a.preprocess = m["preprocess"].string(), a.resize = m["resize"].string();
     a.input_size = m["input_size"].integer(), a.num_classes = m["num_classes"].integer(), a.threads = m["threads"].integer(1);
     a.ms_load = m["ms_load"].number();
+    a.lean = m["lean"].boolean();
     a.last_conv = m["last_conv"].string();
     a.class_names = m["class_names"].strings("class_names");
     a.layers.clear();

@@ -76,6 +76,7 @@ public:
     const VggArch& arch() const { return arch_; }
     const std::vector<LayerInfo>& layers() const { return layers_; }   // every named output
     Conv3x3::Algo conv_algo(size_t k) const { return fwd_[k]->algo(); }   // conv k's forward, as it runs now
+    bool lean() const { return lean_; }   // memory-lean convolutions (VggParams::lean)
     const LayerInfo* layer(const std::string& name) const;
     int layer_index(const LayerInfo& l) const { return (int)(&l - layers_.data()); }
     const LayerInfo& last_conv() const;      // Grad-CAM's default layer
