@@ -419,7 +419,9 @@ void Vgg::grad_sums(int cls, const LayerInfo& l, double* sums) {
         }
     std::copy(first_last.begin(), first_last.end(), edge.begin() + Co);
     const int er[3] = {1, -1, 2}, ey[3] = {0, 0, H - 1}, ec[3] = {3, -1, 4}, ex[3] = {0, 0, W - 1};
-    const std::vector<float> wk = cp.weights();   // (a copy: small, and kept in float16 in a lean network)
+    std::vector<float> w16;   // a lean network's float16 kernel, as float32
+    if (cp.w.empty()) w16 = cp.weights();
+    const float* wk = cp.w.empty() ? w16.data() : cp.w.data();
     parallel_for(pool_, kSumBands, [&](size_t b) {   // bands of u's channels
         size_t c0, c1;
         band((size_t)Co, b, &c0, &c1);
@@ -431,7 +433,7 @@ void Vgg::grad_sums(int cls, const LayerInfo& l, double* sums) {
                     if (er[r] >= 0) t -= edge[(size_t)er[r] * Co + co];
                     if (ec[s] >= 0) t -= edge[(size_t)ec[s] * Co + co];
                     if (er[r] >= 0 && ec[s] >= 0) t += h(ey[r], ex[s], (int)co);
-                    const float* __restrict w = wk.data() + ((co * 3 + r) * 3 + s) * Ci;
+                    const float* __restrict w = wk + ((co * 3 + r) * 3 + s) * Ci;
                     for (int c = 0; c < Ci; c++) out[c] += (double)w[c] * t;
                 }
     });
