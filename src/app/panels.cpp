@@ -1694,7 +1694,7 @@ void panel_model() {
         ImGui::TextWrapped("%s", a.model_describe.c_str());
         dim_wrapped(T("input %dx%d, %s preprocessing, %s; built in %.0f ms; %d thread%s"), a.input_size, a.input_size,
                     a.preprocess.c_str(), a.resize.c_str(), a.ms_load, a.threads, a.threads == 1 ? "" : "s");
-        if (a.lean) dim_wrapped("%s", T("A compact file (cnnlens pack): lean convolutions, a third of the memory, about twice the time. A float32 file runs the fast ones."));
+        if (a.lean) dim_wrapped("%s", T("A compact file (cnnlens pack): lean convolutions, a third of the memory, 2.5 to 3 times the time. A float32 file runs the fast ones."));
     } else {
         ImGui::TextDisabled("%s", a.busy ? T("Loading the model...") : T("No model is loaded."));
     }

@@ -199,7 +199,7 @@ const Row kStrings[] = {
 {"Edit the input", "编辑输入"},
 {"Model: %s. It knows %s.", "模型：%s。它认识%s。"},
 {"input %dx%d, %s preprocessing, %s; built in %.0f ms; %d thread%s", "输入 %dx%d，%s 预处理，%s；构建用时 %.0f ms；%d 个线程%.0s"},
-{"A compact file (cnnlens pack): lean convolutions, a third of the memory, about twice the time. A float32 file runs the fast ones.", "紧凑文件（cnnlens pack）：精简卷积，内存约为三分之一，耗时约为两倍。float32 文件使用快速卷积。"},
+{"A compact file (cnnlens pack): lean convolutions, a third of the memory, 2.5 to 3 times the time. A float32 file runs the fast ones.", "紧凑文件（cnnlens pack）：精简卷积，内存约为三分之一，耗时约为 2.5 到 3 倍。float32 文件使用快速卷积。"},
 {"Use the built-in model", "使用内置模型"},
 {"VGG weights by URL (safetensors, .pth or Keras .h5):", "通过网址加载 VGG 权重（safetensors、.pth 或 Keras .h5）："},
 {"weights URL (https://...)", "权重网址（https://...）"},
