@@ -170,6 +170,26 @@ TEST_CASE("pack: a compact pack runs lean: float16 kernels used in place, Gemm f
     CHECK(std::equal(map.begin(), map.end(), lean->act(lean->head_input())));
 }
 
+TEST_CASE("pack: tensors used in place may not share bytes (an aliased kernel would change after its check)") {
+    TensorFile tf = vgg_random_weights({8, 0, 12, 0}, 3, 16, Head::Fc, 64, 9, 5);
+    auto buf = std::make_shared<std::vector<uint8_t>>(vgg_pack(vgg_params(tf, {}, 16), PackKind::F16));
+    TensorFile packed = load_weights(buf->data(), buf->size());
+    CHECK_NOTHROW(vgg_params(packed, {}, 16, buf));
+    TensorRef* conv = nullptr;
+    const TensorRef* fc1 = packed.find("classifier.0.weight");
+    for (TensorRef& t : packed.tensors)
+        if (t.name == "features.3.weight") conv = &t;
+    REQUIRE((conv && fc1 && conv->nbytes < fc1->nbytes));
+    conv->data = fc1->data + 2;   // the kernel's bytes inside fc1's (finite halves: its own check passes)
+    std::string msg;
+    try {
+        vgg_params(packed, {}, 16, buf);
+    } catch (const Error& e) {
+        msg = e.what();
+    }
+    CHECK(msg.find("share bytes") != std::string::npos);
+}
+
 TEST_CASE("pack: the oracle's networks, packed, keep their top-1 and logits; the built-in model its accuracy on its gallery") {
     for (const std::string dir : {"tiny_fc", "tiny_gap", "tiny_fc_caffe", "tiny_fc_odd", "a_gap", "tiny_fc_nopool"}) {
         CAPTURE(dir);

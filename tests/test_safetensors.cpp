@@ -136,6 +136,13 @@ TEST_CASE("safetensors: truncated, corrupt and absurd files give an error, never
     CHECK(load_error(with_header(R"({"a
 b":{"dtype":"F32","shape":[4],"data_offsets":[0,64]}})", 16))
               .find("safetensors: tensor 'a\\x0ab' has data_offsets [0,64]") == 0);
+    // two tensors sharing bytes (the engine reads tensors in place beside one it rewrites)
+    CHECK(load_error(with_header(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                                 R"("b":{"dtype":"F16","shape":[2],"data_offsets":[14,18]}})", 32)) ==
+          "safetensors: tensors 'a' and 'b' share bytes (overlapping data_offsets)");
+    CHECK(load_error(with_header(R"({"b":{"dtype":"F16","shape":[2],"data_offsets":[16,20]},)"
+                                 R"("a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 20))
+              .find("share bytes") == std::string::npos);   // adjacent, in any order: fine
     CHECK(load_error({}).find("empty") != std::string::npos);
     std::vector<uint8_t> text = {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd'};
     CHECK(load_error(text).find("unsupported weight file format") != std::string::npos);

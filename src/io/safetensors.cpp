@@ -1,5 +1,6 @@
 #include "io/safetensors.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <set>
@@ -144,6 +145,8 @@ TensorFile load_safetensors(const uint8_t* data, size_t size) {
     tf.format = "safetensors";
     std::string skipped;
     std::set<std::string> names;  // a repeated name would be two tensors, and readers disagree on which wins
+    struct Span { uint64_t begin, end; std::string name; };
+    std::vector<Span> spans;   // every non-empty tensor's bytes
     Json js{(const char*)data + 8, (const char*)data + 8 + n};
     js.expect('{');
     if (js.peek('}')) { js.p++; return tf; }
@@ -183,6 +186,7 @@ TensorFile load_safetensors(const uint8_t* data, size_t size) {
                 fail("safetensors: tensor '%s' has data_offsets [%llu,%llu] outside the %llu data bytes "
                      "(file truncated?)", printable(key).c_str(), (unsigned long long)offs[0], (unsigned long long)offs[1],
                      (unsigned long long)data_size);
+            if (offs[0] < offs[1]) spans.push_back({offs[0], offs[1], key});
             DType dt;
             size_t elsize;
             // Dimensions become int64: the product of the nonzero ones must fit, so that no partial
@@ -215,6 +219,13 @@ TensorFile load_safetensors(const uint8_t* data, size_t size) {
         js.expect('}');
         break;
     }
+    // No two tensors share bytes (the format's rule): the engine reads tensors in place beside
+    // fc1, whose columns it reorders in place, after checking their values.
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    for (size_t i = 1; i < spans.size(); i++)
+        if (spans[i].begin < spans[i - 1].end)
+            fail("safetensors: tensors '%s' and '%s' share bytes (overlapping data_offsets)",
+                 printable(spans[i - 1].name).c_str(), printable(spans[i].name).c_str());
     if (!skipped.empty()) tf.metadata["skipped"] = skipped;
     return tf;
 }

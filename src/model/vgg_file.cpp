@@ -615,6 +615,20 @@ VggParams vgg_params(const TensorFile& tf, const ArchOverrides& ov, int image_si
         cin = v;
     }
     for (size_t i = 0; i < plan.dense_w.size(); i++) p.dense.push_back(convert_dense(plan, tf, i, adopt, &used_file));
+    // What is used in place must not share bytes: fc1 is rewritten in place after the kernels'
+    // values were checked (a .pth may alias storages; safetensors refuses overlaps when read).
+    struct Span { const uint8_t* p; size_t n; const std::string* name; };
+    std::vector<Span> spans;
+    for (size_t i = 0; i < p.convs.size(); i++)
+        if (p.convs[i].f16) spans.push_back({(const uint8_t*)p.convs[i].f16, plan.convs[i].w->nbytes, &plan.convs[i].w->name});
+    for (size_t i = 0; i < p.dense.size(); i++)
+        if (!p.dense[i].w.own)
+            spans.push_back({(const uint8_t*)p.dense[i].w.rows.data,
+                             (size_t)p.dense[i].in * p.dense[i].out * wtype_size(p.dense[i].w.rows.type), &plan.dense_w[i]->name});
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.p < b.p; });
+    for (size_t i = 1; i < spans.size(); i++)
+        if (spans[i].p < spans[i - 1].p + spans[i - 1].n)
+            fail("tensors '%s' and '%s' share bytes in the file", spans[i - 1].name->c_str(), spans[i].name->c_str());
     if (used_file) p.file = std::move(adopt);
     return p;
 }
