@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 #include <pthreadpool.h>
 
+#include "core/half.h"
 #include "model/conv3x3.h"
 #include "model/layers.h"
 #include "test_util.h"
@@ -118,6 +119,25 @@ TEST_CASE("conv3x3: the input gradient of every algorithm equals the naive loop"
                     CHECK(dx == dxg);
                 }
             }
+}
+
+TEST_CASE("conv3x3: a float16 OIHW kernel as float32 OHWI, in blocks of input channels") {
+    for (auto [cin, cout] : {std::pair{3, 5}, {64, 2}, {130, 3}}) {
+        CAPTURE(cin);
+        const auto v = random_values((size_t)cout * cin * 9, (uint32_t)cin, -3, 3);
+        std::vector<uint16_t> h(v.size());
+        for (size_t k = 0; k < v.size(); k++) h[k] = float_to_half(v[k]);
+        h[1] = 0x0001, h[2] = 0x8400;   // a subnormal and a negative normal
+        std::vector<float> out((size_t)cout * 9 * cin, -1.0f);
+        Pool pool(2);
+        conv3x3_kernel_f32(ConvKernel(nullptr, h.data()), cin, cout, out.data(), pool.p);
+        bool same = true;
+        for (int o = 0; o < cout; o++)
+            for (int i = 0; i < cin; i++)
+                for (int t = 0; t < 9; t++)
+                    same &= out[((size_t)o * 9 + t) * cin + i] == half_to_float(h[((size_t)o * cin + i) * 9 + t]);
+        CHECK(same);
+    }
 }
 
 TEST_CASE("conv3x3: outside reach(), a whole pass on an edited input gives the same bits") {
