@@ -122,7 +122,8 @@ TEST_CASE("conv3x3: the input gradient of every algorithm equals the naive loop"
 }
 
 TEST_CASE("conv3x3: a float16 OIHW kernel as float32 OHWI, in blocks of input channels") {
-    for (auto [cin, cout] : {std::pair{3, 5}, {64, 2}, {130, 3}}) {
+    for (std::pair<int, int> sz : {std::pair{3, 5}, {64, 2}, {130, 3}}) {
+        const int cin = sz.first, cout = sz.second;
         CAPTURE(cin);
         const auto v = random_values((size_t)cout * cin * 9, (uint32_t)cin, -3, 3);
         std::vector<uint16_t> h(v.size());
