@@ -268,6 +268,13 @@ void conv3x3_kernel_f32(ConvKernel w, int cin, int cout, float* out, pthreadpool
     });
 }
 
+const float* conv3x3_kernel_f32(ConvKernel w, int cin, int cout, std::vector<float>& copy) {
+    if (w.f32) return w.f32;
+    copy.resize((size_t)cout * 9 * cin);
+    conv3x3_kernel_f32(w, cin, cout, copy.data());
+    return copy.data();
+}
+
 Conv3x3::Conv3x3(ConvKernel wk, const float* b, int cin, int cout, bool relu, Algo algo)
     : algo_(algo), cin_(cin), cout_(cout), relu_(relu) {
     CNN_ASSERT(cin > 0 && cout > 0 && (wk.f32 || wk.f16));
@@ -279,8 +286,7 @@ Conv3x3::Conv3x3(ConvKernel wk, const float* b, int cin, int cout, bool relu, Al
         return;
     }
     std::vector<float> w32;   // a float16 kernel: packed from a float32 copy
-    const float* w = wk.f32;
-    if (!w) w32.resize((size_t)cout * 9 * cin), conv3x3_kernel_f32(wk, cin, cout, w32.data()), w = w32.data();
+    const float* w = conv3x3_kernel_f32(wk, cin, cout, w32);
     if (algo == Direct) {
         xnn_check(xnn_create_convolution2d_nhwc_f32(1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, (size_t)cin, (size_t)cout,
                                                     (size_t)cin, (size_t)cout, w, b, relu ? 0.0f : -inf, inf, 0,
@@ -326,9 +332,8 @@ Conv3x3::Conv3x3(ConvKernel wk, const float* b, int cin, int cout, bool relu, Al
 
 std::unique_ptr<Conv3x3> Conv3x3::input_gradient(ConvKernel w, int cin, int cout, Algo algo) {
     if (algo != Gemm) {
-        std::vector<float> w32(w.f32 ? 0 : (size_t)cout * 9 * cin), wt((size_t)cout * 9 * cin);
-        if (!w.f32) conv3x3_kernel_f32(w, cin, cout, w32.data()), w.f32 = w32.data();
-        conv3x3_flip_kernel(w.f32, cout, cin, wt.data());
+        std::vector<float> w32, wt((size_t)cout * 9 * cin);
+        conv3x3_flip_kernel(conv3x3_kernel_f32(w, cin, cout, w32), cout, cin, wt.data());
         return std::make_unique<Conv3x3>(wt.data(), nullptr, cout, cin, false, algo);
     }
     // the product d output [pixels][cout] x w [cout][9 cin]: w as the GEMM's [input][output] weights

@@ -56,6 +56,8 @@ struct ConvKernel {
 };
 // The kernel as float32 OHWI into out [cout][3][3][cin].
 void conv3x3_kernel_f32(ConvKernel w, int cin, int cout, float* out, pthreadpool_t pool = nullptr);
+// The kernel's float32 values: w.f32 itself, or a conversion held in `copy`.
+const float* conv3x3_kernel_f32(ConvKernel w, int cin, int cout, std::vector<float>& copy);
 
 class Conv3x3 {
 public:

@@ -420,8 +420,7 @@ void Vgg::grad_sums(int cls, const LayerInfo& l, double* sums) {
     std::copy(first_last.begin(), first_last.end(), edge.begin() + Co);
     const int er[3] = {1, -1, 2}, ey[3] = {0, 0, H - 1}, ec[3] = {3, -1, 4}, ex[3] = {0, 0, W - 1};
     std::vector<float> w16;   // a lean network's float16 kernel, as float32
-    if (cp.w.empty()) w16 = cp.weights();
-    const float* wk = cp.w.empty() ? w16.data() : cp.w.data();
+    const float* wk = conv3x3_kernel_f32(cp.kernel(), cp.cin, cp.cout, w16);
     parallel_for(pool_, kSumBands, [&](size_t b) {   // bands of u's channels
         size_t c0, c1;
         band((size_t)Co, b, &c0, &c1);
