@@ -575,6 +575,10 @@ function onWorkerMessage(m) {   // the page's own worker (watch(mainWorker) has 
       if (twin.on) runCompare();
       state.input = { side: m.side, rgb: new Uint8Array(m.rgb) };
       uiBytes('ui_on_image', state.input.rgb, [m.side], [state.imageName]);
+      if (webcam.on) {   // the page is not idle between frames any more: the summary follows each one
+        webcam.next();
+        updateSummary();
+      }
       break;
     }
     case 'layer': {
@@ -661,6 +665,7 @@ function onWorkerMessage(m) {   // the page's own worker (watch(mainWorker) has 
         if (m.fatal) return restartWorker(mainWorker, say);   // the module trapped: it cannot be trusted any more
       } else if (p) {
         accepted(p);
+        if (p.msg.webcam && webcam.on) ui('ui_on_webcam_frame', [], []);
         if (p.msg.op === 'image' && !state.model && !pending.size) {
           const text = 'The image is in, but no model is loaded to classify it: choose one in the Model tab.';
           recordError('image', text, tr(text));
@@ -692,8 +697,8 @@ function loadWeights(src, label, opts = {}) {
 
 // The gallery's images by absolute URL -> their gallery URL (samples/...), once the list is in.
 const sampleUrls = new Map();
-function loadImage(src, name, keepEdits = false) {
-  const msg = { op: 'image' };
+function loadImage(src, name, keepEdits = false, webcamFrame = false) {
+  const msg = { op: 'image', webcam: webcamFrame };
   if (!keepEdits) {   // a new image starts unpainted, its object unmarked (the compute module forgets both too)
     state.edits = [];
     state.liveStroke = null;
@@ -1257,7 +1262,9 @@ for (const [type, cut] of [['copy', 0], ['cut', 1]]) {
   });
 }
 
-// webcam: frames go to the worker one at a time (the next when the last result is back)
+// webcam: each frame's forward result sends the next one, which waits in the worker's queue while
+// this one is explained: the worker never waits for the page (its drawing, the round trip), and
+// at most two frames are ever in flight, so a result is never more than a frame behind.
 const webcam = {
   on: false, video: null, stream: null,
   async start() {
@@ -1284,8 +1291,10 @@ const webcam = {
     return { width: c.width, height: c.height, rgba: d.data.buffer };
   },
   next() {
-    if (!this.on || pending.size || !this.video || !this.video.videoWidth) return;
-    loadImage(this.grab(), 'webcam');
+    if (!this.on || !this.video || !this.video.videoWidth) return;
+    const jobs = [...pending.values()];
+    if (jobs.length >= 2 || jobs.some((p) => !p.msg.webcam)) return;
+    loadImage(this.grab(), 'webcam', false, true);
   },
   freeze() {
     this.on = false;

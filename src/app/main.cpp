@@ -45,6 +45,7 @@ void wake(double ms = 1000) {
 }
 double g_busy_since = 0;      // ms: when the running job (or chain of jobs) started
 bool g_user_acted = false;   // input since the last frame drawn (answered at once, even while a job runs)
+bool g_webcam_frame = false; // a webcam frame's results came since the last frame drawn
 void wake_user() {
     g_user_acted = true;
     wake();
@@ -301,13 +302,15 @@ void frame() {
     if (now > g_awake_until) return;
     // while a job runs, 2 frames a second unless the user acts, and none in its first second (a
     // job that short needs no progress bar; a chain of short jobs still gets a frame every 2 s;
-    // the webcam's chain keeps its 2 a second): without a GPU the browser draws on the CPU
+    // the webcam's chain keeps its 2 a second, and draws each frame's results as they come: its
+    // next frame is already waiting in the worker): without a GPU the browser draws on the CPU
     // (SwiftShader, on every core), and every frame drawn takes from the cores the job runs on
     // (a frame at a VGG16 forward's start cost the threaded page 1.4x its time)
     static double last_drawn = 0;
     const bool starting = !g_app.webcam_on && now - g_busy_since < 1000 && now - last_drawn < 2000;
-    if (g_app.busy && !g_user_acted && last_drawn > 0 && (now - last_drawn < 500 || starting)) return;
-    last_drawn = now, g_user_acted = false;
+    if (g_app.busy && !g_user_acted && !g_webcam_frame && last_drawn > 0 && (now - last_drawn < 500 || starting))
+        return;
+    last_drawn = now, g_user_acted = false, g_webcam_frame = false;
 
     // 2. update
     gpu_new_frame();
@@ -912,6 +915,11 @@ EMSCRIPTEN_KEEPALIVE void ui_set_lesson(int step, int n, const char* title, cons
 }
 EMSCRIPTEN_KEEPALIVE void ui_set_embed(int on) { g_app.embed = on != 0; }
 EMSCRIPTEN_KEEPALIVE void ui_on_webcam(int on) { g_app.webcam_on = on != 0; }
+// A webcam frame's results are all in (its job is done): drawn at once, busy or not.
+EMSCRIPTEN_KEEPALIVE void ui_on_webcam_frame() {
+    g_webcam_frame = true;
+    wake(200);
+}
 
 // A sample image of the gallery with its thumbnail (RGBA8, copied).
 EMSCRIPTEN_KEEPALIVE void ui_add_sample(const char* name, const char* url, const char* group, const char* dataset,

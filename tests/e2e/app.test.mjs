@@ -311,6 +311,9 @@ describe('CNN Lens web app', { timeout: 300000 }, () => {
     assert.equal(await page.evaluate(() => window.cnnlens.webcam(true)), true);
     await page.waitForFunction(() => window.cnnlens.imageName() === 'webcam' && window.cnnlens.top5().length === 5,
                                null, { timeout: 30000 });
+    // frames keep coming (each result sends the next frame)
+    const r0 = await page.evaluate(() => window.cnnlens.stats().results);
+    await page.waitForFunction((r) => window.cnnlens.stats().results >= r + 3, r0, { timeout: 30000 });
     await page.evaluate(() => window.cnnlens.webcam(false));
     await page.evaluate(() => window.cnnlens.ready());
     const frozen = await page.evaluate(() => window.cnnlens.top5());
